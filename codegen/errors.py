@@ -1,0 +1,40 @@
+"""User-facing errors. Each carries the process exit code the CLI returns for it."""
+
+from __future__ import annotations
+
+
+class CodegenError(Exception):
+    """An error the user can act on; the CLI prints it as one line per problem, never a traceback."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
+
+    def lines(self) -> list[str]:
+        return [str(self)] + [f"  {p}" for p in self.problems]
+
+
+class ModelError(CodegenError):
+    """The model file is malformed, or uses something the compiler does not support."""
+
+    exit_code = 2
+
+
+class BudgetError(CodegenError):
+    """The model does not fit the board or the requested SRAM budget."""
+
+    exit_code = 3
+
+
+class ToolchainError(CodegenError):
+    """A required external program (compiler, emulator) is missing or failed."""
+
+    exit_code = 4
+
+
+class DeviceError(CodegenError):
+    """The board or emulator did not answer as the protocol requires."""
+
+    exit_code = 5

@@ -1,0 +1,80 @@
+"""Build mcu_runtime for the host as a shared library and call its kernels through ctypes.
+
+Used by the tests to check each C kernel against the NumPy reference with the very KernelCall the
+compiler emits; the build is keyed by a hash of the sources, so edits rebuild automatically.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from codegen.kernels.base import KernelParams
+from codegen.paths import HOST_BUILD_DIR, RUNTIME_INCLUDE, RUNTIME_SRC
+
+HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-ffp-contract=off"]
+
+
+def runtime_sources() -> list[Path]:
+    return sorted(RUNTIME_SRC.glob("*.c"))
+
+
+def build_host_library(extra_sources: list[Path] | None = None, out_dir: Path = HOST_BUILD_DIR) -> Path:
+    sources = runtime_sources() + list(extra_sources or [])
+    digest = hashlib.sha256()
+    for path in sources + sorted(RUNTIME_INCLUDE.glob("*.h")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lib = out_dir / f"libmcu_runtime-{digest.hexdigest()[:16]}.so"
+    if not lib.exists():
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        cmd = ["gcc", *HOST_CFLAGS, "-I", str(RUNTIME_INCLUDE), *map(str, sources), "-o", str(tmp), "-lm"]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        tmp.replace(lib)  # atomic: concurrent test workers never load a half-written library
+    return lib
+
+
+class HostRuntime:
+    """The host build of mcu_runtime, loaded once per process."""
+
+    def __init__(self, lib_path: Path | None = None):
+        self.lib = ctypes.CDLL(str(lib_path or build_host_library()))
+
+    def run(
+        self,
+        kernel: str,
+        params: KernelParams | None,
+        arrays: list[np.ndarray],
+        out_shape: tuple[int, ...],
+        out_dtype: type,
+        scratch_bytes: int = 0,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Call `kernel(params, *arrays, out[, scratch])` and return `out`.
+
+        `arrays` are the inputs then the constants, in C argument order. Pass `out` to test in-place use.
+        """
+        fn = getattr(self.lib, kernel)
+        fn.restype = None
+        arrays = [np.ascontiguousarray(a) for a in arrays]
+        if out is None:
+            out = np.zeros(out_shape, dtype=out_dtype)
+        args: list = []
+        struct = None
+        if params is not None:
+            struct = params.to_ctypes()
+            args.append(ctypes.byref(struct))
+        args += [ctypes.c_void_p(a.ctypes.data) for a in arrays]
+        args.append(ctypes.c_void_p(out.ctypes.data))
+        scratch = None
+        if scratch_bytes:
+            scratch = np.zeros(scratch_bytes, dtype=np.int8)
+            args.append(ctypes.c_void_p(scratch.ctypes.data))
+        fn(*args)
+        return out

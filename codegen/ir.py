@@ -1,0 +1,101 @@
+"""The compiler's intermediate representation: a graph of tensors and operators.
+
+It is a faithful, typed copy of one TFLite subgraph: nothing is lowered here, so every later stage
+(validation, reference execution, planning, C emission) reads the same facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Dtype names as the project spells them; the reader maps TFLite's enum onto these.
+NUMPY_DTYPES: dict[str, type] = {
+    "float32": np.float32,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "bool": np.bool_,
+}
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Affine quantization: real = scale * (q - zero_point), per tensor or per `axis` channel."""
+
+    scale: tuple[float, ...]  # each value is exactly a float32, widened to Python float
+    zero_point: tuple[int, ...]
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scale) > 1
+
+
+@dataclass
+class Tensor:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    quant: Quantization | None = None
+    data: np.ndarray | None = None  # set for constant tensors (weights, biases, shape operands)
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(NUMPY_DTYPES[self.dtype]).itemsize
+
+    @property
+    def scale(self) -> float:
+        """Per-tensor scale; raises for per-channel or unquantized tensors."""
+        if self.quant is None or self.quant.per_channel:
+            raise ValueError(f"tensor {self.index} ({self.name}) has no per-tensor scale")
+        return self.quant.scale[0]
+
+    @property
+    def zero_point(self) -> int:
+        if self.quant is None:
+            raise ValueError(f"tensor {self.index} ({self.name}) is not quantized")
+        return self.quant.zero_point[0]
+
+
+@dataclass
+class Operator:
+    index: int  # position in the model's execution order, as TFLite numbers it
+    op_type: str  # builtin name, e.g. "CONV_2D"; "CUSTOM:<code>" for custom ops
+    inputs: tuple[int, ...]  # tensor indices; -1 marks an omitted optional input
+    outputs: tuple[int, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"operator {self.index} ({self.op_type})"
+
+
+@dataclass
+class Graph:
+    tensors: list[Tensor]
+    operators: list[Operator]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    name: str = "model"
+
+    def tensor(self, index: int) -> Tensor:
+        return self.tensors[index]
+
+    def op_inputs(self, op: Operator) -> list[Tensor | None]:
+        return [self.tensors[i] if i >= 0 else None for i in op.inputs]
+
+    def op_outputs(self, op: Operator) -> list[Tensor]:
+        return [self.tensors[i] for i in op.outputs]

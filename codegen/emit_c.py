@@ -1,0 +1,215 @@
+"""Emit the generated C for one model: model.h, model.c (straight-line model_invoke) and the weights.
+
+Weights live in their own translation unit (model_weights.c) so the linker map attributes their flash
+exactly; every parameter is a compile-time constant, so no interpreter or flatbuffer reaches the device.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from codegen.ir import Graph
+from codegen.kernels import HEADERS
+from codegen.kernels.base import ConstArray, KernelCall
+from codegen.memory_plan import MemoryPlan
+
+C_TYPES = {
+    np.dtype(np.int8): "int8_t",
+    np.dtype(np.uint8): "uint8_t",
+    np.dtype(np.int16): "int16_t",
+    np.dtype(np.int32): "int32_t",
+    np.dtype(np.int64): "int64_t",
+    np.dtype(np.float32): "float",
+}
+IR_C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+VALUES_PER_LINE = 24
+
+
+@dataclass
+class GeneratedSources:
+    files: dict[str, str]  # file name -> text
+    weight_bytes: int  # bytes of constant arrays after de-duplication
+
+
+def model_hash(model_bytes: bytes) -> bytes:
+    """First 8 bytes of the SHA-256 of the model file: lets the host detect stale firmware."""
+    return hashlib.sha256(model_bytes).digest()[:8]
+
+
+def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: bytes) -> GeneratedSources:
+    weights = _WeightTable()
+    body: list[str] = []
+    params: list[str] = []
+    for pos, call in enumerate(calls):
+        op = graph.operators[call.op_index]
+        if pos in plan.elided_calls:
+            body.append(f"    /* operator {op.index} {op.op_type}: aliased in place, no work */")
+            continue
+        args: list[str] = []
+        if call.params is not None:
+            name = f"k{pos}_params"
+            params.append(f"static const {call.params.C_TYPE} {name} = {call.params.c_initializer()};")
+            args.append(f"&{name}")
+        args += [_tensor_ref(graph, plan, t, const=True) for t in call.inputs]
+        args += [weights.add(f"k{pos}_{c.role}", c) for c in call.consts]
+        args += [_tensor_ref(graph, plan, t, const=False) for t in call.outputs]
+        if call.scratch_bytes:
+            args.append(f"(int8_t *)(model_arena + {plan.scratch_offsets[pos]})")
+        macs = f", {call.macs:,} MACs" if call.macs else ""
+        body.append(f"    /* operator {op.index} {op.op_type}{macs} */")
+        body.append(f"    {call.kernel}({', '.join(args)});")
+
+    headers = sorted({HEADERS[c.kernel] for c in calls})
+    files = {
+        "model.h": _model_h(graph, plan),
+        "model.c": _model_c(graph, plan, hash8, headers, params, body),
+        "model_weights.h": weights.header(),
+        "model_weights.c": weights.source(),
+    }
+    return GeneratedSources(files, weights.nbytes)
+
+
+def _tensor_ref(graph: Graph, plan: MemoryPlan, index: int, const: bool) -> str:
+    ctype = IR_C_TYPES[graph.tensor(index).dtype]
+    qualifier = "const " if const else ""
+    return f"({qualifier}{ctype} *)(model_arena + {plan.tensor_offsets[index]})"
+
+
+class _WeightTable:
+    """Constant arrays, de-duplicated by content (e.g. identical multiplier tables are stored once)."""
+
+    def __init__(self) -> None:
+        self.by_content: dict[tuple[str, bytes], str] = {}
+        self.arrays: list[tuple[str, np.ndarray]] = []
+
+    def add(self, name: str, const: ConstArray) -> str:
+        data = np.ascontiguousarray(const.data)
+        key = (data.dtype.str, data.tobytes())
+        if key not in self.by_content:
+            self.by_content[key] = name
+            self.arrays.append((name, data))
+        return self.by_content[key]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for _, a in self.arrays)
+
+    def header(self) -> str:
+        lines = [_GENERATED, "#ifndef MODEL_WEIGHTS_H", "#define MODEL_WEIGHTS_H", "", "#include <stdint.h>", ""]
+        for name, data in self.arrays:
+            lines.append(f"extern const {C_TYPES[data.dtype]} {name}[{max(data.size, 1)}];")
+        lines += ["", "#endif", ""]
+        return "\n".join(lines)
+
+    def source(self) -> str:
+        lines = [_GENERATED, '#include "model_weights.h"', ""]
+        for name, data in self.arrays:
+            ctype = C_TYPES[data.dtype]
+            lines.append(f"const {ctype} {name}[{max(data.size, 1)}] __attribute__((aligned(4))) = {{")
+            lines.extend(_format_values(data.reshape(-1)))
+            lines.append("};")
+        lines.append("")
+        return "\n".join(lines)
+
+
+def _format_values(flat: np.ndarray) -> list[str]:
+    if flat.size == 0:
+        return ["    0"]
+    if flat.dtype == np.float32:
+        # Hex float literals are exact: the device sees the very bits the model file holds.
+        items = [float(v).hex() + "f" for v in flat.tolist()]
+    elif flat.dtype == np.int32:
+        items = ["INT32_MIN" if v == -(2**31) else str(v) for v in flat.tolist()]
+    else:
+        items = [str(v) for v in flat.tolist()]
+    return ["    " + ", ".join(items[i : i + VALUES_PER_LINE]) + "," for i in range(0, len(items), VALUES_PER_LINE)]
+
+
+_GENERATED = "/* Generated by codegen. Do not edit: rebuild from the model instead. */"
+
+
+def _c_string(text: str) -> str:
+    return '"' + "".join(ch if ch.isalnum() or ch in " _-.+" else "_" for ch in text) + '"'
+
+
+def _model_h(graph: Graph, plan: MemoryPlan) -> str:
+    return "\n".join(
+        [
+            _GENERATED,
+            "#ifndef MODEL_H",
+            "#define MODEL_H",
+            "",
+            "#include <stdint.h>",
+            "",
+            f"#define MODEL_NUM_INPUTS {len(graph.inputs)}",
+            f"#define MODEL_NUM_OUTPUTS {len(graph.outputs)}",
+            f"#define MODEL_ARENA_BYTES {plan.arena_bytes}",
+            "",
+            "extern const char model_name[];",
+            "extern const uint8_t model_hash[8];",
+            "extern const uint32_t model_input_bytes[MODEL_NUM_INPUTS];",
+            "extern const uint32_t model_output_bytes[MODEL_NUM_OUTPUTS];",
+            "",
+            "/* Write input `index` here before model_invoke(); NULL for an index out of range. */",
+            "uint8_t *model_input(uint32_t index);",
+            "/* Valid after model_invoke() until inputs are written again; NULL for an index out of range. */",
+            "const uint8_t *model_output(uint32_t index);",
+            "void model_invoke(void);",
+            "",
+            "#endif",
+            "",
+        ]
+    )
+
+
+def _model_c(
+    graph: Graph, plan: MemoryPlan, hash8: bytes, headers: list[str], params: list[str], body: list[str]
+) -> str:
+    def table(values: list[int]) -> str:
+        return "{" + ", ".join(f"{v}u" for v in values) + "}"
+
+    in_bytes = [graph.tensor(t).nbytes for t in graph.inputs]
+    out_bytes = [graph.tensor(t).nbytes for t in graph.outputs]
+    in_offsets = [plan.tensor_offsets[t] for t in graph.inputs]
+    out_offsets = [plan.tensor_offsets[t] for t in graph.outputs]
+    lines = [
+        _GENERATED,
+        '#include "model.h"',
+        "",
+        "#include <stddef.h>",
+        "",
+        '#include "model_weights.h"',
+        *[f'#include "{h}"' for h in headers],
+        "",
+        f"const char model_name[] = {_c_string(graph.name)};",
+        "const uint8_t model_hash[8] = {" + ", ".join(f"0x{b:02x}" for b in hash8) + "};",
+        f"const uint32_t model_input_bytes[MODEL_NUM_INPUTS] = {table(in_bytes)};",
+        f"const uint32_t model_output_bytes[MODEL_NUM_OUTPUTS] = {table(out_bytes)};",
+        f"static const uint32_t input_offsets[MODEL_NUM_INPUTS] = {table(in_offsets)};",
+        f"static const uint32_t output_offsets[MODEL_NUM_OUTPUTS] = {table(out_offsets)};",
+        "",
+        "/* Every activation and scratch buffer, at offsets fixed by the memory planner. */",
+        f"static uint8_t model_arena[{max(plan.arena_bytes, 1)}] __attribute__((aligned(8)));",
+        "",
+        *params,
+        "",
+        "uint8_t *model_input(uint32_t index)",
+        "{",
+        "    return index < MODEL_NUM_INPUTS ? model_arena + input_offsets[index] : NULL;",
+        "}",
+        "",
+        "const uint8_t *model_output(uint32_t index)",
+        "{",
+        "    return index < MODEL_NUM_OUTPUTS ? model_arena + output_offsets[index] : NULL;",
+        "}",
+        "",
+        "void model_invoke(void)",
+        "{",
+        *body,
+        "}",
+        "",
+    ]
+    return "\n".join(lines)

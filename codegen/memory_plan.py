@@ -1,0 +1,172 @@
+"""Static memory planning: place every activation tensor and scratch buffer in one arena.
+
+Tensors live from the step that writes them to the last step that reads them. Buffers whose lifetimes do not
+overlap may share bytes. Two kinds of aliasing remove copies and memory outright:
+- a data-preserving reshape (kernel `copy_bytes` marked in_place) makes its output the same buffer as its
+  input, and the call disappears from the generated code;
+- an element-wise kernel marked in_place writes over its first input when that input dies at this step.
+Offsets are chosen greedily (several orderings, the smallest arena wins), as first-fit into gaps between
+already placed buffers whose lifetimes overlap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from codegen.ir import Graph
+from codegen.kernels.base import KernelCall
+
+ALIGNMENT = 8  # bytes; word-aligned loads everywhere, doubleword for future SIMD kernels
+
+
+@dataclass
+class Buffer:
+    """A region of the arena shared by one or more tensors (aliases) or holding one scratch area."""
+
+    size: int
+    first: int  # first step at which the buffer holds live data
+    last: int  # last step at which it is read
+    tensors: list[int] = field(default_factory=list)
+    offset: int = -1
+
+    def overlaps(self, other: Buffer) -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+
+@dataclass
+class MemoryPlan:
+    arena_bytes: int
+    tensor_offsets: dict[int, int]  # activation tensor index -> byte offset in the arena
+    scratch_offsets: dict[int, int]  # call position -> byte offset of its scratch buffer
+    elided_calls: set[int]  # call positions whose work the aliasing made unnecessary
+    live_bytes: list[int]  # bytes live at each step (the per-layer memory profile)
+    buffers: list[Buffer]
+
+
+def _align(n: int) -> int:
+    return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
+    n_steps = len(calls)
+    # Lifetimes over call positions; graph inputs exist before step 0, outputs must survive the last step.
+    first: dict[int, int] = {i: 0 for i in graph.inputs}
+    last: dict[int, int] = {}
+    for step, call in enumerate(calls):
+        for t in call.inputs:
+            last[t] = step
+        for t in call.outputs:
+            first.setdefault(t, step)
+            last.setdefault(t, step)
+    for t in graph.outputs:
+        first.setdefault(t, 0)
+        last[t] = max(n_steps - 1, 0)
+    for t in graph.inputs:
+        last.setdefault(t, 0)
+
+    # Union-find over tensors that must share one buffer.
+    parent: dict[int, int] = {t: t for t in first}
+
+    def find(t: int) -> int:
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    graph_io = set(graph.inputs) | set(graph.outputs)
+    elided: set[int] = set()
+    # Reshapes first: both names denote the same bytes, and nothing is ever written over them.
+    for step, call in enumerate(calls):
+        if call.kernel == "copy_bytes" and call.in_place and call.inputs:
+            src, dst = call.inputs[0], call.outputs[0]
+            if graph.tensor(src).nbytes == graph.tensor(dst).nbytes and not (src in graph_io and dst in graph_io):
+                parent[find(dst)] = find(src)
+                elided.add(step)
+    members: dict[int, list[int]] = {}
+    for t in first:
+        members.setdefault(find(t), []).append(t)
+    # Then element-wise ops write over their first input when every alias of it dies at this step.
+    for step, call in enumerate(calls):
+        if step in elided or not call.in_place or not call.inputs or len(call.outputs) != 1:
+            continue
+        src, dst = find(call.inputs[0]), find(call.outputs[0])
+        if src == dst or graph.tensor(call.inputs[0]).nbytes != graph.tensor(call.outputs[0]).nbytes:
+            continue
+        group = members[src]
+        if max(last[t] for t in group) == step and not graph_io.intersection(group):
+            parent[dst] = src
+            members[src] = group + members.pop(dst)
+
+    groups: dict[int, Buffer] = {}
+    for t in first:
+        root = find(t)
+        buf = groups.setdefault(root, Buffer(0, first[t], last[t]))
+        buf.size = max(buf.size, _align(graph.tensor(t).nbytes))
+        buf.first = min(buf.first, first[t])
+        buf.last = max(buf.last, last[t])
+        buf.tensors.append(t)
+
+    buffers = list(groups.values())
+    scratch: dict[int, Buffer] = {}
+    for step, call in enumerate(calls):
+        if call.scratch_bytes and step not in elided:
+            scratch[step] = Buffer(_align(call.scratch_bytes), step, step)
+    all_buffers = buffers + list(scratch.values())
+
+    arena = _place_best(all_buffers)
+    offsets = {t: buf.offset for buf in buffers for t in buf.tensors}
+    live = [sum(b.size for b in all_buffers if b.first <= s <= b.last) for s in range(n_steps)]
+    return MemoryPlan(
+        arena_bytes=arena,
+        tensor_offsets=offsets,
+        scratch_offsets={step: b.offset for step, b in scratch.items()},
+        elided_calls=elided,
+        live_bytes=live,
+        buffers=all_buffers,
+    )
+
+
+def _place_best(buffers: list[Buffer]) -> int:
+    """Try a few greedy orderings; keep the one with the smallest arena."""
+    orderings = [
+        lambda b: (-b.size, b.first),
+        lambda b: (-(b.size * (b.last - b.first + 1)), -b.size),
+        lambda b: (b.first, -b.size),
+        lambda b: (-(b.last - b.first), -b.size),
+    ]
+    best: tuple[int, list[int]] | None = None
+    for key in orderings:
+        arena = _place(sorted(buffers, key=key))
+        if best is None or arena < best[0]:
+            best = (arena, [b.offset for b in buffers])
+    assert best is not None
+    for b, off in zip(buffers, best[1], strict=True):
+        b.offset = off
+    return best[0]
+
+
+def _place(ordered: list[Buffer]) -> int:
+    placed: list[Buffer] = []
+    top = 0
+    for buf in ordered:
+        conflicts = sorted((p for p in placed if p.overlaps(buf)), key=lambda p: p.offset)
+        offset = 0
+        for p in conflicts:
+            if offset + buf.size <= p.offset:
+                break
+            offset = max(offset, p.offset + p.size)
+        buf.offset = offset
+        placed.append(buf)
+        top = max(top, offset + buf.size)
+    return top
+
+
+def check_plan(plan: MemoryPlan) -> None:
+    """Raise AssertionError if two buffers that are live together overlap in the arena."""
+    bufs = plan.buffers
+    for i, a in enumerate(bufs):
+        assert a.offset >= 0 and a.offset % ALIGNMENT == 0
+        assert a.offset + a.size <= plan.arena_bytes
+        for b in bufs[i + 1 :]:
+            if a.overlaps(b):
+                assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset, (a, b)

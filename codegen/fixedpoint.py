@@ -84,7 +84,11 @@ def activation_range_s8(activation: str, scale: float, zero_point: int) -> tuple
 
     def quantize(v: float) -> int:
         # TfLiteRound of a float32 quotient, then offset by the zero point.
-        return zero_point + int(_round_half_away(float(np.float32(v) / np.float32(scale))))
+        q = _round_half_away(float(np.float32(v) / np.float32(scale)))
+        # TFLM compares against float(INT32_MIN) / float(INT32_MAX) == +-2^31 and refuses the model outside.
+        if not -(2.0**31) <= q <= 2.0**31:
+            raise ValueError(f"activation bound {v} at scale {scale} overflows int32 (TFLite Micro refuses it)")
+        return zero_point + int(q)
 
     if activation == "NONE":
         return qmin, qmax

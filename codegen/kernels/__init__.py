@@ -5,10 +5,38 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from codegen.kernels import pad
+from codegen.kernels import (
+    concatenation,
+    conv2d,
+    depthwise_conv2d,
+    elementwise,
+    fully_connected,
+    logistic,
+    mean,
+    pad,
+    pooling,
+    quantize,
+    reshape,
+    softmax,
+    transpose,
+)
 
 # One module per kernel family; add a family here and nowhere else.
-FAMILIES: tuple[ModuleType, ...] = (pad,)
+FAMILIES: tuple[ModuleType, ...] = (
+    pad,
+    pooling,
+    mean,
+    conv2d,
+    depthwise_conv2d,
+    fully_connected,
+    elementwise,
+    reshape,
+    concatenation,
+    transpose,
+    quantize,
+    softmax,
+    logistic,
+)
 
 LOWERINGS: dict[str, Callable] = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}
 REFERENCES: dict[str, Callable] = {k: fn for m in FAMILIES for k, fn in m.REFERENCES.items()}

@@ -1,0 +1,2 @@
+# Compiler flags of the nucleo-f746 board layer (mirrors board.json: core, fpu, float_abi).
+CPU_FLAGS ?= -mcpu=cortex-m7 -mthumb -mfpu=fpv5-sp-d16 -mfloat-abi=hard

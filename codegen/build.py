@@ -1,0 +1,194 @@
+"""`codegen build`: model -> firmware for a board (and its emulated twin), measured, with a report.
+
+Everything is built in a staging directory beside --out and moved into place only when every step
+succeeded, so a failed build never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codegen.boards import Board, load_board
+from codegen.errors import BudgetError, CodegenError
+from codegen.firmware_size import FirmwareSize, measure
+from codegen.firmware_tree import make, require_toolchain, write_tree
+from codegen.ir import NUMPY_DTYPES
+from codegen.pipeline import CompiledModel, compile_file
+from codegen.platformio import platformio_ini
+
+BUILD_MARKER = ".codegen-build"
+EMULATED_DIR = "emulated"
+
+
+@dataclass
+class Measurement:
+    """What one inference on the emulated twin showed."""
+
+    instructions: int
+    ticks: int
+    tick_unit: str
+    stack_high_water: int
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    board: Board
+    compiled: CompiledModel
+    size: FirmwareSize
+    measurement: Measurement | None
+    sram_budget: int
+
+    @property
+    def sram_used(self) -> int:
+        stack = self.measurement.stack_high_water if self.measurement else self.size.stack_reserved_bytes
+        return self.size.ram_static_bytes + stack
+
+    def report(self) -> dict:
+        c = self.compiled
+        m = self.measurement
+        return {
+            "model": c.graph.name,
+            "model_hash": c.hash8.hex(),
+            "board": self.board.name,
+            "emulator": self.board.qemu_machine,
+            "macs": c.macs,
+            "arena_bytes": c.plan.arena_bytes,
+            "stack_high_water_bytes": m.stack_high_water if m else None,
+            "stack_reserved_bytes": self.size.stack_reserved_bytes,
+            "ram_static_bytes": self.size.ram_static_bytes,
+            "sram_used_bytes": self.sram_used,
+            "sram_budget_bytes": self.sram_budget,
+            "sram_board_bytes": self.board.sram.size,
+            "flash_bytes": self.size.flash_bytes,
+            "flash_weights_bytes": self.size.flash_weights_bytes,
+            "flash_code_bytes": self.size.flash_code_bytes,
+            "flash_board_bytes": self.board.flash.size,
+            "instructions_per_inference": m.instructions if m else None,
+            "emulator_ticks": asdict(m) if m else None,
+            "layers": [
+                {
+                    "operator": call.op_index,
+                    "op": c.graph.operators[call.op_index].op_type,
+                    "kernel": call.kernel,
+                    "macs": call.macs,
+                    "elided": pos in c.plan.elided_calls,
+                    "live_bytes": c.plan.live_bytes[pos],
+                }
+                for pos, call in enumerate(c.calls)
+            ],
+        }
+
+
+def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, measure_run: bool = True,
+          compiled: CompiledModel | None = None) -> BuildResult:
+    compiled = compiled or compile_file(model)  # refuses bad models before anything is written
+    require_toolchain()
+    budget = sram_budget if sram_budget is not None else board.sram.size
+    _check_out_dir(out)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        write_tree(staging, compiled.sources.files, board.board_layer)
+        make(staging, board.stack_bytes, f"{compiled.graph.name} on {board.name}")
+        size = measure(staging / "firmware.elf", staging / "firmware.map")
+        measurement = None
+        if board.emulator_layer:
+            emulated = staging / EMULATED_DIR
+            write_tree(emulated, compiled.sources.files, board.emulator_layer, shared_from=staging)
+            make(emulated, board.stack_bytes, f"{compiled.graph.name} on {board.name}'s emulated twin")
+            if measure_run:
+                measurement = measure_in_emulator(emulated / "firmware.elf", compiled, board)
+        result = BuildResult(out, board, compiled, size, measurement, budget)
+        if result.sram_used > budget:
+            raise BudgetError(
+                f"{compiled.graph.name} needs {result.sram_used:,} bytes of SRAM, {result.sram_used - budget:,} "
+                f"more than the {budget:,}-byte budget (arena {compiled.plan.arena_bytes:,})"
+            )
+        (staging / "report.json").write_text(json.dumps(result.report(), indent=2) + "\n")
+        (staging / "platformio.ini").write_text(platformio_ini(board))
+        (staging / BUILD_MARKER).write_text("built by codegen; safe to delete\n")
+        _replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result
+
+
+def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board) -> Measurement:
+    """Run one inference on a fixed pseudo-random input; read instructions and the stack high-water mark."""
+    from tools.emulator import Emulator
+
+    rng = np.random.default_rng(0)
+    inputs = []
+    for index in compiled.graph.inputs:
+        t = compiled.graph.tensor(index)
+        if t.dtype == "float32":
+            inputs.append(rng.standard_normal(t.shape).astype(np.float32))
+        else:
+            info = np.iinfo(NUMPY_DTYPES[t.dtype])
+            inputs.append(rng.integers(info.min, info.max, size=t.shape, endpoint=True).astype(NUMPY_DTYPES[t.dtype]))
+    with Emulator(elf, machine=board.qemu_machine or "mps2-an500") as emu:
+        emu.link.expect_model(compiled.hash8, compiled.graph.name)
+        _, stats = emu.link.infer(inputs)
+    return Measurement(instructions_from_ticks(stats.ticks, stats.tick_unit), stats.ticks, stats.tick_unit,
+                       stats.stack_high_water)
+
+
+def instructions_from_ticks(ticks: int, unit: str) -> int:
+    """'instructions/40' means one tick per 40 executed instructions (QEMU -icount shift=0 SysTick)."""
+    if unit.startswith("instructions/"):
+        return ticks * int(unit.split("/", 1)[1])
+    raise CodegenError(f"ticks in unit '{unit}' are not instructions")
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / BUILD_MARKER).exists())):
+        raise CodegenError(f"--out {out} exists and is not a codegen build directory; choose another path")
+
+
+def _replace(staging: Path, out: Path) -> None:
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def format_report(result: BuildResult) -> str:
+    r = result.report()
+    m = result.measurement
+
+    def kb(n: int) -> str:
+        return f"{n:,} B ({n / 1024:.1f} kB)"
+
+    rows = [
+        ("model", f"{r['model']} (hash {r['model_hash']})"),
+        ("board", f"{result.board.name}" + (f", measured on its QEMU twin {r['emulator']}" if m else "")),
+        ("MACs", f"{r['macs']:,}"),
+        ("arena", kb(r["arena_bytes"])),
+        ("stack high-water", kb(m.stack_high_water) + " measured by stack painting" if m else "not measured"),
+        ("SRAM total", f"{kb(result.sram_used)} = static {r['ram_static_bytes']:,} + stack; "
+                       f"budget {r['sram_budget_bytes']:,}"),
+        ("flash", f"{kb(r['flash_bytes'])} = weights {r['flash_weights_bytes']:,} + code {r['flash_code_bytes']:,}"
+                  f" of {r['flash_board_bytes']:,}"),
+        ("instructions", f"{m.instructions:,} per inference (SysTick ticks x 40, -icount shift=0)"
+                         if m else "not measured"),
+        ("output", str(result.out)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def build_command(args: argparse.Namespace) -> int:
+    board = load_board(args.board)
+    result = build(args.model, board, args.out, args.sram_budget, measure_run=not args.no_measure)
+    print(format_report(result))
+    return 0

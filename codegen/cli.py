@@ -1,0 +1,78 @@
+"""The `codegen` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from codegen.errors import CodegenError
+
+
+def _size(text: str) -> int:
+    """Parse a byte count: 98304, 96k, 96K, 1m."""
+    units = {"k": 1024, "m": 1024 * 1024}
+    t = text.strip().lower().removesuffix("b")
+    try:
+        if t and t[-1] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 98304, 96k, 1m)") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codegen", description="Compile TFLite models into Cortex-M firmware.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="compile a model into firmware and report RAM, flash and speed")
+    build.add_argument("--board", required=True, help="board name (see `codegen boards`)")
+    build.add_argument("--model", required=True, type=Path, help="int8 .tflite model")
+    build.add_argument("--out", type=Path, default=Path("build"), help="output directory (default: build)")
+    build.add_argument("--sram-budget", type=_size, help="SRAM the firmware may use (default: the board's SRAM)")
+    build.add_argument("--no-measure", action="store_true",
+                       help="skip the emulator run that measures stack and instructions")
+
+    run = sub.add_parser("run", help="build, run one inference on the emulated board, print the outputs")
+    run.add_argument("--board", required=True)
+    run.add_argument("--model", required=True, type=Path)
+    run.add_argument("--emulate", action="store_true", required=True,
+                     help="run on the board's emulated twin in QEMU (the only mode of `run`)")
+    run.add_argument("--input", action="append", type=Path, default=[], required=True,
+                     help=".npy input, one per model input, in order")
+    run.add_argument("--output", action="append", type=Path, default=[], help=".npy file to save each output")
+    run.add_argument("--out", type=Path, help="keep the build in this directory (default: a temporary one)")
+
+    sub.add_parser("boards", help="list the supported boards")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "build":
+            from codegen.build import build_command
+
+            return build_command(args)
+        if args.command == "run":
+            from codegen.run import run_command
+
+            return run_command(args)
+        if args.command == "boards":
+            from codegen.boards import list_boards
+
+            for board in list_boards():
+                print(board.summary())
+            return 0
+    except CodegenError as exc:
+        for line in exc.lines():
+            print(f"codegen: {line}" if not line.startswith("  ") else line, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("codegen: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Flash and RAM use of a linked firmware, read from the ELF section table and the GNU ld map file."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from codegen.errors import ToolchainError
+
+# An input-section line of the map: " .rodata.k3_filter 0x0800a000 0x1200 model/model_weights.o"; ld wraps
+# long section names onto their own line, so the address/size/object may start the next line.
+_INPUT_SECTION = re.compile(r"^ (\.\S+)\s*\n?\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+)", re.MULTILINE)
+_FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.extab", ".ARM.exidx", ".preinit_array",
+                   ".init_array", ".fini_array")
+
+
+@dataclass(frozen=True)
+class FirmwareSize:
+    flash_bytes: int  # everything stored in flash: code, constants, the initial values of .data
+    flash_weights_bytes: int  # the model's constant arrays (model_weights.o)
+    ram_static_bytes: int  # .data + .bss (the arena lives in .bss), excluding the stack reservation
+    stack_reserved_bytes: int
+
+    @property
+    def flash_code_bytes(self) -> int:
+        return self.flash_bytes - self.flash_weights_bytes
+
+
+def section_sizes(elf: Path) -> dict[str, int]:
+    try:
+        out = subprocess.run(["arm-none-eabi-size", "-A", "-d", str(elf)], capture_output=True, text=True, check=True)
+    except FileNotFoundError:
+        raise ToolchainError("arm-none-eabi-size not found: apt-get install gcc-arm-none-eabi") from None
+    sizes: dict[str, int] = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    return sizes
+
+
+def object_bytes(map_text: str, object_suffix: str) -> int:
+    """Bytes of all input sections contributed by object files whose path ends with `object_suffix`."""
+    total = 0
+    for _name, _addr, size, obj in _INPUT_SECTION.findall(map_text):
+        if obj.endswith(object_suffix):
+            total += int(size, 16)
+    return total
+
+
+def measure(elf: Path, map_file: Path) -> FirmwareSize:
+    sections = section_sizes(elf)
+    flash = sum(v for k, v in sections.items() if k in _FLASH_SECTIONS) + sections.get(".data", 0)
+    ram = sections.get(".data", 0) + sections.get(".bss", 0)
+    weights = object_bytes(map_file.read_text(), "model_weights.o")
+    return FirmwareSize(flash, weights, ram, sections.get(".stack", 0))

@@ -1,0 +1,64 @@
+"""Assemble a self-contained firmware source tree (see firmware/Makefile) and build it with make."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from codegen.errors import BudgetError, ToolchainError
+from codegen.paths import BOARDS_DIR, FIRMWARE_DIR, RUNTIME_INCLUDE, RUNTIME_SRC
+
+_OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
+INSTALL_HINT = "run tools/setup.sh, or: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi make"
+
+
+def require_toolchain() -> None:
+    for tool in ("arm-none-eabi-gcc", "make"):
+        if shutil.which(tool) is None:
+            raise ToolchainError(f"{tool} not found: {INSTALL_HINT}")
+
+
+def write_tree(root: Path, model_files: dict[str, str], board_layer: str, shared_from: Path | None = None) -> None:
+    """Lay out OUT/{Makefile,model,mcu_runtime,firmware,board}.
+
+    With `shared_from`, model/, mcu_runtime/ and firmware/ are relative symlinks into that tree, so a second
+    board layer (the emulated twin) builds the very same sources without copying the weights again.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(FIRMWARE_DIR / "Makefile", root / "Makefile")
+    if shared_from is None:
+        (root / "model").mkdir()
+        for name, text in model_files.items():
+            (root / "model" / name).write_text(text)
+        shutil.copytree(RUNTIME_INCLUDE, root / "mcu_runtime" / "include")
+        shutil.copytree(RUNTIME_SRC, root / "mcu_runtime" / "src")
+        shutil.copytree(FIRMWARE_DIR, root / "firmware", ignore=shutil.ignore_patterns("Makefile", "*.md"))
+    else:
+        for name in ("model", "mcu_runtime", "firmware"):
+            os.symlink(os.path.relpath(shared_from / name, root), root / name)
+    board = root / "board"
+    board.mkdir()
+    for layer in ("common", board_layer):
+        for path in sorted((BOARDS_DIR / layer).iterdir()):
+            if path.is_file() and path.name != "board.json":
+                shutil.copy2(path, board / path.name)
+
+
+def make(root: Path, stack_bytes: int, what: str) -> None:
+    """Run make in `root`; turn a region overflow into a BudgetError that says by how much."""
+    require_toolchain()
+    jobs = str(os.cpu_count() or 2)
+    result = subprocess.run(["make", "-s", "-j", jobs, f"STACK_SIZE={stack_bytes}"], cwd=root,
+                            capture_output=True, text=True)
+    if result.returncode == 0:
+        return
+    output = result.stdout + result.stderr
+    overflows = _OVERFLOW.findall(output)
+    if overflows:
+        parts = [f"{region} by {int(n):,} bytes" for region, n in overflows]
+        raise BudgetError(f"{what} does not fit: {', '.join(parts)} (the linker's region check)")
+    tail = "\n".join(output.strip().splitlines()[-15:])
+    raise ToolchainError(f"building {what} failed:\n{tail}")

@@ -1,0 +1,64 @@
+"""Every tier A and B model of ../shared/models, built into firmware and run on the emulated board, matches its
+golden output (TFLite Micro's) bit for bit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen.boards import load_board
+from codegen.build import EMULATED_DIR, build
+from codegen.ir import NUMPY_DTYPES
+from tools.emulator import Emulator
+
+# model -> golden vector files (vectors/<name>.npz); tiers A and B of shared/models/README.md
+MODELS = {
+    "mlperf_vww_96_int8": ["mlperf_vww_96_int8"],
+    "mlperf_ic_resnet8_int8": ["mlperf_ic_resnet8_int8"],
+    "mlperf_ic_resnet_large_int8": ["mlperf_ic_resnet_large_int8"],
+    "mlperf_ad01_int8": ["mlperf_ad01_int8"],
+    "tflm_person_detect": [
+        "tflm_person_detect",
+        "tflm_person_detect__tflm_person",
+        "tflm_person_detect__tflm_no_person",
+    ],
+    "tflm_hello_world_int8": ["tflm_hello_world_int8"],
+    "tflm_micro_speech_quantized": ["tflm_micro_speech_quantized"],
+    "tflm_network_tester_model": ["tflm_network_tester_model"],
+    "tflm_simple_add_model": ["tflm_simple_add_model"],
+    "tflm_test_conv_model": ["tflm_test_conv_model"],
+    "tinyengine_mcunet_vww": ["tinyengine_mcunet_vww"],
+    "tinyengine_mnist_lenet300_100": ["tinyengine_mnist_lenet300_100"],
+}
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_firmware_output_is_bit_exact_with_tflm(model, shared_models, tmp_path):
+    board = load_board("nucleo-f746")
+    result = build(shared_models / f"{model}.tflite", board, tmp_path / "build", measure_run=False)
+    graph = result.compiled.graph
+    report = result.report()
+    assert report["flash_weights_bytes"] > 0 and report["arena_bytes"] > 0
+    with Emulator(tmp_path / "build" / EMULATED_DIR / "firmware.elf") as emu:
+        emu.link.expect_model(result.compiled.hash8, graph.name)
+        for vector in MODELS[model]:
+            data = np.load(shared_models / "vectors" / f"{vector}.npz")
+            inputs = [data[f"in{i}"] for i in range(len(graph.inputs))]
+            raw, stats = emu.link.infer(inputs)
+            out = graph.tensor(graph.outputs[0])
+            got = np.frombuffer(raw[0], dtype=NUMPY_DTYPES[out.dtype]).reshape(data["out0"].shape)
+            np.testing.assert_array_equal(got, data["out0"], err_msg=f"{vector}: firmware differs from TFLM")
+            assert stats.ticks > 0 and 0 < stats.stack_high_water < stats.stack_bytes
+
+
+def test_build_measures_in_emulator(shared_models, tmp_path: Path):
+    board = load_board("nucleo-f746")
+    result = build(shared_models / "tflm_network_tester_model.tflite", board, tmp_path / "b")
+    m = result.measurement
+    assert m is not None and m.instructions == m.ticks * 40 > 0
+    assert 0 < m.stack_high_water < board.stack_bytes
+    assert (tmp_path / "b" / "report.json").is_file()
+    assert (tmp_path / "b" / "firmware.hex").is_file() and (tmp_path / "b" / "platformio.ini").is_file()

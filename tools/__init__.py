@@ -1,0 +1,1 @@
+"""Host-side tools: the firmware protocol, the device link and the QEMU launcher."""

@@ -11,31 +11,12 @@ import pytest
 from codegen.boards import load_board
 from codegen.build import EMULATED_DIR, build
 from codegen.ir import NUMPY_DTYPES
+from tests.model_catalog import TIER_AB
 from tools.emulator import Emulator
-
-# model -> golden vector files (vectors/<name>.npz); tiers A and B of shared/models/README.md
-MODELS = {
-    "mlperf_vww_96_int8": ["mlperf_vww_96_int8"],
-    "mlperf_ic_resnet8_int8": ["mlperf_ic_resnet8_int8"],
-    "mlperf_ic_resnet_large_int8": ["mlperf_ic_resnet_large_int8"],
-    "mlperf_ad01_int8": ["mlperf_ad01_int8"],
-    "tflm_person_detect": [
-        "tflm_person_detect",
-        "tflm_person_detect__tflm_person",
-        "tflm_person_detect__tflm_no_person",
-    ],
-    "tflm_hello_world_int8": ["tflm_hello_world_int8"],
-    "tflm_micro_speech_quantized": ["tflm_micro_speech_quantized"],
-    "tflm_network_tester_model": ["tflm_network_tester_model"],
-    "tflm_simple_add_model": ["tflm_simple_add_model"],
-    "tflm_test_conv_model": ["tflm_test_conv_model"],
-    "tinyengine_mcunet_vww": ["tinyengine_mcunet_vww"],
-    "tinyengine_mnist_lenet300_100": ["tinyengine_mnist_lenet300_100"],
-}
 
 
 @pytest.mark.emulator
-@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("model", sorted(TIER_AB))
 def test_firmware_output_is_bit_exact_with_tflm(model, shared_models, tmp_path):
     board = load_board("nucleo-f746")
     result = build(shared_models / f"{model}.tflite", board, tmp_path / "build", measure_run=False)
@@ -44,7 +25,7 @@ def test_firmware_output_is_bit_exact_with_tflm(model, shared_models, tmp_path):
     assert report["flash_weights_bytes"] > 0 and report["arena_bytes"] > 0
     with Emulator(tmp_path / "build" / EMULATED_DIR / "firmware.elf") as emu:
         emu.link.expect_model(result.compiled.hash8, graph.name)
-        for vector in MODELS[model]:
+        for vector in TIER_AB[model]:
             data = np.load(shared_models / "vectors" / f"{vector}.npz")
             inputs = [data[f"in{i}"] for i in range(len(graph.inputs))]
             raw, stats = emu.link.infer(inputs)

@@ -38,6 +38,7 @@ def assemble_tree(
     weight_bytes: int | None = None,
     scratch_bytes: int | None = None,
     fault: bool = False,
+    heap: bool = False,
 ) -> Path:
     """Lay out a self-contained firmware tree as the lead's `codegen build` does (see firmware/Makefile).
 
@@ -68,6 +69,10 @@ def assemble_tree(
         source = _set_define(source, "STUB_SCRATCH_BYTES", f"{scratch_bytes}u")
     if fault:  # an undefined instruction inside model_invoke
         source = source.replace("    put_u32(out1, sum0);", '    __asm__ volatile("udf #0");\n    put_u32(out1, sum0);')
+    if heap:  # a model that wants malloc
+        call = "    stub_heap = malloc(sum0);\n    put_u32(out1, sum0);"
+        source = source.replace("    put_u32(out1, sum0);", call)
+        source = "#include <stdlib.h>\nstatic void *volatile stub_heap;\n" + source
     (out / "model" / "model.h").write_text(header)
     (out / "model" / "model.c").write_text(source)
     return out
@@ -214,6 +219,12 @@ def test_over_budget_model_fails_to_link(tmp_path: Path, variant: dict, region: 
     assert run.returncode != 0
     assert f"region `{region}' overflowed by" in run.stderr
     assert not (tree / "firmware.elf").exists()
+
+
+@needs_arm_gcc
+def test_heap_use_fails_to_link(tmp_path: Path) -> None:
+    run = make(assemble_tree(tmp_path / "heap", "mps2-an500", heap=True))
+    assert run.returncode != 0 and "undefined reference to `_sbrk'" in run.stderr
 
 
 @needs_arm_gcc

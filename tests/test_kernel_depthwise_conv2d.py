@@ -11,7 +11,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
-from test_kernel_conv2d import (
+
+from codegen.ir import Graph
+from codegen.kernels import depthwise_conv2d
+from codegen.kernels.base import Unsupported
+from codegen.tflite_reader import parse_tflite, read_tflite
+from tests.test_kernel_conv2d import (
     LOWERINGS,
     REFERENCES,
     build_model,
@@ -22,11 +27,6 @@ from test_kernel_conv2d import (
     run_call,
     tflm_layer_check,
 )
-
-from codegen.ir import Graph
-from codegen.kernels import depthwise_conv2d
-from codegen.kernels.base import Unsupported
-from codegen.tflite_reader import parse_tflite, read_tflite
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,13 +16,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_kernel_softmax import ARM_FLAGS, C_FLAGS, exact_frexp, run_tflite_ref, run_tflm, single_op_model
 
 from codegen.ir import Graph, Operator, Quantization, Tensor
 from codegen.kernels import logistic
 from codegen.kernels.base import KernelCall, Unsupported
 from codegen.paths import RUNTIME_INCLUDE, RUNTIME_SRC
 from codegen.tflite_reader import parse_tflite
+from tests.test_kernel_softmax import (
+    ARM_FLAGS,
+    C_FLAGS,
+    exact_frexp,
+    run_tflite_ref,
+    run_tflm,
+    single_op_model,
+)
 
 OUTPUT_QUANT = (1.0 / 256, -128)
 ALL_INT8 = np.arange(-128, 128, dtype=np.int8)

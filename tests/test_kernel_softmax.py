@@ -43,9 +43,10 @@ _OPCODES = {"SOFTMAX": tflite.BuiltinOperator.SOFTMAX, "LOG_SOFTMAX": tflite.Bui
             "LOGISTIC": tflite.BuiltinOperator.LOGISTIC}
 
 
-def single_op_model(op_type: str, shape: tuple[int, ...], in_quant: tuple[float, int],
-                    out_quant: tuple[float, int], beta: float = 1.0) -> bytes:
-    """A model with one int8 input tensor, one `op_type` operator and one int8 output tensor."""
+def single_op_model(op_type: str, shape: tuple[int, ...], in_quant: tuple[float, int] | None,
+                    out_quant: tuple[float, int] | None, beta: float = 1.0, dtype: str = "int8") -> bytes:
+    """A model with one input tensor, one `op_type` operator and one output tensor, all int8 (quantized)
+    or all float32 (pass None quantization)."""
     b = flatbuffers.Builder(1024)
 
     def ints(start, values) -> int:
@@ -65,7 +66,18 @@ def single_op_model(op_type: str, shape: tuple[int, ...], in_quant: tuple[float,
         tflite.BufferStart(b)
         buffers.append(tflite.BufferEnd(b))
     tensors = []
-    for i, (scale, zero_point) in enumerate((in_quant, out_quant)):
+    for i, tensor_quant in enumerate((in_quant, out_quant)):
+        name = b.CreateString(f"t{i}")
+        dims = ints(tflite.TensorStartShapeVector, shape)
+        if dtype == "float32":
+            tflite.TensorStart(b)
+            tflite.TensorAddShape(b, dims)
+            tflite.TensorAddType(b, tflite.TensorType.FLOAT32)
+            tflite.TensorAddBuffer(b, i + 1)
+            tflite.TensorAddName(b, name)
+            tensors.append(tflite.TensorEnd(b))
+            continue
+        scale, zero_point = tensor_quant
         tflite.QuantizationParametersStartScaleVector(b, 1)
         b.PrependFloat32(scale)
         scales = b.EndVector()
@@ -76,8 +88,6 @@ def single_op_model(op_type: str, shape: tuple[int, ...], in_quant: tuple[float,
         tflite.QuantizationParametersAddScale(b, scales)
         tflite.QuantizationParametersAddZeroPoint(b, zero_points)
         quant = tflite.QuantizationParametersEnd(b)
-        name = b.CreateString(f"t{i}")
-        dims = ints(tflite.TensorStartShapeVector, shape)
         tflite.TensorStart(b)
         tflite.TensorAddShape(b, dims)
         tflite.TensorAddType(b, tflite.TensorType.INT8)
@@ -121,7 +131,7 @@ def single_op_model(op_type: str, shape: tuple[int, ...], in_quant: tuple[float,
     tflite.OperatorCodeStart(b)
     tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
     tflite.OperatorCodeAddBuiltinCode(b, code)
-    tflite.OperatorCodeAddVersion(b, 2)  # the int8 version of all three ops
+    tflite.OperatorCodeAddVersion(b, 2 if dtype == "int8" else 1)
     opcode = tflite.OperatorCodeEnd(b)
 
     codes = tables(tflite.ModelStartOperatorCodesVector, [opcode])
@@ -448,37 +458,79 @@ def test_real_model_softmax(shared_models, host_runtime, name):
             np.testing.assert_array_equal(truth, vectors["out0"].reshape(truth.shape))
 
 
-def test_lenet_log_softmax_is_float_and_int8_kernel_agrees(shared_models, host_runtime):
-    """lenet-300-100's LOG_SOFTMAX runs in float32 after DEQUANTIZE, so the int8 kernel is refused there.
-    On the real int8 logits that feed the DEQUANTIZE, int8 log-softmax (as TFLite would run it, were the op
-    quantized) must agree with the model's float log-softmax to within an output step wherever it is
-    representable."""
+def _lenet(shared_models: Path):
     name = "tinyengine_mnist_lenet300_100"
     path = shared_models / f"{name}.tflite"
     graph = read_tflite(path)
     (op,) = [o for o in graph.operators if o.op_type == "LOG_SOFTMAX"]
-    with pytest.raises(Unsupported, match="float32"):
-        softmax.LOWERINGS["LOG_SOFTMAX"](op, graph)
-    (deq,) = [o for o in graph.operators if o.op_type == "DEQUANTIZE" and o.outputs[0] == op.inputs[0]]
     vectors = np.load(shared_models / "vectors" / f"{name}.npz")
-    interp = _run_preserving(path, vectors["in0"])
+    return graph, op, vectors, _run_preserving(path, vectors["in0"])
+
+
+def test_real_model_lenet_float_log_softmax(shared_models, host_runtime):
+    """lenet-300-100 dequantizes its logits and runs LOG_SOFTMAX in float32: the float kernel must give
+    TFLM's bits (same libm expf/logf on this host)."""
+    graph, op, vectors, interp = _lenet(shared_models)
+    (call,) = softmax.LOWERINGS["LOG_SOFTMAX"](op, graph)
+    assert call.kernel == "log_softmax_f32"
+    x = interp.get_tensor(op.inputs[0])
+    truth = interp.get_tensor(op.outputs[0])
+    np.testing.assert_array_equal(truth, vectors["out0"].reshape(truth.shape))
+    np.testing.assert_array_equal(softmax.log_softmax_f32_ref(call.params, x), truth)
+    np.testing.assert_array_equal(host_runtime.run(call.kernel, call.params, [x], x.shape, np.float32), truth)
+
+
+def test_real_model_lenet_logits_through_int8_log_softmax(shared_models, host_runtime):
+    """On lenet's real int8 logits (the DEQUANTIZE input), the int8 kernel, run as TFLM would run a quantized
+    LOG_SOFTMAX, agrees with TFLM and with the model's float log-softmax to within one output step wherever
+    the int8 output can represent it."""
+    graph, op, _, interp = _lenet(shared_models)
+    (deq,) = [o for o in graph.operators if o.op_type == "DEQUANTIZE" and o.outputs[0] == op.inputs[0]]
     logits_t = graph.tensor(deq.inputs[0])
     logits = interp.get_tensor(logits_t.index)
     float_out = interp.get_tensor(op.outputs[0])
-    np.testing.assert_allclose(float_out, vectors["out0"].reshape(float_out.shape), rtol=1e-5, atol=1e-5)
-
-    int8_graph = _graph("LOG_SOFTMAX", logits.shape, (logits_t.scale, logits_t.zero_point),
-                        OUTPUT_QUANT["LOG_SOFTMAX"])
-    call = _lower(int8_graph)
+    in_quant = (logits_t.scale, logits_t.zero_point)
+    call = _lower(_graph("LOG_SOFTMAX", logits.shape, in_quant, OUTPUT_QUANT["LOG_SOFTMAX"]))
     q = _check_c(host_runtime, call, logits)
-    model = single_op_model("LOG_SOFTMAX", logits.shape, (logits_t.scale, logits_t.zero_point),
-                            OUTPUT_QUANT["LOG_SOFTMAX"])
+    model = single_op_model("LOG_SOFTMAX", logits.shape, in_quant, OUTPUT_QUANT["LOG_SOFTMAX"])
     np.testing.assert_array_equal(run_tflm(model, logits), q)
     deq_out = (q.astype(np.float64) - 127) / 16
     representable = float_out > -15.0
     assert representable.any()
     assert np.abs(deq_out - float_out)[representable].max() <= 1 / 16
     assert (q[~representable] <= 127 - 15 * 16 + 1).all()
+
+
+@st.composite
+def float_cases(draw):
+    rows = draw(st.integers(1, 4))
+    depth = draw(st.integers(1, 1000))
+    shape = (rows, depth) if rows > 1 or draw(st.booleans()) else (depth,)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    scale = 10.0 ** draw(st.floats(-3.0, 2.0))
+    x = (rng.standard_normal(shape) * scale + rng.uniform(-50, 50)).astype(np.float32)
+    return x
+
+
+@settings(max_examples=40, deadline=None)
+@given(float_cases())
+def test_log_softmax_f32_c_reference_and_tflm_agree(host_runtime, x):
+    model = single_op_model("LOG_SOFTMAX", x.shape, None, None, dtype="float32")
+    call = _lower(parse_tflite(model))
+    assert call.kernel == "log_softmax_f32" and call.in_place
+    expected = softmax.log_softmax_f32_ref(call.params, x)
+    got = host_runtime.run(call.kernel, call.params, [x], x.shape, np.float32)
+    np.testing.assert_array_equal(got, expected)
+    inplace = x.copy()
+    host_runtime.run(call.kernel, call.params, [inplace], x.shape, np.float32, out=inplace)
+    np.testing.assert_array_equal(inplace, expected)
+    np.testing.assert_array_equal(run_tflm(model, x), expected)
+    np.testing.assert_array_equal(run_tflite_ref(model, x), expected)
+    # The reference itself: close to log-softmax in double precision.
+    rows = x.astype(np.float64).reshape(-1, x.shape[-1])
+    exact = rows - rows.max(axis=1, keepdims=True)
+    exact -= np.log(np.exp(exact).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(expected.reshape(exact.shape), exact, rtol=1e-5, atol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------------------

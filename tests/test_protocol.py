@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from codegen.errors import DeviceError, ToolchainError
 from codegen.paths import FIRMWARE_DIR
+from tests.test_firmware_stub import build_stub_firmware
 from tools import protocol as proto
 from tools.device_link import DeviceLink, model_hash
 from tools.emulator import Emulator
@@ -450,8 +451,6 @@ def test_unopenable_port_is_a_device_error() -> None:
 def firmware_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm missing")
-    from test_firmware_stub import build_stub_firmware
-
     return build_stub_firmware(tmp_path_factory.mktemp("fw") / "mps2")
 
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from model_factory import CHAINS, SINGLE_OPS, graphs, op_types, random_inputs, run_builtin_ref, run_tflm
 
 from codegen.ir import Graph
 from codegen.kernels import LOWERINGS
 from codegen.reference_executor import run_reference
 from codegen.tflite_reader import parse_tflite
 from codegen.tflite_writer import write_tflite
+from tests.model_factory import CHAINS, SINGLE_OPS, graphs, op_types, random_inputs, run_builtin_ref, run_tflm
 
 CASES = (*SINGLE_OPS, *CHAINS)
 

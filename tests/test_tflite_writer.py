@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import tflite
 from hypothesis import given, settings
-from model_factory import GraphBuilder, any_graph, per_tensor, run_builtin_ref, run_tflm
 
 from codegen.errors import ModelError
 from codegen.ir import Graph
 from codegen.tflite_reader import parse_tflite, read_tflite
 from codegen.tflite_writer import write_tflite
+from tests.model_factory import GraphBuilder, any_graph, per_tensor, run_builtin_ref, run_tflm
 
 MODELS = (
     "mlperf_vww_96_int8",

@@ -16,7 +16,8 @@ def tflm_arena_bytes(model: Path) -> int:
     """Total arena bytes ('Arena allocation total') TFLM's RecordingMicroAllocator reports for `model`."""
     from tflite_micro.python.tflite_micro import runtime
 
-    interpreter = runtime.Interpreter.from_file(str(model))
+    # TFLM sizes its default arena from the file size, too small for activation-heavy models.
+    interpreter = runtime.Interpreter.from_file(str(model), arena_size=16 * 1024 * 1024)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}  # TFLM's MicroPrintf may write to either

@@ -11,7 +11,7 @@ static inline float round_half_away_f32(float x)
         return x; /* >= 2^23 is already integral; also passes infinities and NaN through */
     }
     float t = (float)(int32_t)ax;
-    if (ax - t >= 0.5f) { /* exact: ax and its integer part share the binade's ulp */
+    if (ax - t >= 0.5f) { /* exact: a float's fractional part is itself a float */
         t += 1.0f;
     }
     return x < 0.0f ? -t : t;
@@ -38,7 +38,7 @@ void requantize_s8(const requantize_s8_params_t *p, const int8_t *input, int8_t 
     for (int32_t i = 0; i < p->size; ++i) {
         const int32_t x = (int32_t)input[i] - p->input_zero_point;
         const int32_t scaled = multiply_by_quantized_multiplier(x, p->multiplier, p->shift);
-        /* Add through uint32: with absurd scale ratios TFLite's int32 sum wraps, and so must ours (without UB). */
+        /* Add through uint32: at extreme scale ratios TFLite's int32 sum wraps; so must ours, without UB. */
         const int32_t y = (int32_t)((uint32_t)scaled + (uint32_t)p->output_zero_point);
         output[i] = (int8_t)clamp_s32(y, -128, 127);
     }

@@ -22,9 +22,11 @@ from codegen.firmware_tree import make, require_toolchain, write_tree
 from codegen.ir import NUMPY_DTYPES
 from codegen.pipeline import CompiledModel, compile_file
 from codegen.platformio import platformio_ini
+from codegen.target import Target
 
 BUILD_MARKER = ".codegen-build"
 EMULATED_DIR = "emulated"
+MODEL_COPY = "model.tflite"
 
 
 @dataclass
@@ -89,7 +91,7 @@ class BuildResult:
 
 def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, measure_run: bool = True,
           compiled: CompiledModel | None = None) -> BuildResult:
-    compiled = compiled or compile_file(model)  # refuses bad models before anything is written
+    compiled = compiled or compile_file(model, Target(board.core))  # refuses bad models before writing anything
     require_toolchain()
     budget = sram_budget if sram_budget is not None else board.sram.size
     _check_out_dir(out)
@@ -114,6 +116,8 @@ def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, 
             )
         (staging / "report.json").write_text(json.dumps(result.report(), indent=2) + "\n")
         (staging / "platformio.ini").write_text(platformio_ini(board))
+        # The exact source model travels with its firmware, so eval can recompute host references later.
+        shutil.copy2(model, staging / MODEL_COPY)
         (staging / BUILD_MARKER).write_text("built by codegen; safe to delete\n")
         _replace(staging, out)
     except BaseException:

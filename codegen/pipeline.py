@@ -11,6 +11,8 @@ from codegen.ir import Graph
 from codegen.kernels.base import KernelCall
 from codegen.lowering import lower_graph
 from codegen.memory_plan import MemoryPlan, plan_memory
+from codegen.specialize import specialize
+from codegen.target import PORTABLE, Target
 from codegen.tflite_reader import parse_tflite
 
 
@@ -27,14 +29,14 @@ class CompiledModel:
         return sum(c.macs for c in self.calls)
 
 
-def compile_graph(graph: Graph, model_bytes: bytes) -> CompiledModel:
-    calls = lower_graph(graph)
+def compile_graph(graph: Graph, model_bytes: bytes, target: Target = PORTABLE) -> CompiledModel:
+    calls = specialize(graph, lower_graph(graph), target)
     plan = plan_memory(graph, calls)
     hash8 = model_hash(model_bytes)
     return CompiledModel(graph, calls, plan, emit_model(graph, calls, plan, hash8), hash8)
 
 
-def compile_file(path: str | Path) -> CompiledModel:
+def compile_file(path: str | Path, target: Target = PORTABLE) -> CompiledModel:
     path = Path(path)
     if path.suffix.lower() != ".tflite":
         raise ModelError(f"{path}: unsupported model format '{path.suffix}' (expected .tflite)")
@@ -42,4 +44,4 @@ def compile_file(path: str | Path) -> CompiledModel:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
-    return compile_graph(parse_tflite(data, name=path.stem), data)
+    return compile_graph(parse_tflite(data, name=path.stem), data, target)

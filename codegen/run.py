@@ -12,6 +12,7 @@ from codegen.boards import load_board
 from codegen.build import EMULATED_DIR, build, instructions_from_ticks
 from codegen.errors import CodegenError, ToolchainError
 from codegen.ir import NUMPY_DTYPES, Graph
+from codegen.target import Target
 
 
 def load_inputs(graph: Graph, paths: list[Path]) -> list[np.ndarray]:
@@ -44,7 +45,7 @@ def run_command(args: argparse.Namespace) -> int:
         out = args.out or Path(tmp) / "build"
         from codegen.pipeline import compile_file
 
-        compiled = compile_file(args.model)  # validates the model and the inputs before building
+        compiled = compile_file(args.model, Target(board.core))  # validates model and inputs before building
         graph = compiled.graph
         inputs = load_inputs(graph, args.input)
         result = build(args.model, board, out, measure_run=False, compiled=compiled)

@@ -41,3 +41,5 @@ FAMILIES: tuple[ModuleType, ...] = (
 LOWERINGS: dict[str, Callable] = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}
 REFERENCES: dict[str, Callable] = {k: fn for m in FAMILIES for k, fn in m.REFERENCES.items()}
 HEADERS: dict[str, str] = {k: m.HEADER for m in FAMILIES for k in m.REFERENCES}
+# kernel name -> function(call, graph, target) -> a faster KernelCall or None (see codegen/specialize.py)
+SPECIALIZERS: dict[str, Callable] = {k: fn for m in FAMILIES for k, fn in getattr(m, "SPECIALIZERS", {}).items()}

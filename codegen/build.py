@@ -22,6 +22,7 @@ from codegen.firmware_tree import make, require_toolchain, write_tree
 from codegen.ir import NUMPY_DTYPES
 from codegen.pipeline import CompiledModel, compile_file
 from codegen.platformio import platformio_ini
+from codegen.schedule_search import Schedule
 from codegen.target import Target
 
 BUILD_MARKER = ".codegen-build"
@@ -62,6 +63,7 @@ class BuildResult:
             "board": self.board.name,
             "emulator": self.board.qemu_machine,
             "macs": c.macs,
+            "schedule": c.schedule.to_json(),
             "arena_bytes": c.plan.arena_bytes,
             "stack_high_water_bytes": m.stack_high_water if m else None,
             "stack_reserved_bytes": self.size.stack_reserved_bytes,
@@ -78,7 +80,7 @@ class BuildResult:
             "layers": [
                 {
                     "operator": call.op_index,
-                    "op": c.graph.operators[call.op_index].op_type,
+                    "op": c.graph.operator(call.op_index).op_type,
                     "kernel": call.kernel,
                     "macs": call.macs,
                     "elided": pos in c.plan.elided_calls,
@@ -91,9 +93,10 @@ class BuildResult:
 
 def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, measure_run: bool = True,
           compiled: CompiledModel | None = None) -> BuildResult:
-    compiled = compiled or compile_file(model, Target(board.core))  # refuses bad models before writing anything
-    require_toolchain()
     budget = sram_budget if sram_budget is not None else board.sram.size
+    # Refuses bad models, and budgets no schedule meets, before anything is written.
+    compiled = compiled or compile_file(model, Target(board.core), budget)
+    require_toolchain()
     _check_out_dir(out)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -176,6 +179,7 @@ def format_report(result: BuildResult) -> str:
     rows = [
         ("model", f"{r['model']} (hash {r['model_hash']})"),
         ("board", f"{result.board.name}" + (f", measured on its QEMU twin {r['emulator']}" if m else "")),
+        ("schedule", _describe_schedule(result.compiled.schedule)),
         ("MACs", f"{r['macs']:,}"),
         ("arena", kb(r["arena_bytes"])),
         ("stack high-water", kb(m.stack_high_water) + " measured by stack painting" if m else "not measured"),
@@ -189,6 +193,12 @@ def format_report(result: BuildResult) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _describe_schedule(schedule: Schedule) -> str:
+    if schedule.split is None:
+        return schedule.describe()
+    return f"{schedule.describe()}, {schedule.mac_overhead:.1%} more MACs than per-layer"
 
 
 def build_command(args: argparse.Namespace) -> int:

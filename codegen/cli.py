@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", action="append", type=Path, default=[], help=".npy file to save each output")
     run.add_argument("--out", type=Path, help="keep the build in this directory (default: a temporary one)")
 
+    plan = sub.add_parser("plan", help="show the execution schedules weighed under an SRAM budget, without building")
+    plan.add_argument("--model", required=True, type=Path)
+    plan.add_argument("--board", default="nucleo-f746", help="whose SRAM is the default budget")
+    plan.add_argument("--sram-budget", type=_size, help="SRAM the firmware may use (default: the board's SRAM)")
+    plan.add_argument("--all", action="store_true", help="list every candidate, not the 12 smallest")
+
     sub.add_parser("boards", help="list the supported boards")
     return p
 
@@ -58,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             from codegen.run import run_command
 
             return run_command(args)
+        if args.command == "plan":
+            from codegen.plan_command import plan_command
+
+            return plan_command(args)
         if args.command == "boards":
             from codegen.boards import list_boards
 

@@ -44,7 +44,7 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
     body: list[str] = []
     params: list[str] = []
     for pos, call in enumerate(calls):
-        op = graph.operators[call.op_index]
+        op = graph.operator(call.op_index)
         if pos in plan.elided_calls:
             body.append(f"    /* operator {op.index} {op.op_type}: aliased in place, no work */")
             continue

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.host_runtime import HOST_CFLAGS, runtime_sources
+from codegen.host_runtime import HOST_CFLAGS, build_host_archive
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.paths import RUNTIME_INCLUDE
 
@@ -32,7 +32,7 @@ class HostModel:
         lib = work_dir / "libmodel.so"
         c_files = [str(work_dir / n) for n in sources if n.endswith(".c")]
         cmd = ["gcc", *HOST_CFLAGS, "-I", str(work_dir), "-I", str(RUNTIME_INCLUDE), *c_files,
-               *map(str, runtime_sources()), "-o", str(lib), "-lm"]
+               str(build_host_archive()), "-o", str(lib), "-lm"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"host compile of generated model failed:\n{result.stderr}")

@@ -24,20 +24,48 @@ def runtime_sources() -> list[Path]:
     return sorted(RUNTIME_SRC.glob("*.c"))
 
 
-def build_host_library(extra_sources: list[Path] | None = None, out_dir: Path = HOST_BUILD_DIR) -> Path:
-    sources = runtime_sources() + list(extra_sources or [])
+def _sources_digest(sources: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in sources + sorted(RUNTIME_INCLUDE.glob("*.h")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_host_library(extra_sources: list[Path] | None = None, out_dir: Path = HOST_BUILD_DIR) -> Path:
+    sources = runtime_sources() + list(extra_sources or [])
     out_dir.mkdir(parents=True, exist_ok=True)
-    lib = out_dir / f"libmcu_runtime-{digest.hexdigest()[:16]}.so"
+    lib = out_dir / f"libmcu_runtime-{_sources_digest(sources)}.so"
     if not lib.exists():
         tmp = lib.with_suffix(f".{os.getpid()}.tmp")
         cmd = ["gcc", *HOST_CFLAGS, "-I", str(RUNTIME_INCLUDE), *map(str, sources), "-o", str(tmp), "-lm"]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         tmp.replace(lib)  # atomic: concurrent test workers never load a half-written library
     return lib
+
+
+def build_host_archive(out_dir: Path = HOST_BUILD_DIR) -> Path:
+    """mcu_runtime as a static archive of position-independent objects, for linking generated models."""
+    sources = runtime_sources()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    archive = out_dir / f"libmcu_runtime-{_sources_digest(sources)}.a"
+    if not archive.exists():
+        obj_dir = out_dir / f"obj-{os.getpid()}"
+        obj_dir.mkdir(exist_ok=True)
+        objects = []
+        for src in sources:
+            obj = obj_dir / (src.stem + ".o")
+            flags = [f for f in HOST_CFLAGS if f != "-shared"]
+            cmd = ["gcc", *flags, "-I", str(RUNTIME_INCLUDE), "-c", str(src), "-o", str(obj)]
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
+            objects.append(str(obj))
+        tmp = archive.with_suffix(f".{os.getpid()}.tmp")
+        subprocess.run(["ar", "rcs", str(tmp), *objects], check=True, capture_output=True, text=True)
+        tmp.replace(archive)
+        for obj in objects:
+            Path(obj).unlink()
+        obj_dir.rmdir()
+    return archive
 
 
 class HostRuntime:

@@ -94,6 +94,13 @@ class Graph:
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]
 
+    def operator(self, index: int) -> Operator:
+        """The operator TFLite numbered `index` (graph passes may remove operators, so not a list position)."""
+        for op in self.operators:
+            if op.index == index:
+                return op
+        raise KeyError(f"no operator {index} in {self.name}")
+
     def op_inputs(self, op: Operator) -> list[Tensor | None]:
         return [self.tensors[i] if i >= 0 else None for i in op.inputs]
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from codegen.emit_c import GeneratedSources, emit_model, model_hash
 from codegen.errors import ModelError
+from codegen.fuse_pad import fuse_pads
 from codegen.ir import Graph
 from codegen.kernels.base import KernelCall
 from codegen.lowering import lower_graph
 from codegen.memory_plan import MemoryPlan, plan_memory
+from codegen.schedule_search import Schedule, apply, choose, per_layer
 from codegen.specialize import specialize
 from codegen.target import PORTABLE, Target
 from codegen.tflite_reader import parse_tflite
@@ -23,20 +25,33 @@ class CompiledModel:
     plan: MemoryPlan
     sources: GeneratedSources
     hash8: bytes
+    schedule: Schedule
+    candidates: list[Schedule]  # the schedules weighed against the SRAM budget (empty without a budget)
 
     @property
     def macs(self) -> int:
         return sum(c.macs for c in self.calls)
 
 
-def compile_graph(graph: Graph, model_bytes: bytes, target: Target = PORTABLE) -> CompiledModel:
-    calls = specialize(graph, lower_graph(graph), target)
+def compile_graph(
+    graph: Graph, model_bytes: bytes, target: Target = PORTABLE, sram_budget: int | None = None
+) -> CompiledModel:
+    """Without a budget the model runs layer by layer; with one, the cheapest schedule that fits is chosen."""
+    graph = fuse_pads(graph)
+    calls = lower_graph(graph)
+    if sram_budget is None:
+        schedule, weighed = per_layer(graph, calls), []
+    else:
+        schedule, weighed = choose(graph, calls, sram_budget)
+    graph, calls = apply(graph, calls, schedule)
+    calls = specialize(graph, calls, target)
     plan = plan_memory(graph, calls)
     hash8 = model_hash(model_bytes)
-    return CompiledModel(graph, calls, plan, emit_model(graph, calls, plan, hash8), hash8)
+    sources = emit_model(graph, calls, plan, hash8)
+    return CompiledModel(graph, calls, plan, sources, hash8, schedule, weighed)
 
 
-def compile_file(path: str | Path, target: Target = PORTABLE) -> CompiledModel:
+def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int | None = None) -> CompiledModel:
     path = Path(path)
     if path.suffix.lower() != ".tflite":
         raise ModelError(f"{path}: unsupported model format '{path.suffix}' (expected .tflite)")
@@ -44,4 +59,4 @@ def compile_file(path: str | Path, target: Target = PORTABLE) -> CompiledModel:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
-    return compile_graph(parse_tflite(data, name=path.stem), data, target)
+    return compile_graph(parse_tflite(data, name=path.stem), data, target, sram_budget)

@@ -45,7 +45,8 @@ def run_command(args: argparse.Namespace) -> int:
         out = args.out or Path(tmp) / "build"
         from codegen.pipeline import compile_file
 
-        compiled = compile_file(args.model, Target(board.core))  # validates model and inputs before building
+        # Validates the model and the inputs before building.
+        compiled = compile_file(args.model, Target(board.core), board.sram.size)
         graph = compiled.graph
         inputs = load_inputs(graph, args.input)
         result = build(args.model, board, out, measure_run=False, compiled=compiled)

@@ -128,7 +128,7 @@ def test_sram_budget_below_need_is_refused(tmp_path):
     model = tmp_path / "pad.tflite"
     model.write_bytes(_pad_model(32))
     result = run_cli(*build_args(model, tmp_path / "out", "--sram-budget", "8k"))
-    assert_clean_failure(result, 3, "more than the 8,192-byte budget")
+    assert_clean_failure(result, 3, "cannot run in 8,192 bytes of SRAM: the smallest peak any schedule reaches is")
     assert not (tmp_path / "out").exists()
 
 

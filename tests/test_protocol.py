@@ -466,7 +466,7 @@ def collect(link: DeviceLink, count: int, seconds: float = 3.0) -> list[Frame]:
 @pytest.mark.emulator
 def test_emulated_firmware_resynchronises_after_garbage(firmware_elf: Path) -> None:
     rnd = random.Random(5)
-    with Emulator(firmware_elf, link_options={"timeout": 1.0}) as emu:
+    with Emulator(firmware_elf, link_options={"timeout": 3.0}) as emu:
         link = emu.link
         # Plain noise, a header announcing 768 bytes (swallows the next request until the device's receive
         # timeout), then a header with an impossible length.
@@ -481,7 +481,7 @@ def test_emulated_firmware_resynchronises_after_garbage(firmware_elf: Path) -> N
 
 @pytest.mark.emulator
 def test_emulated_firmware_survives_a_truncated_frame(firmware_elf: Path) -> None:
-    with Emulator(firmware_elf, link_options={"timeout": 1.0}) as emu:
+    with Emulator(firmware_elf, link_options={"timeout": 3.0}) as emu:
         cut = proto.encode_frame(MsgType.WRITE_INPUT, 0xC0, proto.encode_write_input(1, 0, bytes(290)))[:100]
         emu.link.port.write(cut)
         time.sleep(0.1)

@@ -19,6 +19,7 @@ from codegen.kernels import (
     reshape,
     softmax,
     transpose,
+    window_copy,
 )
 
 # One module per kernel family; add a family here and nowhere else.
@@ -36,6 +37,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     quantize,
     softmax,
     logistic,
+    window_copy,
 )
 
 LOWERINGS: dict[str, Callable] = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}

@@ -128,13 +128,22 @@ def window_of(op: Operator, x: Tensor, y: Tensor, kernel_h: int, kernel_w: int) 
     """Strides, dilations and TFLite's padding; checks the output tensor's spatial size agrees."""
     o = op.options
     padding = o.get("padding")
-    if padding not in ("SAME", "VALID"):
+    if padding not in ("SAME", "VALID", "EXPLICIT"):
         raise Unsupported(f"with padding {padding!r} (only SAME or VALID)")
     sh, sw = int(o.get("stride_h", 0)), int(o.get("stride_w", 0))
     dh, dw = int(o.get("dilation_h", 1)), int(o.get("dilation_w", 1))
     if sh < 1 or sw < 1 or dh < 1 or dw < 1:
         raise Unsupported(f"with strides {sh}x{sw} and dilations {dh}x{dw} (all must be >= 1)")
     in_h, in_w = x.shape[1], x.shape[2]
+    if padding == "EXPLICIT":
+        # Set by codegen.fuse_pad when a PAD was folded into this convolution: its amounts, then VALID.
+        top, bottom, left, right = o["explicit_padding"]
+        out_h = compute_out_size("VALID", in_h + top + bottom, kernel_h, sh, dh)
+        out_w = compute_out_size("VALID", in_w + left + right, kernel_w, sw, dw)
+        if (out_h, out_w) != (y.shape[1], y.shape[2]):
+            raise Unsupported(f"with explicit padding {o['explicit_padding']} that gives {out_h}x{out_w}, "
+                              f"not the {y.shape[1]}x{y.shape[2]} output")
+        return Window(kernel_h, kernel_w, sh, sw, dh, dw, top, left)
     out_h = compute_out_size(padding, in_h, kernel_h, sh, dh)
     out_w = compute_out_size(padding, in_w, kernel_w, sw, dw)
     if out_h < 1 or out_w < 1:
@@ -192,7 +201,11 @@ def pad_input_ref(x: np.ndarray, input_offset: int, pad_h: int, pad_w: int, need
     """The HWC input inside a frame of its zero point, cropped or extended to need_h x need_w.
 
     TFLite skips out-of-bounds taps; a tap on the zero point contributes (zp + input_offset) * w = 0.
+    Negative padding (a patch computed from a window that starts inside a larger buffer) drops the
+    leading rows or columns instead.
     """
+    x = x[max(-pad_h, 0):, max(-pad_w, 0):]
+    pad_h, pad_w = max(pad_h, 0), max(pad_w, 0)
     h, w, c = x.shape
     out = np.full((need_h, need_w, c), -input_offset, dtype=np.int64)
     rows = min(h, need_h - pad_h)

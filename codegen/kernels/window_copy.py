@@ -1,0 +1,45 @@
+"""Copy a rectangular window of rows between two buffers: the crops and stores of patch-based execution.
+
+A patch's element-wise operator reads only its own window of a larger buffer (crop), and each patch's
+result is stored into its tile of the full split tensor (store: several calls, one tensor, like a concat).
+Works on bytes, so int8 and float32 tensors alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codegen.kernels.base import KernelParams, cfield
+
+HEADER = "window_copy.h"
+
+
+@dataclass(frozen=True)
+class WindowCopyParams(KernelParams):
+    C_TYPE = "copy_window_params_t"
+    rows: int = cfield("int32_t")
+    row_bytes: int = cfield("int32_t")
+    src_offset: int = cfield("int32_t")  # bytes from the source buffer's start to the window's first byte
+    src_stride: int = cfield("int32_t")  # bytes between consecutive rows in the source
+    dst_offset: int = cfield("int32_t")
+    dst_stride: int = cfield("int32_t")
+    dst_bytes: int = cfield("int32_t")  # size of the whole destination buffer
+
+
+def copy_window_ref(p: WindowCopyParams, src: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    src_bytes = np.ascontiguousarray(src).reshape(-1).view(np.uint8)
+    if out is None:
+        dst = np.zeros(p.dst_bytes, np.uint8)
+    else:
+        dst = np.ascontiguousarray(out).reshape(-1).view(np.uint8).copy()
+    for r in range(p.rows):
+        s = p.src_offset + r * p.src_stride
+        d = p.dst_offset + r * p.dst_stride
+        dst[d : d + p.row_bytes] = src_bytes[s : s + p.row_bytes]
+    return dst.view(np.asarray(src).dtype)
+
+
+LOWERINGS: dict = {}  # only the patch scheduler creates these calls
+REFERENCES = {"copy_window": copy_window_ref}

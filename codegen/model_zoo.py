@@ -1,0 +1,394 @@
+"""Int8 MobileNetV2 / MCUNet / ProxylessNAS networks with random weights, built as TFLite-style graphs.
+
+The architectures come from mit-han-lab/mcunet's JSON descriptions (ProxylessNASNets: first_conv, a list of
+MobileInvertedResidualBlock, an optional feature_mix_layer, a LinearLayer classifier) or from the standard
+MobileNetV2 layout with a width multiplier. They serve to test and benchmark whole networks (memory plans,
+patch-based inference) where only the shapes and realistic int8 statistics matter, not trained weights.
+
+The graphs look like what the TFLite converter makes of a BatchNorm-folded PyTorch model:
+- int8 input 1 x R x R x 3, int8 logits output;
+- CONV_2D / DEPTHWISE_CONV_2D with per-channel symmetric int8 weights, int32 biases of scale
+  input_scale * filter_scale[c], ReLU6 fused; the projecting 1x1 conv has no activation;
+- a residual ADD where the block has an identity shortcut;
+- AVERAGE_POOL_2D over the whole feature map, RESHAPE to 1 x C, FULLY_CONNECTED (per-tensor weights);
+- TFLite SAME padding everywhere (the nets are random, PyTorch's symmetric padding is not reproduced).
+
+Quantization is chosen as calibration would choose it. Each activation tensor carries a per-channel estimate
+of its mean and variance (in real units) under the test input distribution (uniform over the int8 range).
+A weighted layer draws Gaussian weights, scales each output channel so its pre-activation has a chosen
+spread, and sets the bias to give a chosen mean, exactly as folding BatchNorm into the weights does; the
+moments then go through ReLU6 (Gauss-Hermite quadrature), ADD and pooling. Each output's int8 range is the
+estimated min/max over channels (mean +- 4 sigma), so activations use most of the int8 range and rarely
+saturate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codegen.ir import NUMPY_DTYPES, Graph, Operator, Quantization, Tensor
+
+_ACTIVATIONS = {"relu6": "RELU6", "relu": "RELU", None: "RELU6"}  # ProxylessNAS defaults to relu6
+_SIGMAS = 4.0  # calibrated range: mean +- this many standard deviations
+_INPUT_SCALE = 1.0 / 128.0  # input image in [-1, 1)
+# Gauss-Hermite nodes (probabilists' weight exp(-x^2/2)) for moments of an activation of a Gaussian.
+_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(48)
+_GH_WEIGHTS = _GH_WEIGHTS / math.sqrt(2.0 * math.pi)
+
+# MobileNetV2 inverted residual settings: expand ratio t, channels c, repeats n, first stride s.
+MBV2_SETTINGS: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Channels rounded to the nearest multiple of `divisor`, never 10% below `value` (MobileNet)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+@dataclass
+class _Activation:
+    """A non-constant tensor with its estimated per-channel real-valued moments."""
+
+    index: int
+    mean: np.ndarray  # per channel, real units
+    var: np.ndarray
+
+
+@dataclass
+class _Builder:
+    """Appends tensors and operators; draws weights from one random generator."""
+
+    name: str
+    rng: np.random.Generator
+    tensors: list[Tensor] = field(default_factory=list)
+    operators: list[Operator] = field(default_factory=list)
+
+    def tensor(
+        self, name: str, shape: tuple[int, ...], dtype: str, quant: Quantization | None, data: Any = None
+    ) -> int:
+        index = len(self.tensors)
+        array = None if data is None else np.asarray(data, dtype=NUMPY_DTYPES[dtype]).reshape(shape)
+        self.tensors.append(Tensor(index, name, tuple(int(d) for d in shape), dtype, quant, array))
+        return index
+
+    def op(self, op_type: str, inputs: tuple[int, ...], outputs: tuple[int, ...], **options: Any) -> None:
+        self.operators.append(Operator(len(self.operators), op_type, inputs, outputs, dict(options)))
+
+    def shape(self, x: _Activation) -> tuple[int, ...]:
+        return self.tensors[x.index].shape
+
+    def quant(self, x: _Activation) -> Quantization:
+        q = self.tensors[x.index].quant
+        assert q is not None
+        return q
+
+
+def _range_quant(lo: float, hi: float) -> Quantization:
+    """Asymmetric int8 quantization of [lo, hi], widened to include 0 as TFLite requires."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo <= 0.0:
+        hi = lo + 1e-3
+    scale = _f32((hi - lo) / 255.0)
+    zero_point = int(np.clip(round(-128 - lo / scale), -128, 127))
+    return Quantization((scale,), (zero_point,))
+
+
+def _activated_moments(mean: np.ndarray, std: np.ndarray, activation: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of act(z) for z ~ N(mean, std^2), per channel."""
+    z = mean[:, None] + std[:, None] * _GH_NODES[None, :]
+    if activation == "RELU6":
+        z = np.clip(z, 0.0, 6.0)
+    elif activation == "RELU":
+        z = np.maximum(z, 0.0)
+    m1 = z @ _GH_WEIGHTS
+    m2 = (z * z) @ _GH_WEIGHTS
+    return m1, np.maximum(m2 - m1 * m1, 1e-12)
+
+
+def _output_quant(mean: np.ndarray, std: np.ndarray, activation: str) -> Quantization:
+    lo = float(np.min(mean - _SIGMAS * std))
+    hi = float(np.max(mean + _SIGMAS * std))
+    if activation == "RELU6":
+        return _range_quant(0.0, min(hi, 6.0))
+    if activation == "RELU":
+        return _range_quant(0.0, hi)
+    return _range_quant(lo, hi)
+
+
+def _quantize_weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Symmetric per-channel int8 (max-abs over each channel / 127), as the converter quantizes filters."""
+    other = tuple(a for a in range(w.ndim) if a != axis)
+    max_abs = np.max(np.abs(w), axis=other)
+    scales = tuple(_f32(m / 127.0) if m > 0 else _f32(1e-6) for m in max_abs)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    s = np.asarray(scales, dtype=np.float64).reshape(shape)
+    q = np.clip(np.rint(w / s), -127, 127).astype(np.int8)
+    return q, scales
+
+
+def _bias(b: _Builder, name: str, real: np.ndarray, in_scale: float, w_scales: tuple[float, ...]) -> int:
+    """int32 bias of scale input_scale * filter_scale (per channel or per tensor), zero point 0."""
+    scales = tuple(_f32(in_scale * s) for s in w_scales)
+    per = np.broadcast_to(np.asarray(scales, dtype=np.float64), real.shape)
+    data = np.clip(np.rint(real / per), -(2**31), 2**31 - 1).astype(np.int32)
+    return b.tensor(name, (len(real),), "int32", Quantization(scales, (0,) * len(scales), 0), data)
+
+
+def _targets(b: _Builder, channels: int, activation: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel pre-activation std and mean a trained, BatchNorm-folded layer might show."""
+    std = 2.0 ** b.rng.uniform(-1.0, 1.0, size=channels)
+    # Units before a ReLU are mostly active; linear outputs are centred.
+    centre, spread = (0.0, 0.25) if activation == "NONE" else (0.25, 0.5)
+    shift = b.rng.normal(centre, spread, size=channels)
+    return std, shift * std
+
+
+def _same_out(size: int, stride: int) -> int:
+    return -(-size // stride)
+
+
+def _conv(
+    b: _Builder,
+    x: _Activation,
+    name: str,
+    cout: int,
+    kernel: int,
+    stride: int,
+    activation: str,
+    depthwise: bool,
+) -> _Activation:
+    """CONV_2D (or DEPTHWISE_CONV_2D with multiplier 1) with SAME padding and a fused activation."""
+    _, h, w, cin = b.shape(x)
+    in_q = b.quant(x)
+    if depthwise:
+        assert cout == cin
+        raw = b.rng.standard_normal((1, kernel, kernel, cin))
+        taps = raw.reshape(kernel * kernel, cin)
+        raw_mean = taps.sum(axis=0) * x.mean
+        raw_var = (taps * taps).sum(axis=0) * x.var
+        axis = 3
+    else:
+        raw = b.rng.standard_normal((cout, kernel, kernel, cin))
+        raw_mean = raw.sum(axis=(1, 2)) @ x.mean
+        raw_var = (raw * raw).sum(axis=(1, 2)) @ x.var
+        axis = 0
+    std, mean = _targets(b, cout, activation)
+    # Fold "BatchNorm": scale each output channel to the target spread, bias it to the target mean.
+    gain = std / np.sqrt(np.maximum(raw_var, 1e-12))
+    shape = [1, 1, 1, 1]
+    shape[axis] = cout
+    weights = raw * gain.reshape(shape)
+    bias_real = mean - raw_mean * gain
+    q, w_scales = _quantize_weights(weights, axis)
+    filt = b.tensor(f"{name}/weights", q.shape, "int8", Quantization(w_scales, (0,) * cout, axis), q)
+    bias = _bias(b, f"{name}/bias", bias_real, in_q.scale[0], w_scales)
+    out_mean, out_var = _activated_moments(mean, std, activation)
+    out_q = _output_quant(mean, std, activation)
+    oh, ow = _same_out(h, stride), _same_out(w, stride)
+    y = b.tensor(name, (1, oh, ow, cout), "int8", out_q)
+    options: dict[str, Any] = dict(
+        padding="SAME", stride_h=stride, stride_w=stride, dilation_h=1, dilation_w=1, activation=activation
+    )
+    if depthwise:
+        b.op("DEPTHWISE_CONV_2D", (x.index, filt, bias), (y,), **options, depth_multiplier=1)
+    else:
+        b.op("CONV_2D", (x.index, filt, bias), (y,), **options)
+    return _Activation(y, out_mean, out_var)
+
+
+def _add(b: _Builder, x1: _Activation, x2: _Activation, name: str) -> _Activation:
+    mean, var = x1.mean + x2.mean, x1.var + x2.var
+    y = b.tensor(name, b.shape(x1), "int8", _output_quant(mean, np.sqrt(var), "NONE"))
+    b.op("ADD", (x1.index, x2.index), (y,), activation="NONE")
+    return _Activation(y, mean, var)
+
+
+def _global_pool(b: _Builder, x: _Activation, name: str) -> _Activation:
+    _, h, w, c = b.shape(x)
+    # TFLite pools keep their input's quantization.
+    y = b.tensor(name, (1, 1, 1, c), "int8", b.quant(x))
+    b.op("AVERAGE_POOL_2D", (x.index,), (y,), padding="VALID", stride_h=1, stride_w=1, filter_h=h, filter_w=w,
+         activation="NONE")
+    # Over real images a channel's average moves about as much as its values do: keep the variance, so the
+    # classifier's range covers inputs other than the estimate's noise.
+    return _Activation(y, x.mean, x.var)
+
+
+def _flatten(b: _Builder, x: _Activation, name: str) -> _Activation:
+    c = b.shape(x)[-1]
+    shape = b.tensor(f"{name}/shape", (2,), "int32", None, np.array([1, c], dtype=np.int32))
+    y = b.tensor(name, (1, c), "int8", b.quant(x))
+    b.op("RESHAPE", (x.index, shape), (y,))
+    return _Activation(y, x.mean, x.var)
+
+
+def _classifier(b: _Builder, x: _Activation, name: str, classes: int) -> _Activation:
+    """FULLY_CONNECTED with per-tensor weights: logits spread O(1) across classes (no BatchNorm to fold)."""
+    in_q = b.quant(x)
+    second = x.mean * x.mean + x.var
+    sigma = 2.0 / math.sqrt(max(float(second.sum()), 1e-12))
+    weights = b.rng.normal(0.0, sigma, size=(classes, len(second)))
+    bias_real = b.rng.normal(0.0, 0.5, size=classes)
+    w_scale = _f32(float(np.max(np.abs(weights))) / 127.0)
+    q = np.clip(np.rint(weights / w_scale), -127, 127).astype(np.int8)
+    filt = b.tensor(f"{name}/weights", q.shape, "int8", Quantization((w_scale,), (0,)), q)
+    bias = _bias(b, f"{name}/bias", bias_real, in_q.scale[0], (w_scale,))
+    mean = weights @ x.mean + bias_real
+    var = (weights * weights) @ x.var
+    y = b.tensor(name, (1, classes), "int8", _output_quant(mean, np.sqrt(var), "NONE"))
+    options: dict[str, Any] = dict(activation="NONE", weights_format=0, keep_num_dims=False)
+    b.op("FULLY_CONNECTED", (x.index, filt, bias), (y,), **options)
+    return _Activation(y, mean, var)
+
+
+def _activation_of(layer: dict[str, Any]) -> str:
+    act = layer.get("act_func")
+    if act not in _ACTIVATIONS:
+        raise ValueError(f"unsupported activation {act!r} in {layer.get('name')}")
+    return _ACTIVATIONS[act]
+
+
+def _is_zero(conv: dict[str, Any] | None) -> bool:
+    return conv is None or conv.get("name") == "ZeroLayer"
+
+
+def _block(b: _Builder, x: _Activation, i: int, block: dict[str, Any]) -> _Activation:
+    conv, shortcut = block.get("mobile_inverted_conv"), block.get("shortcut")
+    has_identity = shortcut is not None and shortcut.get("name") == "IdentityLayer"
+    if _is_zero(conv):
+        if has_identity:
+            return x  # a skipped block: zero branch + identity = identity
+        raise ValueError(f"block {i}: zero layer without identity shortcut (the output would be all zeros)")
+    assert conv is not None
+    if conv.get("name") != "MBInvertedConvLayer":
+        raise ValueError(f"block {i}: unsupported layer {conv.get('name')!r}")
+    if conv.get("use_se"):
+        raise ValueError(f"block {i}: squeeze-and-excitation is not supported")
+    if shortcut is not None and not has_identity:
+        raise ValueError(f"block {i}: unsupported shortcut {shortcut.get('name')!r}")
+    cin, cout = int(conv["in_channels"]), int(conv["out_channels"])
+    kernel, stride = int(conv["kernel_size"]), int(conv["stride"])
+    if cin != b.shape(x)[-1]:
+        raise ValueError(f"block {i}: expects {cin} input channels, gets {b.shape(x)[-1]}")
+    expand = conv.get("expand_ratio", 1)
+    mid = conv.get("mid_channels")
+    mid = int(mid) if mid is not None else round(cin * expand)
+    act = _activation_of(conv)
+    h = x
+    if expand != 1:
+        h = _conv(b, h, f"block{i}/expand", mid, 1, 1, act, depthwise=False)
+    else:
+        mid = cin
+    h = _conv(b, h, f"block{i}/depthwise", mid, kernel, stride, act, depthwise=True)
+    h = _conv(b, h, f"block{i}/project", cout, 1, 1, "NONE", depthwise=False)
+    if has_identity:
+        if stride != 1 or cin != cout:
+            raise ValueError(f"block {i}: identity shortcut with stride {stride}, {cin} -> {cout} channels")
+        h = _add(b, h, x, f"block{i}/add")
+    return h
+
+
+def _conv_layer(b: _Builder, x: _Activation, name: str, layer: dict[str, Any]) -> _Activation:
+    plain = int(layer.get("groups", 1)) == 1 and int(layer.get("dilation", 1)) == 1
+    if layer.get("name") != "ConvLayer" or not plain:
+        raise ValueError(f"{name}: unsupported layer {layer}")
+    return _conv(
+        b, x, name, int(layer["out_channels"]), int(layer["kernel_size"]), int(layer["stride"]),
+        _activation_of(layer), depthwise=False,
+    )
+
+
+def build_from_config(config: dict[str, Any], resolution: int, seed: int = 0, name: str = "model") -> Graph:
+    """The int8 graph of a ProxylessNASNets description (the dict form of mcunet's JSON files)."""
+    if resolution < 1:
+        raise ValueError(f"resolution {resolution} must be positive")
+    b = _Builder(name, np.random.default_rng(seed))
+    first = config["first_conv"]
+    in_channels = int(first.get("in_channels", 3))
+    quant = Quantization((_f32(_INPUT_SCALE),), (0,))
+    x_index = b.tensor("input", (1, resolution, resolution, in_channels), "int8", quant)
+    # Uniform int8 test input: real values uniform over [-1, 1).
+    x = _Activation(x_index, np.zeros(in_channels), np.full(in_channels, 1.0 / 3.0))
+    h = _conv_layer(b, x, "first_conv", first)
+    for i, block in enumerate(config["blocks"]):
+        h = _block(b, h, i, block)
+    if config.get("feature_mix_layer"):
+        h = _conv_layer(b, h, "feature_mix", config["feature_mix_layer"])
+    h = _global_pool(b, h, "pool")
+    h = _flatten(b, h, "flatten")
+    classifier = config["classifier"]
+    if int(classifier["in_features"]) != b.shape(h)[-1]:
+        raise ValueError(f"classifier expects {classifier['in_features']} features, gets {b.shape(h)[-1]}")
+    y = _classifier(b, h, "logits", int(classifier["out_features"]))
+    return Graph(list(b.tensors), list(b.operators), (x_index,), (y.index,), name=name)
+
+
+def resolution_of(path: Path, config: dict[str, Any]) -> int:
+    """The input resolution: the JSON's "resolution", else the file name's rNNN."""
+    if config.get("resolution"):
+        return int(config["resolution"])
+    match = re.search(r"(?:^|[-_])r(\d+)(?:[-_.]|$)", path.name)
+    if match is None:
+        raise ValueError(f"{path}: no resolution in the file or its name (rNNN); pass one")
+    return int(match.group(1))
+
+
+def mcunet_from_json(path: str | Path, resolution: int | None = None, seed: int = 0) -> Graph:
+    """The int8 graph, random weights, of an mcunet/ProxylessNAS JSON architecture file."""
+    path = Path(path)
+    config = json.loads(path.read_text())
+    name = path.stem.removesuffix("_imagenet")
+    return build_from_config(config, resolution or resolution_of(path, config), seed, name)
+
+
+def mobilenet_v2_config(width: float, num_classes: int = 1000) -> dict[str, Any]:
+    """The standard (torchvision) MobileNetV2 layout as a ProxylessNASNets description."""
+    if width <= 0:
+        raise ValueError(f"width multiplier {width} must be positive")
+    channels = make_divisible(32 * width)
+    first = {"name": "ConvLayer", "kernel_size": 3, "stride": 2, "in_channels": 3, "out_channels": channels,
+             "act_func": "relu6"}
+    blocks = []
+    for t, c, n, s in MBV2_SETTINGS:
+        out = make_divisible(c * width)
+        for i in range(n):
+            stride = s if i == 0 else 1
+            conv = {"name": "MBInvertedConvLayer", "in_channels": channels, "out_channels": out,
+                    "kernel_size": 3, "stride": stride, "expand_ratio": t, "mid_channels": None,
+                    "act_func": "relu6"}
+            identity = stride == 1 and channels == out
+            blocks.append({"name": "MobileInvertedResidualBlock", "mobile_inverted_conv": conv,
+                           "shortcut": {"name": "IdentityLayer"} if identity else None})
+            channels = out
+    last = make_divisible(1280 * max(1.0, width))
+    mix = {"name": "ConvLayer", "kernel_size": 1, "stride": 1, "in_channels": channels, "out_channels": last,
+           "act_func": "relu6"}
+    classifier = {"name": "LinearLayer", "in_features": last, "out_features": num_classes}
+    return {"name": "ProxylessNASNets", "first_conv": first, "blocks": blocks, "feature_mix_layer": mix,
+            "classifier": classifier}
+
+
+def mobilenet_v2(width: float, resolution: int, num_classes: int = 1000, seed: int = 0) -> Graph:
+    """Int8 MobileNetV2 with width multiplier `width` at `resolution`, random weights."""
+    name = f"mobilenet_v2_w{float(width)!r}_r{resolution}"
+    return build_from_config(mobilenet_v2_config(width, num_classes), resolution, seed, name)

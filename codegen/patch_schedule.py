@@ -1,0 +1,221 @@
+"""Patch-based execution of a network's memory-heavy first stage (MCUNetV2).
+
+The lowered calls up to a split point form stage 1; the split tensor S is cut into a grid of tiles. For each
+tile, every stage-1 tensor's required region is found backwards (receptive field, halo included, clipped to
+the tensor: borders are then padded exactly as the full-tensor op pads them), and stage 1 is re-emitted as
+ordinary kernel calls on small per-patch buffers:
+- windowed kernels (convolutions, pooling) read their producer's buffer directly: a window that starts
+  inside a larger buffer is expressed as a smaller (possibly negative) padding, so no copy is needed;
+- element-wise kernels read exactly their output's window: a copy_window call crops it when the producer
+  computed a larger region;
+- a final copy_window stores the patch's result into its tile of S.
+Stage 2 is unchanged. The expanded call list goes through the same planner, reference executor and emitter
+as any other, so per-patch buffers are reused between patches and bit-exactness is testable the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from codegen.ir import NUMPY_DTYPES, Graph, Tensor
+from codegen.kernels.base import KernelCall
+from codegen.kernels.window_copy import WindowCopyParams
+
+# kernel -> names of its (kernel height, kernel width, dilation h, dilation w) params; None means 1
+WINDOWED: dict[str, tuple[str, str, str | None, str | None]] = {
+    "conv2d_s8": ("kernel_h", "kernel_w", "dilation_h", "dilation_w"),
+    "depthwise_conv2d_s8": ("kernel_h", "kernel_w", "dilation_h", "dilation_w"),
+    "avg_pool2d_s8": ("filter_h", "filter_w", None, None),
+    "max_pool2d_s8": ("filter_h", "filter_w", None, None),
+}
+_BROADCAST_FIELDS = tuple(f"{p}_d{i}" for p in ("out", "in1", "in2") for i in range(4))
+
+
+@dataclass(frozen=True)
+class Region:
+    """Rows [y0, y1) and columns [x0, x1) of an NHWC tensor."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def h(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def w(self) -> int:
+        return self.x1 - self.x0
+
+    def union(self, other: Region | None) -> Region:
+        if other is None:
+            return self
+        return Region(min(self.y0, other.y0), max(self.y1, other.y1), min(self.x0, other.x0), max(self.x1, other.x1))
+
+
+def full_region(t: Tensor) -> Region:
+    return Region(0, t.shape[1], 0, t.shape[2])
+
+
+def tiles(height: int, width: int, rows: int, cols: int) -> list[Region]:
+    """A rows x cols grid of nearly equal tiles, row-major."""
+    ys = [round(i * height / rows) for i in range(rows + 1)]
+    xs = [round(j * width / cols) for j in range(cols + 1)]
+    return [Region(ys[i], ys[i + 1], xs[j], xs[j + 1]) for i in range(rows) for j in range(cols)]
+
+
+def is_patchable(call: KernelCall, graph: Graph) -> bool:
+    """Whether a call can run on a spatial window of its tensors."""
+    if len(call.outputs) != 1 or len(graph.tensor(call.outputs[0]).shape) != 4:
+        return False
+    if any(len(graph.tensor(t).shape) != 4 or graph.tensor(t).shape[0] != 1 for t in call.inputs):
+        return False
+    if call.kernel in WINDOWED:
+        return len(call.inputs) == 1
+    if call.kernel in ("add_s8", "mul_s8"):
+        return not call.consts and not call.params.broadcast
+    return call.kernel in ("quantize_f32_s8", "requantize_s8") and not call.consts
+
+
+def input_region(call: KernelCall, out: Region, source: Tensor) -> Region:
+    """The region of `source` that `call` reads to produce `out` (its receptive field, clipped)."""
+    if call.kernel not in WINDOWED:
+        return out
+    p = call.params
+    kh, kw, dh, dw = (getattr(p, name) if name else 1 for name in WINDOWED[call.kernel])
+    y0, y1 = _reads(out.y0, out.y1, p.stride_h, p.pad_h, kh, dh, source.shape[1])
+    x0, x1 = _reads(out.x0, out.x1, p.stride_w, p.pad_w, kw, dw, source.shape[2])
+    return Region(y0, y1, x0, x1)
+
+
+def _reads(first: int, end: int, stride: int, pad: int, kernel: int, dilation: int, size: int) -> tuple[int, int]:
+    """Input rows [lo, hi) that outputs [first, end) read, clipped to [0, size). May be empty: TFLite lets an
+    output's every tap fall in the padding (its value is then the bias alone)."""
+    lo = first * stride - pad
+    hi = (end - 1) * stride - pad + (kernel - 1) * dilation + 1 if end > first else lo
+    lo = min(max(lo, 0), size)
+    return lo, min(max(hi, lo), size)
+
+
+def split_points(graph: Graph, calls: list[KernelCall]) -> list[int]:
+    """Call positions k such that calls[0..k] can run patch by patch and only calls[k]'s output crosses to the rest."""
+    points = []
+    produced: set[int] = set()
+    for k, call in enumerate(calls):
+        if not is_patchable(call, graph):
+            break
+        produced.update(call.outputs)
+        split = call.outputs[0]
+        later_reads = {t for c in calls[k + 1 :] for t in c.inputs}
+        crossing = (produced & later_reads) | (produced & set(graph.outputs))
+        if crossing == {split} and graph.tensor(split).shape[1] > 1 and k + 1 < len(calls):
+            points.append(k)
+    return points
+
+
+def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, int]) -> tuple[Graph, list[KernelCall]]:
+    """The graph with per-patch buffer tensors added, and the call list with stage 1 run patch by patch."""
+    tensors = list(graph.tensors)
+    stage1, stage2 = calls[: split + 1], calls[split + 1 :]
+    split_tensor = graph.tensor(stage1[-1].outputs[0])
+    out_calls: list[KernelCall] = []
+
+    def new_buffer(like: Tensor, region: Region, tag: str) -> int:
+        index = len(tensors)
+        shape = (1, region.h, region.w, like.shape[3])
+        tensors.append(Tensor(index, f"{like.name}@{tag}", shape, like.dtype, like.quant))
+        return index
+
+    for n, tile in enumerate(tiles(split_tensor.shape[1], split_tensor.shape[2], *grid)):
+        required: dict[int, Region] = {split_tensor.index: tile}
+        for call in reversed(stage1):
+            out = required.get(call.outputs[0])
+            if out is None:
+                continue
+            for t in call.inputs:
+                required[t] = input_region(call, out, graph.tensor(t)).union(required.get(t))
+        buffers: dict[int, tuple[int, Region]] = {}  # stage-1 tensor -> (patch buffer, its region)
+        for call in stage1:
+            out_tensor = graph.tensor(call.outputs[0])
+            region = required[out_tensor.index]
+            sources = [buffers.get(t, (t, full_region(graph.tensor(t)))) for t in call.inputs]
+            if call.kernel in WINDOWED:
+                new_call = _window_call(call, region, sources[0])
+            else:
+                inputs = []
+                for t, (src, src_region) in zip(call.inputs, sources, strict=True):
+                    if src_region != region:
+                        crop = new_buffer(graph.tensor(t), region, f"p{n}crop")
+                        out_calls.append(_copy_call(tensors[src], src_region, region, crop, call.op_index))
+                        src = crop
+                    inputs.append(src)
+                new_call = _pointwise_call(call, region, out_tensor.shape[3], tuple(inputs))
+            buffer = new_buffer(out_tensor, region, f"p{n}")
+            out_calls.append(dataclasses.replace(new_call, outputs=(buffer,)))
+            buffers[out_tensor.index] = (buffer, region)
+        patch_buffer, _ = buffers[split_tensor.index]
+        out_calls.append(_store_call(tensors[patch_buffer], tile, split_tensor, stage1[-1].op_index))
+    return dataclasses.replace(graph, tensors=tensors), out_calls + stage2
+
+
+def _window_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> KernelCall:
+    src, src_region = source
+    p = call.params
+    params = dataclasses.replace(
+        p,
+        in_h=src_region.h,
+        in_w=src_region.w,
+        out_h=out.h,
+        out_w=out.w,
+        pad_h=p.pad_h - out.y0 * p.stride_h + src_region.y0,
+        pad_w=p.pad_w - out.x0 * p.stride_w + src_region.x0,
+    )
+    macs = call.macs // max(p.out_h * p.out_w, 1) * out.h * out.w  # MACs per output pixel are uniform
+    return dataclasses.replace(call, params=params, inputs=(src,), macs=macs)
+
+
+def _pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[int, ...]) -> KernelCall:
+    p = call.params
+    if call.kernel in ("add_s8", "mul_s8"):
+        dims = (1, out.h, out.w, channels)
+        params = dataclasses.replace(p, **{f: dims[int(f[-1])] for f in _BROADCAST_FIELDS})
+    else:
+        params = dataclasses.replace(p, size=out.h * out.w * channels)
+    return dataclasses.replace(call, params=params, inputs=inputs)
+
+
+def _element_bytes(t: Tensor) -> int:
+    return np.dtype(NUMPY_DTYPES[t.dtype]).itemsize * t.shape[3]
+
+
+def _copy_call(src: Tensor, src_region: Region, want: Region, dst: int, op_index: int) -> KernelCall:
+    """Crop `want` out of a buffer holding `src_region` into a buffer of exactly `want`."""
+    px = _element_bytes(src)
+    params = WindowCopyParams(
+        rows=want.h,
+        row_bytes=want.w * px,
+        src_offset=((want.y0 - src_region.y0) * src_region.w + (want.x0 - src_region.x0)) * px,
+        src_stride=src_region.w * px,
+        dst_offset=0,
+        dst_stride=want.w * px,
+        dst_bytes=want.h * want.w * px,
+    )
+    return KernelCall("copy_window", params, (src.index,), (), (dst,), op_index)
+
+
+def _store_call(patch: Tensor, tile: Region, split: Tensor, op_index: int) -> KernelCall:
+    px = _element_bytes(split)
+    params = WindowCopyParams(
+        rows=tile.h,
+        row_bytes=tile.w * px,
+        src_offset=0,
+        src_stride=tile.w * px,
+        dst_offset=(tile.y0 * split.shape[2] + tile.x0) * px,
+        dst_stride=split.shape[2] * px,
+        dst_bytes=split.nbytes,
+    )
+    return KernelCall("copy_window", params, (patch.index,), (), (split.index,), op_index)

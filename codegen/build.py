@@ -20,6 +20,7 @@ from codegen.errors import BudgetError, CodegenError
 from codegen.firmware_size import FirmwareSize, measure
 from codegen.firmware_tree import make, require_toolchain, write_tree
 from codegen.ir import NUMPY_DTYPES
+from codegen.memory_plot import layer_profile, write_memory_plot
 from codegen.pipeline import CompiledModel, compile_file
 from codegen.platformio import platformio_ini
 from codegen.schedule_search import Schedule
@@ -77,6 +78,7 @@ class BuildResult:
             "flash_board_bytes": self.board.flash.size,
             "instructions_per_inference": m.instructions if m else None,
             "emulator_ticks": asdict(m) if m else None,
+            "memory_profile": [{"operator": op, "live_bytes": b} for op, b in layer_profile(c.calls, c.plan)],
             "layers": [
                 {
                     "operator": call.op_index,
@@ -205,4 +207,10 @@ def build_command(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     result = build(args.model, board, args.out, args.sram_budget, measure_run=not args.no_measure)
     print(format_report(result))
+    if args.plot:
+        per_layer = compile_file(args.model, Target(board.core))
+        c = result.compiled
+        write_memory_plot(args.plot, layer_profile(per_layer.calls, per_layer.plan), layer_profile(c.calls, c.plan),
+                          f"{c.graph.name}: activation memory per layer", c.schedule.describe().split(" up to")[0])
+        print(f"{'plot':<16}  {args.plot}")
     return 0

@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--sram-budget", type=_size, help="SRAM the firmware may use (default: the board's SRAM)")
     build.add_argument("--no-measure", action="store_true",
                        help="skip the emulator run that measures stack and instructions")
+    build.add_argument("--plot", type=Path, help="write a PNG of activation memory per layer (per-layer vs schedule)")
 
     run = sub.add_parser("run", help="build, run one inference on the emulated board, print the outputs")
     run.add_argument("--board", required=True)

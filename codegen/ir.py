@@ -90,6 +90,9 @@ class Graph:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     name: str = "model"
+    # view tensor -> (base tensor, byte offset): a view names bytes inside its base's buffer (the line buffers of
+    # cached patch execution). Views are never planned on their own.
+    views: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]

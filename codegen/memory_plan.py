@@ -49,15 +49,21 @@ def _align(n: int) -> int:
 
 def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
     n_steps = len(calls)
-    # Lifetimes over call positions; graph inputs exist before step 0, outputs must survive the last step.
+    views = graph.views
+
+    def base(t: int) -> int:
+        return views[t][0] if t in views else t
+
+    # Lifetimes over call positions (a view lives as its base); graph inputs exist before step 0, outputs must
+    # survive the last step.
     first: dict[int, int] = {i: 0 for i in graph.inputs}
     last: dict[int, int] = {}
     for step, call in enumerate(calls):
-        for t in call.inputs:
+        for t in map(base, call.inputs):
             last[t] = step
-        for t in call.outputs:
+        for t in map(base, call.outputs):
             first.setdefault(t, step)
-            last.setdefault(t, step)
+            last[t] = max(last.get(t, step), step)
     for t in graph.outputs:
         first.setdefault(t, 0)
         last[t] = max(n_steps - 1, 0)
@@ -73,11 +79,13 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
             t = parent[t]
         return t
 
-    graph_io = set(graph.inputs) | set(graph.outputs)
+    # Tensors seen through views keep their own buffers: no aliasing games with line buffers.
+    graph_io = set(graph.inputs) | set(graph.outputs) | set(views) | {b for b, _ in views.values()}
     elided: set[int] = set()
     # Reshapes first: both names denote the same bytes, and nothing is ever written over them.
     for step, call in enumerate(calls):
-        if call.kernel == "copy_bytes" and call.in_place and call.inputs:
+        through_view = views.keys() & {*call.inputs, *call.outputs}
+        if call.kernel == "copy_bytes" and call.in_place and call.inputs and not through_view:
             src, dst = call.inputs[0], call.outputs[0]
             if graph.tensor(src).nbytes == graph.tensor(dst).nbytes and not (src in graph_io and dst in graph_io):
                 parent[find(dst)] = find(src)
@@ -88,6 +96,8 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
     # Then element-wise ops write over their first input when every alias of it dies at this step.
     for step, call in enumerate(calls):
         if step in elided or not call.in_place or not call.inputs or len(call.outputs) != 1:
+            continue
+        if call.inputs[0] in views or call.outputs[0] in views:
             continue
         src, dst = find(call.inputs[0]), find(call.outputs[0])
         if src == dst or graph.tensor(call.inputs[0]).nbytes != graph.tensor(call.outputs[0]).nbytes:
@@ -115,6 +125,8 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
 
     arena = _place_best(all_buffers)
     offsets = {t: buf.offset for buf in buffers for t in buf.tensors}
+    for view, (b, byte_offset) in views.items():
+        offsets[view] = offsets[b] + byte_offset
     live = [sum(b.size for b in all_buffers if b.first <= s <= b.last) for s in range(n_steps)]
     return MemoryPlan(
         arena_bytes=arena,

@@ -219,3 +219,126 @@ def _store_call(patch: Tensor, tile: Region, split: Tensor, op_index: int) -> Ke
         dst_bytes=split.nbytes,
     )
     return KernelCall("copy_window", params, (patch.index,), (), (split.index,), op_index)
+
+
+class _NewTensors:
+    """The graph's tensors plus the per-patch buffers, line buffers and views an expansion adds."""
+
+    def __init__(self, graph: Graph):
+        self.tensors = list(graph.tensors)
+        self.views = dict(graph.views)
+
+    def add(self, like: Tensor, rows: int, cols: int, tag: str) -> int:
+        index = len(self.tensors)
+        shape = (1, rows, cols, like.shape[3])
+        self.tensors.append(Tensor(index, f"{like.name}@{tag}{index}", shape, like.dtype, like.quant))
+        return index
+
+    def view(self, base: int, like: Tensor, row: int, rows: int, cols: int) -> int:
+        """`rows` rows of `cols` columns from row `row` of a buffer whose rows are `cols` wide."""
+        index = self.add(like, rows, cols, "view")
+        self.views[index] = (base, row * cols * _element_bytes(like))
+        return index
+
+    def graph(self, graph: Graph) -> Graph:
+        return dataclasses.replace(graph, tensors=self.tensors, views=self.views)
+
+
+def expand_cached(
+    graph: Graph, calls: list[KernelCall], split: int, bands: int, strips: int = 1
+) -> tuple[Graph, list[KernelCall]]:
+    """Stage 1 in `strips` column strips, each run top to bottom in `bands` row bands with line buffers.
+
+    Within a strip, each stage-1 tensor lives in a line buffer that holds exactly the rows the current band
+    needs (its receptive field), starting at buffer row 0. Rows still needed from the previous band are first
+    shifted to the front (one copy_window, row by row, toward lower addresses), then the producer computes
+    only the rows that are new: vertical halos are never recomputed; horizontal halos between strips are.
+    Reads and writes go through views (byte ranges of a buffer), so no kernel knows about line buffers.
+    """
+    new_tensors = _NewTensors(graph)
+    stage1, stage2 = calls[: split + 1], calls[split + 1 :]
+    split_tensor = graph.tensor(stage1[-1].outputs[0])
+    height, width = split_tensor.shape[1], split_tensor.shape[2]
+    schedule = []  # per strip, per band: tensor -> required region
+    for cols in tiles(1, width, 1, strips):
+        per_band = []
+        for rows in tiles(height, width, bands, 1):
+            regions: dict[int, Region] = {split_tensor.index: Region(rows.y0, rows.y1, cols.x0, cols.x1)}
+            for call in reversed(stage1):
+                out = regions.get(call.outputs[0])
+                if out is not None:
+                    for t in call.inputs:
+                        regions[t] = input_region(call, out, graph.tensor(t)).union(regions.get(t))
+            per_band.append(regions)
+        schedule.append(per_band)
+
+    # One line buffer per stage-1 tensor; with one strip the split tensor is written in place, whole rows.
+    direct = strips == 1
+    lines: dict[int, int] = {}
+    for call in stage1[:-1] if direct else stage1:
+        t = call.outputs[0]
+        needed = [r[t] for per_band in schedule for r in per_band if t in r]
+        lines[t] = new_tensors.add(graph.tensor(t), max(r.h for r in needed), max(r.w for r in needed), "lines")
+
+    out_calls: list[KernelCall] = []
+    for per_band in schedule:
+        previous: dict[int, Region] = {}
+        for regions in per_band:
+            for call in stage1:
+                t = graph.tensor(call.outputs[0])
+                current = regions.get(t.index)
+                if current is None:
+                    continue
+                before = previous.get(t.index)
+                first_new = current.y0 if before is None else max(current.y0, before.y1)
+                new = Region(first_new, current.y1, current.x0, current.x1)
+                if t.index in lines and before is not None and before.y1 > current.y0 > before.y0:
+                    out_calls.append(_shift_call(new_tensors, lines[t.index], t, before, current, call.op_index))
+                previous[t.index] = current
+                if new.h <= 0:
+                    continue
+                if t.index in lines:
+                    out = new_tensors.view(lines[t.index], t, new.y0 - current.y0, new.h, new.w)
+                else:
+                    out = new_tensors.view(t.index, t, new.y0, new.h, new.w)
+                band_call = _band_call(call, new, regions, lines, new_tensors, graph, out_calls)
+                out_calls.append(dataclasses.replace(band_call, outputs=(out,)))
+                if t.index == split_tensor.index and not direct:
+                    out_calls.append(_store_call(new_tensors.tensors[out], new, split_tensor, call.op_index))
+    return new_tensors.graph(graph), out_calls + stage2
+
+
+def _band_call(call: KernelCall, new: Region, regions: dict[int, Region], lines: dict[int, int],
+               new_tensors: _NewTensors, graph: Graph, out_calls: list[KernelCall]) -> KernelCall:
+    """`call` computing only the `new` region, reading its inputs from their line buffers (or whole tensors)."""
+    if call.kernel in WINDOWED:
+        u = call.inputs[0]
+        if u in lines:
+            held = regions[u]
+            return _window_call(call, new, (new_tensors.view(lines[u], graph.tensor(u), 0, held.h, held.w), held))
+        return _window_call(call, new, (u, full_region(graph.tensor(u))))
+    inputs = []
+    for u in call.inputs:
+        ut = graph.tensor(u)
+        held = regions[u] if u in lines else full_region(ut)
+        if (held.x0, held.x1) == (new.x0, new.x1):  # whole rows of what is held: a view, no copy
+            base, first_row = (lines[u], new.y0 - held.y0) if u in lines else (u, new.y0)
+            inputs.append(new_tensors.view(base, ut, first_row, new.h, new.w))
+            continue
+        source = new_tensors.view(lines[u], ut, 0, held.h, held.w) if u in lines else u
+        crop = new_tensors.add(ut, new.h, new.w, "crop")
+        out_calls.append(_copy_call(new_tensors.tensors[source], held, new, crop, call.op_index))
+        inputs.append(crop)
+    return _pointwise_call(call, new, graph.tensor(call.outputs[0]).shape[3], tuple(inputs))
+
+
+def _shift_call(new_tensors: _NewTensors, lines: int, t: Tensor, before: Region, current: Region,
+                op_index: int) -> KernelCall:
+    """Move rows [current.y0, before.y1) from where the previous band left them to the buffer's start."""
+    row_bytes = before.w * _element_bytes(t)
+    kept = before.y1 - current.y0
+    src = new_tensors.view(lines, t, 0, before.h, before.w)
+    dst = new_tensors.view(lines, t, 0, kept, before.w)
+    params = WindowCopyParams(rows=kept, row_bytes=row_bytes, src_offset=(current.y0 - before.y0) * row_bytes,
+                              src_stride=row_bytes, dst_offset=0, dst_stride=row_bytes, dst_bytes=kept * row_bytes)
+    return KernelCall("copy_window", params, (src,), (), (dst,), op_index)

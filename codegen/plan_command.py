@@ -17,10 +17,10 @@ def format_candidates(weighed: list[Schedule], chosen: Schedule | None, budget: 
     shown = rows[:limit]
     if chosen is not None and chosen not in shown:
         shown.append(chosen)
-    lines = [f"{'':2}{'schedule':44}{'arena':>10}{'peak SRAM':>11}{'MACs':>14}{'overhead':>10}"]
+    lines = [f"{'':2}{'schedule':52}{'arena':>10}{'peak SRAM':>11}{'MACs':>14}{'overhead':>10}"]
     for s in shown:
         mark = "*" if s == chosen else ("" if s.peak_sram_bytes <= budget else "x")
-        lines.append(f"{mark:2}{s.describe()[:44]:44}{s.arena_bytes:>10,}{s.peak_sram_bytes:>11,}{s.macs:>14,}"
+        lines.append(f"{mark:2}{s.describe()[:52]:52}{s.arena_bytes:>10,}{s.peak_sram_bytes:>11,}{s.macs:>14,}"
                      f"{s.mac_overhead:>10.1%}")
     if len(rows) > len(shown):
         lines.append(f"  ... {len(rows) - len(shown)} more (--all lists them)")

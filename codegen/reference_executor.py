@@ -20,14 +20,40 @@ def run_reference(
     values: dict[int, np.ndarray] = {}
     for index, array in zip(graph.inputs, inputs, strict=True):
         t = graph.tensor(index)
-        values[index] = np.asarray(array, dtype=NUMPY_DTYPES[t.dtype]).reshape(t.shape)
+        values[index] = np.asarray(array, dtype=NUMPY_DTYPES[t.dtype]).reshape(t.shape).copy()
+
+    def read(index: int) -> np.ndarray:
+        if index not in graph.views:
+            return values[index]
+        base, offset = graph.views[index]
+        t = graph.tensor(index)
+        raw = _bytes_of(values, graph, base)[offset : offset + t.nbytes]
+        return raw.view(NUMPY_DTYPES[t.dtype]).reshape(t.shape).copy()
+
+    def write(index: int, array: np.ndarray) -> None:
+        t = graph.tensor(index)
+        array = np.asarray(array).astype(NUMPY_DTYPES[t.dtype], copy=False).reshape(t.shape)
+        if index not in graph.views:
+            values[index] = array
+            return
+        base, offset = graph.views[index]
+        _bytes_of(values, graph, base)[offset : offset + t.nbytes] = np.ascontiguousarray(array).reshape(-1).view(
+            np.uint8)
+
     for call in calls:
-        args = [values[i] for i in call.inputs] + [c.data for c in call.consts]
+        args = [read(i) for i in call.inputs] + [c.data for c in call.consts]
         (out_index,) = call.outputs
         # An operator lowered to several calls writing one output (CONCATENATION): each call's reference
         # gets the output written so far and fills in its own part.
-        kwargs = {"out": values[out_index]} if out_index in values else {}
-        out = REFERENCES[call.kernel](call.params, *args, **kwargs)
-        t = graph.tensor(out_index)
-        values[out_index] = np.asarray(out).astype(NUMPY_DTYPES[t.dtype], copy=False).reshape(t.shape)
+        partial = out_index in values or (out_index in graph.views and graph.views[out_index][0] in values)
+        kwargs = {"out": read(out_index)} if partial and out_index in values else {}
+        write(out_index, REFERENCES[call.kernel](call.params, *args, **kwargs))
     return [values[i] for i in graph.outputs]
+
+
+def _bytes_of(values: dict[int, np.ndarray], graph: Graph, base: int) -> np.ndarray:
+    """The base tensor's storage as a writable byte array (created zeroed on first use, like arena memory)."""
+    t = graph.tensor(base)
+    if base not in values:
+        values[base] = np.zeros(t.shape, dtype=NUMPY_DTYPES[t.dtype])
+    return values[base].reshape(-1).view(np.uint8)

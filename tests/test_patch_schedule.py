@@ -14,7 +14,7 @@ from codegen.fuse_pad import fuse_pads
 from codegen.host_model import HostModel
 from codegen.lowering import lower_graph
 from codegen.memory_plan import check_plan, plan_memory
-from codegen.patch_schedule import Region, expand, split_points, tiles
+from codegen.patch_schedule import Region, expand, expand_cached, split_points, tiles
 from codegen.pipeline import compile_file
 from codegen.reference_executor import run_reference
 from codegen.schedule_search import choose
@@ -72,6 +72,13 @@ def test_every_split_and_grid_matches_per_layer(graph, rows, cols, data):
     g2, c2 = expand(graph, calls, split, grid)
     check_plan(plan_memory(g2, c2))
     np.testing.assert_array_equal(run_reference(g2, [x], c2)[0], expected)
+    # The same split with line buffers: row bands x column strips, vertical halos cached, never recomputed.
+    bands = data.draw(st.integers(2, max(split_shape[1], 2)))
+    g3, c3 = expand_cached(graph, calls, split, bands, grid[1])
+    check_plan(plan_memory(g3, c3))
+    np.testing.assert_array_equal(run_reference(g3, [x], c3)[0], expected)
+    if grid[1] == 1:
+        assert sum(c.macs for c in c3) <= sum(c.macs for c in calls)  # no recomputation at all
 
 
 def test_tiles_partition_the_tensor():
@@ -93,12 +100,14 @@ def test_real_models_patch_schedules_in_generated_c(model, shared_models):
     assert len(points) >= 4
     sweep = [(points[0], (1, 2)), (points[1], (2, 2)), (points[len(points) // 3], (3, 3)),
              (points[len(points) // 2], (4, 4)), (points[-1], (2, 3))]
-    for split, grid in sweep:
-        g2, c2 = expand(graph, calls, split, grid)
+    cached_sweep = [(points[1], (4, 1)), (points[len(points) // 3], (6, 2)), (points[-1], (3, 3))]
+    expansions = [expand(graph, calls, s, g) + (f"patches {g} after call {s}",) for s, g in sweep]
+    expansions += [expand_cached(graph, calls, s, *g) + (f"cached {g} after call {s}",) for s, g in cached_sweep]
+    for g2, c2, what in expansions:
         c2 = specialize(g2, c2, HOST)
         plan = plan_memory(g2, c2)
         out = HostModel(g2, emit_model(g2, c2, plan, bytes(8)).files).run([data["in0"]])[0]
-        np.testing.assert_array_equal(out, data["out0"], err_msg=f"split {split} grid {grid}")
+        np.testing.assert_array_equal(out, data["out0"], err_msg=what)
 
 
 def test_search_picks_least_macs_that_fit_and_refuses_the_impossible(shared_models):

@@ -52,6 +52,8 @@ class BuildResult:
 
     @property
     def sram_used(self) -> int:
+        if self.board.stack_region is not None:  # the stack has a memory of its own (H7 DTCM)
+            return self.size.ram_static_bytes
         stack = self.measurement.stack_high_water if self.measurement else self.size.stack_reserved_bytes
         return self.size.ram_static_bytes + stack
 

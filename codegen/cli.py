@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--all", action="store_true", help="list every candidate, not the 12 smallest")
 
     sub.add_parser("boards", help="list the supported boards")
+    from codegen.evaluate import add_eval_parser
+    from codegen.flash import add_flash_parser
+    from codegen.monitor import add_monitor_parser
+
+    add_eval_parser(sub)
+    add_flash_parser(sub)
+    add_monitor_parser(sub)
     return p
 
 
@@ -65,6 +72,18 @@ def main(argv: list[str] | None = None) -> int:
             from codegen.run import run_command
 
             return run_command(args)
+        if args.command == "flash":
+            from codegen.flash import flash_command
+
+            return flash_command(args)
+        if args.command == "eval":
+            from codegen.evaluate import eval_command
+
+            return eval_command(args)
+        if args.command == "monitor":
+            from codegen.monitor import monitor_command
+
+            return monitor_command(args)
         if args.command == "plan":
             from codegen.plan_command import plan_command
 

@@ -1,0 +1,4 @@
+# Compiler flags and sources of the mps2-an386 board layer (QEMU twin of nucleo-l4r5zi): the same CPU flags
+# as the real board, so the emulator runs exactly the code the board would.
+CPU_FLAGS ?= -mcpu=cortex-m4 -mthumb -mfpu=fpv4-sp-d16 -mfloat-abi=hard
+BOARD_SRCS := board/startup.c board/board.c board/mps2_board.c

@@ -1,0 +1,3 @@
+# Compiler flags and sources of the nucleo-h743zi board layer (mirrors board.json: core, fpu, float_abi).
+CPU_FLAGS ?= -mcpu=cortex-m7 -mthumb -mfpu=fpv5-d16 -mfloat-abi=hard
+BOARD_SRCS := board/startup.c board/board.c board/stm32_board.c

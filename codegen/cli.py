@@ -27,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="compile a model into firmware and report RAM, flash and speed")
     build.add_argument("--board", required=True, help="board name (see `codegen boards`)")
-    build.add_argument("--model", required=True, type=Path, help="int8 .tflite model")
+    build.add_argument("--model", required=True, type=Path,
+                       help="int8 .tflite model, or a float model (PyTorch, Keras, float .tflite) with --calib")
     build.add_argument("--out", type=Path, default=Path("build"), help="output directory (default: build)")
     build.add_argument("--sram-budget", type=_size, help="SRAM the firmware may use (default: the board's SRAM)")
     build.add_argument("--no-measure", action="store_true",
@@ -43,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
                      help=".npy input, one per model input, in order")
     run.add_argument("--output", action="append", type=Path, default=[], help=".npy file to save each output")
     run.add_argument("--out", type=Path, help="keep the build in this directory (default: a temporary one)")
+    from codegen.quantize.command import add_calibration_arguments
+
+    add_calibration_arguments(build)
+    add_calibration_arguments(run)
 
     plan = sub.add_parser("plan", help="show the execution schedules weighed under an SRAM budget, without building")
     plan.add_argument("--model", required=True, type=Path)
@@ -66,12 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             from codegen.build import build_command
+            from codegen.quantize.command import with_quantized_model
 
-            return build_command(args)
+            return with_quantized_model(args, build_command)
         if args.command == "run":
+            from codegen.quantize.command import with_quantized_model
             from codegen.run import run_command
 
-            return run_command(args)
+            return with_quantized_model(args, run_command)
         if args.command == "flash":
             from codegen.flash import flash_command
 

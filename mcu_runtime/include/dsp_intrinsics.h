@@ -40,6 +40,13 @@ DSP_INLINE uint32_t dsp_sxtab16(uint32_t a, uint32_t b)
 {
     return (uint32_t)__sxtab16((int16x2_t)a, (int8x4_t)b);
 }
+/* (acc * 2^32 + a * b + 2^31) >> 32, wrapped to 32 bits: SMMLAR. ACLE has no intrinsic for it. */
+DSP_INLINE int32_t dsp_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
 
 #else
 #define MCU_HAS_DSP 0
@@ -68,6 +75,11 @@ DSP_INLINE uint32_t dsp_sadd16(uint32_t a, uint32_t b)
 DSP_INLINE uint32_t dsp_sxtab16(uint32_t a, uint32_t b)
 {
     return dsp_sadd16(a, dsp_sxtb16(b));
+}
+DSP_INLINE int32_t dsp_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+    const uint64_t sum = ((uint64_t)(uint32_t)acc << 32) + (uint64_t)((int64_t)a * (int64_t)b) + 0x80000000u;
+    return (int32_t)(uint32_t)(sum >> 32);
 }
 #endif
 

@@ -35,8 +35,8 @@ void softmax_s8(const softmax_s8_params_t *p, const int8_t *input, int8_t *outpu
 /* Output scale 16/256, zero point 127. The output may alias the input. */
 void log_softmax_s8(const log_softmax_s8_params_t *p, const int8_t *input, int8_t *output);
 
-/* TFLM's float reference: x - max - logf(sum of expf(x - max)). Needs libm. The output may alias the
- * input. */
+/* TFLM's float reference, x - max - log(sum of exp(x - max)), with the correctly rounded mcu_expf/mcu_logf
+ * (float_math.h), so no libm. The output may alias the input. */
 void log_softmax_f32(const log_softmax_f32_params_t *p, const float *input, float *output);
 
 #endif

@@ -1,10 +1,10 @@
 #include "softmax_s8.h"
 
 #include <float.h>
-#include <math.h>
 
 #include "fixedpoint_exp.h"
 #include "fixedpoint_s32.h"
+#include "float_math.h"
 
 enum {
     SCALED_DIFF_INTEGER_BITS = 5,  /* exp() input: Q5.26 */
@@ -126,12 +126,13 @@ void log_softmax_f32(const log_softmax_f32_params_t *p, const float *input, floa
         for (int32_t c = 0; c < depth; ++c) {
             max = max < in[c] ? in[c] : max;
         }
-        /* Same float operations in the same order as TFLM, so the same libm gives the same bits. */
+        /* Same float operations in the same order as TFLM; correctly rounded exp/log instead of the C
+         * library's, whose last bit varies between libms (glibc vs newlib). */
         float sum = 0.0f;
         for (int32_t c = 0; c < depth; ++c) {
-            sum += expf(in[c] - max);
+            sum += mcu_expf(in[c] - max);
         }
-        const float log_sum = logf(sum);
+        const float log_sum = mcu_logf(sum);
         for (int32_t c = 0; c < depth; ++c) {
             out[c] = in[c] - max - log_sum;
         }

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Set up (if needed), compile MLPerf Tiny's Visual Wake Words model for nucleo-f746, print the RAM/flash/speed
-# report, then run the golden input on the emulated board and check the output against TFLite Micro's.
+# Set up (if needed), then the main job on the emulated nucleo-f746:
+#  1. train a small CNN on scikit-learn's digits in PyTorch, quantize it to int8 with calibration data, build
+#     the firmware (RAM/flash/speed report), and evaluate the held-out digits on the emulated board over serial;
+#  2. if the shared MLPerf Tiny models are beside the repo, compile Visual Wake Words and check its output against
+#     TensorFlow Lite Micro's bit for bit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-models=../shared/models
-model=$models/mlperf_vww_96_int8.tflite
+
+.venv/bin/python -m tools.train_digits build/digits
+.venv/bin/codegen build --board nucleo-f746 --model build/digits/digits_cnn.pt2 --calib build/digits/calib.npz \
+    --out build/digits/fw
+.venv/bin/codegen eval build/digits/fw --emulate --data build/digits/test.npz --jobs 2
+
+model=../shared/models/mlperf_vww_96_int8.tflite
 if [ ! -f "$model" ]; then
-    echo "demo: $model not found: the demo uses the shared MLPerf Tiny models beside this repo" >&2
-    exit 1
+    echo "demo: $model not found; skipping the MLPerf Tiny part (the shared models live beside this repo)"
+    exit 0
 fi
 .venv/bin/codegen build --board nucleo-f746 --model "$model" --out build/vww_96
 .venv/bin/python - <<'PY'
@@ -22,5 +30,5 @@ PY
 .venv/bin/python -c '
 import numpy as np, sys
 same = np.array_equal(np.load("build/vww_96_output.npy"), np.load("build/vww_96_golden.npy"))
-print("bit-exact with TFLite Micro:", same)
+print("VWW bit-exact with TFLite Micro:", same)
 sys.exit(0 if same else 1)'

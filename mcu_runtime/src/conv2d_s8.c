@@ -1,26 +1,7 @@
 #include "conv2d_s8.h"
 
+#include "conv_window.h"
 #include "fixedpoint_s32.h"
-
-/* Taps t in [*lo, *hi) land inside [0, size) at origin + t * dilation. Computing the window once per
- * output row/column keeps the padding test out of the multiply-accumulate loops. */
-static void conv_tap_range(int32_t origin, int32_t size, int32_t kernel, int32_t dilation, int32_t *lo,
-                           int32_t *hi)
-{
-    int32_t first = 0;
-    int32_t end = 0;
-    if (origin < 0) {
-        first = (-origin + dilation - 1) / dilation;
-    }
-    if (origin < size) {
-        end = (size - 1 - origin) / dilation + 1;
-    }
-    if (end > kernel) {
-        end = kernel;
-    }
-    *lo = first;
-    *hi = end > first ? end : first;
-}
 
 /* sum (in[i] + input_offset) * w[i]; both runs are contiguous. */
 static int32_t conv_dot_s8(const int8_t *in, const int8_t *w, int32_t n, int32_t input_offset)

@@ -1,29 +1,11 @@
 #include "depthwise_conv2d_s8.h"
 
+#include "conv_window.h"
 #include "fixedpoint_s32.h"
 
 /* Output channels accumulated together: each tap then reads contiguous input and filter runs. The
  * accumulators live on the stack (4 * DW_BLOCK bytes). */
 #define DW_BLOCK 32
-
-/* Taps t in [*lo, *hi) land inside [0, size) at origin + t * dilation. */
-static void dw_tap_range(int32_t origin, int32_t size, int32_t kernel, int32_t dilation, int32_t *lo,
-                         int32_t *hi)
-{
-    int32_t first = 0;
-    int32_t end = 0;
-    if (origin < 0) {
-        first = (-origin + dilation - 1) / dilation;
-    }
-    if (origin < size) {
-        end = (size - 1 - origin) / dilation + 1;
-    }
-    if (end > kernel) {
-        end = kernel;
-    }
-    *lo = first;
-    *hi = end > first ? end : first;
-}
 
 void depthwise_conv2d_s8(const depthwise_conv2d_s8_params_t *p, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, const int32_t *mult, const int32_t *shift, int8_t *output)
@@ -38,12 +20,12 @@ void depthwise_conv2d_s8(const depthwise_conv2d_s8_params_t *p, const int8_t *in
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
         int32_t ky_lo, ky_hi;
-        dw_tap_range(iy0, p->in_h, p->kernel_h, p->dilation_h, &ky_lo, &ky_hi);
+        conv_tap_range(iy0, p->in_h, p->kernel_h, p->dilation_h, &ky_lo, &ky_hi);
 
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_w;
             int32_t kx_lo, kx_hi;
-            dw_tap_range(ix0, p->in_w, p->kernel_w, p->dilation_w, &kx_lo, &kx_hi);
+            conv_tap_range(ix0, p->in_w, p->kernel_w, p->dilation_w, &kx_lo, &kx_hi);
             int8_t *out = output + (oy * p->out_w + ox) * out_c;
 
             for (int32_t oc0 = 0; oc0 < out_c; oc0 += DW_BLOCK) {

@@ -1,5 +1,6 @@
 #include "depthwise_conv2d_s8_dsp.h"
 
+#include "conv_window.h"
 #include <string.h>
 
 #include "dsp_intrinsics.h"
@@ -171,24 +172,6 @@ static void dw_tail(const depthwise_conv2d_s8_dsp_params_t *p, const int32_t *g,
     }
 }
 
-/* Taps t in [*lo, *hi) land inside [0, size) at origin + t * dilation. */
-static void dw_tap_range(int32_t origin, int32_t size, int32_t kernel, int32_t dilation, int32_t *lo, int32_t *hi)
-{
-    int32_t first = 0;
-    int32_t end = 0;
-    if (origin < 0) {
-        first = (-origin + dilation - 1) / dilation;
-    }
-    if (origin < size) {
-        end = (size - 1 - origin) / dilation + 1;
-    }
-    if (end > kernel) {
-        end = kernel;
-    }
-    *lo = first;
-    *hi = end > first ? end : first;
-}
-
 /* An interior row: n pixels from the window at row_in (first tap, channel 0), group by group so that a
  * group's stream stays in place while the window slides. */
 typedef void (*dw_row_fn)(const depthwise_conv2d_s8_dsp_params_t *p, const int8_t *row_in, const int32_t *s,
@@ -258,7 +241,7 @@ static void dw_driver(const depthwise_conv2d_s8_dsp_params_t *p, const int8_t *i
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
         int8_t *out = output + oy * p->out_w * out_c;
         int32_t ky0, ky1;
-        dw_tap_range(iy0, p->in_h, p->kernel_h, p->dilation_h, &ky0, &ky1);
+        conv_tap_range(iy0, p->in_h, p->kernel_h, p->dilation_h, &ky0, &ky1);
         const int inner_y = inner && oy >= p->interior_y0 && oy < p->interior_y1;
         const int32_t x0 = inner_y ? p->interior_x0 : p->out_w; /* interior columns [x0, x1) */
         const int32_t x1 = inner_y ? p->interior_x1 : p->out_w;
@@ -270,7 +253,7 @@ static void dw_driver(const depthwise_conv2d_s8_dsp_params_t *p, const int8_t *i
                 continue;
             }
             int32_t kx0, kx1;
-            dw_tap_range(ix0, p->in_w, p->kernel_w, p->dilation_w, &kx0, &kx1);
+            conv_tap_range(ix0, p->in_w, p->kernel_w, p->dilation_w, &kx0, &kx1);
             border(p, input, stream, out + ox * out_c, iy0 * in_row + ix0 * p->in_c, ky0, ky1, kx0, kx1);
         }
     }

@@ -13,10 +13,8 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
-import flatbuffers
 import numpy as np
 import pytest
-import tflite
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +26,7 @@ from codegen.kernels import softmax
 from codegen.kernels.base import KernelCall, Unsupported
 from codegen.paths import RUNTIME_INCLUDE, RUNTIME_SRC
 from codegen.tflite_reader import parse_tflite, read_tflite
+from codegen.tflite_writer import write_tflite
 
 OUTPUT_QUANT = {"SOFTMAX": (1.0 / 256, -128), "LOG_SOFTMAX": (16.0 / 256, 127)}
 KERNELS = {"SOFTMAX": "softmax_s8", "LOG_SOFTMAX": "log_softmax_s8"}
@@ -39,113 +38,19 @@ C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 # ---------------------------------------------------------------------------------------------------------
 # A one-operator .tflite writer (int8 in, int8 out), enough to run TFLM / tflite-runtime on swept parameters.
 
-_OPCODES = {"SOFTMAX": tflite.BuiltinOperator.SOFTMAX, "LOG_SOFTMAX": tflite.BuiltinOperator.LOG_SOFTMAX,
-            "LOGISTIC": tflite.BuiltinOperator.LOGISTIC}
-
 
 def single_op_model(op_type: str, shape: tuple[int, ...], in_quant: tuple[float, int] | None,
                     out_quant: tuple[float, int] | None, beta: float = 1.0, dtype: str = "int8") -> bytes:
     """A model with one input tensor, one `op_type` operator and one output tensor, all int8 (quantized)
     or all float32 (pass None quantization)."""
-    b = flatbuffers.Builder(1024)
 
-    def ints(start, values) -> int:
-        start(b, len(values))
-        for v in reversed(values):
-            b.PrependInt32(int(v))
-        return b.EndVector()
+    def quant(q: tuple[float, int] | None) -> Quantization | None:
+        return None if q is None else Quantization((float(np.float32(q[0])),), (int(q[1]),))
 
-    def tables(start, offsets) -> int:
-        start(b, len(offsets))
-        for off in reversed(offsets):
-            b.PrependUOffsetTRelative(off)
-        return b.EndVector()
-
-    buffers = []
-    for _ in range(3):  # buffer 0 is the conventional empty sentinel
-        tflite.BufferStart(b)
-        buffers.append(tflite.BufferEnd(b))
-    tensors = []
-    for i, tensor_quant in enumerate((in_quant, out_quant)):
-        name = b.CreateString(f"t{i}")
-        dims = ints(tflite.TensorStartShapeVector, shape)
-        if dtype == "float32":
-            tflite.TensorStart(b)
-            tflite.TensorAddShape(b, dims)
-            tflite.TensorAddType(b, tflite.TensorType.FLOAT32)
-            tflite.TensorAddBuffer(b, i + 1)
-            tflite.TensorAddName(b, name)
-            tensors.append(tflite.TensorEnd(b))
-            continue
-        scale, zero_point = tensor_quant
-        tflite.QuantizationParametersStartScaleVector(b, 1)
-        b.PrependFloat32(scale)
-        scales = b.EndVector()
-        tflite.QuantizationParametersStartZeroPointVector(b, 1)
-        b.PrependInt64(zero_point)
-        zero_points = b.EndVector()
-        tflite.QuantizationParametersStart(b)
-        tflite.QuantizationParametersAddScale(b, scales)
-        tflite.QuantizationParametersAddZeroPoint(b, zero_points)
-        quant = tflite.QuantizationParametersEnd(b)
-        tflite.TensorStart(b)
-        tflite.TensorAddShape(b, dims)
-        tflite.TensorAddType(b, tflite.TensorType.INT8)
-        tflite.TensorAddBuffer(b, i + 1)
-        tflite.TensorAddName(b, name)
-        tflite.TensorAddQuantization(b, quant)
-        tensors.append(tflite.TensorEnd(b))
-    options = None
-    if op_type == "SOFTMAX":
-        tflite.SoftmaxOptionsStart(b)
-        tflite.SoftmaxOptionsAddBeta(b, beta)
-        options = (tflite.BuiltinOptions.SoftmaxOptions, tflite.SoftmaxOptionsEnd(b))
-    elif op_type == "LOG_SOFTMAX":
-        tflite.LogSoftmaxOptionsStart(b)
-        options = (tflite.BuiltinOptions.LogSoftmaxOptions, tflite.LogSoftmaxOptionsEnd(b))
-    op_inputs = ints(tflite.OperatorStartInputsVector, [0])
-    op_outputs = ints(tflite.OperatorStartOutputsVector, [1])
-    tflite.OperatorStart(b)
-    tflite.OperatorAddOpcodeIndex(b, 0)
-    tflite.OperatorAddInputs(b, op_inputs)
-    tflite.OperatorAddOutputs(b, op_outputs)
-    if options is not None:
-        tflite.OperatorAddBuiltinOptionsType(b, options[0])
-        tflite.OperatorAddBuiltinOptions(b, options[1])
-    operator = tflite.OperatorEnd(b)
-
-    sg_tensors = tables(tflite.SubGraphStartTensorsVector, tensors)
-    sg_inputs = ints(tflite.SubGraphStartInputsVector, [0])
-    sg_outputs = ints(tflite.SubGraphStartOutputsVector, [1])
-    sg_operators = tables(tflite.SubGraphStartOperatorsVector, [operator])
-    sg_name = b.CreateString("main")
-    tflite.SubGraphStart(b)
-    tflite.SubGraphAddTensors(b, sg_tensors)
-    tflite.SubGraphAddInputs(b, sg_inputs)
-    tflite.SubGraphAddOutputs(b, sg_outputs)
-    tflite.SubGraphAddOperators(b, sg_operators)
-    tflite.SubGraphAddName(b, sg_name)
-    subgraph = tflite.SubGraphEnd(b)
-
-    code = _OPCODES[op_type]
-    tflite.OperatorCodeStart(b)
-    tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
-    tflite.OperatorCodeAddBuiltinCode(b, code)
-    tflite.OperatorCodeAddVersion(b, 2 if dtype == "int8" else 1)
-    opcode = tflite.OperatorCodeEnd(b)
-
-    codes = tables(tflite.ModelStartOperatorCodesVector, [opcode])
-    subgraphs = tables(tflite.ModelStartSubgraphsVector, [subgraph])
-    all_buffers = tables(tflite.ModelStartBuffersVector, buffers)
-    description = b.CreateString("single-op test model")
-    tflite.ModelStart(b)
-    tflite.ModelAddVersion(b, 3)
-    tflite.ModelAddOperatorCodes(b, codes)
-    tflite.ModelAddSubgraphs(b, subgraphs)
-    tflite.ModelAddDescription(b, description)
-    tflite.ModelAddBuffers(b, all_buffers)
-    b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    tensors = [Tensor(0, "t0", tuple(shape), dtype, quant(in_quant)),
+               Tensor(1, "t1", tuple(shape), dtype, quant(out_quant))]
+    options = {"beta": float(beta)} if op_type == "SOFTMAX" else {}
+    return write_tflite(Graph(tensors, [Operator(0, op_type, (0,), (1,), options)], (0,), (1,), name=op_type.lower()))
 
 
 def run_tflm(model: bytes, x: np.ndarray) -> np.ndarray:

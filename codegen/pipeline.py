@@ -12,7 +12,7 @@ from codegen.ir import Graph
 from codegen.kernels.base import KernelCall
 from codegen.lowering import lower_graph
 from codegen.memory_plan import MemoryPlan, plan_memory
-from codegen.schedule_search import Schedule, apply, choose, per_layer
+from codegen.schedule_search import RUNTIME_SRAM_BYTES, Schedule, apply, choose, per_layer
 from codegen.specialize import specialize
 from codegen.target import PORTABLE, Target
 from codegen.tflite_reader import parse_tflite
@@ -44,7 +44,9 @@ def compile_graph(
     else:
         schedule, weighed = choose(graph, calls, sram_budget)
     graph, calls = apply(graph, calls, schedule)
-    calls = specialize(graph, calls, target)
+    # Fast kernels' scratch must not break the SRAM the schedule was chosen for.
+    limit = None if sram_budget is None else max(sram_budget - RUNTIME_SRAM_BYTES, schedule.arena_bytes)
+    calls = specialize(graph, calls, target, limit)
     plan = plan_memory(graph, calls)
     hash8 = model_hash(model_bytes)
     sources = emit_model(graph, calls, plan, hash8)

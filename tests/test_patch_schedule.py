@@ -12,12 +12,13 @@ from codegen.build import EMULATED_DIR, build
 from codegen.emit_c import emit_model
 from codegen.fuse_pad import fuse_pads
 from codegen.host_model import HostModel
+from codegen.kernels import SPECIALIZERS
 from codegen.lowering import lower_graph
 from codegen.memory_plan import check_plan, plan_memory
 from codegen.patch_schedule import Region, expand, expand_cached, split_points, tiles
 from codegen.pipeline import compile_file
 from codegen.reference_executor import run_reference
-from codegen.schedule_search import choose
+from codegen.schedule_search import apply, choose
 from codegen.specialize import specialize
 from codegen.target import HOST
 from codegen.tflite_reader import read_tflite
@@ -81,6 +82,45 @@ def test_every_split_and_grid_matches_per_layer(graph, rows, cols, data):
         assert sum(c.macs for c in c3) <= sum(c.macs for c in calls)  # no recomputation at all
 
 
+def _pad_only_patch_graph():
+    """conv 3x1 -> PAD 2 rows below -> 1x1 conv: the last rows of the fused conv read padding only, so a patch
+    there needs no input rows at all (found by the random chains above)."""
+    b = GraphBuilder("pad_only_patch")
+    q = per_tensor(0.05, 3)
+    x = b.tensor("input", (1, 6, 5, 4), "int8", q)
+    w1 = b.tensor("w1", (8, 1, 1, 4), "int8", per_tensor(0.02, 0), np.arange(32).reshape(8, 1, 1, 4) % 7 - 3)
+    b1 = b.tensor("b1", (8,), "int32", per_tensor(0.001, 0), np.arange(8) * 5 - 20)
+    y1 = b.tensor("conv1", (1, 3, 5, 8), "int8", q)
+    b.op("CONV_2D", (x, w1, b1), (y1,), padding="SAME", stride_h=2, stride_w=1, dilation_h=1, dilation_w=1,
+         activation="NONE")
+    pads = b.const_i32("paddings", [[0, 0], [0, 2], [0, 0], [0, 0]])
+    y2 = b.tensor("pad", (1, 5, 5, 8), "int8", q)
+    b.op("PAD", (y1, pads), (y2,))
+    w3 = b.tensor("w3", (4, 1, 1, 8), "int8", per_tensor(0.02, 0), np.arange(32).reshape(4, 1, 1, 8) % 5 - 2)
+    b3 = b.tensor("b3", (4,), "int32", per_tensor(0.001, 0), [7, -300, 40, 1000])
+    y3 = b.tensor("conv3", (1, 5, 5, 4), "int8", per_tensor(0.04, -5))
+    b.op("CONV_2D", (y2, w3, b3), (y3,), padding="VALID", stride_h=1, stride_w=1, dilation_h=1, dilation_w=1,
+         activation="NONE")
+    y4 = b.tensor("pool", (1, 5, 5, 4), "int8", per_tensor(0.04, -5))
+    b.op("MAX_POOL_2D", (y3,), (y4,), padding="SAME", stride_h=1, stride_w=1, filter_h=1, filter_w=1,
+         activation="NONE")
+    return b.build((x,), (y4,))
+
+
+def test_patches_that_read_only_padding_are_exact():
+    graph = fuse_pads(_pad_only_patch_graph())
+    calls = lower_graph(graph)
+    x = np.random.default_rng(3).integers(-128, 128, size=(1, 6, 5, 4), dtype=np.int8)
+    expected = run_reference(graph, [x], calls)[0]
+    split = split_points(graph, calls)[-1]
+    assert graph.tensor(calls[split].outputs[0]).shape[1] == 5
+    for g2, c2 in (expand(graph, calls, split, (5, 2)), expand_cached(graph, calls, split, 5, 2)):
+        np.testing.assert_array_equal(run_reference(g2, [x], c2)[0], expected)
+        c2 = specialize(g2, c2, HOST)
+        out = HostModel(g2, emit_model(g2, c2, plan_memory(g2, c2), bytes(8)).files).run([x])[0]
+        np.testing.assert_array_equal(out, expected)
+
+
 def test_tiles_partition_the_tensor():
     for h, w, r, c in [(7, 5, 3, 2), (48, 48, 4, 4), (3, 10, 3, 4)]:
         cover = np.zeros((h, w), int)
@@ -121,6 +161,27 @@ def test_search_picks_least_macs_that_fit_and_refuses_the_impossible(shared_mode
     assert chosen.macs == min(s.macs for s in fitting)
     with pytest.raises(Exception, match="smallest peak any schedule reaches is"):
         choose(graph, calls, 30 * 1024)
+
+
+def test_fast_kernels_scratch_never_breaks_the_promised_arena(shared_models):
+    """Patch windows run the DSP kernels too; where their scratch would lift the arena above what the schedule
+    promised, those calls (only those) keep the portable kernel."""
+    graph = fuse_pads(read_tflite(shared_models / "mlperf_vww_96_int8.tflite"))
+    calls = lower_graph(graph)
+    schedule, _ = choose(graph, calls, 48 * 1024)
+    g2, c2 = apply(graph, calls, schedule)
+    promised = plan_memory(g2, c2).arena_bytes
+    unlimited = specialize(g2, c2, HOST)
+    assert plan_memory(g2, unlimited).arena_bytes > promised  # the first conv's scratch sits at the peak
+    limited = specialize(g2, c2, HOST, arena_limit=promised)
+    assert plan_memory(g2, limited).arena_bytes <= promised
+    kept = [c for c in limited if c.kernel.endswith("_dsp") or "_dsp_" in c.kernel]
+    reverted = [c for c, orig in zip(limited, c2, strict=True) if c is orig and c.kernel in SPECIALIZERS]
+    assert len(kept) > len(reverted) > 0
+    assert {c.kernel for c in reverted} == {"conv2d_s8"}  # only calls that carry scratch go back
+    x = np.load(shared_models / "vectors" / "mlperf_vww_96_int8.npz")
+    out = HostModel(g2, emit_model(g2, limited, plan_memory(g2, limited), bytes(8)).files).run([x["in0"]])[0]
+    np.testing.assert_array_equal(out, x["out0"])
 
 
 @pytest.mark.emulator

@@ -206,10 +206,11 @@ def pad_input_ref(x: np.ndarray, input_offset: int, pad_h: int, pad_w: int, need
     """
     x = x[max(-pad_h, 0):, max(-pad_w, 0):]
     pad_h, pad_w = max(pad_h, 0), max(pad_w, 0)
+    need_h, need_w = max(need_h, 0), max(need_w, 0)  # an empty patch (no output rows) needs nothing
     h, w, c = x.shape
     out = np.full((need_h, need_w, c), -input_offset, dtype=np.int64)
-    rows = min(h, need_h - pad_h)
-    cols = min(w, need_w - pad_w)
+    rows = max(min(h, need_h - pad_h), 0)
+    cols = max(min(w, need_w - pad_w), 0)
     out[pad_h:pad_h + rows, pad_w:pad_w + cols] = x[:rows, :cols]
     return out
 

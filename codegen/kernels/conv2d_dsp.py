@@ -183,8 +183,6 @@ def specialize_conv2d(call: KernelCall, graph: Graph, target: Target) -> KernelC
     only decides where the scratch goes."""
     del target
     p: Conv2dParams = call.params  # type: ignore[assignment]
-    if p.pad_h < 0 or p.pad_w < 0:
-        return None  # negative padding: a patch window inside a larger buffer (validated for the portable kernel)
     filt, bias, mult, shift = (c.data for c in call.consts)
     taps = p.kernel_h * p.kernel_w * p.in_c
     order = tap_order(p.kernel_h, p.kernel_w, p.in_c)

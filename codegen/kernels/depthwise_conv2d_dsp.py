@@ -1,8 +1,9 @@
 """DEPTHWISE_CONV_2D on cores with the DSP extension: a bit-identical replacement for depthwise_conv2d_s8.
 
-The specializer turns a portable call (depth multiplier 1 or a multiple of 4, non-negative padding) into one
-of mcu_runtime/src/depthwise_conv2d_s8_dsp.c's kernels and re-lays its constants out as one int32 stream, per
-group of four output channels c0..c3 (the last group zero-padded), in the order the kernel reads it:
+The specializer turns a portable call (depth multiplier 1 or a multiple of 4; any padding, negative for a patch
+window inside a larger input buffer) into one of mcu_runtime/src/depthwise_conv2d_s8_dsp.c's kernels and re-lays
+its constants out as one int32 stream, per group of four output channels c0..c3 (the last group zero-padded),
+in the order the kernel reads it:
 
   [0..3]        k * (bias + input_offset * sum_t w): the bias of interior pixels, whose window lies inside the
                 input (they multiply raw inputs; input_offset * w is folded in)
@@ -96,7 +97,7 @@ class DepthwiseConv2dDspParams(KernelParams):
 def interior_range(out_size: int, in_size: int, kernel: int, stride: int, dilation: int,
                    pad: int) -> tuple[int, int]:
     """Output positions [lo, hi) whose taps all land inside [0, in_size)."""
-    lo = -(-pad // stride)
+    lo = max(-(-pad // stride), 0)  # a negative pad (patch window) puts the first windows inside already
     hi = (in_size - 1 - (kernel - 1) * dilation + pad) // stride + 1
     hi = min(max(hi, 0), out_size)
     return min(lo, hi), hi
@@ -184,8 +185,6 @@ def kernel_name(p: DepthwiseConv2dDspParams) -> str:
 def specialize_depthwise(call: KernelCall, graph: Graph, target: Target) -> KernelCall | None:
     p = call.params
     if not isinstance(p, DepthwiseConv2dParams) or not target.dsp:
-        return None
-    if p.pad_h < 0 or p.pad_w < 0:
         return None
     if p.depth_multiplier != 1 and p.depth_multiplier % 4:
         return None

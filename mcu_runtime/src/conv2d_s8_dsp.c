@@ -423,7 +423,9 @@ static void conv_dsp_walk_init(conv_dsp_walk_t *k, const conv2d_s8_dsp_params_t 
     k->p = p;
     k->input = input;
     k->patch = patch;
-    k->pointwise = p->kernel_h == 1 && p->kernel_w == 1 && (p->in_c & 3) == 0 && p->pad_h == 0 && p->pad_w == 0;
+    /* 1x1 on whole words with every window inside the input (a patch window has pad <= 0). */
+    k->pointwise = p->kernel_h == 1 && p->kernel_w == 1 && (p->in_c & 3) == 0 && p->pad_h <= 0 && p->pad_w <= 0
+        && (p->out_h - 1) * p->stride_h - p->pad_h < p->in_h && (p->out_w - 1) * p->stride_w - p->pad_w < p->in_w;
     k->pix_step = p->stride_w * p->in_c;
     k->row_step = p->stride_h * in_row;
     k->dil_step = p->dilation_h * in_row;
@@ -495,9 +497,9 @@ static void conv_dsp_run(const conv2d_s8_dsp_params_t *p, const int8_t *input, c
      * pixel (their outputs rewrite that pixel's with the same values), fewer go one by one. */
     const int32_t rest = pixels % CONV_DSP_PIXELS;
     const int32_t full = pixels - rest;
-    if (walk.pointwise && p->stride_w == 1 && p->stride_h == 1) {
-        /* The pixels are consecutive in the input too: no walk. */
-        const int8_t *src = input;
+    if (walk.pointwise && p->stride_w == 1 && p->stride_h == 1 && p->out_w == p->in_w) {
+        /* The pixels are consecutive in the input too (whole rows): no walk. */
+        const int8_t *src = input + walk.off;
         for (int32_t pix = 0; pix < full; pix += CONV_DSP_PIXELS) {
             xs = conv_dsp_scratch(p, &walk, pix);
             for (int32_t q = 0; q < CONV_DSP_PIXELS; ++q) {

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from codegen.kernels import (
+    add_dsp,
     concatenation,
     conv2d,
     conv2d_dsp,
@@ -37,6 +38,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     fully_connected,
     fully_connected_dsp,
     elementwise,
+    add_dsp,
     reshape,
     concatenation,
     transpose,
@@ -51,3 +53,7 @@ REFERENCES: dict[str, Callable] = {k: fn for m in FAMILIES for k, fn in m.REFERE
 HEADERS: dict[str, str] = {k: m.HEADER for m in FAMILIES for k in m.REFERENCES}
 # kernel name -> function(call, graph, target) -> a faster KernelCall or None (see codegen/specialize.py)
 SPECIALIZERS: dict[str, Callable] = {k: fn for m in FAMILIES for k, fn in getattr(m, "SPECIALIZERS", {}).items()}
+# kernel name -> function(call) -> scratch bytes its fast variant may need (planning before specialization)
+SCRATCH_HINTS: dict[str, Callable] = {
+    k: fn for m in FAMILIES for k, fn in getattr(m, "SCRATCH_HINTS", {}).items()
+}

@@ -39,6 +39,7 @@ class Measurement:
     ticks: int
     tick_unit: str
     stack_high_water: int
+    profile_ticks: list[int] | None = None  # cumulative ticks after each profile point (profiled builds)
 
 
 @dataclass
@@ -79,7 +80,7 @@ class BuildResult:
             "flash_code_bytes": self.size.flash_code_bytes,
             "flash_board_bytes": self.board.flash.size,
             "instructions_per_inference": m.instructions if m else None,
-            "emulator_ticks": asdict(m) if m else None,
+            "emulator_ticks": {k: v for k, v in asdict(m).items() if k != "profile_ticks"} if m else None,
             "memory_profile": [{"operator": op, "live_bytes": b} for op, b in layer_profile(c.calls, c.plan)],
             "layers": [
                 {
@@ -92,11 +93,27 @@ class BuildResult:
                 }
                 for pos, call in enumerate(c.calls)
             ],
+            **({"profile": self.profile_rows()} if m and m.profile_ticks is not None else {}),
         }
+
+    def profile_rows(self) -> list[dict]:
+        """One row per profile point: its call, and the instructions that call took (a profiled build)."""
+        m = self.measurement
+        if m is None or m.profile_ticks is None:
+            return []
+        c = self.compiled
+        rows = []
+        for point, (pos, ticks) in enumerate(zip(c.sources.profile_positions, per_call(m.profile_ticks),
+                                                 strict=True)):
+            call = c.calls[pos]
+            rows.append({"point": point, "position": pos, "operator": call.op_index, "kernel": call.kernel,
+                         "macs": call.macs, "instructions": instructions_from_ticks(ticks, m.tick_unit)})
+        return rows
 
 
 def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, measure_run: bool = True,
-          compiled: CompiledModel | None = None) -> BuildResult:
+          compiled: CompiledModel | None = None, profile: bool = False) -> BuildResult:
+    """With `profile` both firmwares record per-call ticks (make PROFILE=1) and the measurement reads them."""
     budget = sram_budget if sram_budget is not None else board.sram.size
     # Refuses bad models, and budgets no schedule meets, before anything is written.
     compiled = compiled or compile_file(model, Target(board.core), budget)
@@ -106,15 +123,15 @@ def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, 
     shutil.rmtree(staging, ignore_errors=True)
     try:
         write_tree(staging, compiled.sources.files, board.board_layer)
-        make(staging, board.stack_bytes, f"{compiled.graph.name} on {board.name}")
+        make(staging, board.stack_bytes, f"{compiled.graph.name} on {board.name}", profile)
         size = measure(staging / "firmware.elf", staging / "firmware.map")
         measurement = None
         if board.emulator_layer:
             emulated = staging / EMULATED_DIR
             write_tree(emulated, compiled.sources.files, board.emulator_layer, shared_from=staging)
-            make(emulated, board.stack_bytes, f"{compiled.graph.name} on {board.name}'s emulated twin")
+            make(emulated, board.stack_bytes, f"{compiled.graph.name} on {board.name}'s emulated twin", profile)
             if measure_run:
-                measurement = measure_in_emulator(emulated / "firmware.elf", compiled, board)
+                measurement = measure_in_emulator(emulated / "firmware.elf", compiled, board, profile)
         result = BuildResult(out, board, compiled, size, measurement, budget)
         if result.sram_used > budget:
             raise BudgetError(
@@ -133,8 +150,9 @@ def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, 
     return result
 
 
-def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board) -> Measurement:
-    """Run one inference on a fixed pseudo-random input; read instructions and the stack high-water mark."""
+def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board, profile: bool = False) -> Measurement:
+    """Run one inference on a fixed pseudo-random input; read instructions and the stack high-water mark
+    (and, from a profiled firmware, the ticks after every call)."""
     from tools.emulator import Emulator
 
     rng = np.random.default_rng(0)
@@ -149,8 +167,14 @@ def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board) -> Mea
     with Emulator(elf, machine=board.qemu_machine or "mps2-an500") as emu:
         emu.link.expect_model(compiled.hash8, compiled.graph.name)
         _, stats = emu.link.infer(inputs)
+        profile_ticks = emu.link.read_profile() if profile else None
     return Measurement(instructions_from_ticks(stats.ticks, stats.tick_unit), stats.ticks, stats.tick_unit,
-                       stats.stack_high_water)
+                       stats.stack_high_water, profile_ticks)
+
+
+def per_call(cumulative: list[int]) -> list[int]:
+    """Ticks of each call from the cumulative readings taken after each one."""
+    return [b - a for a, b in zip([0, *cumulative[:-1]], cumulative, strict=True)]
 
 
 def instructions_from_ticks(ticks: int, unit: str) -> int:

@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                      help=".npy input, one per model input, in order")
     run.add_argument("--output", action="append", type=Path, default=[], help=".npy file to save each output")
     run.add_argument("--out", type=Path, help="keep the build in this directory (default: a temporary one)")
+    run.add_argument("--profile", action="store_true",
+                     help="build with per-call profiling and print each kernel call's instructions")
     from codegen.quantize.command import add_calibration_arguments
 
     add_calibration_arguments(build)
@@ -51,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="show the execution schedules weighed under an SRAM budget, without building")
     plan.add_argument("--model", required=True, type=Path)
-    plan.add_argument("--board", default="nucleo-f746", help="whose SRAM is the default budget")
+    plan.add_argument("--board", default="nucleo-f746", help="whose SRAM (the default budget) and core")
     plan.add_argument("--sram-budget", type=_size, help="SRAM the firmware may use (default: the board's SRAM)")
     plan.add_argument("--all", action="store_true", help="list every candidate, not the 12 smallest")
 

@@ -32,6 +32,8 @@ VALUES_PER_LINE = 24
 class GeneratedSources:
     files: dict[str, str]  # file name -> text
     weight_bytes: int  # bytes of constant arrays after de-duplication
+    # profile point k -> position of the call it follows (elided calls run no code, so they have no point)
+    profile_positions: tuple[int, ...] = ()
 
 
 def model_hash(model_bytes: bytes) -> bytes:
@@ -43,6 +45,7 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
     weights = _WeightTable()
     body: list[str] = []
     params: list[str] = []
+    points: list[int] = []
     for pos, call in enumerate(calls):
         op = graph.operator(call.op_index)
         if pos in plan.elided_calls:
@@ -61,15 +64,17 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
         macs = f", {call.macs:,} MACs" if call.macs else ""
         body.append(f"    /* operator {op.index} {op.op_type}{macs} */")
         body.append(f"    {call.kernel}({', '.join(args)});")
+        body.append(f"    MODEL_PROFILE_POINT({len(points)});")
+        points.append(pos)
 
     headers = sorted({HEADERS[c.kernel] for c in calls})
     files = {
-        "model.h": _model_h(graph, plan),
+        "model.h": _model_h(graph, plan, len(points)),
         "model.c": _model_c(graph, plan, hash8, headers, params, body),
         "model_weights.h": weights.header(),
         "model_weights.c": weights.source(),
     }
-    return GeneratedSources(files, weights.nbytes)
+    return GeneratedSources(files, weights.nbytes, tuple(points))
 
 
 def _tensor_ref(graph: Graph, plan: MemoryPlan, index: int, const: bool) -> str:
@@ -135,7 +140,7 @@ def _c_string(text: str) -> str:
     return '"' + "".join(ch if ch.isalnum() or ch in " _-.+" else "_" for ch in text) + '"'
 
 
-def _model_h(graph: Graph, plan: MemoryPlan) -> str:
+def _model_h(graph: Graph, plan: MemoryPlan, num_calls: int) -> str:
     return "\n".join(
         [
             _GENERATED,
@@ -147,6 +152,16 @@ def _model_h(graph: Graph, plan: MemoryPlan) -> str:
             f"#define MODEL_NUM_INPUTS {len(graph.inputs)}",
             f"#define MODEL_NUM_OUTPUTS {len(graph.outputs)}",
             f"#define MODEL_ARENA_BYTES {plan.arena_bytes}",
+            "/* Kernel calls that run code, i.e. profile points: point k follows the k-th of them. */",
+            f"#define MODEL_NUM_CALLS {num_calls}",
+            "",
+            "/* With -DMODEL_PROFILE the firmware records the timer after each call; otherwise no code at all. */",
+            "#ifdef MODEL_PROFILE",
+            "void model_profile_point(uint32_t k);",
+            "#define MODEL_PROFILE_POINT(k) model_profile_point(k)",
+            "#else",
+            "#define MODEL_PROFILE_POINT(k) ((void)0)",
+            "#endif",
             "",
             "extern const char model_name[];",
             "extern const uint8_t model_hash[8];",

@@ -47,12 +47,13 @@ def write_tree(root: Path, model_files: dict[str, str], board_layer: str, shared
                 shutil.copy2(path, board / path.name)
 
 
-def make(root: Path, stack_bytes: int, what: str) -> None:
-    """Run make in `root`; turn a region overflow into a BudgetError that says by how much."""
+def make(root: Path, stack_bytes: int, what: str, profile: bool = False) -> None:
+    """Run make in `root`; turn a region overflow into a BudgetError that says by how much.
+    With `profile` the firmware records the timer after every kernel call (make PROFILE=1)."""
     require_toolchain()
     jobs = str(os.cpu_count() or 2)
-    result = subprocess.run(["make", "-s", "-j", jobs, f"STACK_SIZE={stack_bytes}"], cwd=root,
-                            capture_output=True, text=True)
+    command = ["make", "-s", "-j", jobs, f"STACK_SIZE={stack_bytes}"] + (["PROFILE=1"] if profile else [])
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if result.returncode == 0:
         return
     output = result.stdout + result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from codegen import cost_model
 from codegen.emit_c import GeneratedSources, emit_model, model_hash
 from codegen.errors import ModelError
 from codegen.fuse_pad import fuse_pads
@@ -13,7 +14,7 @@ from codegen.kernels.base import KernelCall
 from codegen.lowering import lower_graph
 from codegen.memory_plan import MemoryPlan, plan_memory
 from codegen.schedule_search import RUNTIME_SRAM_BYTES, Schedule, apply, choose, per_layer
-from codegen.specialize import specialize
+from codegen.specialize import scratch_hint, specialize
 from codegen.target import PORTABLE, Target
 from codegen.tflite_reader import parse_tflite
 
@@ -34,26 +35,31 @@ class CompiledModel:
 
 
 def compile_graph(
-    graph: Graph, model_bytes: bytes, target: Target = PORTABLE, sram_budget: int | None = None
+    graph: Graph, model_bytes: bytes, target: Target = PORTABLE, sram_budget: int | None = None,
+    use_cost_model: bool = True,
 ) -> CompiledModel:
-    """Without a budget the model runs layer by layer; with one, the cheapest schedule that fits is chosen."""
+    """Without a budget the model runs layer by layer; with one, the cheapest schedule that fits is chosen.
+    The fitted cost model ranks schedules and kernel variants; without it (`use_cost_model=False`, as when
+    measuring calls to fit it) schedules rank by MACs and every exact fast variant is taken."""
+    cost = cost_model.load_default() if use_cost_model else None
     graph = fuse_pads(graph)
     calls = lower_graph(graph)
     if sram_budget is None:
-        schedule, weighed = per_layer(graph, calls), []
+        schedule, weighed = per_layer(graph, calls, cost), []
     else:
-        schedule, weighed = choose(graph, calls, sram_budget)
+        schedule, weighed = choose(graph, calls, sram_budget, scratch_hint(target), cost)
     graph, calls = apply(graph, calls, schedule)
     # Fast kernels' scratch must not break the SRAM the schedule was chosen for.
     limit = None if sram_budget is None else max(sram_budget - RUNTIME_SRAM_BYTES, schedule.arena_bytes)
-    calls = specialize(graph, calls, target, limit)
+    calls = specialize(graph, calls, target, limit, cost)
     plan = plan_memory(graph, calls)
     hash8 = model_hash(model_bytes)
     sources = emit_model(graph, calls, plan, hash8)
     return CompiledModel(graph, calls, plan, sources, hash8, schedule, weighed)
 
 
-def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int | None = None) -> CompiledModel:
+def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int | None = None,
+                 use_cost_model: bool = True) -> CompiledModel:
     path = Path(path)
     if path.suffix.lower() != ".tflite":
         raise ModelError(f"{path}: unsupported model format '{path.suffix}' (expected .tflite)")
@@ -61,4 +67,4 @@ def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int |
         data = path.read_bytes()
     except OSError as exc:
         raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
-    return compile_graph(parse_tflite(data, name=path.stem), data, target, sram_budget)
+    return compile_graph(parse_tflite(data, name=path.stem), data, target, sram_budget, use_cost_model)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 
 from codegen.boards import load_board
+from codegen.cost_model import load_default
 from codegen.errors import BudgetError
 from codegen.fuse_pad import fuse_pads
 from codegen.lowering import lower_graph
 from codegen.pipeline import compile_file
 from codegen.schedule_search import RUNTIME_SRAM_BYTES, Schedule, candidates, choose
+from codegen.specialize import scratch_hint
+from codegen.target import Target
 
 
 def format_candidates(weighed: list[Schedule], chosen: Schedule | None, budget: int, limit: int) -> str:
@@ -17,25 +20,30 @@ def format_candidates(weighed: list[Schedule], chosen: Schedule | None, budget: 
     shown = rows[:limit]
     if chosen is not None and chosen not in shown:
         shown.append(chosen)
-    lines = [f"{'':2}{'schedule':52}{'arena':>10}{'peak SRAM':>11}{'MACs':>14}{'overhead':>10}"]
+    lines = [f"{'':2}{'schedule':52}{'arena':>10}{'peak SRAM':>11}{'MACs':>14}{'overhead':>10}"
+             f"{'predicted instr':>17}"]
     for s in shown:
         mark = "*" if s == chosen else ("" if s.peak_sram_bytes <= budget else "x")
+        predicted = f"{s.predicted_instructions:,}" if s.predicted_instructions is not None else "n/a"
         lines.append(f"{mark:2}{s.describe()[:52]:52}{s.arena_bytes:>10,}{s.peak_sram_bytes:>11,}{s.macs:>14,}"
-                     f"{s.mac_overhead:>10.1%}")
+                     f"{s.mac_overhead:>10.1%}{predicted:>17}")
     if len(rows) > len(shown):
         lines.append(f"  ... {len(rows) - len(shown)} more (--all lists them)")
     lines.append(f"budget {budget:,} B; peak SRAM = arena + {RUNTIME_SRAM_BYTES:,} B for runtime state and stack "
-                 "(estimate; a build measures it); * chosen, x over budget")
+                 "(estimate; a build measures it); predicted instr: the fitted cost model, portable kernels; "
+                 "* chosen, x over budget")
     return "\n".join(lines)
 
 
 def plan_command(args: argparse.Namespace) -> int:
-    budget = args.sram_budget if args.sram_budget is not None else load_board(args.board).sram.size
+    board = load_board(args.board)
+    budget = args.sram_budget if args.sram_budget is not None else board.sram.size
     graph = fuse_pads(compile_file(args.model).graph)  # validates the model; per-layer graph with PADs fused
     calls = lower_graph(graph)
-    weighed = candidates(graph, calls)
+    cost = load_default()
+    weighed = candidates(graph, calls, cost)
     try:
-        chosen, _ = choose(graph, calls, budget)
+        chosen, _ = choose(graph, calls, budget, scratch_hint(Target(board.core)), cost)  # as `codegen build` would
     except BudgetError as exc:
         print(format_candidates(weighed, None, budget, len(weighed) if args.all else 12))
         raise exc

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from codegen.boards import load_board
-from codegen.build import EMULATED_DIR, build, instructions_from_ticks
+from codegen.build import EMULATED_DIR, build, instructions_from_ticks, per_call
 from codegen.errors import CodegenError, ToolchainError
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.target import Target
+
+if TYPE_CHECKING:
+    from codegen.pipeline import CompiledModel
 
 
 def load_inputs(graph: Graph, paths: list[Path]) -> list[np.ndarray]:
@@ -35,6 +39,17 @@ def load_inputs(graph: Graph, paths: list[Path]) -> list[np.ndarray]:
     return arrays
 
 
+def format_profile(compiled: CompiledModel, profile_ticks: list[int], tick_unit: str) -> str:
+    """One row per kernel call that ran: call position, operator, kernel, MACs, instructions (ticks x 40)."""
+    lines = [f"{'call':>5} {'op':>4}  {'kernel':36}{'MACs':>13}{'instructions':>14}{'share':>8}"]
+    total = max(profile_ticks[-1], 1) if profile_ticks else 1
+    for pos, ticks in zip(compiled.sources.profile_positions, per_call(profile_ticks), strict=True):
+        call = compiled.calls[pos]
+        lines.append(f"{pos:>5} {call.op_index:>4}  {call.kernel[:35]:36}{call.macs:>13,}"
+                     f"{instructions_from_ticks(ticks, tick_unit):>14,}{ticks / total:>8.1%}")
+    return "\n".join(lines)
+
+
 def run_command(args: argparse.Namespace) -> int:
     from tools.emulator import Emulator
 
@@ -49,10 +64,12 @@ def run_command(args: argparse.Namespace) -> int:
         compiled = compile_file(args.model, Target(board.core), board.sram.size)
         graph = compiled.graph
         inputs = load_inputs(graph, args.input)
-        result = build(args.model, board, out, measure_run=False, compiled=compiled)
+        profile = getattr(args, "profile", False)
+        result = build(args.model, board, out, measure_run=False, compiled=compiled, profile=profile)
         with Emulator(out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine or "mps2-an500") as emu:
             emu.link.expect_model(result.compiled.hash8, graph.name)
             raw, stats = emu.link.infer(inputs)
+            profile_ticks = emu.link.read_profile() if profile else None
     if len(args.output) > len(raw):
         raise CodegenError(f"{graph.name} has {len(raw)} output(s); {len(args.output)} --output given")
     for i, (data, index) in enumerate(zip(raw, graph.outputs, strict=True)):
@@ -61,6 +78,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"output {i} {t.dtype}{list(t.shape)}: {np.array2string(array.reshape(-1), threshold=64)}")
         if i < len(args.output):
             np.save(args.output[i], array)
+    if profile_ticks is not None:
+        print(format_profile(result.compiled, profile_ticks, stats.tick_unit))
     instructions = instructions_from_ticks(stats.ticks, stats.tick_unit)
     print(f"instructions per inference: {instructions:,}; stack high-water: {stats.stack_high_water:,} B")
     return 0

@@ -1,14 +1,19 @@
 """Choose how to execute a model within an SRAM budget: per layer, or stage 1 patch by patch.
 
 Every candidate is planned for real (same planner as the build), so its peak is the arena the firmware
-would get. Among the candidates that fit, the one with the fewest MACs wins (patches recompute halos, so
-per-layer wins whenever it fits); an infeasible budget is refused with the smallest peak any schedule reaches.
+would get. Among the candidates that fit, the one with the fewest predicted instructions wins (the fitted cost
+model of codegen/cost_model.py on the portable calls: patches recompute halos and copy windows, so per-layer
+wins whenever it fits), then the fewest MACs; without a cost model, the fewest MACs. An infeasible budget is
+refused with the smallest peak any schedule reaches.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from codegen.cost_model import CostModel
 from codegen.errors import BudgetError
 from codegen.ir import Graph
 from codegen.kernels.base import KernelCall
@@ -21,6 +26,8 @@ GRIDS: tuple[tuple[int, int], ...] = tuple((r, c) for r in range(1, 5) for c in 
 # against the measured figures.
 RUNTIME_SRAM_BYTES = 4096
 
+ScratchHint = Callable[[KernelCall], int]  # a portable call -> the scratch its fast variant needs
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -31,6 +38,7 @@ class Schedule:
     macs: int
     per_layer_macs: int
     cached: bool = False  # line buffers keep the rows later bands need: no vertical halo is recomputed
+    predicted_instructions: int | None = None  # by the cost model, for the portable calls; None without one
 
     @property
     def mac_overhead(self) -> float:
@@ -51,17 +59,26 @@ class Schedule:
         kind = "per-layer" if self.split is None else ("cached-bands" if self.cached else "patches")
         return {"kind": kind, "split_call": self.split,
                 "split_tensor": self.split_tensor or None, "grid": list(self.grid) if self.grid else None,
-                "arena_bytes": self.arena_bytes, "macs": self.macs, "mac_overhead": round(self.mac_overhead, 4)}
+                "arena_bytes": self.arena_bytes, "macs": self.macs, "mac_overhead": round(self.mac_overhead, 4),
+                "predicted_instructions": self.predicted_instructions}
 
 
-def per_layer(graph: Graph, calls: list[KernelCall]) -> Schedule:
+def _planned(graph: Graph, calls: list[KernelCall], cost: CostModel | None) -> tuple[int, int | None]:
+    """Arena bytes and predicted instructions (None without a cost model) of one schedule's calls."""
+    plan = plan_memory(graph, calls)
+    return plan.arena_bytes, cost.predict(graph, calls, plan.elided_calls) if cost is not None else None
+
+
+def per_layer(graph: Graph, calls: list[KernelCall], cost: CostModel | None = None) -> Schedule:
     macs = sum(c.macs for c in calls)
-    return Schedule(None, None, "", plan_memory(graph, calls).arena_bytes, macs, macs)
+    arena, predicted = _planned(graph, calls, cost)
+    return Schedule(None, None, "", arena, macs, macs, predicted_instructions=predicted)
 
 
-def candidates(graph: Graph, calls: list[KernelCall]) -> list[Schedule]:
-    """Per-layer execution and every split point x grid, each with its planned arena and MACs."""
-    base = per_layer(graph, calls)
+def candidates(graph: Graph, calls: list[KernelCall], cost: CostModel | None = None) -> list[Schedule]:
+    """Per-layer execution and every split point x grid, each with its planned arena, MACs and (with a cost
+    model) predicted instructions."""
+    base = per_layer(graph, calls, cost)
     found = [base]
     for split in split_points(graph, calls):
         t = graph.tensor(calls[split].outputs[0])
@@ -70,30 +87,59 @@ def candidates(graph: Graph, calls: list[KernelCall]) -> list[Schedule]:
             if grid[0] > t.shape[1] or grid[1] > t.shape[2]:
                 continue
             g, c = expand(graph, calls, split, grid)
-            found.append(Schedule(split, grid, name, plan_memory(g, c).arena_bytes, sum(x.macs for x in c),
-                                  base.macs))
+            arena, predicted = _planned(g, c, cost)
+            found.append(Schedule(split, grid, name, arena, sum(x.macs for x in c), base.macs,
+                                  predicted_instructions=predicted))
         for bands in sorted({t.shape[1], -(-t.shape[1] // 2), -(-t.shape[1] // 4)} - {1}):
             for strips in range(1, min(4, t.shape[2]) + 1):
                 g, c = expand_cached(graph, calls, split, bands, strips)
-                found.append(Schedule(split, (bands, strips), name, plan_memory(g, c).arena_bytes,
-                                      sum(x.macs for x in c), base.macs, cached=True))
+                arena, predicted = _planned(g, c, cost)
+                found.append(Schedule(split, (bands, strips), name, arena, sum(x.macs for x in c), base.macs,
+                                      cached=True, predicted_instructions=predicted))
     return found
 
 
-def choose(graph: Graph, calls: list[KernelCall], sram_budget: int) -> tuple[Schedule, list[Schedule]]:
-    """The cheapest schedule whose peak SRAM fits the budget, and the candidates that were weighed."""
-    base = per_layer(graph, calls)
-    if base.peak_sram_bytes <= sram_budget:
+def choose(
+    graph: Graph, calls: list[KernelCall], sram_budget: int, scratch_hint: ScratchHint | None = None,
+    cost: CostModel | None = None,
+) -> tuple[Schedule, list[Schedule]]:
+    """The cheapest schedule whose peak SRAM fits the budget, and the candidates that were weighed. Cheapest
+    is the fewest instructions `cost` predicts, then the fewest MACs (without a cost model, MACs alone).
+
+    scratch_hint(call) is the scratch the target's fast variant of a portable call would need. The cheapest
+    schedule that still fits with that scratch wins, so that the fast kernels run everywhere (a fast kernel
+    is worth far more than a few percent of recomputed MACs); only if none does, the cheapest that fits with
+    portable kernels where memory is tight (codegen/specialize.py then keeps those calls portable).
+    """
+    base = per_layer(graph, calls, cost)
+    if base.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, base, sram_budget, scratch_hint):
         return base, [base]
-    weighed = candidates(graph, calls)
-    fitting = [s for s in weighed if s.peak_sram_bytes <= sram_budget]
+    weighed = candidates(graph, calls, cost)
+    fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget),
+                     key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
     if not fitting:
         best = min(s.peak_sram_bytes for s in weighed)
         raise BudgetError(
             f"{graph.name} cannot run in {sram_budget:,} bytes of SRAM: the smallest peak any schedule reaches "
             f"is {best:,} bytes (arena + {RUNTIME_SRAM_BYTES:,} for the runtime and stack)"
         )
-    return min(fitting, key=lambda s: (s.macs, s.arena_bytes)), weighed
+    fast = next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
+    return fast or fitting[0], weighed
+
+
+def _fits_fast(graph: Graph, calls: list[KernelCall], schedule: Schedule, sram_budget: int,
+               scratch_hint: ScratchHint | None) -> bool:
+    """Whether the schedule's arena, with every call holding its fast variant's scratch, still fits."""
+    if scratch_hint is None:
+        return True
+    return fast_arena_bytes(graph, calls, schedule, scratch_hint) + RUNTIME_SRAM_BYTES <= sram_budget
+
+
+def fast_arena_bytes(graph: Graph, calls: list[KernelCall], schedule: Schedule, scratch_hint: ScratchHint) -> int:
+    """The schedule's arena with every call holding the scratch its fast variant may need."""
+    g, c = apply(graph, calls, schedule)
+    hinted = [dataclasses.replace(x, scratch_bytes=max(x.scratch_bytes, scratch_hint(x))) for x in c]
+    return plan_memory(g, hinted).arena_bytes
 
 
 def apply(graph: Graph, calls: list[KernelCall], schedule: Schedule) -> tuple[Graph, list[KernelCall]]:

@@ -42,6 +42,20 @@ static int outputs_valid;
 /* The seq of the request being handled, for a fault report. */
 static volatile uint8_t current_seq;
 
+#ifdef MODEL_PROFILE
+#if MODEL_NUM_CALLS < 1
+#error "profiling needs at least one kernel call"
+#endif
+/* Timer reading after each kernel call of the last INVOKE (ticks since its start; 32 bits is over an hour
+ * of instructions/40). Only a profiled build pays for this array and the handler below. */
+static uint32_t profile_ticks[MODEL_NUM_CALLS];
+static int profile_valid;
+
+void model_profile_point(uint32_t k) {
+    profile_ticks[k] = (uint32_t)board_timer_read();
+}
+#endif
+
 static void send(const uint8_t *buf, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) board_uart_putc(buf[i]);
 }
@@ -118,6 +132,9 @@ static uint32_t handle_invoke(const proto_frame_t *f) {
     uint64_t ticks = board_timer_read();
     uint32_t high_water = stack_high_water();
     outputs_valid = 1;
+#ifdef MODEL_PROFILE
+    profile_valid = 1;
+#endif
     uint8_t *p = tx + PROTO_HEADER_BYTES;
     p[0] = (uint8_t)(stack_overflowed() ? PROTO_STATUS_STACK_OVERFLOW : PROTO_STATUS_OK);
     proto_put_u64(p + 1, ticks);
@@ -138,6 +155,23 @@ static uint32_t handle_read_output(const proto_frame_t *f) {
     return proto_build_frame(tx, PROTO_DATA, f->seq, model_output(index) + offset, (uint16_t)n);
 }
 
+#ifdef MODEL_PROFILE
+/* Reply: total points u32, then the u32 ticks of points offset.. (as many as asked and fit one payload). */
+static uint32_t handle_read_profile(const proto_frame_t *f) {
+    if (f->length != 6u) return reply_error(f->seq, PROTO_ERR_BAD_PAYLOAD, "READ_PROFILE needs 6 bytes");
+    uint32_t offset = proto_get_u32(f->payload);
+    uint32_t n = proto_get_u16(f->payload + 4);
+    if (offset > (uint32_t)MODEL_NUM_CALLS) return reply_error(f->seq, PROTO_ERR_OUT_OF_RANGE, "no such point");
+    if (!profile_valid) return reply_error(f->seq, PROTO_ERR_NOT_READY, "no INVOKE yet");
+    if (n > (uint32_t)MODEL_NUM_CALLS - offset) n = (uint32_t)MODEL_NUM_CALLS - offset;
+    if (n > (PROTO_MAX_PAYLOAD - 4u) / 4u) n = (PROTO_MAX_PAYLOAD - 4u) / 4u;
+    uint8_t *p = tx + PROTO_HEADER_BYTES;
+    proto_put_u32(p, (uint32_t)MODEL_NUM_CALLS);
+    for (uint32_t i = 0; i < n; i++) proto_put_u32(p + 4u + 4u * i, profile_ticks[offset + i]);
+    return proto_build_frame(tx, PROTO_DATA, f->seq, p, (uint16_t)(4u + 4u * n));
+}
+#endif
+
 static void handle_frame(const proto_frame_t *f) {
     if (have_last && f->type == last_type && f->seq == last_seq && f->crc == last_crc) {
         send(tx, tx_len);  /* retransmission: our reply was lost or late */
@@ -149,6 +183,10 @@ static void handle_frame(const proto_frame_t *f) {
         case PROTO_WRITE_INPUT: tx_len = handle_write_input(f); break;
         case PROTO_INVOKE: tx_len = handle_invoke(f); break;
         case PROTO_READ_OUTPUT: tx_len = handle_read_output(f); break;
+#ifdef MODEL_PROFILE
+        /* Without profiling READ_PROFILE takes the unknown-type path: the default build stays as it was. */
+        case PROTO_READ_PROFILE: tx_len = handle_read_profile(f); break;
+#endif
         default: tx_len = reply_error(f->seq, PROTO_ERR_UNKNOWN_TYPE, "unknown request type"); break;
     }
     have_last = 1;

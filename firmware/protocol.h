@@ -21,6 +21,7 @@
 #define PROTO_WRITE_INPUT 0x02u  /* index u8, offset u32, bytes */
 #define PROTO_INVOKE 0x03u
 #define PROTO_READ_OUTPUT 0x04u  /* index u8, offset u32, length u16 */
+#define PROTO_READ_PROFILE 0x05u /* first point u32, count u16; only firmware built with MODEL_PROFILE */
 
 /* Device -> host replies; they echo the request's seq. */
 #define PROTO_INFO 0x81u

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codegen import cost_model
 from codegen.boards import load_board
 from codegen.build import EMULATED_DIR, build
 from codegen.emit_c import emit_model
@@ -150,15 +151,22 @@ def test_real_models_patch_schedules_in_generated_c(model, shared_models):
         np.testing.assert_array_equal(out, data["out0"], err_msg=what)
 
 
-def test_search_picks_least_macs_that_fit_and_refuses_the_impossible(shared_models):
+def test_search_picks_least_predicted_instructions_that_fit_and_refuses_the_impossible(shared_models):
     graph = fuse_pads(read_tflite(shared_models / "mlperf_vww_96_int8.tflite"))
     calls = lower_graph(graph)
-    base, _ = choose(graph, calls, 10**6)
+    cost = cost_model.load()
+    base, _ = choose(graph, calls, 10**6, cost=cost)
     assert base.split is None  # per-layer fits: nothing is recomputed
-    chosen, weighed = choose(graph, calls, 48 * 1024)
+    chosen, weighed = choose(graph, calls, 48 * 1024, cost=cost)
     assert chosen.split is not None and chosen.peak_sram_bytes <= 48 * 1024
     fitting = [s for s in weighed if s.peak_sram_bytes <= 48 * 1024]
-    assert chosen.macs == min(s.macs for s in fitting)
+    assert all(s.predicted_instructions for s in weighed)
+    cheapest = min(s.predicted_instructions for s in fitting)
+    assert chosen.predicted_instructions == cheapest
+    assert chosen.macs == min(s.macs for s in fitting if s.predicted_instructions == cheapest)  # the tie-break
+    # Without a cost model the search ranks by MACs alone.
+    by_macs, _ = choose(graph, calls, 48 * 1024)
+    assert by_macs.predicted_instructions is None and by_macs.macs == min(s.macs for s in fitting)
     with pytest.raises(Exception, match="smallest peak any schedule reaches is"):
         choose(graph, calls, 30 * 1024)
 

@@ -178,6 +178,10 @@ def test_payload_codecs_round_trip() -> None:
     assert proto.decode_result(proto.encode_result(result)) == result
     with pytest.raises(ValueError, match="malformed INFO"):
         proto.decode_info(proto.encode_info(info)[:-3])
+    assert proto.decode_read_profile(proto.encode_read_profile(300, 255)) == (300, 255)
+    assert proto.decode_profile(proto.encode_profile(700, [1, 2**32 - 1])) == (700, [1, 2**32 - 1])
+    with pytest.raises(ValueError, match="malformed profile"):
+        proto.decode_profile(b"\x01\x00")
 
 
 # ---- the host link against a scripted fake device on a pty -----------------------------------------------
@@ -197,9 +201,10 @@ def honest(request: Frame, attempt: int, reply: bytes) -> list[bytes]:
 class FakeDevice:
     """Speaks the protocol on the master side of a pty; its model: out0 = ~in0, out1 = u32 sum of in1."""
 
-    def __init__(self, policy: Policy = honest, status: int = proto.Status.OK):
+    def __init__(self, policy: Policy = honest, status: int = proto.Status.OK, profile: list[int] | None = None):
         self.policy = policy
         self.status = status
+        self.profile = profile  # cumulative ticks per point; None: built without profiling
         self.master, self.slave = os.openpty()
         self.path = os.ttyname(self.slave)
         self.inputs = [bytearray(n) for n in FAKE_INPUTS]
@@ -261,11 +266,15 @@ class FakeDevice:
         if request.type == MsgType.READ_OUTPUT:
             index, offset, length = proto.decode_read_output(payload)
             return MsgType.DATA, seq, self.outputs[index][offset : offset + length]
+        if request.type == MsgType.READ_PROFILE and self.profile is not None:
+            first, count = proto.decode_read_profile(payload)
+            part = self.profile[first : first + min(count, proto.PROFILE_MAX_POINTS)]
+            return MsgType.DATA, seq, proto.encode_profile(len(self.profile), part)
         return MsgType.ERROR, seq, proto.encode_error(ErrorCode.UNKNOWN_TYPE, "unknown request type")
 
 
 def fake_link(
-    policy: Policy = honest, timeout: float = 0.3, retries: int = 2, **kwargs: int
+    policy: Policy = honest, timeout: float = 0.3, retries: int = 2, **kwargs: object
 ) -> tuple[FakeDevice, DeviceLink]:
     device = FakeDevice(policy, **kwargs)
     link = DeviceLink.open(device.path, timeout=timeout, retries=retries)
@@ -290,7 +299,7 @@ def fakes() -> Iterator[list[tuple[FakeDevice, DeviceLink]]]:
         device.close()
 
 
-def make_fake(fakes: list, policy: Policy = honest, **kwargs: float) -> tuple[FakeDevice, DeviceLink]:
+def make_fake(fakes: list, policy: Policy = honest, **kwargs: object) -> tuple[FakeDevice, DeviceLink]:
     pair = fake_link(policy, **kwargs)  # type: ignore[arg-type]
     fakes.append(pair)
     return pair
@@ -305,6 +314,19 @@ def test_fake_device_inference_chunks_large_inputs(fakes: list) -> None:
         (0, off, min(chunk, FAKE_INPUTS[0] - off)) for off in range(0, FAKE_INPUTS[0], chunk)
     ]
     assert link.counters.retransmissions == 0 and link.counters.stale_frames == 0
+
+
+def test_read_profile_pages_through_every_point(fakes: list) -> None:
+    ticks = list(range(10, 6010, 10))  # 600 points: three replies
+    device, link = make_fake(fakes, profile=ticks)
+    assert link.read_profile() == ticks
+    assert sum(r.type == MsgType.READ_PROFILE for r in device.requests) == 3
+
+
+def test_read_profile_without_profiling_is_a_clear_error(fakes: list) -> None:
+    _, link = make_fake(fakes)
+    with pytest.raises(DeviceError, match="built without profiling"):
+        link.read_profile()
 
 
 def test_garbage_before_replies_is_skipped(fakes: list) -> None:
@@ -530,6 +552,14 @@ def test_emulated_firmware_refuses_bad_requests(firmware_elf: Path) -> None:
         link.write_input(1, b"\x01")
         with pytest.raises(DeviceError, match="NOT_READY"):  # outputs are stale once inputs change
             link.read_output(1)
+
+
+@pytest.mark.emulator
+def test_emulated_firmware_without_profiling_refuses_read_profile(firmware_elf: Path) -> None:
+    with Emulator(firmware_elf) as emu:
+        with pytest.raises(DeviceError, match="built without profiling"):
+            emu.link.read_profile()
+        assert emu.link.hello().model_name  # still answering
 
 
 @pytest.mark.emulator

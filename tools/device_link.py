@@ -163,6 +163,28 @@ class DeviceLink:
             out += reply.payload
         return bytes(out)
 
+    def read_profile(self) -> list[int]:
+        """Cumulative ticks after each kernel call of the last INVOKE (firmware built with profiling)."""
+        ticks: list[int] = []
+        total = None
+        while total is None or len(ticks) < total:
+            try:
+                ask = proto.encode_read_profile(len(ticks), proto.PROFILE_MAX_POINTS)
+                reply = self.request(MsgType.READ_PROFILE, ask)
+            except DeviceError as exc:
+                if f": {ErrorCode.UNKNOWN_TYPE.name}:" in str(exc):
+                    raise DeviceError(f"{self.name}: firmware built without profiling: rebuild it with "
+                                      "profile=True (make PROFILE=1) to read per-call ticks") from exc
+                raise
+            try:
+                total, part = proto.decode_profile(reply.payload)
+            except ValueError as exc:
+                raise DeviceError(f"{self.name}: {exc}") from exc
+            if not part and len(ticks) < total:
+                raise DeviceError(f"{self.name} sent no profile points from {len(ticks)} of {total}")
+            ticks += part
+        return ticks
+
     def infer(
         self, inputs: Sequence[np.ndarray | bytes | bytearray | memoryview]
     ) -> tuple[list[bytes], InferenceStats]:

@@ -27,6 +27,7 @@ class MsgType(IntEnum):
     WRITE_INPUT = 0x02
     INVOKE = 0x03
     READ_OUTPUT = 0x04
+    READ_PROFILE = 0x05
     INFO = 0x81
     ACK = 0x82
     RESULT = 0x83
@@ -39,6 +40,7 @@ REPLY_TO = {
     MsgType.WRITE_INPUT: MsgType.ACK,
     MsgType.INVOKE: MsgType.RESULT,
     MsgType.READ_OUTPUT: MsgType.DATA,
+    MsgType.READ_PROFILE: MsgType.DATA,
 }
 
 
@@ -258,6 +260,30 @@ def encode_read_output(index: int, offset: int, length: int) -> bytes:
 
 def decode_read_output(payload: bytes) -> tuple[int, int, int]:
     return struct.unpack("<BIH", payload)
+
+
+PROFILE_HEADER = 4  # total points u32
+PROFILE_MAX_POINTS = (MAX_PAYLOAD - PROFILE_HEADER) // 4
+
+
+def encode_read_profile(first: int, count: int) -> bytes:
+    return struct.pack("<IH", first, count)
+
+
+def decode_read_profile(payload: bytes) -> tuple[int, int]:
+    return struct.unpack("<IH", payload)
+
+
+def encode_profile(total: int, ticks: list[int]) -> bytes:
+    return struct.pack(f"<I{len(ticks)}I", total, *ticks)
+
+
+def decode_profile(payload: bytes) -> tuple[int, list[int]]:
+    """(total points, the u32 ticks carried by this reply)."""
+    if len(payload) < PROFILE_HEADER or len(payload) % 4:
+        raise ValueError(f"malformed profile DATA payload ({len(payload)} bytes)")
+    (total,) = struct.unpack_from("<I", payload)
+    return total, list(struct.unpack_from(f"<{len(payload) // 4 - 1}I", payload, PROFILE_HEADER))
 
 
 def encode_error(code: int, message: str) -> bytes:

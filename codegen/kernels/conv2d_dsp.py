@@ -76,6 +76,13 @@ def scratch_bytes(p: Conv2dDspParams) -> int:
     return 2 * PIXELS * p.k_pad + (p.k_pad if p.in_c % 4 else 0)
 
 
+def fast_scratch_bytes(call: KernelCall) -> int:
+    """An upper bound of the scratch the fast kernel needs for a portable conv2d_s8 call (0 if it borrows)."""
+    p: Conv2dParams = call.params  # type: ignore[assignment]
+    k_pad = -(-tap_order(p.kernel_h, p.kernel_w, p.in_c).size // K_ALIGN) * K_ALIGN
+    return 2 * PIXELS * k_pad + (k_pad if p.in_c % 4 else 0)
+
+
 # Producers whose output is a buffer of its own (not a view the planner shares with a tensor read later).
 _OWN_BUFFER_PRODUCERS = frozenset({
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD",
@@ -265,3 +272,4 @@ def conv2d_s8_dsp_ref(p: Conv2dDspParams, x: np.ndarray, rows: np.ndarray) -> np
 LOWERINGS: dict = {}
 REFERENCES = {KERNEL: conv2d_s8_dsp_ref, BORROW: conv2d_s8_dsp_ref}
 SPECIALIZERS = {"conv2d_s8": specialize_conv2d}
+SCRATCH_HINTS = {"conv2d_s8": fast_scratch_bytes}

@@ -69,6 +69,8 @@ class BuildResult:
             "macs": c.macs,
             "schedule": c.schedule.to_json(),
             "arena_bytes": c.plan.arena_bytes,
+            "arena_portable_bytes": c.portable_arena_bytes,
+            "scratch": c.scratch_summary(),
             "stack_high_water_bytes": m.stack_high_water if m else None,
             "stack_reserved_bytes": self.size.stack_reserved_bytes,
             "ram_static_bytes": self.size.ram_static_bytes,
@@ -197,6 +199,18 @@ def _replace(staging: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _describe_scratch(r: dict) -> str:
+    """What the fast kernels' scratch costs: their own buffers, borrowed bytes, and the portable arena."""
+    sc = r["scratch"]
+    parts = []
+    if sc["calls"]:
+        parts.append(f"scratch in {sc['calls']} calls, largest {sc['largest_bytes']:,} B")
+    if sc["borrowing_calls"]:
+        parts.append(f"{sc['borrowing_calls']} convolutions borrow idle bytes")
+    parts.append(f"portable kernels: {r['arena_portable_bytes']:,} B")
+    return "; " + ", ".join(parts)
+
+
 def format_report(result: BuildResult) -> str:
     r = result.report()
     m = result.measurement
@@ -209,7 +223,7 @@ def format_report(result: BuildResult) -> str:
         ("board", f"{result.board.name}" + (f", measured on its QEMU twin {r['emulator']}" if m else "")),
         ("schedule", _describe_schedule(result.compiled.schedule)),
         ("MACs", f"{r['macs']:,}"),
-        ("arena", kb(r["arena_bytes"])),
+        ("arena", kb(r["arena_bytes"]) + _describe_scratch(r)),
         ("stack high-water", kb(m.stack_high_water) + " measured by stack painting" if m else "not measured"),
         ("SRAM total", f"{kb(result.sram_used)} = static {r['ram_static_bytes']:,} + stack; "
                        f"budget {r['sram_budget_bytes']:,}"),

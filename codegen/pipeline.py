@@ -28,10 +28,19 @@ class CompiledModel:
     hash8: bytes
     schedule: Schedule
     candidates: list[Schedule]  # the schedules weighed against the SRAM budget (empty without a budget)
+    portable_arena_bytes: int  # the same schedule's arena with the portable kernels (what speed costs in SRAM)
 
     @property
     def macs(self) -> int:
         return sum(c.macs for c in self.calls)
+
+    def scratch_summary(self) -> dict[str, int]:
+        """Kernel scratch in the arena: calls that have a buffer of their own, the largest, and the fast
+        convolutions that borrow idle bytes of their own output and dying input instead (no SRAM of their own)."""
+        own = [c.scratch_bytes for pos, c in enumerate(self.calls)
+               if c.scratch_bytes and pos not in self.plan.elided_calls]
+        return {"calls": len(own), "largest_bytes": max(own, default=0),
+                "borrowing_calls": sum(c.kernel.endswith("_borrow") for c in self.calls)}
 
 
 def compile_graph(
@@ -49,13 +58,14 @@ def compile_graph(
     else:
         schedule, weighed = choose(graph, calls, sram_budget, scratch_hint(target), cost)
     graph, calls = apply(graph, calls, schedule)
+    portable_arena = plan_memory(graph, calls).arena_bytes
     # Fast kernels' scratch must not break the SRAM the schedule was chosen for.
     limit = None if sram_budget is None else max(sram_budget - RUNTIME_SRAM_BYTES, schedule.arena_bytes)
     calls = specialize(graph, calls, target, limit, cost)
     plan = plan_memory(graph, calls)
     hash8 = model_hash(model_bytes)
     sources = emit_model(graph, calls, plan, hash8)
-    return CompiledModel(graph, calls, plan, sources, hash8, schedule, weighed)
+    return CompiledModel(graph, calls, plan, sources, hash8, schedule, weighed, portable_arena)
 
 
 def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int | None = None,

@@ -43,4 +43,18 @@ def test_build_measures_in_emulator(shared_models, tmp_path: Path):
     assert m is not None and m.instructions == m.ticks * 40 > 0
     assert 0 < m.stack_high_water < board.stack_bytes
     assert (tmp_path / "b" / "report.json").is_file()
+
+
+def test_report_counts_fast_kernel_scratch(shared_models, tmp_path: Path):
+    """Speed must not cost SRAM silently: the report gives the fast kernels' scratch and the portable arena."""
+    result = build(shared_models / "mlperf_vww_96_int8.tflite", load_board("nucleo-f746"), tmp_path / "b",
+                   measure_run=False)
+    report = result.report()
+    compiled = result.compiled
+    own = [c.scratch_bytes for c in compiled.calls if c.scratch_bytes]
+    assert report["scratch"] == {"calls": len(own), "largest_bytes": max(own, default=0),
+                                 "borrowing_calls": sum(c.kernel == "conv2d_s8_dsp_borrow" for c in compiled.calls)}
+    assert report["scratch"]["borrowing_calls"] > 0
+    # vww's fast convolutions need no SRAM of their own beyond what the portable kernels' plan holds.
+    assert report["arena_portable_bytes"] == report["arena_bytes"] == 55_296
     assert (tmp_path / "b" / "firmware.hex").is_file() and (tmp_path / "b" / "platformio.ini").is_file()

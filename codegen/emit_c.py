@@ -45,6 +45,7 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
     weights = _WeightTable()
     body: list[str] = []
     params: list[str] = []
+    param_names: dict[tuple[str, str], str] = {}  # identical structs (e.g. the bands of a patch schedule) once
     points: list[int] = []
     for pos, call in enumerate(calls):
         op = graph.operator(call.op_index)
@@ -53,9 +54,11 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
             continue
         args: list[str] = []
         if call.params is not None:
-            name = f"k{pos}_params"
-            params.append(f"static const {call.params.C_TYPE} {name} = {call.params.c_initializer()};")
-            args.append(f"&{name}")
+            key = (call.params.C_TYPE, call.params.c_initializer())
+            if key not in param_names:
+                param_names[key] = f"k{pos}_params"
+                params.append(f"static const {key[0]} {param_names[key]} = {key[1]};")
+            args.append(f"&{param_names[key]}")
         args += [_tensor_ref(graph, plan, t, const=True) for t in call.inputs]
         args += [weights.add(f"k{pos}_{c.role}", c) for c in call.consts]
         args += [_tensor_ref(graph, plan, t, const=False) for t in call.outputs]

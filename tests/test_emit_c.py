@@ -32,3 +32,19 @@ def test_generated_pad_chain_matches_reference():
     np.testing.assert_array_equal(got[0], expected[0])
     assert compiled.plan.arena_bytes >= graph.tensor(2).nbytes + graph.tensor(4).nbytes
     assert "pad_s8(&k0_params" in compiled.sources.files["model.c"]
+
+
+def test_identical_parameter_structs_are_emitted_once(shared_models):
+    """The bands of a patch schedule repeat their kernels' geometry: one const struct serves them all."""
+    from codegen.pipeline import compile_file
+    from codegen.target import HOST
+
+    compiled = compile_file(shared_models / "mlperf_vww_96_int8.tflite", HOST, 48 * 1024)
+    source = compiled.sources.files["model.c"]
+    structs = [line for line in source.splitlines() if line.startswith("static const ") and "_params = {" in line]
+    assert len(structs) == len({(line.split()[2], line.split(" = ", 1)[1]) for line in structs})  # no two alike
+    with_params = [c for c in compiled.calls if c.params is not None]
+    assert compiled.schedule.split is not None and len(structs) < len(with_params) / 2
+    x = np.load(shared_models / "vectors" / "mlperf_vww_96_int8.npz")
+    got = HostModel(compiled.graph, compiled.sources.files).run([x["in0"]])[0]
+    np.testing.assert_array_equal(got, x["out0"])

@@ -30,22 +30,11 @@ from codegen.ir import Graph, Operator, Quantization, Tensor
 from codegen.reference_executor import run_reference
 from codegen.tflite_reader import parse_tflite
 from codegen.tflite_writer import write_tflite
+from tests.model_catalog import TIER_A
 from tools.emulator import free_tcp_port, qemu_command
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Tier A of ../shared/models/README.md: int8 in and out (tests/model_catalog.py lists tiers A and B).
-TIER_A = [
-    "mlperf_vww_96_int8",
-    "mlperf_ic_resnet8_int8",
-    "mlperf_ic_resnet_large_int8",
-    "mlperf_ad01_int8",
-    "tflm_person_detect",
-    "tflm_hello_world_int8",
-    "tflm_micro_speech_quantized",
-    "tflm_network_tester_model",
-    "tflm_simple_add_model",
-]
 
 needs_toolchain = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None,

@@ -13,25 +13,10 @@ from codegen.errors import ModelError
 from codegen.lowering import lower_graph
 from codegen.reference_executor import run_reference
 from codegen.tflite_reader import read_tflite
-from tests.model_catalog import expected_output
+from tests.model_catalog import TIER_AB, expected_output
 
 # (model, golden vector) for every tier A and B model of shared/models/README.md.
-TIER_A = (
-    "mlperf_vww_96_int8",
-    "mlperf_ic_resnet8_int8",
-    "mlperf_ic_resnet_large_int8",
-    "mlperf_ad01_int8",
-    "tflm_person_detect",
-    "tflm_hello_world_int8",
-    "tflm_micro_speech_quantized",
-    "tflm_network_tester_model",
-    "tflm_simple_add_model",
-)
-TIER_B = ("tflm_test_conv_model", "tinyengine_mcunet_vww", "tinyengine_mnist_lenet300_100")
-GOLDEN = [(m, m) for m in (*TIER_A, *TIER_B)] + [
-    ("tflm_person_detect", "tflm_person_detect__tflm_person"),
-    ("tflm_person_detect", "tflm_person_detect__tflm_no_person"),
-]
+GOLDEN = [(m, v) for m, vectors in TIER_AB.items() for v in vectors]
 
 
 def _read(shared_models: Path, name: str):

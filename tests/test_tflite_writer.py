@@ -13,25 +13,11 @@ from codegen.errors import ModelError
 from codegen.ir import Graph
 from codegen.tflite_reader import parse_tflite, read_tflite
 from codegen.tflite_writer import write_tflite
+from tests.model_catalog import TIER_AB
 from tests.model_factory import GraphBuilder, any_graph, per_tensor, run_builtin_ref, run_tflm
 
-MODELS = (
-    "mlperf_vww_96_int8",
-    "mlperf_ic_resnet8_int8",
-    "mlperf_ic_resnet_large_int8",
-    "mlperf_ad01_int8",
-    "tflm_person_detect",
-    "tflm_hello_world_int8",
-    "tflm_micro_speech_quantized",
-    "tflm_network_tester_model",
-    "tflm_simple_add_model",
-    "tflm_test_conv_model",
-    "tinyengine_mcunet_vww",
-    "tinyengine_mnist_lenet300_100",
-    "tflm_person_detect_vela",
-    "tflm_keyword_scrambled",
-    "mlperf_ic_pretrainedResnet",
-)
+# Every model of ../shared/models: tiers A and B, and tier C's (refused for other reasons).
+MODELS = (*TIER_AB, "tflm_person_detect_vela", "tflm_keyword_scrambled", "mlperf_ic_pretrainedResnet")
 # Their custom / SVDF options are not in the IR: they round-trip structurally but cannot run rewritten.
 LOSSY = {"tflm_person_detect_vela", "tflm_keyword_scrambled"}
 # Op versions the original converter wrote that differ from TFLite's current versioning rules.

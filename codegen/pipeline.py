@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codegen import cost_model
+from codegen.depthwise_in_place import place_depthwise_in_place
 from codegen.emit_c import GeneratedSources, emit_model, model_hash
 from codegen.errors import ModelError
 from codegen.fuse_pad import fuse_pads
@@ -63,6 +64,7 @@ def compile_graph(
     limit = None if sram_budget is None else max(sram_budget - RUNTIME_SRAM_BYTES, schedule.arena_bytes)
     calls = specialize(graph, calls, target, limit, cost)
     plan = plan_memory(graph, calls)
+    graph, plan = place_depthwise_in_place(graph, calls, plan)
     hash8 = model_hash(model_bytes)
     sources = emit_model(graph, calls, plan, hash8)
     return CompiledModel(graph, calls, plan, sources, hash8, schedule, weighed, portable_arena)

@@ -46,15 +46,18 @@ class CompiledModel:
 
 def compile_graph(
     graph: Graph, model_bytes: bytes, target: Target = PORTABLE, sram_budget: int | None = None,
-    use_cost_model: bool = True,
+    use_cost_model: bool = True, schedule: Schedule | None = None,
 ) -> CompiledModel:
     """Without a budget the model runs layer by layer; with one, the cheapest schedule that fits is chosen.
     The fitted cost model ranks schedules and kernel variants; without it (`use_cost_model=False`, as when
-    measuring calls to fit it) schedules rank by MACs and every exact fast variant is taken."""
+    measuring calls to fit it) schedules rank by MACs and every exact fast variant is taken. A given `schedule`
+    (its split call and grid over the PAD-fused graph's calls) replaces the search: sweeps in tests."""
     cost = cost_model.load_default() if use_cost_model else None
     graph = fuse_pads(graph)
     calls = lower_graph(graph)
-    if sram_budget is None:
+    if schedule is not None:
+        weighed = []
+    elif sram_budget is None:
         schedule, weighed = per_layer(graph, calls, cost), []
     else:
         schedule, weighed = choose(graph, calls, sram_budget, scratch_hint(target), cost)

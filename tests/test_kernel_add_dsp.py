@@ -32,9 +32,9 @@ from codegen.kernels.add_dsp import EXACT_MULTIPLIER, KERNEL, add_s8_dsp_ref, sp
 from codegen.kernels.base import KernelCall
 from codegen.kernels.elementwise import add_params, add_s8_ref
 from codegen.lowering import lower_graph
-from codegen.pipeline import compile_graph
+from codegen.pipeline import compile_file, compile_graph
 from codegen.reference_executor import run_reference
-from codegen.target import HOST
+from codegen.target import HOST, Target
 from codegen.tflite_reader import read_tflite
 from codegen.tflite_writer import write_tflite
 from tests.model_factory import GraphBuilder, f32, per_tensor
@@ -302,7 +302,8 @@ def test_firmware_add_chain_matches_reference(board_name, tmp_path: Path):
     model = tmp_path / "add_chain.tflite"
     model.write_bytes(write_tflite(graph))
     board = load_board(board_name)
-    result = build(model, board, tmp_path / "build", measure_run=False)
+    result = build(model, board, tmp_path / "build", measure_run=False,
+                   compiled=compile_file(model, Target(board.core), use_cost_model=False))  # every exact fast kernel
     assert [c.kernel for c in result.compiled.calls].count(KERNEL) == 5, "the fast kernel was not chosen"
     rng = np.random.default_rng(12)
     for _ in range(3):

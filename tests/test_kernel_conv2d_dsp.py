@@ -27,9 +27,9 @@ from codegen.kernels.base import ConstArray, KernelCall
 from codegen.kernels.conv2d import Conv2dParams
 from codegen.kernels.conv2d_dsp import Conv2dDspParams, specialize_conv2d
 from codegen.lowering import lower_graph
-from codegen.pipeline import compile_graph
+from codegen.pipeline import compile_file, compile_graph
 from codegen.reference_executor import run_reference
-from codegen.target import HOST, PORTABLE
+from codegen.target import HOST, PORTABLE, Target
 from codegen.tflite_reader import read_tflite
 from codegen.tflite_writer import write_tflite
 from tests.model_factory import (
@@ -441,7 +441,8 @@ def _run_in_emulator(graph, board_name: str, tmp_path: Path, inputs: list[np.nda
     model = tmp_path / f"{graph.name}.tflite"
     model.write_bytes(write_tflite(graph))
     board = load_board(board_name)
-    result = build(model, board, tmp_path / "build", measure_run=False)
+    result = build(model, board, tmp_path / "build", measure_run=False,
+                   compiled=compile_file(model, Target(board.core), use_cost_model=False))  # every exact fast kernel
     assert any(c.kernel.startswith(conv2d_dsp.KERNEL) for c in result.compiled.calls), "no fast kernel chosen"
     outs = []
     with Emulator(tmp_path / "build" / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine) as emu:

@@ -38,8 +38,9 @@ from codegen.kernels.depthwise_conv2d_dsp import (
     specialize_depthwise,
     stream_requantize,
 )
+from codegen.pipeline import compile_file
 from codegen.reference_executor import run_reference
-from codegen.target import HOST, PORTABLE
+from codegen.target import HOST, PORTABLE, Target
 from codegen.tflite_reader import read_tflite
 from codegen.tflite_writer import write_tflite
 from tests.model_factory import GraphBuilder, per_tensor
@@ -380,7 +381,8 @@ def _run_on(board_name: str, graph: Graph, tmp_path: Path) -> None:
     model = tmp_path / "dw.tflite"
     model.write_bytes(write_tflite(graph))
     out = tmp_path / board_name
-    result = build(model, board, out, measure_run=False)
+    result = build(model, board, out, measure_run=False,
+                   compiled=compile_file(model, Target(board.core), use_cost_model=False))  # every exact fast kernel
     kernels = [c.kernel for c in result.compiled.calls]
     assert all(k in KERNELS for k in kernels), kernels  # every layer on a fast kernel
     graph = result.compiled.graph

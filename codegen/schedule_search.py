@@ -26,7 +26,7 @@ GRIDS: tuple[tuple[int, int], ...] = tuple((r, c) for r in range(1, 5) for c in 
 # against the measured figures.
 RUNTIME_SRAM_BYTES = 4096
 
-ScratchHint = Callable[[KernelCall], int]  # a portable call -> the scratch its fast variant needs
+ScratchHint = Callable[[KernelCall, Graph], int]  # a portable call -> the scratch its fast variant needs
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def choose(
     """The cheapest schedule whose peak SRAM fits the budget, and the candidates that were weighed. Cheapest
     is the fewest instructions `cost` predicts, then the fewest MACs (without a cost model, MACs alone).
 
-    scratch_hint(call) is the scratch the target's fast variant of a portable call would need. The cheapest
+    scratch_hint(call, graph) is the scratch the target's fast variant of a portable call would need. The cheapest
     schedule that still fits with that scratch wins, so that the fast kernels run everywhere (a fast kernel
     is worth far more than a few percent of recomputed MACs); only if none does, the cheapest that fits with
     portable kernels where memory is tight (codegen/specialize.py then keeps those calls portable).
@@ -138,7 +138,7 @@ def _fits_fast(graph: Graph, calls: list[KernelCall], schedule: Schedule, sram_b
 def fast_arena_bytes(graph: Graph, calls: list[KernelCall], schedule: Schedule, scratch_hint: ScratchHint) -> int:
     """The schedule's arena with every call holding the scratch its fast variant may need."""
     g, c = apply(graph, calls, schedule)
-    hinted = [dataclasses.replace(x, scratch_bytes=max(x.scratch_bytes, scratch_hint(x))) for x in c]
+    hinted = [dataclasses.replace(x, scratch_bytes=max(x.scratch_bytes, scratch_hint(x, g))) for x in c]
     return plan_memory(g, hinted).arena_bytes
 
 

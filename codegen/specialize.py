@@ -46,7 +46,7 @@ def scratch_hint(target: Target) -> ScratchHint | None:
     """For the schedule search: the scratch each portable call's fast variant would need on this target."""
     if not target.dsp:
         return None
-    return lambda call: SCRATCH_HINTS[call.kernel](call) if call.kernel in SCRATCH_HINTS else 0
+    return lambda call, graph: SCRATCH_HINTS[call.kernel](call, graph) if call.kernel in SCRATCH_HINTS else 0
 
 
 def _pays_off(graph: Graph, portable: KernelCall, fast: KernelCall, cost: CostModel | None) -> bool:

@@ -76,10 +76,20 @@ def scratch_bytes(p: Conv2dDspParams) -> int:
     return 2 * PIXELS * p.k_pad + (p.k_pad if p.in_c % 4 else 0)
 
 
-def fast_scratch_bytes(call: KernelCall) -> int:
-    """An upper bound of the scratch the fast kernel needs for a portable conv2d_s8 call (0 if it borrows)."""
+def fast_scratch_bytes(call: KernelCall, graph: Graph | None = None) -> int:
+    """An upper bound of the scratch the fast kernel needs for a portable conv2d_s8 call: 0 where it would
+    borrow idle bytes of its output and dying input (as specialize_conv2d decides), else its own buffer."""
     p: Conv2dParams = call.params  # type: ignore[assignment]
     k_pad = -(-tap_order(p.kernel_h, p.kernel_w, p.in_c).size // K_ALIGN) * K_ALIGN
+    if graph is not None and _input_dies_here(call, graph):
+        geometry = Conv2dDspParams(
+            in_h=p.in_h, in_w=p.in_w, in_c=p.in_c, out_h=p.out_h, out_w=p.out_w, out_c=p.out_c,
+            kernel_h=p.kernel_h, kernel_w=p.kernel_w, stride_h=p.stride_h, stride_w=p.stride_w,
+            dilation_h=p.dilation_h, dilation_w=p.dilation_w, pad_h=p.pad_h, pad_w=p.pad_w,
+            k_pad=k_pad, pad_value=-p.input_offset, act_min=p.act_min, act_max=p.act_max,
+        )
+        if borrow_switch(geometry) is not None:
+            return 0
     return 2 * PIXELS * k_pad + (k_pad if p.in_c % 4 else 0)
 
 

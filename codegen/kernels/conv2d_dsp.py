@@ -76,21 +76,24 @@ def scratch_bytes(p: Conv2dDspParams) -> int:
     return 2 * PIXELS * p.k_pad + (p.k_pad if p.in_c % 4 else 0)
 
 
+def dsp_params(p: Conv2dParams) -> Conv2dDspParams:
+    """The fast kernel's parameters for a portable call's (rows padded to whole K_ALIGN groups of taps)."""
+    k_pad = -(-tap_order(p.kernel_h, p.kernel_w, p.in_c).size // K_ALIGN) * K_ALIGN
+    return Conv2dDspParams(
+        in_h=p.in_h, in_w=p.in_w, in_c=p.in_c, out_h=p.out_h, out_w=p.out_w, out_c=p.out_c,
+        kernel_h=p.kernel_h, kernel_w=p.kernel_w, stride_h=p.stride_h, stride_w=p.stride_w,
+        dilation_h=p.dilation_h, dilation_w=p.dilation_w, pad_h=p.pad_h, pad_w=p.pad_w,
+        k_pad=k_pad, pad_value=-p.input_offset, act_min=p.act_min, act_max=p.act_max,
+    )
+
+
 def fast_scratch_bytes(call: KernelCall, graph: Graph | None = None) -> int:
     """An upper bound of the scratch the fast kernel needs for a portable conv2d_s8 call: 0 where it would
     borrow idle bytes of its output and dying input (as specialize_conv2d decides), else its own buffer."""
-    p: Conv2dParams = call.params  # type: ignore[assignment]
-    k_pad = -(-tap_order(p.kernel_h, p.kernel_w, p.in_c).size // K_ALIGN) * K_ALIGN
-    if graph is not None and _input_dies_here(call, graph):
-        geometry = Conv2dDspParams(
-            in_h=p.in_h, in_w=p.in_w, in_c=p.in_c, out_h=p.out_h, out_w=p.out_w, out_c=p.out_c,
-            kernel_h=p.kernel_h, kernel_w=p.kernel_w, stride_h=p.stride_h, stride_w=p.stride_w,
-            dilation_h=p.dilation_h, dilation_w=p.dilation_w, pad_h=p.pad_h, pad_w=p.pad_w,
-            k_pad=k_pad, pad_value=-p.input_offset, act_min=p.act_min, act_max=p.act_max,
-        )
-        if borrow_switch(geometry) is not None:
-            return 0
-    return 2 * PIXELS * k_pad + (k_pad if p.in_c % 4 else 0)
+    params = dsp_params(call.params)  # type: ignore[arg-type]
+    if graph is not None and _input_dies_here(call, graph) and borrow_switch(params) is not None:
+        return 0
+    return scratch_bytes(params)
 
 
 # Producers whose output is a buffer of its own (not a view the planner shares with a tensor read later).
@@ -203,7 +206,6 @@ def specialize_conv2d(call: KernelCall, graph: Graph, target: Target) -> KernelC
     filt, bias, mult, shift = (c.data for c in call.consts)
     taps = p.kernel_h * p.kernel_w * p.in_c
     order = tap_order(p.kernel_h, p.kernel_w, p.in_c)
-    k_pad = -(-order.size // K_ALIGN) * K_ALIGN
     w = np.asarray(filt, dtype=np.int64).reshape(p.out_c, taps)
     # True accumulator range over int8 inputs: bias + sum (x + input_offset) * w, x in [-128, 127]; a padded
     # tap contributes 0, which lies inside each tap's range.
@@ -220,14 +222,9 @@ def specialize_conv2d(call: KernelCall, graph: Graph, target: Target) -> KernelC
         if row is None:
             return None
         chan.append(row)
-    params = Conv2dDspParams(
-        in_h=p.in_h, in_w=p.in_w, in_c=p.in_c, out_h=p.out_h, out_w=p.out_w, out_c=p.out_c,
-        kernel_h=p.kernel_h, kernel_w=p.kernel_w, stride_h=p.stride_h, stride_w=p.stride_w,
-        dilation_h=p.dilation_h, dilation_w=p.dilation_w, pad_h=p.pad_h, pad_w=p.pad_w,
-        k_pad=k_pad, pad_value=-p.input_offset, act_min=p.act_min, act_max=p.act_max,
-    )
+    params = dsp_params(p)
     taps = np.where(order >= 0, w[:, order], 0)  # -1: a lane no tap uses
-    consts = (ConstArray("rows", pack_rows(taps, np.asarray(chan, dtype=np.int64), k_pad)),)
+    consts = (ConstArray("rows", pack_rows(taps, np.asarray(chan, dtype=np.int64), params.k_pad)),)
     switch = borrow_switch(params) if graph is not None and _input_dies_here(call, graph) else None
     if switch is not None:
         # No SRAM of its own: the planner already holds idle bytes of this call's output and input.

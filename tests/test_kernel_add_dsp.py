@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from codegen.boards import load_board
-from codegen.build import EMULATED_DIR, build
+from codegen.build import EMULATED_DIR
 from codegen.fixedpoint import (
     INT32_MAX,
     INT32_MIN,
@@ -32,11 +32,12 @@ from codegen.kernels.add_dsp import EXACT_MULTIPLIER, KERNEL, add_s8_dsp_ref, sp
 from codegen.kernels.base import KernelCall
 from codegen.kernels.elementwise import add_params, add_s8_ref
 from codegen.lowering import lower_graph
-from codegen.pipeline import compile_file, compile_graph
+from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
-from codegen.target import HOST, Target
+from codegen.target import HOST
 from codegen.tflite_reader import read_tflite
 from codegen.tflite_writer import write_tflite
+from tests.fast_firmware import build_with_fast_kernels
 from tests.model_factory import GraphBuilder, f32, per_tensor
 from tests.test_kernel_fully_connected_dsp import _emulator_boards
 from tools.emulator import Emulator
@@ -299,16 +300,13 @@ def test_add_chain_covers_every_mode(host_runtime):
 @pytest.mark.parametrize("board_name", _emulator_boards())
 def test_firmware_add_chain_matches_reference(board_name, tmp_path: Path):
     graph = add_chain_graph()
-    model = tmp_path / "add_chain.tflite"
-    model.write_bytes(write_tflite(graph))
     board = load_board(board_name)
-    result = build(model, board, tmp_path / "build", measure_run=False,
-                   compiled=compile_file(model, Target(board.core), use_cost_model=False))  # every exact fast kernel
+    result = build_with_fast_kernels(graph, board, tmp_path)
     assert [c.kernel for c in result.compiled.calls].count(KERNEL) == 5, "the fast kernel was not chosen"
     rng = np.random.default_rng(12)
     for _ in range(3):
         x = [rng.integers(-128, 128, graph.tensor(i).shape).astype(np.int8) for i in graph.inputs]
-        with Emulator(tmp_path / "build" / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine) as emu:
+        with Emulator(result.out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine) as emu:
             emu.link.expect_model(result.compiled.hash8, result.compiled.graph.name)
             raw, _ = emu.link.infer(x)
         got = np.frombuffer(raw[0], dtype=np.int8).reshape(graph.tensor(graph.outputs[0]).shape)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from codegen.boards import list_boards, load_board
-from codegen.build import EMULATED_DIR, build
+from codegen.build import EMULATED_DIR
 from codegen.fixedpoint import activation_range_s8, quantize_multiplier
 from codegen.host_model import HostModel
 from codegen.ir import Graph, Quantization
@@ -27,11 +27,11 @@ from codegen.kernels.base import ConstArray, KernelCall
 from codegen.kernels.conv2d import Conv2dParams
 from codegen.kernels.conv2d_dsp import Conv2dDspParams, specialize_conv2d
 from codegen.lowering import lower_graph
-from codegen.pipeline import compile_file, compile_graph
+from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
-from codegen.target import HOST, PORTABLE, Target
+from codegen.target import HOST, PORTABLE
 from codegen.tflite_reader import read_tflite
-from codegen.tflite_writer import write_tflite
+from tests.fast_firmware import build_with_fast_kernels
 from tests.model_factory import (
     GraphBuilder,
     _conv2d,
@@ -437,15 +437,11 @@ def _emulator_boards() -> list[str]:
 
 
 def _run_in_emulator(graph, board_name: str, tmp_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    model = tmp_path / f"{graph.name}.tflite"
-    model.write_bytes(write_tflite(graph))
     board = load_board(board_name)
-    result = build(model, board, tmp_path / "build", measure_run=False,
-                   compiled=compile_file(model, Target(board.core), use_cost_model=False))  # every exact fast kernel
+    result = build_with_fast_kernels(graph, board, tmp_path)
     assert any(c.kernel.startswith(conv2d_dsp.KERNEL) for c in result.compiled.calls), "no fast kernel chosen"
     outs = []
-    with Emulator(tmp_path / "build" / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine) as emu:
+    with Emulator(result.out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine) as emu:
         emu.link.expect_model(result.compiled.hash8, result.compiled.graph.name)
         raw, _ = emu.link.infer(inputs)
         for i, index in enumerate(graph.outputs):

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from codegen.boards import list_boards, load_board
-from codegen.build import EMULATED_DIR, build
+from codegen.build import EMULATED_DIR
 from codegen.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from codegen.ir import Graph, Quantization
 from codegen.kernels import REFERENCES, SPECIALIZERS, depthwise_conv2d_dsp
@@ -38,11 +38,10 @@ from codegen.kernels.depthwise_conv2d_dsp import (
     specialize_depthwise,
     stream_requantize,
 )
-from codegen.pipeline import compile_file
 from codegen.reference_executor import run_reference
-from codegen.target import HOST, PORTABLE, Target
+from codegen.target import HOST, PORTABLE
 from codegen.tflite_reader import read_tflite
-from codegen.tflite_writer import write_tflite
+from tests.fast_firmware import build_with_fast_kernels
 from tests.model_factory import GraphBuilder, per_tensor
 from tools.emulator import Emulator
 
@@ -378,18 +377,16 @@ CHAINS = {
 
 def _run_on(board_name: str, graph: Graph, tmp_path: Path) -> None:
     board = load_board(board_name)
-    model = tmp_path / "dw.tflite"
-    model.write_bytes(write_tflite(graph))
     out = tmp_path / board_name
-    result = build(model, board, out, measure_run=False,
-                   compiled=compile_file(model, Target(board.core), use_cost_model=False))  # every exact fast kernel
+    result = build_with_fast_kernels(graph, board, out)
+    model = out / f"{graph.name}.tflite"
     kernels = [c.kernel for c in result.compiled.calls]
     assert all(k in KERNELS for k in kernels), kernels  # every layer on a fast kernel
     graph = result.compiled.graph
     x = np.random.default_rng(len(graph.tensors)).integers(-128, 128, graph.tensor(graph.inputs[0]).shape)
     x = x.astype(np.int8)
     want = run_reference(read_tflite(model), [x])[0]
-    with Emulator(out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine or "mps2-an500") as emu:
+    with Emulator(result.out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine or "mps2-an500") as emu:
         emu.link.expect_model(result.compiled.hash8, graph.name)
         raw, _ = emu.link.infer([x])
     got = np.frombuffer(raw[0], dtype=np.int8).reshape(want.shape)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from codegen.boards import list_boards, load_board
-from codegen.build import EMULATED_DIR, build
+from codegen.build import EMULATED_DIR
 from codegen.fixedpoint import activation_range_s8, multiply_by_quantized_multiplier, quantize_multiplier
 from codegen.host_model import HostModel
 from codegen.ir import Graph, Quantization
@@ -34,11 +34,12 @@ from codegen.kernels.fully_connected_dsp import (
     unpack_filter,
 )
 from codegen.lowering import lower_graph
-from codegen.pipeline import compile_file, compile_graph
+from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
-from codegen.target import HOST, PORTABLE, Target
+from codegen.target import HOST, PORTABLE
 from codegen.tflite_reader import read_tflite
 from codegen.tflite_writer import write_tflite
+from tests.fast_firmware import build_with_fast_kernels
 from tests.model_factory import GraphBuilder, fully_connected_graphs, per_tensor, random_inputs
 from tools.emulator import Emulator
 
@@ -376,14 +377,10 @@ def _emulator_boards() -> list[str]:
 
 
 def _run_in_emulator(graph: Graph, board_name: str, out: Path, inputs: list[np.ndarray]) -> np.ndarray:
-    out.mkdir(parents=True, exist_ok=True)
-    model = out / f"{graph.name}.tflite"
-    model.write_bytes(write_tflite(graph))
     board = load_board(board_name)
-    result = build(model, board, out / "build", measure_run=False,
-                   compiled=compile_file(model, Target(board.core), use_cost_model=False))  # every exact fast kernel
+    result = build_with_fast_kernels(graph, board, out)
     assert any(c.kernel == KERNEL for c in result.compiled.calls), "the fast kernel was not chosen"
-    with Emulator(out / "build" / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine) as emu:
+    with Emulator(result.out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine) as emu:
         emu.link.expect_model(result.compiled.hash8, result.compiled.graph.name)
         raw, _ = emu.link.infer(inputs)
     return np.frombuffer(raw[0], dtype=np.int8).reshape(graph.tensor(graph.outputs[0]).shape)

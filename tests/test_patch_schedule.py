@@ -13,15 +13,16 @@ from codegen.build import EMULATED_DIR, build
 from codegen.emit_c import emit_model
 from codegen.fuse_pad import fuse_pads
 from codegen.host_model import HostModel
+from codegen.ir import NUMPY_DTYPES
 from codegen.kernels import SPECIALIZERS
 from codegen.lowering import lower_graph
 from codegen.memory_plan import check_plan, plan_memory
 from codegen.patch_schedule import Region, expand, expand_cached, split_points, tiles
-from codegen.pipeline import compile_file
+from codegen.pipeline import compile_file, compile_graph
 from codegen.reference_executor import run_reference
-from codegen.schedule_search import apply, choose
+from codegen.schedule_search import Schedule, apply, choose
 from codegen.specialize import specialize
-from codegen.target import HOST
+from codegen.target import HOST, Target
 from codegen.tflite_reader import read_tflite
 from tests.model_factory import GraphBuilder, _conv2d, _depthwise, _int8_input, _pad, _pool, per_tensor
 from tools.emulator import Emulator
@@ -156,11 +157,6 @@ def test_real_models_patch_schedules_in_generated_c(model, shared_models):
 def test_real_models_patch_schedules_in_the_emulated_firmware(model, shared_models, tmp_path):
     """A sweep of split points and grids (recomputed halos, square and not, and cached bands) built into firmware
     with the fast kernels and run on the emulated Cortex-M7: each equals TFLM's golden output."""
-    from codegen.ir import NUMPY_DTYPES
-    from codegen.pipeline import compile_graph
-    from codegen.schedule_search import Schedule
-    from codegen.target import Target
-
     path = shared_models / f"{model}.tflite"
     graph = fuse_pads(read_tflite(path))
     points = split_points(graph, lower_graph(graph))
@@ -244,7 +240,6 @@ def test_mcunet_config_networks_patch_schedules_match_per_layer(config, shared_m
     """MobileNetV2 and MCUNet built from mcunet_configs (random weights): schedules in generated C, and the
     schedule the search picks under a tight budget in the emulated firmware, equal per-layer execution."""
     from codegen.model_zoo import mcunet_from_json
-    from codegen.pipeline import compile_graph
     from codegen.tflite_writer import write_tflite
 
     graph = fuse_pads(mcunet_from_json(shared_models / "mcunet_configs" / config))

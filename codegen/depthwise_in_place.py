@@ -1,21 +1,22 @@
-"""Run stride-1 depthwise convolutions in place, lagging behind their input, where that lowers the arena.
+"""Run depthwise convolutions in place, the output lagging behind its input, where that lowers the arena.
 
-A stride-1, undilated depthwise convolution (depth multiplier 1) whose output has its input's shape reads, for
-output pixel p (row-major), input pixels up to p + lag with lag = pad_h * width + pad_w; input pixel q is last
-read for output q + lag at the latest. Every kernel variant computes each channel's outputs in increasing pixel
-order and reads an output's inputs before writing it, so the output may start lag pixels *before* the input in
-memory: writing (p, c) overwrites input (p - lag, c), which no later output reads. Input and output then share
-one buffer of input + lag pixels instead of two of a whole tensor each.
+An undilated depthwise convolution (depth multiplier 1, stride 1 or 2) computes each channel's outputs in
+increasing pixel order, and every kernel variant reads an output's inputs before writing it. So the output may
+start L pixels *before* its input in one buffer: writing (q, c) overwrites input (q - L, c), and L is chosen so
+that no later output reads that pixel (_lag_pixels). Stride 1 needs L = pad_h * width + pad_w; stride 2 without
+top padding needs none, the output being a quarter of the input. Input and output then share one buffer of
+input + L pixels instead of two tensors.
 
 Both tensors become views of that buffer, so the planner keeps it whole from the input's producer to the
-output's last reader. It costs lag pixels at the steps around the convolution and saves a tensor at it. Layers
-go in place one by one while the arena does not grow and memory is saved somewhere (several layers may share the
-peak); if the arena does not end up smaller, nothing changes.
-"""
+output's last reader. It costs L pixels at the steps around the convolution and saves a tensor at it. Layers go
+in place all at once or one by one (whichever arena is smaller; several layers may share the peak); if the
+arena does not end up smaller, nothing changes."""
 
 from __future__ import annotations
 
 import dataclasses
+
+import numpy as np
 
 from codegen.ir import Graph, Tensor
 from codegen.kernels.base import KernelCall
@@ -27,12 +28,21 @@ def lag_bytes(call: KernelCall) -> int | None:
     p = call.params
     if not call.kernel.startswith("depthwise_conv2d_s8") or p is None:
         return None
-    same_shape = (p.in_h, p.in_w, p.in_c) == (p.out_h, p.out_w, p.out_c)
-    simple = (p.stride_h, p.stride_w, p.dilation_h, p.dilation_w, p.depth_multiplier) == (1, 1, 1, 1, 1)
+    simple = (p.dilation_h, p.dilation_w, p.depth_multiplier) == (1, 1, 1) and p.stride_h == p.stride_w
     # Whole channel groups: a fast kernel's 4-byte store must not reach the next pixel's channels.
-    if not (same_shape and simple and p.pad_h >= 0 and p.pad_w >= 0 and p.in_c % 4 == 0):
+    if not (simple and p.stride_h in (1, 2) and p.pad_h >= 0 and p.pad_w >= 0 and p.in_c % 4 == 0):
         return None
-    return (p.pad_h * p.in_w + p.pad_w) * p.in_c
+    return _lag_pixels(p) * p.in_c
+
+
+def _lag_pixels(p) -> int:
+    """The fewest pixels L such that writing output q over input pixel q - L never clobbers a pixel that a
+    later output reads: L > q - (smallest input pixel any later output reads), for every output q. Stride 1
+    gives pad_h * width + pad_w; stride 2 with no top padding gives 0 (the output is a quarter the size)."""
+    oy, ox = np.divmod(np.arange(p.out_h * p.out_w), p.out_w)
+    first_read = np.maximum(oy * p.stride_h - p.pad_h, 0) * p.in_w + np.maximum(ox * p.stride_w - p.pad_w, 0)
+    later = np.minimum.accumulate(first_read[::-1])[::-1][1:]  # smallest pixel read by outputs q + 1, ...
+    return max(0, int(np.max(np.arange(len(later)) - later + 1, initial=0)))
 
 
 def _eligible(graph: Graph, calls: list[KernelCall], pos: int) -> bool:
@@ -51,18 +61,36 @@ def _eligible(graph: Graph, calls: list[KernelCall], pos: int) -> bool:
 
 
 def place_depthwise_in_place(graph: Graph, calls: list[KernelCall], plan: MemoryPlan) -> tuple[Graph, MemoryPlan]:
-    """The graph with each beneficial in-place depthwise layer's tensors turned into views, and its plan."""
+    """The graph with each beneficial in-place depthwise layer's tensors turned into views, and its plan.
+
+    Two tries, the smaller arena wins: every eligible layer at once (when several layers share the peak, no
+    single one lowers it, and the planner's placement may then refuse each alone), and layer by layer."""
     original = graph, plan
-    for pos in range(len(calls)):
-        if not _eligible(graph, calls, pos):
+    eligible = [pos for pos in range(len(calls)) if _eligible(graph, calls, pos)]
+    if not eligible:
+        return original
+    together = _in_place(graph, calls, eligible)
+    together_plan = plan_memory(together, calls)
+    for pos in eligible:
+        if not _eligible(graph, calls, pos):  # an earlier layer's views may have made it ineligible
             continue
-        call = calls[pos]
-        x, y = graph.tensor(call.inputs[0]), graph.tensor(call.outputs[0])
-        lag = lag_bytes(call)
-        shared = Tensor(len(graph.tensors), f"{y.name}@in_place", (1, x.nbytes + lag), "int8", None)
-        views = {**graph.views, x.index: (shared.index, lag), y.index: (shared.index, 0)}
-        trial = dataclasses.replace(graph, tensors=[*graph.tensors, shared], views=views)
+        trial = _in_place(graph, calls, [pos])
         trial_plan = plan_memory(trial, calls)
         if trial_plan.arena_bytes <= plan.arena_bytes and sum(trial_plan.live_bytes) < sum(plan.live_bytes):
             graph, plan = trial, trial_plan
-    return (graph, plan) if plan.arena_bytes < original[1].arena_bytes else original
+    best = min([(together, together_plan), (graph, plan)], key=lambda gp: gp[1].arena_bytes)
+    return best if best[1].arena_bytes < original[1].arena_bytes else original
+
+
+def _in_place(graph: Graph, calls: list[KernelCall], positions: list[int]) -> Graph:
+    """The graph with the depthwise calls at `positions` in place: input and output views of one buffer."""
+    tensors, views = list(graph.tensors), dict(graph.views)
+    for pos in positions:
+        call = calls[pos]
+        x, y = graph.tensor(call.inputs[0]), graph.tensor(call.outputs[0])
+        lag = lag_bytes(call)
+        shared = Tensor(len(tensors), f"{y.name}@in_place", (1, max(x.nbytes + lag, y.nbytes)), "int8", None)
+        tensors.append(shared)
+        views[x.index] = (shared.index, lag)
+        views[y.index] = (shared.index, 0)
+    return dataclasses.replace(graph, tensors=tensors, views=views)

@@ -16,11 +16,21 @@
  * these are virtual milliseconds: the polling loop runs some 20x slower than real time, i.e. ~0.5 s. */
 #define RX_TIMEOUT_MS 20u
 
-/* INFO must fit one payload: 21 fixed bytes, 4 per tensor size, 4 length-prefixed strings. */
+/* Models generated before input streaming existed do not say; they stream nothing. */
+#ifndef MODEL_STREAMED_INPUTS
+#define MODEL_STREAMED_INPUTS 0
+#endif
+
+/* INFO must fit one payload: 21 fixed bytes, 4 per tensor size, 4 length-prefixed strings, and with streamed
+ * inputs one flag byte per input. */
 #if MODEL_NUM_INPUTS < 1 || MODEL_NUM_INPUTS > 255 || MODEL_NUM_OUTPUTS < 1 || MODEL_NUM_OUTPUTS > 255
 #error "the protocol supports 1..255 model inputs and outputs"
 #endif
-#if 21 + 4 * (MODEL_NUM_INPUTS + MODEL_NUM_OUTPUTS) + 4 * 64 > PROTO_MAX_PAYLOAD
+#if MODEL_STREAMED_INPUTS < 0 || MODEL_STREAMED_INPUTS > MODEL_NUM_INPUTS
+#error "MODEL_STREAMED_INPUTS must be 0..MODEL_NUM_INPUTS"
+#endif
+#if 21 + 4 * (MODEL_NUM_INPUTS + MODEL_NUM_OUTPUTS) + 4 * 64 + (MODEL_STREAMED_INPUTS > 0) * MODEL_NUM_INPUTS > \
+    PROTO_MAX_PAYLOAD
 #error "too many model inputs/outputs for one INFO reply"
 #endif
 
@@ -42,6 +52,15 @@ static int outputs_valid;
 /* The seq of the request being handled, for a fault report. */
 static volatile uint8_t current_seq;
 
+#if MODEL_STREAMED_INPUTS > 0
+/* State of the input stream of the running INVOKE (see model_read_input() below). */
+static uint8_t stream_seq;   /* the running INVOKE's seq: requests carry it, answers must too */
+static int stream_failed;    /* once set, the rest of the inference reads zeros without asking */
+static uint64_t model_ticks; /* model time before the current model_read_input() (the timer restarts there) */
+static uint64_t input_ticks; /* time inside model_read_input(), i.e. waiting for the host */
+static int invoke_consumed;  /* process_rx() must not consume the INVOKE frame a second time */
+#endif
+
 #ifdef MODEL_PROFILE
 #if MODEL_NUM_CALLS < 1
 #error "profiling needs at least one kernel call"
@@ -52,7 +71,11 @@ static uint32_t profile_ticks[MODEL_NUM_CALLS];
 static int profile_valid;
 
 void model_profile_point(uint32_t k) {
+#if MODEL_STREAMED_INPUTS > 0
+    profile_ticks[k] = (uint32_t)(model_ticks + board_timer_read()); /* the timer restarts after input waits */
+#else
     profile_ticks[k] = (uint32_t)board_timer_read();
+#endif
 }
 #endif
 
@@ -81,6 +104,117 @@ static uint32_t put_string(uint8_t *p, uint32_t n, const char *s) {
     return n + 1u + len;
 }
 
+#if MODEL_STREAMED_INPUTS > 0
+/* Streamed inputs: model_invoke() asks for their bytes through model_read_input(), and each piece becomes an
+ * INPUT_REQUEST to the host answered by INPUT_DATA (PROTOCOL.md). The answers arrive through the same rx
+ * buffer, so handle_invoke() takes its INVOKE frame out of it first. */
+#define RESULT_BYTES 21u
+#define STREAM_CHUNK_MAX (PROTO_MAX_PAYLOAD - 5u) /* INPUT_DATA payload: index u8, offset u32, bytes */
+/* A request is sent again when nothing arrived for this long since it was sent or since the last byte (so a
+ * 1 KB answer at 115200 baud, ~90 ms, is never cut short). Under QEMU virtual ms: ~3 s real. */
+#ifndef STREAM_TIMEOUT_MS
+#define STREAM_TIMEOUT_MS 100u
+#endif
+#define STREAM_ATTEMPTS 4u /* requests per piece before the stream is declared failed */
+
+static void stream_begin(const proto_frame_t *f) {
+    stream_seq = f->seq;
+    proto_rx_consume_frame(&rx, f);
+    invoke_consumed = 1;
+    stream_failed = 0;
+    model_ticks = 0u;
+    input_ticks = 0u;
+}
+
+/* Scan rx for the INPUT_DATA that answers the outstanding request; copy its bytes and return 1. Any other
+ * frame (a stale answer, a retransmitted INVOKE, a new request) and any broken one is dropped silently: the
+ * host is waiting for RESULT, and an ERROR with the INVOKE's seq would make it resend the INVOKE. */
+static int stream_scan(uint32_t index, uint32_t offset, uint32_t n, uint8_t *dst) {
+    proto_frame_t f;
+    for (;;) {
+        proto_rx_status_t status = proto_rx_scan(&rx, &f);
+        if (status == PROTO_RX_MORE) return 0;
+        if (status != PROTO_RX_FRAME) {
+            proto_rx_skip(&rx);
+            continue;
+        }
+        int match = f.type == PROTO_INPUT_DATA && f.seq == stream_seq && f.length == 5u + n &&
+                    f.payload[0] == index && proto_get_u32(f.payload + 1) == offset;
+        if (match) memcpy(dst, f.payload + 5, n);
+        proto_rx_consume_frame(&rx, &f);
+        if (match) return 1;
+    }
+}
+
+/* Bytes [offset, offset + n) of input `index`, n <= STREAM_CHUNK_MAX, from the host; 0 if it never answered. */
+static int stream_fetch(uint32_t index, uint32_t offset, uint32_t n, uint8_t *dst) {
+    const uint64_t timeout = (uint64_t)STREAM_TIMEOUT_MS * board_ticks_per_ms;
+    uint8_t *p = oob + PROTO_HEADER_BYTES;
+    for (uint32_t attempt = 0; attempt < STREAM_ATTEMPTS; attempt++) {
+        p[0] = (uint8_t)index;
+        proto_put_u32(p + 1, offset);
+        proto_put_u16(p + 5, (uint16_t)n);
+        send(oob, proto_build_frame(oob, PROTO_INPUT_REQUEST, stream_seq, p, 7u));
+        /* Nothing received before this request can be its answer; a half frame left over (garbage, a cut
+         * answer) would otherwise swallow the bytes of the real one. */
+        proto_rx_init(&rx);
+        uint64_t quiet_since = 0;
+        int quiet = 0; /* quiet_since is valid: no byte arrived since it was taken */
+        for (;;) {
+            int32_t c = board_uart_getc();
+            if (c >= 0) {
+                proto_rx_push(&rx, (uint8_t)c);
+                if (stream_scan(index, offset, n, dst)) return 1;
+                quiet = 0; /* as in main(): no timer read per received byte */
+            } else if (!quiet) {
+                quiet_since = board_timer_read();
+                quiet = 1;
+            } else if (board_timer_read() - quiet_since > timeout) {
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Called by model_invoke() (model.h). The timer is stopped around the wait and restarted at 0 afterwards, so
+ * RESULT's elapsed ticks count the model alone, with the same phase run after run whatever the host's
+ * latency. */
+void model_read_input(uint32_t index, uint32_t offset, uint32_t n, uint8_t *dst) {
+    model_ticks += board_timer_read();
+    board_timer_start();
+    /* Bytes outside a streamed input are a generator bug: fail the stream rather than ask the host for them. */
+    if (index >= (uint32_t)MODEL_NUM_INPUTS || !model_input_streamed[index] || offset > model_input_bytes[index] ||
+        n > model_input_bytes[index] - offset)
+        stream_failed = 1;
+    while (n != 0u) {
+        uint32_t part = n < STREAM_CHUNK_MAX ? n : STREAM_CHUNK_MAX;
+        if (stream_failed || !stream_fetch(index, offset, part, dst)) {
+            stream_failed = 1;
+            memset(dst, 0, n);
+            break;
+        }
+        dst += part;
+        offset += part;
+        n -= part;
+    }
+    input_ticks += board_timer_read();
+    board_timer_start();
+}
+
+static uint32_t reply_streamed(uint8_t seq, uint32_t index) {
+    char message[24] = "input ";
+    uint32_t at = 6u;
+    if (index >= 100u) message[at++] = (char)('0' + index / 100u);
+    if (index >= 10u) message[at++] = (char)('0' + (index / 10u) % 10u);
+    message[at++] = (char)('0' + index % 10u);
+    memcpy(message + at, " is streamed", 13u);
+    return build_error(tx, seq, PROTO_ERR_BAD_INDEX, message);
+}
+#else
+#define RESULT_BYTES 13u
+#endif
+
 /* Each handler writes its reply payload at tx + PROTO_HEADER_BYTES and returns the reply frame's size. */
 
 static uint32_t reply_error(uint8_t seq, uint8_t code, const char *message) {
@@ -107,6 +241,9 @@ static uint32_t handle_hello(const proto_frame_t *f) {
     n = put_string(p, n, board_name);
     n = put_string(p, n, model_name);
     n = put_string(p, n, board_tick_unit);
+#if MODEL_STREAMED_INPUTS > 0
+    for (uint32_t i = 0; i < (uint32_t)MODEL_NUM_INPUTS; i++) p[n++] = model_input_streamed[i] ? 1u : 0u;
+#endif
     return proto_build_frame(tx, PROTO_INFO, f->seq, p, (uint16_t)n);
 }
 
@@ -116,6 +253,9 @@ static uint32_t handle_write_input(const proto_frame_t *f) {
     uint32_t offset = proto_get_u32(f->payload + 1);
     uint32_t n = (uint32_t)f->length - 5u;
     if (index >= (uint32_t)MODEL_NUM_INPUTS) return reply_error(f->seq, PROTO_ERR_BAD_INDEX, "no such input");
+#if MODEL_STREAMED_INPUTS > 0
+    if (model_input_streamed[index]) return reply_streamed(f->seq, index);  /* model_input() is NULL for it */
+#endif
     uint32_t size = model_input_bytes[index];
     if (offset > size || n > size - offset)
         return reply_error(f->seq, PROTO_ERR_OUT_OF_RANGE, "write past the end of the input");
@@ -126,6 +266,9 @@ static uint32_t handle_write_input(const proto_frame_t *f) {
 
 static uint32_t handle_invoke(const proto_frame_t *f) {
     if (f->length != 0u) return reply_error(f->seq, PROTO_ERR_BAD_PAYLOAD, "INVOKE takes no payload");
+#if MODEL_STREAMED_INPUTS > 0
+    stream_begin(f);
+#endif
     stack_paint();
     board_timer_start();
     model_invoke();
@@ -137,9 +280,14 @@ static uint32_t handle_invoke(const proto_frame_t *f) {
 #endif
     uint8_t *p = tx + PROTO_HEADER_BYTES;
     p[0] = (uint8_t)(stack_overflowed() ? PROTO_STATUS_STACK_OVERFLOW : PROTO_STATUS_OK);
+#if MODEL_STREAMED_INPUTS > 0
+    ticks += model_ticks;
+    if (p[0] == PROTO_STATUS_OK && stream_failed) p[0] = (uint8_t)PROTO_STATUS_INPUT_STREAM_FAILED;
+    proto_put_u64(p + 13, input_ticks);
+#endif
     proto_put_u64(p + 1, ticks);
     proto_put_u32(p + 9, high_water);
-    return proto_build_frame(tx, PROTO_RESULT, f->seq, p, 13u);
+    return proto_build_frame(tx, PROTO_RESULT, f->seq, p, (uint16_t)RESULT_BYTES);
 }
 
 static uint32_t handle_read_output(const proto_frame_t *f) {
@@ -179,6 +327,9 @@ static void handle_frame(const proto_frame_t *f) {
     }
     current_seq = f->seq;
     switch (f->type) {
+#if MODEL_STREAMED_INPUTS > 0
+        case PROTO_INPUT_DATA: return;  /* a late answer to a finished stream: no reply, keep the last one */
+#endif
         case PROTO_HELLO: tx_len = handle_hello(f); break;
         case PROTO_WRITE_INPUT: tx_len = handle_write_input(f); break;
         case PROTO_INVOKE: tx_len = handle_invoke(f); break;
@@ -204,6 +355,12 @@ static void process_rx(void) {
         if (status == PROTO_RX_MORE) return;
         if (status == PROTO_RX_FRAME) {
             handle_frame(&f);
+#if MODEL_STREAMED_INPUTS > 0
+            if (invoke_consumed) {  /* handle_invoke() already took the frame out of rx */
+                invoke_consumed = 0;
+                continue;
+            }
+#endif
             proto_rx_consume_frame(&rx, &f);
         } else {
             if (status == PROTO_RX_BAD_CRC) send_oob_error(f.seq, PROTO_ERR_BAD_CRC, "bad CRC");

@@ -22,12 +22,14 @@
 #define PROTO_INVOKE 0x03u
 #define PROTO_READ_OUTPUT 0x04u  /* index u8, offset u32, length u16 */
 #define PROTO_READ_PROFILE 0x05u /* first point u32, count u16; only firmware built with MODEL_PROFILE */
+#define PROTO_INPUT_DATA 0x06u   /* index u8, offset u32, bytes: the answer to an INPUT_REQUEST, no reply */
 
 /* Device -> host replies; they echo the request's seq. */
 #define PROTO_INFO 0x81u
 #define PROTO_ACK 0x82u
-#define PROTO_RESULT 0x83u  /* status u8, elapsed ticks u64, stack high-water bytes u32 */
+#define PROTO_RESULT 0x83u  /* status u8, elapsed ticks u64, stack high-water bytes u32[, input ticks u64] */
 #define PROTO_DATA 0x84u
+#define PROTO_INPUT_REQUEST 0x85u  /* index u8, offset u32, length u16; sent during an INVOKE, with its seq */
 #define PROTO_ERROR 0xEEu   /* code u8, ASCII message */
 
 /* ERROR codes. The first three concern the frame itself: the host resends the same request at once. */
@@ -44,6 +46,7 @@
 /* RESULT status. */
 #define PROTO_STATUS_OK 0u
 #define PROTO_STATUS_STACK_OVERFLOW 1u  /* the stack's bottom word was overwritten */
+#define PROTO_STATUS_INPUT_STREAM_FAILED 2u  /* an INPUT_REQUEST went unanswered: the model read zeros */
 
 /* Receive buffer: bytes of at most one candidate frame, starting at a sync byte once scanned. */
 typedef struct {

@@ -4,6 +4,10 @@
 Every request waits at most `timeout` seconds for its reply (INVOKE: `invoke_timeout`) and is resent with
 the same seq at most `retries` times; replies with another seq are stale and dropped; a device that stops
 answering yields a DeviceError after a bounded time, never a hang.
+
+Streamed inputs (INFO says which): write_input() keeps their bytes here, and while an INVOKE runs the device
+asks for them piece by piece (INPUT_REQUEST), answered with INPUT_DATA; every request restarts the INVOKE's
+deadline, since a long streamed inference that keeps asking is making progress.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class InferenceStats:
     stack_bytes: int
     wall_seconds: float
     retransmissions: int
+    input_ticks: int = 0  # device time spent waiting for streamed input bytes (not in `ticks`)
 
 
 @dataclass
@@ -65,6 +70,7 @@ class LinkCounters:
     requests: int = 0
     retransmissions: int = 0
     stale_frames: int = 0
+    input_requests: int = 0  # INPUT_REQUESTs answered
 
 
 class DeviceLink:
@@ -90,6 +96,9 @@ class DeviceLink:
         self.decoder = proto.FrameDecoder()
         self._pending: deque[Frame] = deque()
         self._seq = 0
+        # Bytes of the streamed inputs, kept host-side until the device asks for them during INVOKE.
+        self._streamed: dict[int, bytearray] = {}
+        self._last_input_request: tuple[int, int, int] | None = None
         # A short read timeout: reads return at least this often so that deadlines are checked.
         self.port.timeout = poll_interval
         self.port.write_timeout = max(timeout, 1.0)
@@ -125,6 +134,11 @@ class DeviceLink:
                 f"{self.name} speaks protocol version {info.protocol_version}, this host speaks {proto.VERSION}: "
                 "rebuild the firmware"
             )
+        if self.info is not None and (self.info.model_hash, self.info.input_bytes) != (
+            info.model_hash,
+            info.input_bytes,
+        ):
+            self._streamed.clear()  # another model now: its streamed inputs were never written
         self.info = info
         return info
 
@@ -136,12 +150,26 @@ class DeviceLink:
 
     def write_input(self, index: int, data: bytes, offset: int = 0) -> None:
         info = self._info()
+        if 0 <= index < len(info.input_streamed) and info.input_streamed[index]:
+            # Kept here: the device asks for these bytes while INVOKE runs (it never holds them whole).
+            size = info.input_bytes[index]
+            if offset < 0 or offset + len(data) > size:
+                raise DeviceError(f"write of {len(data)} bytes at offset {offset} runs past the end of input "
+                                  f"{index} ({size} bytes)")
+            self._streamed.setdefault(index, bytearray(size))[offset : offset + len(data)] = data
+            return
         chunk = info.max_payload - proto.WRITE_INPUT_HEADER
         for start in range(0, len(data), chunk) if data else []:
             part = data[start : start + chunk]
             self.request(MsgType.WRITE_INPUT, proto.encode_write_input(index, offset + start, part))
 
     def invoke(self) -> InvokeResult:
+        info = self._info()
+        for index, streamed in enumerate(info.input_streamed):
+            if streamed and index not in self._streamed:
+                raise DeviceError(f"input {index} was not written before INVOKE (it is streamed: the device asks "
+                                  "for its bytes while the model runs)")
+        self._last_input_request = None
         reply = self.request(MsgType.INVOKE, timeout=self.invoke_timeout)
         try:
             return proto.decode_result(reply.payload)
@@ -206,6 +234,13 @@ class DeviceLink:
                 f"stack overflow while the model ran: it needs more than the {info.stack_bytes}-byte stack; "
                 "rebuild with a larger stack"
             )
+        if result.status == proto.Status.INPUT_STREAM_FAILED:
+            last = self._last_input_request
+            asked = f"input {last[0]} bytes {last[1]}..{last[1] + last[2]}" if last else "none arrived"
+            raise DeviceError(
+                f"{self.name}: input stream failed: the device gave up waiting for INPUT_DATA during INVOKE (its last "
+                f"request: {asked}); the outputs are invalid"
+            )
         if result.status != proto.Status.OK:
             raise DeviceError(f"{self.name} reported invoke status {result.status}")
         outputs = [self.read_output(i) for i in range(len(info.output_bytes))]
@@ -216,6 +251,7 @@ class DeviceLink:
             stack_bytes=info.stack_bytes,
             wall_seconds=time.monotonic() - started,
             retransmissions=self.counters.retransmissions - retransmitted,
+            input_ticks=result.input_ticks,
         )
         return outputs, stats
 
@@ -234,7 +270,7 @@ class DeviceLink:
             if attempt:
                 self.counters.retransmissions += 1
             self._write(frame)
-            reply = self._await_reply(seq, time.monotonic() + timeout)
+            reply = self._await_reply(seq, timeout, frame if msg_type == MsgType.INVOKE else None)
             if reply is None:
                 problem = "no reply"
                 continue
@@ -275,13 +311,31 @@ class DeviceLink:
         except (serial.SerialException, OSError) as exc:
             raise DeviceError(f"connection to {self.name} lost: {exc}") from exc
 
-    def _await_reply(self, seq: int, deadline: float) -> Frame | None:
+    def _await_reply(self, seq: int, timeout: float, invoke: bytes | None = None) -> Frame | None:
         """The next frame with this seq (or a fault report); _GARBLED when a corrupted frame arrived and the
-        line went quiet (resend at once rather than wait out a long INVOKE timeout); None at the deadline."""
+        line went quiet (resend at once rather than wait out a long INVOKE timeout); None when `timeout` passed
+        without a reply.
+
+        `invoke` (the INVOKE frame being waited on) enables streamed inputs: INPUT_REQUESTs with this seq are
+        answered and restart the timeout. Once the device has asked for input, a corrupted frame is probably a
+        request (the device asks again by itself) but may be the RESULT: the INVOKE is resent at once without
+        counting as an attempt (a device still running drops it, one that finished replies from its cache)."""
+        deadline = time.monotonic() + timeout
         bad_frames = self.decoder.bad_frames
+        streaming = False
         while True:
             while self._pending:
                 frame = self._pending.popleft()
+                if frame.type == MsgType.INPUT_REQUEST:
+                    if invoke is None or frame.seq != seq:
+                        self.counters.stale_frames += 1  # a device that gave up on an earlier INVOKE
+                        continue
+                    with contextlib.suppress(ValueError):
+                        self._last_input_request = proto.decode_input_request(frame.payload)
+                    self._answer_input_request(frame)
+                    streaming = True
+                    deadline = time.monotonic() + timeout
+                    continue
                 if frame.seq == seq or _is_fault(frame):
                     return frame
                 self.counters.stale_frames += 1
@@ -294,7 +348,32 @@ class DeviceLink:
                 # A candidate frame stopped arriving: resynchronise past its start.
                 self._pending.extend(self.decoder.expire())
             elif self.decoder.bad_frames != bad_frames:
-                return _GARBLED
+                if not streaming or invoke is None:
+                    return _GARBLED
+                bad_frames = self.decoder.bad_frames
+                self.counters.retransmissions += 1
+                self._write(invoke)
+
+    def _answer_input_request(self, request: Frame) -> None:
+        """Send the INPUT_DATA that answers an INPUT_REQUEST of the running INVOKE, from write_input()'s bytes."""
+        info = self._info()
+        try:
+            index, offset, length = proto.decode_input_request(request.payload)
+        except ValueError as exc:
+            raise DeviceError(f"{self.name}: {exc}") from exc
+        if not (0 <= index < len(info.input_streamed) and info.input_streamed[index]):
+            raise DeviceError(f"{self.name} asked for bytes of input {index} during INVOKE, but its model has no "
+                              f"streamed input {index}")
+        data = self._streamed.get(index)
+        if data is None:
+            raise DeviceError(f"input {index} was not written before INVOKE (the device asks for its bytes)")
+        if length < 1 or length > info.max_payload - proto.INPUT_DATA_HEADER or offset + length > len(data):
+            raise DeviceError(f"{self.name} asked for bytes {offset}..{offset + length} of input {index}, which "
+                              f"has {len(data)} bytes (and at most {info.max_payload - proto.INPUT_DATA_HEADER} "
+                              "fit one INPUT_DATA)")
+        chunk = bytes(data[offset : offset + length])
+        self._write(proto.encode_frame(MsgType.INPUT_DATA, request.seq, proto.encode_input_data(index, offset, chunk)))
+        self.counters.input_requests += 1
 
 
 # Stands for "a reply came back corrupted".

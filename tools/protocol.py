@@ -20,6 +20,8 @@ MAX_PAYLOAD = 1024
 FRAME_MAX = HEADER_BYTES + MAX_PAYLOAD + CRC_BYTES
 MIN_FRAME = HEADER_BYTES + CRC_BYTES
 WRITE_INPUT_HEADER = 5  # index u8, offset u32
+INPUT_DATA_HEADER = 5  # index u8, offset u32
+INPUT_CHUNK_MAX = MAX_PAYLOAD - INPUT_DATA_HEADER  # the most bytes one INPUT_REQUEST asks for
 
 
 class MsgType(IntEnum):
@@ -28,10 +30,12 @@ class MsgType(IntEnum):
     INVOKE = 0x03
     READ_OUTPUT = 0x04
     READ_PROFILE = 0x05
+    INPUT_DATA = 0x06  # answers an INPUT_REQUEST; no reply
     INFO = 0x81
     ACK = 0x82
     RESULT = 0x83
     DATA = 0x84
+    INPUT_REQUEST = 0x85  # sent by the device during an INVOKE, with the INVOKE's seq
     ERROR = 0xEE
 
 
@@ -63,6 +67,7 @@ RETRYABLE_ERRORS = frozenset({ErrorCode.BAD_CRC, ErrorCode.BAD_LENGTH, ErrorCode
 class Status(IntEnum):
     OK = 0
     STACK_OVERFLOW = 1
+    INPUT_STREAM_FAILED = 2  # an INPUT_REQUEST went unanswered; the model read zeros from there on
 
 
 def crc32(data: bytes) -> int:
@@ -168,6 +173,13 @@ class DeviceInfo:
     board: str
     model_name: str
     tick_unit: str
+    # One flag per input: True when the model reads it piecewise through INPUT_REQUEST during INVOKE (it is
+    # never written to the device). Missing flags (older firmware, or a model without streamed inputs) are False.
+    input_streamed: tuple[bool, ...] = ()
+
+    def __post_init__(self) -> None:
+        flags = tuple(bool(x) for x in self.input_streamed[: len(self.input_bytes)])
+        object.__setattr__(self, "input_streamed", flags + (False,) * (len(self.input_bytes) - len(flags)))
 
 
 _INFO_FIXED = struct.Struct("<BHBBII8s")
@@ -189,6 +201,7 @@ def encode_info(info: DeviceInfo) -> bytes:
     for text in (info.firmware_version, info.board, info.model_name, info.tick_unit):
         raw = text.encode()[:63]
         out += bytes([len(raw)]) + raw
+    out += bytes(int(x) for x in info.input_streamed)
     return bytes(out)
 
 
@@ -206,6 +219,7 @@ def decode_info(payload: bytes) -> DeviceInfo:
                 raise ValueError("string runs past the payload")
             texts.append(raw.decode("utf-8", errors="replace"))
             pos += 1 + n
+        streamed = payload[pos : pos + n_in]  # absent before streaming existed: __post_init__ pads with False
     except (struct.error, IndexError, ValueError) as exc:
         raise ValueError(f"malformed INFO payload ({len(payload)} bytes): {exc}") from exc
     return DeviceInfo(
@@ -220,6 +234,7 @@ def decode_info(payload: bytes) -> DeviceInfo:
         board=texts[1],
         model_name=texts[2],
         tick_unit=texts[3],
+        input_streamed=tuple(bool(x) for x in streamed),
     )
 
 
@@ -228,20 +243,26 @@ class InvokeResult:
     """The RESULT reply to INVOKE."""
 
     status: int
-    ticks: int
+    ticks: int  # model_invoke() alone: time spent waiting for streamed input bytes is excluded
     stack_high_water: int
+    input_ticks: int = 0  # time inside model_read_input(), waiting for the host; 0 from older firmware
 
 
-_RESULT = struct.Struct("<BQI")
+_RESULT = struct.Struct("<BQIQ")
+_RESULT_OLD_BYTES = 13  # before input_ticks; also what firmware for a model without streamed inputs sends
 
 
 def encode_result(result: InvokeResult) -> bytes:
-    return _RESULT.pack(result.status, result.ticks, result.stack_high_water)
+    return _RESULT.pack(result.status, result.ticks, result.stack_high_water, result.input_ticks)
 
 
 def decode_result(payload: bytes) -> InvokeResult:
+    if len(payload) == _RESULT_OLD_BYTES:
+        payload += bytes(_RESULT.size - _RESULT_OLD_BYTES)
     if len(payload) != _RESULT.size:
-        raise ValueError(f"malformed RESULT payload ({len(payload)} bytes, expected {_RESULT.size})")
+        raise ValueError(
+            f"malformed RESULT payload ({len(payload)} bytes, expected {_RESULT_OLD_BYTES} or {_RESULT.size})"
+        )
     return InvokeResult(*_RESULT.unpack(payload))
 
 
@@ -252,6 +273,26 @@ def encode_write_input(index: int, offset: int, data: bytes) -> bytes:
 def decode_write_input(payload: bytes) -> tuple[int, int, bytes]:
     index, offset = struct.unpack_from("<BI", payload)
     return index, offset, payload[WRITE_INPUT_HEADER:]
+
+
+def encode_input_request(index: int, offset: int, length: int) -> bytes:
+    return struct.pack("<BIH", index, offset, length)
+
+
+def decode_input_request(payload: bytes) -> tuple[int, int, int]:
+    """(input index, offset, length) of an INPUT_REQUEST."""
+    if len(payload) != 7:
+        raise ValueError(f"malformed INPUT_REQUEST payload ({len(payload)} bytes, expected 7)")
+    return struct.unpack("<BIH", payload)
+
+
+def encode_input_data(index: int, offset: int, data: bytes) -> bytes:
+    return struct.pack("<BI", index, offset) + data
+
+
+def decode_input_data(payload: bytes) -> tuple[int, int, bytes]:
+    index, offset = struct.unpack_from("<BI", payload)
+    return index, offset, payload[INPUT_DATA_HEADER:]
 
 
 def encode_read_output(index: int, offset: int, length: int) -> bytes:

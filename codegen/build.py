@@ -114,11 +114,12 @@ class BuildResult:
 
 
 def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, measure_run: bool = True,
-          compiled: CompiledModel | None = None, profile: bool = False) -> BuildResult:
-    """With `profile` both firmwares record per-call ticks (make PROFILE=1) and the measurement reads them."""
+          compiled: CompiledModel | None = None, profile: bool = False, stream_input: bool = False) -> BuildResult:
+    """With `profile` both firmwares record per-call ticks (make PROFILE=1) and the measurement reads them.
+    With `stream_input` the schedule may read the input row by row (see pipeline.compile_graph)."""
     budget = sram_budget if sram_budget is not None else board.sram.size
     # Refuses bad models, and budgets no schedule meets, before anything is written.
-    compiled = compiled or compile_file(model, Target(board.core), budget)
+    compiled = compiled or compile_file(model, Target(board.core), budget, stream_input=stream_input)
     require_toolchain()
     _check_out_dir(out)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
@@ -245,7 +246,8 @@ def _describe_schedule(schedule: Schedule) -> str:
 
 def build_command(args: argparse.Namespace) -> int:
     board = load_board(args.board)
-    result = build(args.model, board, args.out, args.sram_budget, measure_run=not args.no_measure)
+    result = build(args.model, board, args.out, args.sram_budget, measure_run=not args.no_measure,
+                   stream_input=args.stream_input)
     print(format_report(result))
     if args.plot:
         per_layer = compile_file(args.model, Target(board.core))

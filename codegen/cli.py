@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--sram-budget", type=_size, help="SRAM the firmware may use (default: the board's SRAM)")
     build.add_argument("--no-measure", action="store_true",
                        help="skip the emulator run that measures stack and instructions")
+    build.add_argument("--stream-input", action="store_true",
+                       help="let the schedule read the input row by row while it runs instead of holding it whole "
+                            "in SRAM (the firmware then asks the host, or your code, for rows: model_read_input)")
     build.add_argument("--plot", type=Path, help="write a PNG of activation memory per layer (per-layer vs schedule)")
 
     run = sub.add_parser("run", help="build, run one inference on the emulated board, print the outputs")
@@ -55,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--model", required=True, type=Path)
     plan.add_argument("--board", default="nucleo-f746", help="whose SRAM (the default budget) and core")
     plan.add_argument("--sram-budget", type=_size, help="SRAM the firmware may use (default: the board's SRAM)")
+    plan.add_argument("--stream-input", action="store_true",
+                      help="let the schedule read the input row by row while it runs instead of holding it whole "
+                           "in SRAM (the firmware then asks the host, or your code, for rows: model_read_input)")
     plan.add_argument("--all", action="store_true", help="list every candidate, not the 12 smallest")
 
     sub.add_parser("boards", help="list the supported boards")

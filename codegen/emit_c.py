@@ -59,7 +59,8 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
                 param_names[key] = f"k{pos}_params"
                 params.append(f"static const {key[0]} {param_names[key]} = {key[1]};")
             args.append(f"&{param_names[key]}")
-        args += [_tensor_ref(graph, plan, t, const=True) for t in call.inputs]
+        # A streamed input has no buffer: read_input_window gets its bytes through model_read_input().
+        args += [_tensor_ref(graph, plan, t, const=True) for t in call.inputs if t not in graph.streamed_inputs]
         args += [weights.add(f"k{pos}_{c.role}", c) for c in call.consts]
         args += [_tensor_ref(graph, plan, t, const=False) for t in call.outputs]
         if call.scratch_bytes:
@@ -171,7 +172,15 @@ def _model_h(graph: Graph, plan: MemoryPlan, num_calls: int) -> str:
             "extern const uint32_t model_input_bytes[MODEL_NUM_INPUTS];",
             "extern const uint32_t model_output_bytes[MODEL_NUM_OUTPUTS];",
             "",
-            "/* Write input `index` here before model_invoke(); NULL for an index out of range. */",
+            "/* Inputs the model reads piecewise while it runs (never held whole in SRAM); 0 when there are none.",
+            " * model_input() returns NULL for such an input: model_invoke() calls model_read_input() instead. */",
+            f"#define MODEL_STREAMED_INPUTS {len(graph.streamed_inputs)}",
+            "extern const uint8_t model_input_streamed[MODEL_NUM_INPUTS];",
+            "/* Provided by the application, called by model_invoke() only for streamed inputs: copy bytes",
+            " * [offset, offset + n) of input `index` into dst (n >= 1; calls come in any order, may re-read). */",
+            "void model_read_input(uint32_t index, uint32_t offset, uint32_t n, uint8_t *dst);",
+            "",
+            "/* Write input `index` here before model_invoke(); NULL for an index out of range or streamed. */",
             "uint8_t *model_input(uint32_t index);",
             "/* Valid after model_invoke() until inputs are written again; NULL for an index out of range. */",
             "const uint8_t *model_output(uint32_t index);",
@@ -191,7 +200,8 @@ def _model_c(
 
     in_bytes = [graph.tensor(t).nbytes for t in graph.inputs]
     out_bytes = [graph.tensor(t).nbytes for t in graph.outputs]
-    in_offsets = [plan.tensor_offsets[t] for t in graph.inputs]
+    in_offsets = [plan.tensor_offsets.get(t, 0) for t in graph.inputs]
+    streamed = [int(t in graph.streamed_inputs) for t in graph.inputs]
     out_offsets = [plan.tensor_offsets[t] for t in graph.outputs]
     lines = [
         _GENERATED,
@@ -207,6 +217,7 @@ def _model_c(
         f"const uint32_t model_input_bytes[MODEL_NUM_INPUTS] = {table(in_bytes)};",
         f"const uint32_t model_output_bytes[MODEL_NUM_OUTPUTS] = {table(out_bytes)};",
         f"static const uint32_t input_offsets[MODEL_NUM_INPUTS] = {table(in_offsets)};",
+        f"const uint8_t model_input_streamed[MODEL_NUM_INPUTS] = {table(streamed)};",
         f"static const uint32_t output_offsets[MODEL_NUM_OUTPUTS] = {table(out_offsets)};",
         "",
         "/* Every activation and scratch buffer, at offsets fixed by the memory planner. */",
@@ -216,7 +227,8 @@ def _model_c(
         "",
         "uint8_t *model_input(uint32_t index)",
         "{",
-        "    return index < MODEL_NUM_INPUTS ? model_arena + input_offsets[index] : NULL;",
+        "    if (index >= MODEL_NUM_INPUTS || model_input_streamed[index]) return NULL;",
+        "    return model_arena + input_offsets[index];",
         "}",
         "",
         "const uint8_t *model_output(uint32_t index)",

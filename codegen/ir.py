@@ -93,6 +93,9 @@ class Graph:
     # view tensor -> (base tensor, byte offset): a view names bytes inside its base's buffer (the line buffers of
     # cached patch execution). Views are never planned on their own.
     views: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # Graph inputs read piecewise while the model runs (model_read_input() in the generated C): never held
+    # whole in SRAM, so the planner gives them no buffer. Only read_input_window calls read them.
+    streamed_inputs: tuple[int, ...] = ()
 
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]

@@ -56,11 +56,13 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
 
     # Lifetimes over call positions (a view lives as its base); graph inputs exist before step 0, outputs must
     # survive the last step.
-    first: dict[int, int] = {i: 0 for i in graph.inputs}
+    streamed = set(graph.streamed_inputs)
+    first: dict[int, int] = {i: 0 for i in graph.inputs if i not in streamed}
     last: dict[int, int] = {}
     for step, call in enumerate(calls):
         for t in map(base, call.inputs):
-            last[t] = step
+            if t not in streamed:
+                last[t] = step
         for t in map(base, call.outputs):
             first.setdefault(t, step)
             last[t] = max(last.get(t, step), step)
@@ -68,7 +70,8 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
         first.setdefault(t, 0)
         last[t] = max(n_steps - 1, 0)
     for t in graph.inputs:
-        last.setdefault(t, 0)
+        if t not in streamed:
+            last.setdefault(t, 0)
 
     # Union-find over tensors that must share one buffer.
     parent: dict[int, int] = {t: t for t in first}

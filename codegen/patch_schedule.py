@@ -22,6 +22,7 @@ import numpy as np
 
 from codegen.ir import NUMPY_DTYPES, Graph, Tensor
 from codegen.kernels.base import KernelCall
+from codegen.kernels.input_stream import ReadInputParams
 from codegen.kernels.window_copy import WindowCopyParams
 
 # kernel -> names of its (kernel height, kernel width, dilation h, dilation w) params; None means 1
@@ -144,7 +145,7 @@ def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, i
             region = required[out_tensor.index]
             sources = [buffers.get(t, (t, full_region(graph.tensor(t)))) for t in call.inputs]
             if call.kernel in WINDOWED:
-                new_call = _window_call(call, region, sources[0])
+                new_call = window_call(call, region, sources[0])
             else:
                 inputs = []
                 for t, (src, src_region) in zip(call.inputs, sources, strict=True):
@@ -153,7 +154,7 @@ def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, i
                         out_calls.append(_copy_call(tensors[src], src_region, region, crop, call.op_index))
                         src = crop
                     inputs.append(src)
-                new_call = _pointwise_call(call, region, out_tensor.shape[3], tuple(inputs))
+                new_call = pointwise_call(call, region, out_tensor.shape[3], tuple(inputs))
             buffer = new_buffer(out_tensor, region, f"p{n}")
             out_calls.append(dataclasses.replace(new_call, outputs=(buffer,)))
             buffers[out_tensor.index] = (buffer, region)
@@ -162,7 +163,7 @@ def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, i
     return dataclasses.replace(graph, tensors=tensors), out_calls + stage2
 
 
-def _window_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> KernelCall:
+def window_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> KernelCall:
     src, src_region = source
     p = call.params
     params = dataclasses.replace(
@@ -178,7 +179,7 @@ def _window_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> K
     return dataclasses.replace(call, params=params, inputs=(src,), macs=macs)
 
 
-def _pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[int, ...]) -> KernelCall:
+def pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[int, ...]) -> KernelCall:
     p = call.params
     if call.kernel in ("add_s8", "mul_s8"):
         dims = (1, out.h, out.w, channels)
@@ -237,7 +238,11 @@ class _NewTensors:
     def view(self, base: int, like: Tensor, row: int, rows: int, cols: int) -> int:
         """`rows` rows of `cols` columns from row `row` of a buffer whose rows are `cols` wide."""
         index = self.add(like, rows, cols, "view")
-        self.views[index] = (base, row * cols * _element_bytes(like))
+        offset = row * cols * _element_bytes(like)
+        while base in self.views:  # a view of a view: name the buffer itself
+            base, extra = self.views[base]
+            offset += extra
+        self.views[index] = (base, offset)
         return index
 
     def graph(self, graph: Graph) -> Graph:
@@ -245,7 +250,8 @@ class _NewTensors:
 
 
 def expand_cached(
-    graph: Graph, calls: list[KernelCall], split: int, bands: int, strips: int = 1
+    graph: Graph, calls: list[KernelCall], split: int, bands: int, strips: int = 1, stream_input: bool = False,
+    start: int = 0,
 ) -> tuple[Graph, list[KernelCall]]:
     """Stage 1 in `strips` column strips, each run top to bottom in `bands` row bands with line buffers.
 
@@ -254,9 +260,18 @@ def expand_cached(
     shifted to the front (one copy_window, row by row, toward lower addresses), then the producer computes
     only the rows that are new: vertical halos are never recomputed; horizontal halos between strips are.
     Reads and writes go through views (byte ranges of a buffer), so no kernel knows about line buffers.
+
+    With `stream_input` the model input gets a line buffer too, and each band reads only its new input rows
+    (read_input_window, i.e. model_read_input()): the input is never held whole in SRAM.
+
+    With `start` > 0 only calls[start : split + 1] run in bands (a segment in the middle of the network, see
+    codegen/band_segments.py); tensors from before it are read whole.
     """
     new_tensors = _NewTensors(graph)
-    stage1, stage2 = calls[: split + 1], calls[split + 1 :]
+    streamed = graph.inputs[0] if stream_input else None
+    if stream_input and (start or not can_stream_input(graph, calls, split)):
+        raise ValueError(f"{graph.name}: the input cannot be streamed with stage 1 ending at call {split}")
+    prefix, stage1, stage2 = calls[:start], calls[start : split + 1], calls[split + 1 :]
     split_tensor = graph.tensor(stage1[-1].outputs[0])
     height, width = split_tensor.shape[1], split_tensor.shape[2]
     schedule = []  # per strip, per band: tensor -> required region
@@ -275,8 +290,8 @@ def expand_cached(
     # One line buffer per stage-1 tensor; with one strip the split tensor is written in place, whole rows.
     direct = strips == 1
     lines: dict[int, int] = {}
-    for call in stage1[:-1] if direct else stage1:
-        t = call.outputs[0]
+    lined = [c.outputs[0] for c in (stage1[:-1] if direct else stage1)]
+    for t in lined if streamed is None else [streamed, *lined]:
         needed = [r[t] for per_band in schedule for r in per_band if t in r]
         lines[t] = new_tensors.add(graph.tensor(t), max(r.h for r in needed), max(r.w for r in needed), "lines")
 
@@ -284,28 +299,62 @@ def expand_cached(
     for per_band in schedule:
         previous: dict[int, Region] = {}
         for regions in per_band:
+            if streamed is not None:
+                new, out = _new_rows(graph.tensor(streamed), regions, previous, lines, new_tensors, out_calls,
+                                     stage1[0].op_index)
+                if out is not None:
+                    out_calls.append(_read_input_call(graph, streamed, new, out, stage1[0].op_index))
             for call in stage1:
                 t = graph.tensor(call.outputs[0])
-                current = regions.get(t.index)
-                if current is None:
+                if t.index not in regions:
                     continue
-                before = previous.get(t.index)
-                first_new = current.y0 if before is None else max(current.y0, before.y1)
-                new = Region(first_new, current.y1, current.x0, current.x1)
-                if t.index in lines and before is not None and before.y1 > current.y0 > before.y0:
-                    out_calls.append(_shift_call(new_tensors, lines[t.index], t, before, current, call.op_index))
-                previous[t.index] = current
-                if new.h <= 0:
+                new, out = _new_rows(t, regions, previous, lines, new_tensors, out_calls, call.op_index)
+                if out is None:
                     continue
-                if t.index in lines:
-                    out = new_tensors.view(lines[t.index], t, new.y0 - current.y0, new.h, new.w)
-                else:
-                    out = new_tensors.view(t.index, t, new.y0, new.h, new.w)
                 band_call = _band_call(call, new, regions, lines, new_tensors, graph, out_calls)
                 out_calls.append(dataclasses.replace(band_call, outputs=(out,)))
                 if t.index == split_tensor.index and not direct:
                     out_calls.append(_store_call(new_tensors.tensors[out], new, split_tensor, call.op_index))
-    return new_tensors.graph(graph), out_calls + stage2
+    expanded = new_tensors.graph(graph)
+    if streamed is not None:
+        expanded = dataclasses.replace(expanded, streamed_inputs=(streamed,))
+    return expanded, prefix + out_calls + stage2
+
+
+def can_stream_input(graph: Graph, calls: list[KernelCall], split: int) -> bool:
+    """Whether cached bands may read the model's (single, NHWC) input row by row: only stage 1 reads it."""
+    if len(graph.inputs) != 1 or len(graph.tensor(graph.inputs[0]).shape) != 4:
+        return False
+    return all(graph.inputs[0] not in c.inputs for c in calls[split + 1 :]) and graph.inputs[0] not in graph.outputs
+
+
+def _new_rows(t: Tensor, regions: dict[int, Region], previous: dict[int, Region], lines: dict[int, int],
+              new_tensors: _NewTensors, out_calls: list[KernelCall], op_index: int) -> tuple[Region, int | None]:
+    """For the band whose required regions are `regions`: shift the rows of t that the previous band left and
+    this one still needs to the front of t's line buffer, and return the region of rows t still lacks with the
+    view they go to (None when there are none)."""
+    current = regions[t.index]
+    before = previous.get(t.index)
+    first_new = current.y0 if before is None else max(current.y0, before.y1)
+    new = Region(first_new, current.y1, current.x0, current.x1)
+    if t.index in lines and before is not None and before.y1 > current.y0 > before.y0:
+        out_calls.append(_shift_call(new_tensors, lines[t.index], t, before, current, op_index))
+    previous[t.index] = current
+    if new.h <= 0:
+        return new, None
+    if t.index in lines:
+        return new, new_tensors.view(lines[t.index], t, new.y0 - current.y0, new.h, new.w)
+    return new, new_tensors.view(t.index, t, new.y0, new.h, new.w)
+
+
+def _read_input_call(graph: Graph, streamed: int, new: Region, out: int, op_index: int) -> KernelCall:
+    """Read the rows `new` of the streamed input into the view `out` (exactly those rows)."""
+    t = graph.tensor(streamed)
+    px = _element_bytes(t)
+    params = ReadInputParams(rows=new.h, row_bytes=new.w * px, src_offset=(new.y0 * t.shape[2] + new.x0) * px,
+                             src_stride=t.shape[2] * px, dst_offset=0, dst_stride=new.w * px,
+                             dst_bytes=new.h * new.w * px, input=graph.inputs.index(streamed))
+    return KernelCall("read_input_window", params, (streamed,), (), (out,), op_index)
 
 
 def _band_call(call: KernelCall, new: Region, regions: dict[int, Region], lines: dict[int, int],
@@ -315,8 +364,8 @@ def _band_call(call: KernelCall, new: Region, regions: dict[int, Region], lines:
         u = call.inputs[0]
         if u in lines:
             held = regions[u]
-            return _window_call(call, new, (new_tensors.view(lines[u], graph.tensor(u), 0, held.h, held.w), held))
-        return _window_call(call, new, (u, full_region(graph.tensor(u))))
+            return window_call(call, new, (new_tensors.view(lines[u], graph.tensor(u), 0, held.h, held.w), held))
+        return window_call(call, new, (u, full_region(graph.tensor(u))))
     inputs = []
     for u in call.inputs:
         ut = graph.tensor(u)
@@ -329,7 +378,7 @@ def _band_call(call: KernelCall, new: Region, regions: dict[int, Region], lines:
         crop = new_tensors.add(ut, new.h, new.w, "crop")
         out_calls.append(_copy_call(new_tensors.tensors[source], held, new, crop, call.op_index))
         inputs.append(crop)
-    return _pointwise_call(call, new, graph.tensor(call.outputs[0]).shape[3], tuple(inputs))
+    return pointwise_call(call, new, graph.tensor(call.outputs[0]).shape[3], tuple(inputs))
 
 
 def _shift_call(new_tensors: _NewTensors, lines: int, t: Tensor, before: Region, current: Region,

@@ -20,12 +20,12 @@ def format_candidates(weighed: list[Schedule], chosen: Schedule | None, budget: 
     shown = rows[:limit]
     if chosen is not None and chosen not in shown:
         shown.append(chosen)
-    lines = [f"{'':2}{'schedule':52}{'arena':>10}{'peak SRAM':>11}{'MACs':>14}{'overhead':>10}"
+    lines = [f"{'':2}{'schedule':80}{'arena':>10}{'peak SRAM':>11}{'MACs':>14}{'overhead':>10}"
              f"{'predicted instr':>17}"]
     for s in shown:
         mark = "*" if s == chosen else ("" if s.peak_sram_bytes <= budget else "x")
         predicted = f"{s.predicted_instructions:,}" if s.predicted_instructions is not None else "n/a"
-        lines.append(f"{mark:2}{s.describe()[:52]:52}{s.arena_bytes:>10,}{s.peak_sram_bytes:>11,}{s.macs:>14,}"
+        lines.append(f"{mark:2}{s.describe()[:80]:80}{s.arena_bytes:>10,}{s.peak_sram_bytes:>11,}{s.macs:>14,}"
                      f"{s.mac_overhead:>10.1%}{predicted:>17}")
     if len(rows) > len(shown):
         lines.append(f"  ... {len(rows) - len(shown)} more (--all lists them)")
@@ -41,11 +41,13 @@ def plan_command(args: argparse.Namespace) -> int:
     graph = fuse_pads(compile_file(args.model).graph)  # validates the model; per-layer graph with PADs fused
     calls = lower_graph(graph)
     cost = load_default()
-    weighed = candidates(graph, calls, cost)
-    try:
-        chosen, _ = choose(graph, calls, budget, scratch_hint(Target(board.core)), cost)  # as `codegen build` would
+    try:  # as `codegen build` would; its list includes the schedules it weighed with blocks in bands
+        chosen, weighed = choose(graph, calls, budget, scratch_hint(Target(board.core)), cost, args.stream_input)
     except BudgetError as exc:
+        weighed = candidates(graph, calls, cost, args.stream_input)
         print(format_candidates(weighed, None, budget, len(weighed) if args.all else 12))
         raise exc
+    if len(weighed) == 1:  # per-layer fits: still show what else there is
+        weighed = candidates(graph, calls, cost, args.stream_input)
     print(format_candidates(weighed, chosen, budget, len(weighed) if args.all else 12))
     return 0

@@ -13,12 +13,14 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from codegen.band_segments import band_blocks
 from codegen.cost_model import CostModel
+from codegen.depthwise_in_place import place_depthwise_in_place
 from codegen.errors import BudgetError
 from codegen.ir import Graph
 from codegen.kernels.base import KernelCall
 from codegen.memory_plan import plan_memory
-from codegen.patch_schedule import expand, expand_cached, split_points
+from codegen.patch_schedule import can_stream_input, expand, expand_cached, split_points
 
 GRIDS: tuple[tuple[int, int], ...] = tuple((r, c) for r in range(1, 5) for c in range(1, 5) if (r, c) != (1, 1))
 # SRAM besides the arena: the firmware's static state (UART frame buffers, ~2.2 kB) and the stack (~0.5 kB
@@ -26,6 +28,7 @@ GRIDS: tuple[tuple[int, int], ...] = tuple((r, c) for r in range(1, 5) for c in 
 # against the measured figures.
 RUNTIME_SRAM_BYTES = 4096
 
+BANDED = 12  # schedules (smallest stage-1 peaks first) also weighed with their later blocks in bands, when none fits
 ScratchHint = Callable[[KernelCall, Graph], int]  # a portable call -> the scratch its fast variant needs
 
 
@@ -38,7 +41,10 @@ class Schedule:
     macs: int
     per_layer_macs: int
     cached: bool = False  # line buffers keep the rows later bands need: no vertical halo is recomputed
+    streamed: bool = False  # cached bands read the model input row by row (never held whole in SRAM)
+    banded: bool = False  # later blocks run in row bands too, where that lowers the arena (band_segments.py)
     predicted_instructions: int | None = None  # by the cost model, for the portable calls; None without one
+    stage1_bytes: int = 0  # peak live bytes while stage 1 runs: a floor for banding the later blocks
 
     @property
     def mac_overhead(self) -> float:
@@ -49,59 +55,71 @@ class Schedule:
         return self.arena_bytes + RUNTIME_SRAM_BYTES
 
     def describe(self) -> str:
+        return self._stage1() + (", blocks in bands" if self.banded else "")
+
+    def _stage1(self) -> str:
         if self.split is None:
             return "per-layer"
         if self.cached:
-            return f"{self.grid[1]} strips x {self.grid[0]} cached bands up to {self.split_tensor}"
+            streamed = ", input streamed" if self.streamed else ""
+            return f"{self.grid[1]} strips x {self.grid[0]} cached bands up to {self.split_tensor}{streamed}"
         return f"patches {self.grid[0]}x{self.grid[1]} up to {self.split_tensor}"
 
     def to_json(self) -> dict:
         kind = "per-layer" if self.split is None else ("cached-bands" if self.cached else "patches")
         return {"kind": kind, "split_call": self.split,
                 "split_tensor": self.split_tensor or None, "grid": list(self.grid) if self.grid else None,
+                "input_streamed": self.streamed, "blocks_banded": self.banded,
                 "arena_bytes": self.arena_bytes, "macs": self.macs, "mac_overhead": round(self.mac_overhead, 4),
                 "predicted_instructions": self.predicted_instructions}
 
 
-def _planned(graph: Graph, calls: list[KernelCall], cost: CostModel | None) -> tuple[int, int | None]:
-    """Arena bytes and predicted instructions (None without a cost model) of one schedule's calls."""
+def _planned(graph: Graph, calls: list[KernelCall], cost: CostModel | None,
+             stage2_calls: int | None = None) -> tuple[int, int | None, int]:
+    """Arena bytes, predicted instructions (None without a cost model) and stage 1's peak live bytes (what
+    banding later blocks cannot lower; 0 for per-layer execution) of one schedule's calls."""
     plan = plan_memory(graph, calls)
-    return plan.arena_bytes, cost.predict(graph, calls, plan.elided_calls) if cost is not None else None
+    predicted = cost.predict(graph, calls, plan.elided_calls) if cost is not None else None
+    stage1 = plan.live_bytes[: len(calls) - stage2_calls] if stage2_calls is not None else []
+    return plan.arena_bytes, predicted, max(stage1, default=0)
 
 
 def per_layer(graph: Graph, calls: list[KernelCall], cost: CostModel | None = None) -> Schedule:
     macs = sum(c.macs for c in calls)
-    arena, predicted = _planned(graph, calls, cost)
+    arena, predicted, _ = _planned(graph, calls, cost)
     return Schedule(None, None, "", arena, macs, macs, predicted_instructions=predicted)
 
 
-def candidates(graph: Graph, calls: list[KernelCall], cost: CostModel | None = None) -> list[Schedule]:
+def candidates(graph: Graph, calls: list[KernelCall], cost: CostModel | None = None,
+               stream_input: bool = False) -> list[Schedule]:
     """Per-layer execution and every split point x grid, each with its planned arena, MACs and (with a cost
-    model) predicted instructions."""
+    model) predicted instructions. With `stream_input`, cached bands read the input row by row where they can."""
     base = per_layer(graph, calls, cost)
     found = [base]
     for split in split_points(graph, calls):
+        streamed = stream_input and can_stream_input(graph, calls, split)
         t = graph.tensor(calls[split].outputs[0])
         name = f"t{t.index} {'x'.join(map(str, t.shape[1:]))}"
         for grid in GRIDS:
             if grid[0] > t.shape[1] or grid[1] > t.shape[2]:
                 continue
             g, c = expand(graph, calls, split, grid)
-            arena, predicted = _planned(g, c, cost)
+            arena, predicted, stage1 = _planned(g, c, cost, len(calls) - split - 1)
             found.append(Schedule(split, grid, name, arena, sum(x.macs for x in c), base.macs,
-                                  predicted_instructions=predicted))
+                                  predicted_instructions=predicted, stage1_bytes=stage1))
         for bands in sorted({t.shape[1], -(-t.shape[1] // 2), -(-t.shape[1] // 4)} - {1}):
             for strips in range(1, min(4, t.shape[2]) + 1):
-                g, c = expand_cached(graph, calls, split, bands, strips)
-                arena, predicted = _planned(g, c, cost)
+                g, c = expand_cached(graph, calls, split, bands, strips, streamed)
+                arena, predicted, stage1 = _planned(g, c, cost, len(calls) - split - 1)
                 found.append(Schedule(split, (bands, strips), name, arena, sum(x.macs for x in c), base.macs,
-                                      cached=True, predicted_instructions=predicted))
+                                      cached=True, streamed=streamed, predicted_instructions=predicted,
+                                      stage1_bytes=stage1))
     return found
 
 
 def choose(
     graph: Graph, calls: list[KernelCall], sram_budget: int, scratch_hint: ScratchHint | None = None,
-    cost: CostModel | None = None,
+    cost: CostModel | None = None, stream_input: bool = False,
 ) -> tuple[Schedule, list[Schedule]]:
     """The cheapest schedule whose peak SRAM fits the budget, and the candidates that were weighed. Cheapest
     is the fewest instructions `cost` predicts, then the fewest MACs (without a cost model, MACs alone).
@@ -114,17 +132,35 @@ def choose(
     base = per_layer(graph, calls, cost)
     if base.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, base, sram_budget, scratch_hint):
         return base, [base]
-    weighed = candidates(graph, calls, cost)
+    weighed = candidates(graph, calls, cost, stream_input)
     fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget),
                      key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
+    fast = next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
+    if fast is None:  # Before slow kernels or a refusal: the smallest schedules with their blocks in bands.
+        by_floor = sorted(weighed, key=lambda s: (s.stage1_bytes, s.macs))[:BANDED]
+        weighed += [with_banded_blocks(graph, calls, s, cost) for s in by_floor]
+        fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget),
+                         key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
+        fast = next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
     if not fitting:
         best = min(s.peak_sram_bytes for s in weighed)
         raise BudgetError(
             f"{graph.name} cannot run in {sram_budget:,} bytes of SRAM: the smallest peak any schedule reaches "
             f"is {best:,} bytes (arena + {RUNTIME_SRAM_BYTES:,} for the runtime and stack)"
         )
-    fast = next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
     return fast or fitting[0], weighed
+
+
+def with_banded_blocks(graph: Graph, calls: list[KernelCall], schedule: Schedule,
+                       cost: CostModel | None = None) -> Schedule:
+    """The schedule with its later blocks in row bands, planned with depthwise layers in place (as built)."""
+    banded = dataclasses.replace(schedule, banded=True)
+    g, c = apply(graph, calls, banded)
+    plan = plan_memory(g, c)
+    g, plan = place_depthwise_in_place(g, c, plan)
+    predicted = cost.predict(g, c, plan.elided_calls) if cost is not None else None
+    return dataclasses.replace(banded, arena_bytes=plan.arena_bytes, macs=sum(x.macs for x in c),
+                               predicted_instructions=predicted)
 
 
 def _fits_fast(graph: Graph, calls: list[KernelCall], schedule: Schedule, sram_budget: int,
@@ -138,13 +174,17 @@ def _fits_fast(graph: Graph, calls: list[KernelCall], schedule: Schedule, sram_b
 def fast_arena_bytes(graph: Graph, calls: list[KernelCall], schedule: Schedule, scratch_hint: ScratchHint) -> int:
     """The schedule's arena with every call holding the scratch its fast variant may need."""
     g, c = apply(graph, calls, schedule)
+    if schedule.banded:  # as the build does: depthwise layers in place before the kernels are chosen
+        g, _ = place_depthwise_in_place(g, c, plan_memory(g, c))
     hinted = [dataclasses.replace(x, scratch_bytes=max(x.scratch_bytes, scratch_hint(x, g))) for x in c]
     return plan_memory(g, hinted).arena_bytes
 
 
 def apply(graph: Graph, calls: list[KernelCall], schedule: Schedule) -> tuple[Graph, list[KernelCall]]:
     if schedule.split is None:
-        return graph, calls
-    if schedule.cached:
-        return expand_cached(graph, calls, schedule.split, *schedule.grid)
-    return expand(graph, calls, schedule.split, schedule.grid)
+        expanded = graph, calls
+    elif schedule.cached:
+        expanded = expand_cached(graph, calls, schedule.split, *schedule.grid, stream_input=schedule.streamed)
+    else:
+        expanded = expand(graph, calls, schedule.split, schedule.grid)
+    return band_blocks(*expanded) if schedule.banded else expanded

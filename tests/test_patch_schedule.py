@@ -163,9 +163,11 @@ def test_real_models_patch_schedules_in_the_emulated_firmware(model, shared_mode
     data = np.load(shared_models / "vectors" / f"{model}.npz")
     board = load_board("nucleo-f746")
     n_pts = len(points)
-    sweep = [(points[0], (1, 2), False), (points[n_pts // 2], (3, 4), False), (points[n_pts // 3], (6, 2), True)]
-    for n, (split, grid, cached) in enumerate(sweep):
-        schedule = Schedule(split, grid, "", 0, 0, 0, cached=cached)
+    sweep = [(points[0], (1, 2), False, False), (points[n_pts // 2], (3, 4), False, False),
+             (points[n_pts // 3], (6, 2), True, False), (points[n_pts // 3], (6, 2), True, True)]
+    for n, (split, grid, cached, streamed) in enumerate(sweep):
+        # the last: the input streamed from the host row by row, later blocks in bands where that saves memory
+        schedule = Schedule(split, grid, "", 0, 0, 0, cached=cached, streamed=streamed, banded=streamed)
         compiled = compile_graph(read_tflite(path), path.read_bytes(), Target(board.core), schedule=schedule)
         assert len(compiled.calls) > len(lower_graph(graph))  # the patches are really there
         result = build(path, board, tmp_path / f"b{n}", compiled=compiled, measure_run=False)

@@ -15,6 +15,7 @@ from codegen.kernels import (
     elementwise,
     fully_connected,
     fully_connected_dsp,
+    input_stream,
     logistic,
     mean,
     pad,
@@ -46,6 +47,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     softmax,
     logistic,
     window_copy,
+    input_stream,
 )
 
 LOWERINGS: dict[str, Callable] = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}

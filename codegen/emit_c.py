@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from codegen.emit_loops import Arg, Call, emit_calls
 from codegen.ir import Graph
 from codegen.kernels import HEADERS
 from codegen.kernels.base import ConstArray, KernelCall
@@ -43,33 +44,34 @@ def model_hash(model_bytes: bytes) -> bytes:
 
 def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: bytes) -> GeneratedSources:
     weights = _WeightTable()
-    body: list[str] = []
     params: list[str] = []
     param_names: dict[tuple[str, str], str] = {}  # identical structs (e.g. the bands of a patch schedule) once
     points: list[int] = []
+    emitted: list[Call] = []
     for pos, call in enumerate(calls):
         op = graph.operator(call.op_index)
         if pos in plan.elided_calls:
-            body.append(f"    /* operator {op.index} {op.op_type}: aliased in place, no work */")
+            emitted.append(Call("", (), f"operator {op.index} {op.op_type}: aliased in place, no work", -1))
             continue
-        args: list[str] = []
+        args: list[Arg] = []
         if call.params is not None:
             key = (call.params.C_TYPE, call.params.c_initializer())
             if key not in param_names:
                 param_names[key] = f"k{pos}_params"
                 params.append(f"static const {key[0]} {param_names[key]} = {key[1]};")
-            args.append(f"&{param_names[key]}")
+            args.append(Arg("params", key[0], param_names[key]))
         # A streamed input has no buffer: read_input_window gets its bytes through model_read_input().
-        args += [_tensor_ref(graph, plan, t, const=True) for t in call.inputs if t not in graph.streamed_inputs]
-        args += [weights.add(f"k{pos}_{c.role}", c) for c in call.consts]
-        args += [_tensor_ref(graph, plan, t, const=False) for t in call.outputs]
+        args += [_tensor_arg(graph, plan, t, const=True) for t in call.inputs if t not in graph.streamed_inputs]
+        args += [Arg("weights", C_TYPES[np.asarray(c.data).dtype], weights.add(f"k{pos}_{c.role}", c))
+                 for c in call.consts]
+        args += [_tensor_arg(graph, plan, t, const=False) for t in call.outputs]
         if call.scratch_bytes:
-            args.append(f"(int8_t *)(model_arena + {plan.scratch_offsets[pos]})")
+            args.append(Arg("arena", "int8_t *", offset=plan.scratch_offsets[pos]))
         macs = f", {call.macs:,} MACs" if call.macs else ""
-        body.append(f"    /* operator {op.index} {op.op_type}{macs} */")
-        body.append(f"    {call.kernel}({', '.join(args)});")
-        body.append(f"    MODEL_PROFILE_POINT({len(points)});")
+        emitted.append(Call(call.kernel, tuple(args), f"operator {op.index} {op.op_type}{macs}", len(points)))
         points.append(pos)
+    body, tables = emit_calls(emitted)
+    params += tables
 
     headers = sorted({HEADERS[c.kernel] for c in calls})
     files = {
@@ -81,10 +83,10 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
     return GeneratedSources(files, weights.nbytes, tuple(points))
 
 
-def _tensor_ref(graph: Graph, plan: MemoryPlan, index: int, const: bool) -> str:
+def _tensor_arg(graph: Graph, plan: MemoryPlan, index: int, const: bool) -> Arg:
     ctype = IR_C_TYPES[graph.tensor(index).dtype]
     qualifier = "const " if const else ""
-    return f"({qualifier}{ctype} *)(model_arena + {plan.tensor_offsets[index]})"
+    return Arg("arena", f"{qualifier}{ctype} *", offset=plan.tensor_offsets[index])
 
 
 class _WeightTable:

@@ -2,7 +2,9 @@
 
 A real board's board.json names its board layer (boards/<layer>/: board.c, board.ld, board.mk) and, under
 "emulator", the layer of its QEMU twin. Twin layers have a board.json of their own with "twin_of"; they are
-layers, not boards, so `codegen boards` does not list them.
+layers, not boards, so `codegen boards` does not list them. A board that is itself the machine QEMU emulates
+(mps2plus-an500, the MPS2+ FPGA board with the AN500 image) names its own layer there: the emulator runs the
+image the board loads.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Board:
     pyocd_pack: str | None = None  # `pyocd pack install <pack>` adds a target pyOCD does not know built in
     openocd_config: str | None = None  # e.g. "board/st_nucleo_f7.cfg"
     st_flash_address: int | None = None
+    mass_storage: str | None = None  # how to load an image by copying files to the board's USB drive
     platformio_board: str | None = None
 
     @property
@@ -132,5 +135,6 @@ def _board(d: dict) -> Board:
         pyocd_pack=pyocd.get("pack"),
         openocd_config=(flashing.get("openocd") or {}).get("config"),
         st_flash_address=int(str(st_flash["address"]), 0) if "address" in st_flash else None,
+        mass_storage=flashing.get("mass_storage"),
         platformio_board=(d.get("platformio") or {}).get("board"),
     )

@@ -8,8 +8,9 @@ pyOCD, OpenOCD and st-flash unless --tool names one, and the command runs in BUI
     st-flash [--serial <probe>] --reset write firmware.bin 0x08000000
 
 (OpenOCD's `program` initialises the adapter, so the probe's serial must be given before it.)
-Errors are CodegenErrors, one line each: not a build directory (exit 1), no tool (ToolchainError, exit 4),
-the tool failed (DeviceError, exit 5, with the tool's own error line).
+Errors are CodegenErrors, one line each: not a build directory (exit 1), a board that none of the tools can
+write (the MPS2+: its MCC loads the image from its USB drive; exit 1, saying how), no tool (ToolchainError,
+exit 4), the tool failed (DeviceError, exit 5, with the tool's own error line).
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def flash_command(args: argparse.Namespace) -> int:
 
 def flash(build_dir: Path, tool: str | None = None, probe: str | None = None) -> FlashResult:
     board = board_of_build(build_dir)
+    if not probe_tools(board):
+        raise not_probe_flashed(board, build_dir / "firmware.bin")
     name, executable = choose_tool(tool)
     argv = flash_argv(name, board, probe)
     image = build_dir / IMAGES[name]
@@ -116,8 +119,23 @@ def choose_tool(requested: str | None = None) -> tuple[str, str]:
                          + " / ".join(INSTALL[t] for t in TOOLS))
 
 
+def probe_tools(board: Board) -> list[str]:
+    """The tools of TOOLS that board.json says can write `board` through a debug probe."""
+    entries = {"pyocd": board.pyocd_target, "openocd": board.openocd_config, "st-flash": board.st_flash_address}
+    return [tool for tool in TOOLS if entries[tool] is not None]
+
+
+def not_probe_flashed(board: Board, image: Path | str = "firmware.bin") -> CodegenError:
+    """The one-line error for a board no tool of TOOLS can write, with the way its board.json gives instead."""
+    how = board.mass_storage or f"see the flashing section of boards/{board.board_layer}/board.json"
+    return CodegenError(f"board {board.name} cannot be flashed with pyocd, openocd or st-flash; load {image} by "
+                        f"hand: {how}")
+
+
 def flash_argv(tool: str, board: Board, probe: str | None = None) -> list[str]:
     """The command that writes the firmware of a build directory (its working directory) to `board`."""
+    if tool in TOOLS and not probe_tools(board):
+        raise not_probe_flashed(board)
     missing = f"board {board.name} has no {{}} in its board.json; choose another --tool"
     if tool == "pyocd":
         if not board.pyocd_target:

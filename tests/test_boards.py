@@ -3,8 +3,9 @@ board's firmware links at its flash origin with the stack and arena in its RAM; 
 board's budget, and runs a real model in QEMU bit-exact with TFLite Micro's golden output; an over-budget
 model fails to link with the linker's byte count.
 
-The real-board layers (clock trees, caches, U(S)ARTs) cannot run here: they are checked by compiling them
-warning-free (-Werror) for their exact CPU flags and by what the ELF images say."""
+The STM32 layers (clock trees, caches, U(S)ARTs) cannot run here: they are checked by compiling them
+warning-free (-Werror) for their exact CPU flags and by what the ELF images say. The MPS2+ with the AN500
+image is the machine QEMU emulates: its layer is its own twin, so its image is the one that runs in QEMU."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ from tests.model_catalog import TIER_AB, expected_output
 from tests.test_firmware_stub import assemble_tree, make, symbols
 from tools.emulator import Emulator, check_machine_memory
 
-REAL_BOARDS = ["disco-f746ng", "nucleo-f746", "nucleo-f767zi", "nucleo-h743zi", "nucleo-l4r5zi"]
+STM32_BOARDS = ["disco-f746ng", "nucleo-f746", "nucleo-f767zi", "nucleo-h743zi", "nucleo-l4r5zi"]
+MPS2_BOARD = "mps2plus-an500"  # the MPS2+ FPGA board with the AN500 image: QEMU's mps2-an500 itself
+REAL_BOARDS = sorted([*STM32_BOARDS, MPS2_BOARD])
 TWINS = ["mps2-an386", "mps2-an500", "mps2-an500-f767", "mps2-an500-h743"]
 LAYERS = REAL_BOARDS + TWINS
 PLATFORMIO_IDS = {
@@ -74,6 +77,15 @@ def json_cpu_flags(d: dict) -> str:
     return f"-mcpu={d['core']} -mthumb -mfpu={d['fpu']} -mfloat-abi={d['float_abi']}"
 
 
+def is_qemu_machine(d: dict) -> bool:
+    """A layer for an MPS2 machine QEMU emulates: a twin, or a real board that is its own twin (the MPS2+)."""
+    return "twin_of" in d or d["emulator"]["board_layer"] == d["name"]
+
+
+def qemu_machine(d: dict) -> str:
+    return d["qemu"]["machine"] if "twin_of" in d else d["emulator"]["qemu_machine"]
+
+
 def stack_and_data_regions(memory: dict) -> tuple[MemoryRegion, MemoryRegion]:
     """(where the stack lives, where .data/.bss live) according to a board.json "memory" block."""
     sram = region(memory["sram"])
@@ -83,7 +95,7 @@ def stack_and_data_regions(memory: dict) -> tuple[MemoryRegion, MemoryRegion]:
 # ---- the declarative catalogue ---------------------------------------------------------------------
 
 
-def test_catalogue_lists_the_five_boards(capsys: pytest.CaptureFixture[str]) -> None:
+def test_catalogue_lists_the_six_boards(capsys: pytest.CaptureFixture[str]) -> None:
     boards = list_boards()
     assert [b.name for b in boards] == REAL_BOARDS
     assert {p.parent.name for p in BOARDS_DIR.glob("*/board.json")} == set(LAYERS)
@@ -114,14 +126,17 @@ def test_board_json_matches_linker_script_and_board_mk(layer: str) -> None:
         assert stack_alias == "RAM" and set(regions) == {"FLASH", "RAM"}
     assert mk_cpu_flags(layer) == json_cpu_flags(d)
     assert d["stack_bytes"] == 16384
-    real = "twin_of" not in d
-    assert (int(memory["flash"]["origin"], 16) == 0x08000000) == real  # the twins boot from QEMU's 0x0
-    if real:
-        assert d["board_layer"] == layer and d["timer"]["tick_unit"] == "cycles"
-        assert d["clock"]["sysclk_hz"] == d["clock_hz"] and d["console"]["baud"] == 115200
-        assert d["console"]["kernel_clock_hz"] in (d["clock"]["pclk1_hz"], d["clock"]["pclk2_hz"])
-    else:
+    mps2 = is_qemu_machine(d)
+    assert (int(memory["flash"]["origin"], 16) == 0x08000000) != mps2  # the MPS2 machines boot from 0x0
+    if "twin_of" not in d:
+        assert d["board_layer"] == layer and d["console"]["baud"] == 115200
+        assert d["clock"]["sysclk_hz"] == d["clock_hz"]
+    if mps2:  # the twins and the MPS2+ itself: the 25 MHz FPGA image, timed by SysTick
         assert d["clock_hz"] == 25_000_000 and d["timer"]["tick_unit"] == "instructions/40"
+        assert d["console"]["uart"] == "CMSDK UART0" and d["console"]["base"] == "0x40004000"
+    else:
+        assert d["timer"]["tick_unit"] == "cycles"
+        assert d["console"]["kernel_clock_hz"] in (d["clock"]["pclk1_hz"], d["clock"]["pclk2_hz"])
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -133,7 +148,7 @@ def test_layer_sources(layer: str) -> None:
     assert all(s.startswith("board/") for s in sources) and len(set(names)) == len(names)
     assert {"startup.c", "board.c"} <= set(names)
     api = {"stm32_board.c", "mps2_board.c"} & set(names)
-    assert api == ({"mps2_board.c"} if "twin_of" in layer_json(layer) else {"stm32_board.c"})
+    assert api == ({"mps2_board.c"} if is_qemu_machine(layer_json(layer)) else {"stm32_board.c"})
     for name in names:
         assert (BOARDS_DIR / "common" / name).is_file() != (BOARDS_DIR / layer / name).is_file(), name
     assert {p.name for p in (BOARDS_DIR / layer).glob("*.c")} <= set(names)
@@ -149,18 +164,21 @@ def test_twin_has_its_boards_budget_and_cpu(name: str) -> None:
     board, d = load_board(name), layer_json(name)
     emu = d["emulator"]
     twin = layer_json(emu["board_layer"])
-    assert name in [twin["twin_of"], *twin.get("also_twin_of", [])]
-    assert twin["qemu"]["machine"] == emu["qemu_machine"] == board.qemu_machine
+    if name == MPS2_BOARD:  # the board is the emulated machine: its own layer is its twin
+        assert twin == d and board.emulator_layer == board.board_layer == name
+    else:
+        assert name in [twin["twin_of"], *twin.get("also_twin_of", [])]
+    assert qemu_machine(twin) == emu["qemu_machine"] == board.qemu_machine
     assert json_cpu_flags(twin) == json_cpu_flags(d) == board.cpu_flags == mk_cpu_flags(board.board_layer)
     assert emu["qemu_cpu"] == d["core"]
     for kind in ("flash", "sram", "stack"):
         assert (kind in twin["memory"]) == (kind in d["memory"]) == (kind in emu), kind
         if kind in d["memory"]:
             assert twin["memory"][kind]["size"] == d["memory"][kind]["size"], kind
-            assert twin["memory"][kind] == emu[kind], kind
+            assert region(twin["memory"][kind]) == region(emu[kind]), kind
 
 
-@pytest.mark.parametrize("name", REAL_BOARDS)
+@pytest.mark.parametrize("name", STM32_BOARDS)
 def test_board_fields(name: str) -> None:
     board = load_board(name)
     assert board.board_layer == name and board.emulator_layer in TWINS and board.stack_bytes == 16384
@@ -172,14 +190,33 @@ def test_board_fields(name: str) -> None:
     assert (board.stack_region is not None) == (name == "nucleo-h743zi")
 
 
+def test_mps2plus_board_fields() -> None:
+    """The MPS2+ with AN500: 4 MB of code SSRAM at 0x0 and 4 MB of data SSRAM at 0x20000000 (what QEMU maps),
+    no debug-probe flashing (its MCC loads images from its USB drive), no PlatformIO board; its own twin."""
+    board = load_board(MPS2_BOARD)
+    assert board.flash == MemoryRegion(0x00000000, 4 << 20) and board.sram == MemoryRegion(0x20000000, 4 << 20)
+    assert board.stack_region is None and board.stack_bytes == 16384
+    assert (board.core, board.clock_hz, board.cpu_flags) == (
+        "cortex-m7", 25_000_000, "-mcpu=cortex-m7 -mthumb -mfpu=fpv5-d16 -mfloat-abi=hard")
+    assert (board.board_layer, board.emulator_layer, board.qemu_machine) == (MPS2_BOARD, MPS2_BOARD, "mps2-an500")
+    assert board.tick_unit == board.emulator_tick_unit == "instructions/40"
+    assert board.console == "CMSDK UART0 115200 8N1"
+    assert (board.pyocd_target, board.openocd_config, board.st_flash_address, board.platformio_board) == (
+        None, None, None, None)
+    assert board.mass_storage and "MB/HBI0263C/AN500/images.txt" in board.mass_storage
+    assert "SOFTWARE" in board.mass_storage and "IMAGE0ADDRESS: 0x00000000" in board.mass_storage
+    flashing = layer_json(MPS2_BOARD)["flashing"]
+    assert set(flashing) == {"mass_storage"}
+
+
 @pytest.mark.emulator
-@pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("twin", [*TWINS, MPS2_BOARD])
 def test_qemu_machine_ram_covers_the_twin(twin: str) -> None:
     if shutil.which("qemu-system-arm") is None:
         pytest.skip("qemu-system-arm missing")
     d = layer_json(twin)
     for r in d["memory"].values():
-        check_machine_memory(d["qemu"]["machine"], int(r["origin"], 16), r["size"])
+        check_machine_memory(qemu_machine(d), int(r["origin"], 16), r["size"])
 
 
 # ---- firmware for every board, built by `codegen build` ---------------------------------------------
@@ -213,7 +250,7 @@ def check_image(elf: Path, flash: MemoryRegion, stack: MemoryRegion, data: Memor
     assert flash.origin <= syms["__data_load"] < flash.origin + flash.size
 
 
-@pytest.mark.parametrize("name", REAL_BOARDS)
+@pytest.mark.parametrize("name", STM32_BOARDS)
 def test_real_board_firmware_is_linked_for_the_board(builds: dict[str, BuildResult], name: str) -> None:
     result = builds[name]
     d = layer_json(name)
@@ -231,6 +268,24 @@ def test_real_board_firmware_is_linked_for_the_board(builds: dict[str, BuildResu
     board_init = disassembly.split("<board_init>:", 1)[1].split("\n\n", 1)[0]
     barriers = len(re.findall(r"\bdsb\b", board_init))
     assert barriers >= 4 if result.board.core == "cortex-m7" else barriers == 0
+
+
+def test_mps2plus_firmware_is_the_image_the_emulator_runs(builds: dict[str, BuildResult]) -> None:
+    """Linked at 0x0 with the stack and arena in the 4 MB at 0x20000000; the MPS2 board API, no STM32 code; and
+    firmware.bin, what the MCC loads, is byte for byte the image QEMU runs."""
+    result = builds[MPS2_BOARD]
+    d = layer_json(MPS2_BOARD)
+    stack, data = stack_and_data_regions(d["memory"])
+    check_image(result.out / "firmware.elf", region(d["memory"]["flash"]), stack, data)
+    report = json.loads((result.out / "report.json").read_text())
+    assert report["board"] == MPS2_BOARD and report["emulator"] == "mps2-an500"
+    assert report["sram_board_bytes"] == report["flash_board_bytes"] == 4 << 20
+    syms = symbols(result.out / "firmware.elf")
+    assert {"board_init", "board_uart_putc", "board_halt", "SysTick_Handler"} <= set(syms)
+    assert not any(name.startswith(("stm32", "cm7_caches")) for name in syms)
+    image = (result.out / "firmware.bin").read_bytes()
+    assert image == (result.out / EMULATED_DIR / "firmware.bin").read_bytes()
+    assert elf_attributes(result.out / "firmware.elf") == elf_attributes(result.out / EMULATED_DIR / "firmware.elf")
 
 
 @pytest.mark.parametrize("name", REAL_BOARDS)
@@ -258,7 +313,7 @@ def test_board_and_twin_are_compiled_for_the_same_fpu(builds: dict[str, BuildRes
         assert single_only == ("-sp-" in board.fpu), attrs
 
 
-@pytest.mark.parametrize("name", REAL_BOARDS)
+@pytest.mark.parametrize("name", STM32_BOARDS)
 def test_platformio_project(builds: dict[str, BuildResult], name: str) -> None:
     result = builds[name]
     out, board = result.out, result.board
@@ -297,6 +352,17 @@ def test_platformio_project(builds: dict[str, BuildResult], name: str) -> None:
     cpu = board.cpu_flags.split()
     assert appended["CCFLAGS"] == cpu and appended["ASFLAGS"] == cpu
     assert appended["LINKFLAGS"][: len(cpu)] == cpu and "--specs=nano.specs" in appended["LINKFLAGS"]
+
+
+def test_mps2plus_platformio_file_defines_no_environment(builds: dict[str, BuildResult]) -> None:
+    """No PlatformIO board exists in its board.json: the build's platformio.ini says so and how to load the image."""
+    result = builds[MPS2_BOARD]
+    text = (result.out / "platformio.ini").read_text()
+    assert text == platformio_ini(result.board)
+    ini = configparser.ConfigParser()
+    ini.read_string(text)
+    assert ini.sections() == []
+    assert "names no PlatformIO board" in text and "images.txt" in text
 
 
 # ---- the twins run real models -----------------------------------------------------------------------
@@ -394,6 +460,65 @@ def test_build_refuses_a_model_too_big_for_the_board(tmp_path: Path) -> None:
     f767 = load_board("nucleo-f767zi")
     compiled = compile_file(model, Target(f767.core), f767.sram.size)
     assert 327_680 < compiled.plan.arena_bytes < f767.sram.size
+
+
+BIG_FC_IN, BIG_FC_OUT = 1536, 1600  # 2,457,600 bytes of int8 weights: more than the 2 MB of any STM32 here
+
+
+def _big_fc_model(path: Path) -> Path:
+    """One FULLY_CONNECTED layer, 1536 -> 1600, with random int8 weights (about 2.34 MB) and int32 biases; the
+    output scale is set from the accumulator's spread so that most outputs are not saturated, which lets any
+    wrong weight row show in the output."""
+    from codegen.ir import Graph, Operator, Quantization, Tensor
+    from codegen.tflite_writer import write_tflite
+
+    rng = np.random.default_rng(2024)
+    x_scale, w_scale, x_zp = 0.02, 0.001, 5
+    weights = np.clip(np.rint(rng.normal(0.0, 30.0, size=(BIG_FC_OUT, BIG_FC_IN))), -127, 127).astype(np.int8)
+    acc_std = np.sqrt(BIG_FC_IN) * np.sqrt(256.0**2 / 12.0 + x_zp**2) * 30.0
+    bias = np.rint(rng.normal(0.0, acc_std / 4.0, size=BIG_FC_OUT)).astype(np.int32)
+    out_scale = float(np.float32(4.0 * acc_std * x_scale * w_scale / 127.0))
+    bias_scale = float(np.float32(np.float32(x_scale) * np.float32(w_scale)))
+    tensors = [
+        Tensor(0, "x", (1, BIG_FC_IN), "int8", Quantization((x_scale,), (x_zp,))),
+        Tensor(1, "weights", (BIG_FC_OUT, BIG_FC_IN), "int8", Quantization((w_scale,), (0,)), weights),
+        Tensor(2, "bias", (BIG_FC_OUT,), "int32", Quantization((bias_scale,), (0,)), bias),
+        Tensor(3, "y", (1, BIG_FC_OUT), "int8", Quantization((out_scale,), (-2,))),
+    ]
+    op = Operator(0, "FULLY_CONNECTED", (0, 1, 2), (3,),
+                  {"activation": "NONE", "weights_format": 0, "keep_num_dims": False})
+    path.write_bytes(write_tflite(Graph(tensors, [op], (0,), (3,), name="big_fc")))
+    return path
+
+
+@pytest.mark.emulator
+@needs_arm_gcc
+def test_model_bigger_than_any_stm32_flash_runs_on_the_mps2plus(tmp_path: Path) -> None:
+    """Over 2 MB of weights: the MPS2+ (4 MB of code SSRAM) links it, and one inference in QEMU equals the
+    NumPy reference, so every weight row was really in the image the emulator loaded."""
+    from codegen.reference_executor import run_reference
+    from codegen.tflite_reader import read_tflite
+
+    model = _big_fc_model(tmp_path / "big_fc.tflite")
+    board = load_board(MPS2_BOARD)
+    result = build(model, board, tmp_path / "b", measure_run=False)
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    biggest_stm32_flash = max(load_board(name).flash.size for name in STM32_BOARDS)
+    assert biggest_stm32_flash == 2 << 20
+    assert report["flash_weights_bytes"] >= BIG_FC_IN * BIG_FC_OUT > biggest_stm32_flash
+    assert biggest_stm32_flash < report["flash_bytes"] <= board.flash.size
+    assert (tmp_path / "b" / "firmware.bin").stat().st_size > biggest_stm32_flash
+    graph = result.compiled.graph
+    x = np.random.default_rng(7).integers(-128, 128, size=(1, BIG_FC_IN), endpoint=False).astype(np.int8)
+    want = run_reference(read_tflite(model), [x])[0]
+    assert np.count_nonzero((want > -128) & (want < 127)) > 0.9 * BIG_FC_OUT  # outputs mostly unsaturated
+    with Emulator(tmp_path / "b" / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine) as emu:
+        info = emu.link.expect_model(result.compiled.hash8, graph.name)
+        raw, stats = emu.link.infer([x])
+    assert info.board == MPS2_BOARD
+    got = np.frombuffer(raw[0], dtype=np.int8).reshape(want.shape)
+    np.testing.assert_array_equal(got, want, err_msg="MPS2+ firmware vs the NumPy reference")
+    assert stats.ticks > 0 and 0 < stats.stack_high_water < stats.stack_bytes
 
 
 def test_board_defaults_keep_the_old_fields_working() -> None:

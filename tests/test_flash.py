@@ -12,8 +12,18 @@ from pathlib import Path
 import pytest
 
 from codegen.boards import list_boards, load_board
+from codegen.cli import main as cli_main
 from codegen.errors import CodegenError, DeviceError, ToolchainError
-from codegen.flash import IMAGES, TOOLS, add_flash_parser, choose_tool, flash_argv, flash_command, tool_error
+from codegen.flash import (
+    IMAGES,
+    TOOLS,
+    add_flash_parser,
+    choose_tool,
+    flash_argv,
+    flash_command,
+    probe_tools,
+    tool_error,
+)
 
 # What each board is flashed with: (pyOCD target, OpenOCD board config).
 EXPECTED = {
@@ -23,6 +33,8 @@ EXPECTED = {
     "nucleo-h743zi": ("stm32h743xx", "board/st_nucleo_h743zi.cfg"),
     "nucleo-l4r5zi": ("stm32l4r5zitx", "board/st_nucleo_l4.cfg"),
 }
+# Boards no debug-probe tool writes: the MPS2+'s MCC loads the image from its USB drive at reset.
+MASS_STORAGE_ONLY = {"mps2plus-an500"}
 
 # A stand-in for a flashing tool: records its name, working directory and arguments (NUL-separated), prints
 # what FAKE_OUTPUT says and exits with FAKE_EXIT. Shell built-ins only: PATH holds nothing but the fakes.
@@ -33,8 +45,11 @@ exit "${FAKE_EXIT:-0}"
 """
 
 
-def test_every_board_has_all_three_tools() -> None:
-    assert {b.name for b in list_boards()} == set(EXPECTED)
+def test_every_board_has_all_three_tools_or_none() -> None:
+    boards = list_boards()
+    assert {b.name for b in boards} == set(EXPECTED) | MASS_STORAGE_ONLY
+    for board in boards:
+        assert probe_tools(board) == ([] if board.name in MASS_STORAGE_ONLY else list(TOOLS)), board.name
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -178,6 +193,32 @@ def test_not_a_build_directory(tmp_path: Path, fake_bin: Path) -> None:
     with pytest.raises(CodegenError, match="unknown board 'mps2-an500'"):
         flash_command(args(empty))
     assert not (tmp_path / "argv.log").exists()  # no tool was run
+
+
+@pytest.mark.parametrize("tool", [None, *TOOLS])
+def test_mps2plus_build_says_how_to_load_it(tool: str | None, build_dir: Path, fake_bin: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """With every tool installed, `codegen flash` on an MPS2+ build runs none of them: one line, exit 1, saying
+    where the image goes (the SOFTWARE folder of the MCC's USB drive, named in AN500's images.txt)."""
+    install(fake_bin, *TOOLS)
+    (build_dir / "report.json").write_text(json.dumps({"model": "m", "board": "mps2plus-an500"}))
+    with pytest.raises(CodegenError) as failure:
+        flash_command(args(build_dir, tool))
+    assert type(failure.value) is CodegenError and failure.value.exit_code == 1
+    message = str(failure.value)
+    assert message.startswith("board mps2plus-an500 cannot be flashed with pyocd, openocd or st-flash; load "
+                              f"{build_dir / 'firmware.bin'} by hand: copy firmware.bin to the SOFTWARE folder")
+    assert "MB/HBI0263C/AN500/images.txt" in message and "IMAGE0ADDRESS: 0x00000000" in message
+    assert "\n" not in message and failure.value.lines() == [message]
+    assert not (tmp_path / "argv.log").exists()  # no tool was run
+    argv = ["flash", str(build_dir), *(["--tool", tool] if tool else [])]
+    assert cli_main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == f"codegen: {message}\n"
+    assert not (tmp_path / "argv.log").exists()
+    for name in TOOLS:  # asking for the command directly gives the same answer
+        with pytest.raises(CodegenError, match="cannot be flashed with pyocd, openocd or st-flash"):
+            flash_argv(name, load_board("mps2plus-an500"))
 
 
 def test_missing_image(build_dir: Path, fake_bin: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ succeeded, so a failed build never leaves a half-written output behind.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from codegen.ir import NUMPY_DTYPES
 from codegen.memory_plot import layer_profile, write_memory_plot
 from codegen.pipeline import CompiledModel, compile_file
 from codegen.platformio import platformio_ini
-from codegen.schedule_search import Schedule
+from codegen.schedule_search import NoScheduleFits, Schedule
 from codegen.target import Target
 
 BUILD_MARKER = ".codegen-build"
@@ -50,6 +51,7 @@ class BuildResult:
     size: FirmwareSize
     measurement: Measurement | None
     sram_budget: int
+    remeasured: bool = False  # the schedule was searched again with the runtime SRAM this build measured
 
     @property
     def sram_used(self) -> int:
@@ -75,6 +77,8 @@ class BuildResult:
             "stack_reserved_bytes": self.size.stack_reserved_bytes,
             "ram_static_bytes": self.size.ram_static_bytes,
             "sram_used_bytes": self.sram_used,
+            "runtime_sram_bytes": self.sram_used - c.plan.arena_bytes,  # static state + stack, besides the arena
+            "schedule_searched_with_measured_runtime": self.remeasured,
             "sram_budget_bytes": self.sram_budget,
             "sram_board_bytes": self.board.sram.size,
             "flash_bytes": self.size.flash_bytes,
@@ -116,41 +120,95 @@ class BuildResult:
 def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, measure_run: bool = True,
           compiled: CompiledModel | None = None, profile: bool = False, stream_input: bool = False) -> BuildResult:
     """With `profile` both firmwares record per-call ticks (make PROFILE=1) and the measurement reads them.
-    With `stream_input` the schedule may read the input row by row (see pipeline.compile_graph)."""
+    With `stream_input` the schedule may read the input row by row (see pipeline.compile_graph).
+
+    Unless `compiled` is given, the schedule is searched with an estimate of the SRAM the firmware needs besides
+    the arena; the emulated build then measures it (static RAM + painted stack) and, where the measured figure
+    could change the choice, the search runs again with it and the better firmware is built (`remeasured`)."""
     budget = sram_budget if sram_budget is not None else board.sram.size
-    # Refuses bad models, and budgets no schedule meets, before anything is written.
-    compiled = compiled or compile_file(model, Target(board.core), budget, stream_input=stream_input)
+    target = Target(board.core)
+    searched = compiled is None
+    refusal: NoScheduleFits | None = None
+    if compiled is None:  # bad models are refused before anything is written
+        try:
+            compiled = compile_file(model, target, budget, stream_input=stream_input)
+        except NoScheduleFits as exc:
+            if not (board.emulator_layer and measure_run):
+                raise
+            # The estimate may be pessimistic: measure the runtime SRAM on the smallest schedule before refusing.
+            refusal = exc
+            compiled = compile_file(model, target, budget, stream_input=stream_input, schedule=exc.smallest)
     require_toolchain()
     _check_out_dir(out)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    second = out.parent / f".{out.name}.partial2-{os.getpid()}"
     try:
-        write_tree(staging, compiled.sources.files, board.board_layer)
-        make(staging, board.stack_bytes, f"{compiled.graph.name} on {board.name}", profile)
-        size = measure(staging / "firmware.elf", staging / "firmware.map")
-        measurement = None
-        if board.emulator_layer:
-            emulated = staging / EMULATED_DIR
-            write_tree(emulated, compiled.sources.files, board.emulator_layer, shared_from=staging)
-            make(emulated, board.stack_bytes, f"{compiled.graph.name} on {board.name}'s emulated twin", profile)
-            if measure_run:
-                measurement = measure_in_emulator(emulated / "firmware.elf", compiled, board, profile)
-        result = BuildResult(out, board, compiled, size, measurement, budget)
+        try:
+            result = _build_tree(staging, model, board, compiled, budget, measure_run, profile)
+        except BudgetError:
+            if refusal is None:
+                raise
+            raise refusal from None  # the smallest schedule does not even link: the search's refusal stands
+        if searched and result.measurement is not None and _worth_searching_again(result, refusal):
+            runtime = result.sram_used - compiled.plan.arena_bytes
+            try:
+                again = compile_file(model, target, budget, stream_input=stream_input, runtime_sram_bytes=runtime)
+            except NoScheduleFits as exc:
+                raise exc.measured() from None
+            if again.sources.files == compiled.sources.files:  # the same firmware: only the search's figures change
+                result = dataclasses.replace(result, compiled=again, remeasured=True)
+            else:
+                retried = _build_tree(second, model, board, again, budget, measure_run, profile)
+                if retried.sram_used <= budget or result.sram_used > budget:
+                    shutil.rmtree(staging)
+                    second.rename(staging)
+                    result = dataclasses.replace(retried, remeasured=True)
         if result.sram_used > budget:
             raise BudgetError(
-                f"{compiled.graph.name} needs {result.sram_used:,} bytes of SRAM, {result.sram_used - budget:,} "
-                f"more than the {budget:,}-byte budget (arena {compiled.plan.arena_bytes:,})"
+                f"{result.compiled.graph.name} needs {result.sram_used:,} bytes of SRAM, "
+                f"{result.sram_used - budget:,} more than the {budget:,}-byte budget "
+                f"(arena {result.compiled.plan.arena_bytes:,})"
             )
         (staging / "report.json").write_text(json.dumps(result.report(), indent=2) + "\n")
-        (staging / "platformio.ini").write_text(platformio_ini(board))
-        # The exact source model travels with its firmware, so eval can recompute host references later.
-        shutil.copy2(model, staging / MODEL_COPY)
-        (staging / BUILD_MARKER).write_text("built by codegen; safe to delete\n")
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(second, ignore_errors=True)
         raise
-    return result
+    shutil.rmtree(second, ignore_errors=True)
+    return dataclasses.replace(result, out=out)
+
+
+def _worth_searching_again(result: BuildResult, refusal: NoScheduleFits | None) -> bool:
+    """Whether the measured runtime SRAM could change the search's choice: it refused with the estimate, the
+    firmware is over budget, or a patched schedule got less room than the measurement shows there is."""
+    if refusal is not None or result.sram_used > result.sram_budget:
+        return True
+    schedule = result.compiled.schedule
+    measured = result.sram_used - result.compiled.plan.arena_bytes
+    return schedule.split is not None and measured < schedule.runtime_sram_bytes
+
+
+def _build_tree(root: Path, model: Path, board: Board, compiled: CompiledModel, budget: int, measure_run: bool,
+                profile: bool) -> BuildResult:
+    """Write, compile and (on the emulated twin) measure one firmware in `root`, with its platformio.ini and a
+    copy of the model; no report yet."""
+    shutil.rmtree(root, ignore_errors=True)
+    write_tree(root, compiled.sources.files, board.board_layer)
+    make(root, board.stack_bytes, f"{compiled.graph.name} on {board.name}", profile)
+    size = measure(root / "firmware.elf", root / "firmware.map")
+    measurement = None
+    if board.emulator_layer:
+        emulated = root / EMULATED_DIR
+        write_tree(emulated, compiled.sources.files, board.emulator_layer, shared_from=root)
+        make(emulated, board.stack_bytes, f"{compiled.graph.name} on {board.name}'s emulated twin", profile)
+        if measure_run:
+            measurement = measure_in_emulator(emulated / "firmware.elf", compiled, board, profile)
+    (root / "platformio.ini").write_text(platformio_ini(board))
+    # The exact source model travels with its firmware, so eval can recompute host references later.
+    shutil.copy2(model, root / MODEL_COPY)
+    (root / BUILD_MARKER).write_text("built by codegen; safe to delete\n")
+    return BuildResult(root, board, compiled, size, measurement, budget)
 
 
 def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board, profile: bool = False) -> Measurement:
@@ -222,7 +280,8 @@ def format_report(result: BuildResult) -> str:
     rows = [
         ("model", f"{r['model']} (hash {r['model_hash']})"),
         ("board", f"{result.board.name}" + (f", measured on its QEMU twin {r['emulator']}" if m else "")),
-        ("schedule", _describe_schedule(result.compiled.schedule)),
+        ("schedule", _describe_schedule(result.compiled.schedule)
+                     + ("; searched again with the runtime SRAM measured here" if result.remeasured else "")),
         ("MACs", f"{r['macs']:,}"),
         ("arena", kb(r["arena_bytes"]) + _describe_scratch(r)),
         ("stack high-water", kb(m.stack_high_water) + " measured by stack painting" if m else "not measured"),

@@ -30,8 +30,8 @@ def format_candidates(weighed: list[Schedule], chosen: Schedule | None, budget: 
     if len(rows) > len(shown):
         lines.append(f"  ... {len(rows) - len(shown)} more (--all lists them)")
     lines.append(f"budget {budget:,} B; peak SRAM = arena + {RUNTIME_SRAM_BYTES:,} B for runtime state and stack "
-                 "(estimate; a build measures it); predicted instr: the fitted cost model, portable kernels; "
-                 "* chosen, x over budget")
+                 "(estimate; `codegen build` measures it and searches again); predicted instr: the fitted cost "
+                 "model, portable kernels; * chosen, x over budget")
     return "\n".join(lines)
 
 

@@ -24,8 +24,8 @@ from codegen.patch_schedule import can_stream_input, expand, expand_cached, spli
 
 GRIDS: tuple[tuple[int, int], ...] = tuple((r, c) for r in range(1, 5) for c in range(1, 5) if (r, c) != (1, 1))
 # SRAM besides the arena: the firmware's static state (UART frame buffers, ~2.2 kB) and the stack (~0.5 kB
-# high-water on the emulated board). An estimate for the search only; every build re-checks the budget
-# against the measured figures.
+# high-water on the emulated board). The search starts from this estimate; `codegen build` then measures the
+# real figure on the emulated board and searches again with it (codegen/build.py).
 RUNTIME_SRAM_BYTES = 4096
 
 BANDED = 12  # schedules (smallest stage-1 peaks first) also weighed with their later blocks in bands, when none fits
@@ -45,6 +45,7 @@ class Schedule:
     banded: bool = False  # later blocks run in row bands too, where that lowers the arena (band_segments.py)
     predicted_instructions: int | None = None  # by the cost model, for the portable calls; None without one
     stage1_bytes: int = 0  # peak live bytes while stage 1 runs: a floor for banding the later blocks
+    runtime_sram_bytes: int = RUNTIME_SRAM_BYTES  # SRAM besides the arena: estimated, or measured by a build
 
     @property
     def mac_overhead(self) -> float:
@@ -52,7 +53,7 @@ class Schedule:
 
     @property
     def peak_sram_bytes(self) -> int:
-        return self.arena_bytes + RUNTIME_SRAM_BYTES
+        return self.arena_bytes + self.runtime_sram_bytes
 
     def describe(self) -> str:
         return self._stage1() + (", blocks in bands" if self.banded else "")
@@ -71,7 +72,8 @@ class Schedule:
                 "split_tensor": self.split_tensor or None, "grid": list(self.grid) if self.grid else None,
                 "input_streamed": self.streamed, "blocks_banded": self.banded,
                 "arena_bytes": self.arena_bytes, "macs": self.macs, "mac_overhead": round(self.mac_overhead, 4),
-                "predicted_instructions": self.predicted_instructions}
+                "predicted_instructions": self.predicted_instructions,
+                "runtime_sram_bytes": self.runtime_sram_bytes}
 
 
 def _planned(graph: Graph, calls: list[KernelCall], cost: CostModel | None,
@@ -117,9 +119,25 @@ def candidates(graph: Graph, calls: list[KernelCall], cost: CostModel | None = N
     return found
 
 
+class NoScheduleFits(BudgetError):
+    """No schedule's peak SRAM meets the budget; `smallest` is the schedule with the lowest peak."""
+
+    def __init__(self, model: str, sram_budget: int, smallest: Schedule, measured: bool = False):
+        self.model, self.sram_budget, self.smallest = model, sram_budget, smallest
+        how = "measured on the emulated board" if measured else "estimated"
+        super().__init__(
+            f"{model} cannot run in {sram_budget:,} bytes of SRAM: the smallest peak any schedule reaches is "
+            f"{smallest.peak_sram_bytes:,} bytes (arena {smallest.arena_bytes:,} + {smallest.runtime_sram_bytes:,} "
+            f"for the runtime and stack, {how})")
+
+    def measured(self) -> NoScheduleFits:
+        """The same refusal, its runtime SRAM measured by a build."""
+        return NoScheduleFits(self.model, self.sram_budget, self.smallest, measured=True)
+
+
 def choose(
     graph: Graph, calls: list[KernelCall], sram_budget: int, scratch_hint: ScratchHint | None = None,
-    cost: CostModel | None = None, stream_input: bool = False,
+    cost: CostModel | None = None, stream_input: bool = False, runtime_sram_bytes: int = RUNTIME_SRAM_BYTES,
 ) -> tuple[Schedule, list[Schedule]]:
     """The cheapest schedule whose peak SRAM fits the budget, and the candidates that were weighed. Cheapest
     is the fewest instructions `cost` predicts, then the fewest MACs (without a cost model, MACs alone).
@@ -128,26 +146,27 @@ def choose(
     schedule that still fits with that scratch wins, so that the fast kernels run everywhere (a fast kernel
     is worth far more than a few percent of recomputed MACs); only if none does, the cheapest that fits with
     portable kernels where memory is tight (codegen/specialize.py then keeps those calls portable).
+
+    runtime_sram_bytes is the SRAM the firmware needs besides the arena (static state and stack).
     """
-    base = per_layer(graph, calls, cost)
+    def runtime(found: list[Schedule]) -> list[Schedule]:
+        return [dataclasses.replace(s, runtime_sram_bytes=runtime_sram_bytes) for s in found]
+
+    [base] = runtime([per_layer(graph, calls, cost)])
     if base.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, base, sram_budget, scratch_hint):
         return base, [base]
-    weighed = candidates(graph, calls, cost, stream_input)
+    weighed = runtime(candidates(graph, calls, cost, stream_input))
     fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget),
                      key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
     fast = next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
     if fast is None:  # Before slow kernels or a refusal: the smallest schedules with their blocks in bands.
         by_floor = sorted(weighed, key=lambda s: (s.stage1_bytes, s.macs))[:BANDED]
-        weighed += [with_banded_blocks(graph, calls, s, cost) for s in by_floor]
+        weighed += [with_banded_blocks(graph, calls, s, cost) for s in by_floor]  # keeps runtime_sram_bytes
         fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget),
                          key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
         fast = next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
     if not fitting:
-        best = min(s.peak_sram_bytes for s in weighed)
-        raise BudgetError(
-            f"{graph.name} cannot run in {sram_budget:,} bytes of SRAM: the smallest peak any schedule reaches "
-            f"is {best:,} bytes (arena + {RUNTIME_SRAM_BYTES:,} for the runtime and stack)"
-        )
+        raise NoScheduleFits(graph.name, sram_budget, min(weighed, key=lambda s: (s.peak_sram_bytes, s.macs)))
     return fast or fitting[0], weighed
 
 
@@ -168,7 +187,7 @@ def _fits_fast(graph: Graph, calls: list[KernelCall], schedule: Schedule, sram_b
     """Whether the schedule's arena, with every call holding its fast variant's scratch, still fits."""
     if scratch_hint is None:
         return True
-    return fast_arena_bytes(graph, calls, schedule, scratch_hint) + RUNTIME_SRAM_BYTES <= sram_budget
+    return fast_arena_bytes(graph, calls, schedule, scratch_hint) + schedule.runtime_sram_bytes <= sram_budget
 
 
 def fast_arena_bytes(graph: Graph, calls: list[KernelCall], schedule: Schedule, scratch_hint: ScratchHint) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +14,7 @@ from codegen import cost_model
 from codegen.boards import load_board
 from codegen.build import EMULATED_DIR, build
 from codegen.emit_c import emit_model
+from codegen.errors import BudgetError
 from codegen.fuse_pad import fuse_pads
 from codegen.host_model import HostModel
 from codegen.ir import NUMPY_DTYPES
@@ -20,7 +24,7 @@ from codegen.memory_plan import check_plan, plan_memory
 from codegen.patch_schedule import Region, expand, expand_cached, split_points, tiles
 from codegen.pipeline import compile_file, compile_graph
 from codegen.reference_executor import run_reference
-from codegen.schedule_search import Schedule, apply, choose
+from codegen.schedule_search import RUNTIME_SRAM_BYTES, Schedule, apply, choose
 from codegen.specialize import specialize
 from codegen.target import HOST, Target
 from codegen.tflite_reader import read_tflite
@@ -232,6 +236,30 @@ def test_patch_firmware_is_bit_exact_and_within_the_promised_budget(shared_model
         raw, _ = emu.link.infer([data["in0"]])
     assert np.frombuffer(raw[0], np.int8).tolist() == data["out0"].reshape(-1).tolist()
     assert compile_file(shared_models / "mlperf_vww_96_int8.tflite").plan.arena_bytes > result.compiled.plan.arena_bytes
+
+
+@pytest.mark.emulator
+def test_budgets_are_refused_and_met_with_the_measured_runtime_sram(shared_models, tmp_path):
+    """The search starts from an estimate of the SRAM besides the arena (4,096 B); the build measures it on the
+    emulated board and searches again. A budget below every schedule is refused with the peak the smallest
+    schedule's firmware really has, and exactly that budget, which the estimate refuses, then builds."""
+    model = shared_models / "mlperf_vww_96_int8.tflite"
+    graph = fuse_pads(read_tflite(model))
+    with pytest.raises(BudgetError, match="estimated") as estimated:
+        choose(graph, lower_graph(graph), 41_000)
+    floor = estimated.value.smallest
+    board = load_board("nucleo-f746")
+    with pytest.raises(BudgetError, match="measured on the emulated board") as measured:
+        build(model, board, tmp_path / "c", sram_budget=41_000)
+    assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".c*"))
+    found = re.search(r"reaches is ([\d,]+) bytes \(arena ([\d,]+) \+ ([\d,]+)", str(measured.value))
+    peak, arena, runtime = (int(g.replace(",", "")) for g in found.groups())
+    assert 41_000 < peak == arena + runtime < floor.peak_sram_bytes and arena == floor.arena_bytes
+    result = build(model, board, tmp_path / "b", sram_budget=peak)
+    assert result.remeasured and result.sram_used == peak and result.compiled.plan.arena_bytes == arena
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["schedule"]["runtime_sram_bytes"] == report["runtime_sram_bytes"] == runtime < RUNTIME_SRAM_BYTES
+    assert report["schedule_searched_with_measured_runtime"]
 
 
 ZOO = ["mbv2-w0.3-r80_imagenet.json", "mcunet-10fps_imagenet.json"]

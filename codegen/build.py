@@ -129,6 +129,7 @@ def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, 
     target = Target(board.core)
     searched = compiled is None
     refusal: NoScheduleFits | None = None
+    weighed: list[Schedule] = []
     if compiled is None:  # bad models are refused before anything is written
         try:
             compiled = compile_file(model, target, budget, stream_input=stream_input)
@@ -136,7 +137,7 @@ def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, 
             if not (board.emulator_layer and measure_run):
                 raise
             # The estimate may be pessimistic: measure the runtime SRAM on the smallest schedule before refusing.
-            refusal = exc
+            refusal, weighed = exc, exc.weighed
             compiled = compile_file(model, target, budget, stream_input=stream_input, schedule=exc.smallest)
     require_toolchain()
     _check_out_dir(out)
@@ -152,7 +153,8 @@ def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, 
         if searched and result.measurement is not None and _worth_searching_again(result, refusal):
             runtime = result.sram_used - compiled.plan.arena_bytes
             try:
-                again = compile_file(model, target, budget, stream_input=stream_input, runtime_sram_bytes=runtime)
+                again = compile_file(model, target, budget, stream_input=stream_input, runtime_sram_bytes=runtime,
+                                     earlier=weighed or compiled.candidates)
             except NoScheduleFits as exc:
                 raise exc.measured() from None
             if again.sources.files == compiled.sources.files:  # the same firmware: only the search's figures change

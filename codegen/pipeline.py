@@ -47,7 +47,7 @@ class CompiledModel:
 def compile_graph(
     graph: Graph, model_bytes: bytes, target: Target = PORTABLE, sram_budget: int | None = None,
     use_cost_model: bool = True, schedule: Schedule | None = None, stream_input: bool = False,
-    runtime_sram_bytes: int = RUNTIME_SRAM_BYTES,
+    runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
 ) -> CompiledModel:
     """Without a budget the model runs layer by layer; with one, the cheapest schedule that fits is chosen.
     The fitted cost model ranks schedules and kernel variants; without it (`use_cost_model=False`, as when
@@ -55,7 +55,8 @@ def compile_graph(
     (its split call and grid over the PAD-fused graph's calls) replaces the search: sweeps in tests.
     `stream_input` lets the search pick cached bands that read the input row by row through
     model_read_input() instead of holding it whole in SRAM (the application must then provide its rows).
-    `runtime_sram_bytes` is what the firmware needs besides the arena (an estimate, or a build's measurement)."""
+    `runtime_sram_bytes` is what the firmware needs besides the arena (an estimate, or a build's measurement);
+    `earlier` are the candidates an earlier search of the same model and budget weighed (see choose())."""
     cost = cost_model.load_default() if use_cost_model else None
     graph = fuse_pads(graph)
     calls = lower_graph(graph)
@@ -65,7 +66,7 @@ def compile_graph(
         schedule, weighed = per_layer(graph, calls, cost), []
     else:
         schedule, weighed = choose(graph, calls, sram_budget, scratch_hint(target), cost, stream_input,
-                                   runtime_sram_bytes)
+                                   runtime_sram_bytes, earlier)
     graph, calls = apply(graph, calls, schedule)
     if schedule.banded:  # its promised arena counts depthwise layers in place: the scratch limit must too
         graph, _ = place_depthwise_in_place(graph, calls, plan_memory(graph, calls))
@@ -82,7 +83,8 @@ def compile_graph(
 
 def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int | None = None,
                  use_cost_model: bool = True, stream_input: bool = False, schedule: Schedule | None = None,
-                 runtime_sram_bytes: int = RUNTIME_SRAM_BYTES) -> CompiledModel:
+                 runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
+                 ) -> CompiledModel:
     path = Path(path)
     if path.suffix.lower() != ".tflite":
         raise ModelError(f"{path}: unsupported model format '{path.suffix}' (expected .tflite)")
@@ -91,4 +93,4 @@ def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int |
     except OSError as exc:
         raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
     return compile_graph(parse_tflite(data, name=path.stem), data, target, sram_budget, use_cost_model,
-                         schedule, stream_input, runtime_sram_bytes)
+                         schedule, stream_input, runtime_sram_bytes, earlier)

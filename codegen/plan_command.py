@@ -6,11 +6,10 @@ import argparse
 
 from codegen.boards import load_board
 from codegen.cost_model import load_default
-from codegen.errors import BudgetError
 from codegen.fuse_pad import fuse_pads
 from codegen.lowering import lower_graph
 from codegen.pipeline import compile_file
-from codegen.schedule_search import RUNTIME_SRAM_BYTES, Schedule, candidates, choose
+from codegen.schedule_search import RUNTIME_SRAM_BYTES, NoScheduleFits, Schedule, candidates, choose
 from codegen.specialize import scratch_hint
 from codegen.target import Target
 
@@ -43,10 +42,9 @@ def plan_command(args: argparse.Namespace) -> int:
     cost = load_default()
     try:  # as `codegen build` would; its list includes the schedules it weighed with blocks in bands
         chosen, weighed = choose(graph, calls, budget, scratch_hint(Target(board.core)), cost, args.stream_input)
-    except BudgetError as exc:
-        weighed = candidates(graph, calls, cost, args.stream_input)
-        print(format_candidates(weighed, None, budget, len(weighed) if args.all else 12))
-        raise exc
+    except NoScheduleFits as exc:
+        print(format_candidates(exc.weighed, None, budget, len(exc.weighed) if args.all else 12))
+        raise
     if len(weighed) == 1:  # per-layer fits: still show what else there is
         weighed = candidates(graph, calls, cost, args.stream_input)
     print(format_candidates(weighed, chosen, budget, len(weighed) if args.all else 12))

@@ -122,8 +122,9 @@ def candidates(graph: Graph, calls: list[KernelCall], cost: CostModel | None = N
 class NoScheduleFits(BudgetError):
     """No schedule's peak SRAM meets the budget; `smallest` is the schedule with the lowest peak."""
 
-    def __init__(self, model: str, sram_budget: int, smallest: Schedule, measured: bool = False):
-        self.model, self.sram_budget, self.smallest = model, sram_budget, smallest
+    def __init__(self, model: str, sram_budget: int, smallest: Schedule, weighed: list[Schedule],
+                 measured: bool = False):
+        self.model, self.sram_budget, self.smallest, self.weighed = model, sram_budget, smallest, weighed
         how = "measured on the emulated board" if measured else "estimated"
         super().__init__(
             f"{model} cannot run in {sram_budget:,} bytes of SRAM: the smallest peak any schedule reaches is "
@@ -132,12 +133,13 @@ class NoScheduleFits(BudgetError):
 
     def measured(self) -> NoScheduleFits:
         """The same refusal, its runtime SRAM measured by a build."""
-        return NoScheduleFits(self.model, self.sram_budget, self.smallest, measured=True)
+        return NoScheduleFits(self.model, self.sram_budget, self.smallest, self.weighed, measured=True)
 
 
 def choose(
     graph: Graph, calls: list[KernelCall], sram_budget: int, scratch_hint: ScratchHint | None = None,
     cost: CostModel | None = None, stream_input: bool = False, runtime_sram_bytes: int = RUNTIME_SRAM_BYTES,
+    earlier: list[Schedule] | None = None,
 ) -> tuple[Schedule, list[Schedule]]:
     """The cheapest schedule whose peak SRAM fits the budget, and the candidates that were weighed. Cheapest
     is the fewest instructions `cost` predicts, then the fewest MACs (without a cost model, MACs alone).
@@ -147,7 +149,9 @@ def choose(
     is worth far more than a few percent of recomputed MACs); only if none does, the cheapest that fits with
     portable kernels where memory is tight (codegen/specialize.py then keeps those calls portable).
 
-    runtime_sram_bytes is the SRAM the firmware needs besides the arena (static state and stack).
+    runtime_sram_bytes is the SRAM the firmware needs besides the arena (static state and stack). `earlier`, the
+    candidates an earlier search of the same model weighed, spares planning them again (a build searches again
+    once it has measured the runtime SRAM).
     """
     def runtime(found: list[Schedule]) -> list[Schedule]:
         return [dataclasses.replace(s, runtime_sram_bytes=runtime_sram_bytes) for s in found]
@@ -155,18 +159,20 @@ def choose(
     [base] = runtime([per_layer(graph, calls, cost)])
     if base.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, base, sram_budget, scratch_hint):
         return base, [base]
-    weighed = runtime(candidates(graph, calls, cost, stream_input))
+    reuse = earlier is not None and len(earlier) > 1  # [per-layer] alone: that search stopped early
+    weighed = runtime(earlier if reuse else candidates(graph, calls, cost, stream_input))
     fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget),
                      key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
     fast = next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
-    if fast is None:  # Before slow kernels or a refusal: the smallest schedules with their blocks in bands.
+    if fast is None and not any(s.banded for s in weighed):
+        # Before slow kernels or a refusal: the smallest schedules with their blocks in bands.
         by_floor = sorted(weighed, key=lambda s: (s.stage1_bytes, s.macs))[:BANDED]
         weighed += [with_banded_blocks(graph, calls, s, cost) for s in by_floor]  # keeps runtime_sram_bytes
         fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget),
                          key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
         fast = next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
     if not fitting:
-        raise NoScheduleFits(graph.name, sram_budget, min(weighed, key=lambda s: (s.peak_sram_bytes, s.macs)))
+        raise NoScheduleFits(graph.name, sram_budget, min(weighed, key=lambda s: (s.peak_sram_bytes, s.macs)), weighed)
     return fast or fitting[0], weighed
 
 

@@ -278,6 +278,10 @@ def test_budgets_are_refused_and_met_with_the_measured_runtime_sram(shared_model
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert report["schedule"]["runtime_sram_bytes"] == report["runtime_sram_bytes"] == runtime < RUNTIME_SRAM_BYTES
     assert report["schedule_searched_with_measured_runtime"]
+    data = np.load(shared_models / "vectors" / "mlperf_vww_96_int8.npz")
+    with Emulator(tmp_path / "b" / EMULATED_DIR / "firmware.elf") as emu:
+        raw, _ = emu.link.infer([data["in0"]])
+    assert np.frombuffer(raw[0], np.int8).tolist() == data["out0"].reshape(-1).tolist()
 
 
 ZOO = ["mbv2-w0.3-r80_imagenet.json", "mcunet-10fps_imagenet.json"]

@@ -11,6 +11,7 @@ already placed buffers whose lifetimes overlap.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from codegen.ir import Graph
@@ -130,7 +131,11 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
     offsets = {t: buf.offset for buf in buffers for t in buf.tensors}
     for view, (b, byte_offset) in views.items():
         offsets[view] = offsets[b] + byte_offset
-    live = [sum(b.size for b in all_buffers if b.first <= s <= b.last) for s in range(n_steps)]
+    change = [0] * (n_steps + 1)  # live bytes by step, from each buffer's start and end
+    for b in all_buffers:
+        change[max(b.first, 0)] += b.size
+        change[min(b.last + 1, n_steps)] -= b.size
+    live = list(itertools.accumulate(change[:n_steps]))
     return MemoryPlan(
         arena_bytes=arena,
         tensor_offsets=offsets,
@@ -161,18 +166,22 @@ def _place_best(buffers: list[Buffer]) -> int:
 
 
 def _place(ordered: list[Buffer]) -> int:
-    placed: list[Buffer] = []
+    """First fit: each buffer at the lowest offset clear of the placed buffers whose lifetimes overlap its own.
+    Placed buffers are kept as plain tuples: this loop is quadratic, and patched schedules have a thousand."""
+    placed: list[tuple[int, int, int, int]] = []  # (first, last, offset, size)
     top = 0
     for buf in ordered:
-        conflicts = sorted((p for p in placed if p.overlaps(buf)), key=lambda p: p.offset)
+        first, last, size = buf.first, buf.last, buf.size
+        # In offset order; which of several at one offset comes first does not change the result.
+        conflicts = sorted((o, n) for f, la, o, n in placed if f <= last and first <= la)
         offset = 0
-        for p in conflicts:
-            if offset + buf.size <= p.offset:
+        for o, n in conflicts:
+            if offset + size <= o:
                 break
-            offset = max(offset, p.offset + p.size)
+            offset = max(offset, o + n)
         buf.offset = offset
-        placed.append(buf)
-        top = max(top, offset + buf.size)
+        placed.append((first, last, offset, size))
+        top = max(top, offset + size)
     return top
 
 

@@ -85,6 +85,13 @@ def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int |
                  use_cost_model: bool = True, stream_input: bool = False, schedule: Schedule | None = None,
                  runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
                  ) -> CompiledModel:
+    graph, data = read_model(path)
+    return compile_graph(graph, data, target, sram_budget, use_cost_model, schedule, stream_input,
+                         runtime_sram_bytes, earlier)
+
+
+def read_model(path: str | Path) -> tuple[Graph, bytes]:
+    """The .tflite file's graph as read (unsupported or malformed models are refused here) and its bytes."""
     path = Path(path)
     if path.suffix.lower() != ".tflite":
         raise ModelError(f"{path}: unsupported model format '{path.suffix}' (expected .tflite)")
@@ -92,5 +99,4 @@ def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int |
         data = path.read_bytes()
     except OSError as exc:
         raise ModelError(f"cannot read model {path}: {exc.strerror or exc}") from None
-    return compile_graph(parse_tflite(data, name=path.stem), data, target, sram_budget, use_cost_model,
-                         schedule, stream_input, runtime_sram_bytes, earlier)
+    return parse_tflite(data, name=path.stem), data

@@ -8,7 +8,7 @@ from codegen.boards import load_board
 from codegen.cost_model import load_default
 from codegen.fuse_pad import fuse_pads
 from codegen.lowering import lower_graph
-from codegen.pipeline import compile_file
+from codegen.pipeline import read_model
 from codegen.schedule_search import RUNTIME_SRAM_BYTES, NoScheduleFits, Schedule, candidates, choose
 from codegen.specialize import scratch_hint
 from codegen.target import Target
@@ -37,7 +37,9 @@ def format_candidates(weighed: list[Schedule], chosen: Schedule | None, budget: 
 def plan_command(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     budget = args.sram_budget if args.sram_budget is not None else board.sram.size
-    graph = fuse_pads(compile_file(args.model).graph)  # validates the model; per-layer graph with PADs fused
+    # The graph as the build's search sees it: PADs fused, nothing else applied (compile_file's graph would
+    # already carry the per-layer schedule's in-place depthwise views).
+    graph = fuse_pads(read_model(args.model)[0])
     calls = lower_graph(graph)
     cost = load_default()
     try:  # as `codegen build` would; its list includes the schedules it weighed with blocks in bands

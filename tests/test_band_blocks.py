@@ -147,3 +147,19 @@ def test_plan_command_streams_the_input_only_when_asked(shared_models):
     assert streamed.returncode == 0, streamed.stderr
     chosen = next(line for line in streamed.stdout.splitlines() if line.startswith("*"))
     assert "input streamed" in chosen
+
+
+def test_plan_command_on_a_model_whose_per_layer_schedule_runs_depthwise_in_place(tmp_path):
+    """`plan` searches the graph as read (PADs fused), not the per-layer compilation's graph, which already has
+    its depthwise layers' tensors turned into views of shared buffers (planning patches over those failed)."""
+    from codegen.tflite_writer import write_tflite
+    from tests.test_cli_errors import run_cli
+
+    graph = mobilenet_v2(0.5, 32, num_classes=10)
+    assert compile_graph(graph, b"").graph.views  # per layer, depthwise layers run in place
+    model = tmp_path / "mbv2.tflite"
+    model.write_bytes(write_tflite(graph))
+    result = run_cli("plan", "--model", str(model), "--sram-budget", "16000")
+    assert result.returncode == 0, result.stderr
+    chosen = next(line for line in result.stdout.splitlines() if line.startswith("*"))
+    assert "per-layer" not in chosen

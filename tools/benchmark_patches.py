@@ -18,7 +18,7 @@ from pathlib import Path
 
 from codegen.boards import load_board
 from codegen.build import BuildResult, build
-from codegen.errors import CodegenError
+from codegen.errors import BudgetError, CodegenError
 from codegen.fuse_pad import fuse_pads
 from codegen.ir import Graph
 from codegen.lowering import lower_graph
@@ -90,7 +90,7 @@ def _instructions(graph: Graph, schedule: Schedule) -> str:
     kernels everywhere (its arena plus their scratch plus the search's runtime estimate; the build measures the
     runtime SRAM and may pick a cheaper schedule that also fits). Same core, same kernels: the counts compare."""
     fused = fuse_pads(graph)
-    hint = scratch_hint(Target("cortex-m7"))
+    hint = scratch_hint(Target(load_board("nucleo-f746").core))  # every board tried here has this core
     budget = fast_arena_bytes(fused, lower_graph(fused), schedule, hint) + RUNTIME_SRAM_BYTES
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / f"{graph.name}.tflite"
@@ -106,17 +106,17 @@ def _instructions(graph: Graph, schedule: Schedule) -> str:
 
 def _first_that_fits(boards: tuple[str, ...], model: Path, out: Path, budget: int | None,
                      stream_input: bool) -> tuple[BuildResult | str, str]:
-    """The build on the first board whose memories hold the model (the linker says when they do not), or the
-    first line of the last error."""
+    """The build on the first board whose memories hold the model (a BudgetError: the linker's overflow, a budget
+    no schedule meets, measured SRAM over it), or the first line of the error that stopped the tries."""
     for name in boards:
+        board = load_board(name)
         try:
-            compiled = None if budget is not None else compile_file(model, Target(load_board(name).core))
-            return build(model, load_board(name), out, sram_budget=budget, compiled=compiled,
-                         stream_input=stream_input), name
-        except CodegenError as exc:
+            compiled = None if budget is not None else compile_file(model, Target(board.core))
+            return build(model, board, out, sram_budget=budget, compiled=compiled, stream_input=stream_input), name
+        except BudgetError as exc:
             error = str(exc).splitlines()[0][:80]
-            if not any(w in error for w in ("does not fit", "cannot run in", "more than the")):
-                break
+        except CodegenError as exc:
+            return str(exc).splitlines()[0][:80], name
     return error, name
 
 

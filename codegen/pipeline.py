@@ -5,19 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen import cost_model
-from codegen.depthwise_in_place import place_depthwise_in_place
-from codegen.emit_c import GeneratedSources, emit_model, model_hash
+from codegen.emit.c_source import GeneratedSources, emit_model, model_hash
 from codegen.errors import ModelError
-from codegen.fuse_pad import fuse_pads
+from codegen.frontend.tflite_reader import parse_tflite
 from codegen.ir import Graph
 from codegen.kernels.base import KernelCall
-from codegen.lowering import lower_graph
-from codegen.memory_plan import MemoryPlan, plan_memory
-from codegen.schedule_search import RUNTIME_SRAM_BYTES, Schedule, apply, choose, per_layer
-from codegen.specialize import scratch_hint, specialize
-from codegen.target import PORTABLE, Target
-from codegen.tflite_reader import parse_tflite
+from codegen.memory.planner import MemoryPlan, plan_memory
+from codegen.passes.depthwise_in_place import place_depthwise_in_place
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
+from codegen.passes.specialize import scratch_hint, specialize
+from codegen.schedule import cost_model
+from codegen.schedule.search import RUNTIME_SRAM_BYTES, Schedule, apply, choose, per_layer
+from codegen.targets.core import PORTABLE, Target
 
 
 @dataclass

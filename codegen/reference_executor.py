@@ -7,7 +7,7 @@ import numpy as np
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.kernels import REFERENCES
 from codegen.kernels.base import KernelCall
-from codegen.lowering import lower_graph
+from codegen.passes.lowering import lower_graph
 
 
 def run_reference(

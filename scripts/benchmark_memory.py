@@ -3,7 +3,7 @@
 Every figure is measured: the arena from the planner, SRAM as the firmware's .data + .bss (linker) plus the
 stack high-water mark painted and read back on the emulated board, flash from the linker map, instructions
 per inference as SysTick ticks x 40 in QEMU with -icount shift=0, TFLM's arena from tflite-micro's
-RecordingMicroAllocator. Usage: python -m tools.benchmark_memory [model.tflite ...]
+RecordingMicroAllocator. Usage: python -m scripts.benchmark_memory [model.tflite ...]
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from codegen.boards import load_board
-from codegen.build import build
+from codegen.targets.boards import load_board
+from tools.build import build
 from tools.tflm_arena import tflm_arena_bytes
 
 DEFAULT_MODELS = ["mlperf_vww_96_int8", "tflm_person_detect", "mlperf_ic_resnet8_int8", "tinyengine_mcunet_vww"]

@@ -5,8 +5,8 @@ helps), and the smallest arena of patch-based schedules with at most 10% extra M
 (MCUNetV2's scheme), with the halo cache (line buffers: vertical halos are kept, not recomputed) holding the
 whole input, and with the halo cache reading the input row by row (--stream-input) and the later blocks in row
 bands too. Every arena is planned for real by the same planner and passes a build uses. MobileNetV2 / MCUNet
-networks are built from ../shared/models/mcunet_configs with random int8 weights (codegen/model_zoo.py): memory
-does not depend on weight values. Usage: python -m tools.benchmark_patches [--max-overhead 0.10] [--only TEXT]
+networks are built from ../shared/models/mcunet_configs with random int8 weights (codegen/frontend/model_zoo.py): memory
+does not depend on weight values. Usage: python -m scripts.benchmark_patches [--max-overhead 0.10] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from codegen.boards import load_board
-from codegen.build import BuildResult, build
 from codegen.errors import BudgetError, CodegenError
-from codegen.fuse_pad import fuse_pads
+from codegen.frontend.model_zoo import mcunet_from_json, mobilenet_v2
+from codegen.frontend.tflite_reader import read_tflite
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph
-from codegen.lowering import lower_graph
-from codegen.model_zoo import mcunet_from_json, mobilenet_v2
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
+from codegen.passes.specialize import scratch_hint
 from codegen.pipeline import compile_file, compile_graph
-from codegen.schedule_search import (
+from codegen.schedule.search import (
     BANDED,
     RUNTIME_SRAM_BYTES,
     Schedule,
@@ -32,10 +33,9 @@ from codegen.schedule_search import (
     fast_arena_bytes,
     with_banded_blocks,
 )
-from codegen.specialize import scratch_hint
-from codegen.target import Target
-from codegen.tflite_reader import read_tflite
-from codegen.tflite_writer import write_tflite
+from codegen.targets.boards import load_board
+from codegen.targets.core import Target
+from tools.build import BuildResult, build
 from tools.tflm_arena import tflm_arena_bytes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"

@@ -7,7 +7,7 @@ instructions = ticks x 40, deterministic run after run. Builds use arm-none-eabi
 is the same model built without the DSP-extension kernels (target PORTABLE). The TFLM + CMSIS-NN baselines
 are the issue's figures for TFLite Micro with CMSIS-NN kernels, measured the same way.
 
-Usage: python -m tools.benchmark_speed [--board NAME] [--no-portable] [model.tflite ...]
+Usage: python -m scripts.benchmark_speed [--board NAME] [--no-portable] [model.tflite ...]
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen.boards import Board, load_board
-from codegen.build import build
 from codegen.pipeline import compile_file
-from codegen.target import PORTABLE
+from codegen.targets.boards import Board, load_board
+from codegen.targets.core import PORTABLE
+from tools.build import build
 
 DEFAULT_MODELS = ["mlperf_vww_96_int8", "tflm_person_detect", "mlperf_ic_resnet8_int8", "mlperf_ad01_int8"]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -97,7 +97,7 @@ def format_table(rows: list[SpeedRow], board: Board) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.benchmark_speed", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.benchmark_speed", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", type=Path, help="model files (default: the four MLPerf-class models)")
     parser.add_argument("--board", default="nucleo-f746", help="board to build for (needs a QEMU twin)")
     parser.add_argument("--no-portable", action="store_true", help="skip the portable-kernel builds")

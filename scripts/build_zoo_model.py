@@ -6,8 +6,8 @@ MODEL is one of
   - mbv2-w<W>-r<R> or mobilenet_v2-w<W>-r<R>: the standard MobileNetV2 layout with width W at resolution R,
     used when no config file of that name exists (the file wins: mbv2-w0.35-r144 is mcunet's variant).
 
-Usage: python -m tools.build_zoo_model MODEL [-o out.tflite] [--resolution R] [--seed S] [--summary]
-       python -m tools.build_zoo_model --list
+Usage: python -m scripts.build_zoo_model MODEL [-o out.tflite] [--resolution R] [--seed S] [--summary]
+       python -m scripts.build_zoo_model --list
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import re
 import sys
 from pathlib import Path
 
+from codegen.frontend.model_zoo import mcunet_from_json, mobilenet_v2
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph
-from codegen.model_zoo import mcunet_from_json, mobilenet_v2
-from codegen.tflite_writer import write_tflite
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "shared" / "models" / "mcunet_configs"
 _MBV2 = re.compile(r"(?:mbv2|mobilenet_v2)-w(\d+(?:\.\d+)?)-r(\d+)")
@@ -49,8 +49,8 @@ def build_model(
 
 
 def summary(graph: Graph) -> str:
-    from codegen.lowering import lower_graph
-    from codegen.memory_plan import plan_memory
+    from codegen.memory.planner import plan_memory
+    from codegen.passes.lowering import lower_graph
 
     calls = lower_graph(graph)
     macs = sum(c.macs for c in calls)

@@ -6,9 +6,9 @@
 #     TensorFlow Lite Micro's bit for bit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh
+scripts/setup.sh
 
-.venv/bin/python -m tools.train_digits build/digits
+.venv/bin/python -m scripts.train_digits build/digits
 .venv/bin/codegen build --board nucleo-f746 --model build/digits/digits_cnn.pt2 --calib build/digits/calib.npz \
     --out build/digits/fw
 .venv/bin/codegen eval build/digits/fw --emulate --data build/digits/test.npz --jobs 2

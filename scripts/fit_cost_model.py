@@ -1,11 +1,11 @@
-"""Fit codegen/cost_model.json to per-call instruction counts measured on a board's emulated twin.
+"""Fit codegen/schedule/cost_model.json to per-call instruction counts measured on a board's emulated twin.
 
 Each model is built with profiling (make PROFILE=1) for the board's core (DSP kernels) and for the portable
 kernels, plus patched schedules so that window copies are measured; one inference on QEMU -icount shift=0
 gives the ticks after every kernel call, and instructions = tick differences x 40. The measured calls are
 saved (--samples) so a re-fit needs no rebuild (--from-samples). Prints predicted vs measured totals.
 
-Usage: python -m tools.fit_cost_model [--board nucleo-f746] [--out codegen/cost_model.json]
+Usage: python -m scripts.fit_cost_model [--board nucleo-f746] [--out codegen/schedule/cost_model.json]
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from codegen.boards import Board, load_board
-from codegen.build import build, per_call
-from codegen.cost_model import DEFAULT_PATH, CostModel, Sample, features, fit, kernel_key
 from codegen.pipeline import compile_file
-from codegen.target import PORTABLE, Target
+from codegen.schedule.cost_model import DEFAULT_PATH, CostModel, Sample, features, fit, kernel_key
+from codegen.targets.boards import Board, load_board
+from codegen.targets.core import PORTABLE, Target
+from tools.build import build, per_call
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 MODELS = ["mlperf_vww_96_int8", "tflm_person_detect", "mlperf_ic_resnet8_int8", "mlperf_ad01_int8",
@@ -85,7 +85,7 @@ def load_runs(path: Path) -> list[Run]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.fit_cost_model", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.fit_cost_model", description=__doc__.splitlines()[0])
     parser.add_argument("--board", default="nucleo-f746", help="board whose emulated twin is measured")
     parser.add_argument("--models", type=Path, default=SHARED, help="folder with the shared .tflite models")
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="cost model JSON to write")

@@ -2,6 +2,6 @@
 # Set up (if needed) and run every check: ruff, then the full test suite including the QEMU firmware runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh
-.venv/bin/ruff check codegen tools tests
+scripts/setup.sh
+.venv/bin/ruff check codegen tools scripts tests
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -6,7 +6,7 @@ what `codegen build` and `codegen eval` need:
                          in [0, 1]; y: their labels
     OUT/test.npz         x, y: the 360 held-out images (20%, stratified), same layout
 
-    python -m tools.train_digits OUT [--epochs 15] [--seed 0]
+    python -m scripts.train_digits OUT [--epochs 15] [--seed 0]
 
 The network: three 3x3 conv + BatchNorm + ReLU + 2x2 max-pool stages (8, 16, 32 channels), flatten, Linear
 to 10 logits; about 0.67 M MACs. Fifteen epochs take about 10 s on one core and reach about
@@ -52,7 +52,7 @@ def load_digits_32(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 
 def make_net() -> object:
-    """The digits CNN, untrained (also usable as `--model tools/train_digits.py:make_net`)."""
+    """The digits CNN, untrained (also usable as `--model scripts/train_digits.py:make_net`)."""
     from torch import nn
 
     def stage(cin: int, cout: int) -> list[nn.Module]:

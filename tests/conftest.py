@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.host_runtime import HostRuntime
+from tools.host_runtime import HostRuntime
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.boards import Board, load_board
+from codegen.emit.firmware_size import FirmwareSize, measure
+from codegen.emit.firmware_tree import make, require_toolchain, write_tree
+from codegen.emit.platformio import platformio_ini
 from codegen.errors import BudgetError, CodegenError
-from codegen.firmware_size import FirmwareSize, measure
-from codegen.firmware_tree import make, require_toolchain, write_tree
 from codegen.ir import NUMPY_DTYPES
-from codegen.memory_plot import layer_profile, write_memory_plot
+from codegen.memory.plot import layer_profile, write_memory_plot
 from codegen.pipeline import CompiledModel, compile_file
-from codegen.platformio import platformio_ini
-from codegen.schedule_search import NoScheduleFits, Schedule
-from codegen.target import Target
+from codegen.schedule.search import NoScheduleFits, Schedule
+from codegen.targets.boards import Board, load_board
+from codegen.targets.core import Target
 
 BUILD_MARKER = ".codegen-build"
 EMULATED_DIR = "emulated"
@@ -216,7 +216,7 @@ def _build_tree(root: Path, model: Path, board: Board, compiled: CompiledModel, 
 def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board, profile: bool = False) -> Measurement:
     """Run one inference on a fixed pseudo-random input; read instructions and the stack high-water mark
     (and, from a profiled firmware, the ticks after every call)."""
-    from tools.emulator import Emulator
+    from tools.link.emulator import Emulator
 
     rng = np.random.default_rng(0)
     inputs = []

@@ -64,9 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--all", action="store_true", help="list every candidate, not the 12 smallest")
 
     sub.add_parser("boards", help="list the supported boards")
-    from codegen.evaluate import add_eval_parser
-    from codegen.flash import add_flash_parser
-    from codegen.monitor import add_monitor_parser
+    from tools.evaluate import add_eval_parser
+    from tools.flash import add_flash_parser
+    from tools.monitor import add_monitor_parser
 
     add_eval_parser(sub)
     add_flash_parser(sub)
@@ -78,33 +78,33 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "build":
-            from codegen.build import build_command
             from codegen.quantize.command import with_quantized_model
+            from tools.build import build_command
 
             return with_quantized_model(args, build_command)
         if args.command == "run":
             from codegen.quantize.command import with_quantized_model
-            from codegen.run import run_command
+            from tools.run import run_command
 
             return with_quantized_model(args, run_command)
         if args.command == "flash":
-            from codegen.flash import flash_command
+            from tools.flash import flash_command
 
             return flash_command(args)
         if args.command == "eval":
-            from codegen.evaluate import eval_command
+            from tools.evaluate import eval_command
 
             return eval_command(args)
         if args.command == "monitor":
-            from codegen.monitor import monitor_command
+            from tools.monitor import monitor_command
 
             return monitor_command(args)
         if args.command == "plan":
-            from codegen.plan_command import plan_command
+            from tools.plan_command import plan_command
 
             return plan_command(args)
         if args.command == "boards":
-            from codegen.boards import list_boards
+            from codegen.targets.boards import list_boards
 
             for board in list_boards():
                 print(board.summary())

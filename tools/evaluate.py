@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
-from codegen.build import EMULATED_DIR, MODEL_COPY
-from codegen.datasets import Dataset, load_dataset
-from codegen.emit_c import model_hash
+from codegen.emit.c_source import model_hash
 from codegen.errors import CodegenError, DeviceError, ToolchainError
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.kernels.base import KernelCall
 from codegen.paths import BOARDS_DIR
+from tools.build import EMULATED_DIR, MODEL_COPY
+from tools.datasets import Dataset, load_dataset
 
 if TYPE_CHECKING:
-    from tools.device_link import DeviceLink
+    from tools.link.device_link import DeviceLink
 
-DEFAULT_TIMEOUT = 2.0  # seconds a reply may take (INVOKE: tools.device_link's invoke_timeout)
+DEFAULT_TIMEOUT = 2.0  # seconds a reply may take (INVOKE: tools.link.device_link's invoke_timeout)
 
 
 # ---- the build directory -------------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def read_build_report(path: Path) -> dict:
 
 def emulated_firmware(path: Path, report: dict) -> tuple[Path, str]:
     """The emulated twin's firmware in a build directory, and the QEMU machine that runs it."""
-    from codegen.boards import load_board
+    from codegen.targets.boards import load_board
 
     board = str(report.get("board", ""))
     elf = Path(path) / EMULATED_DIR / "firmware.elf"
@@ -86,8 +86,8 @@ def emulated_firmware(path: Path, report: dict) -> tuple[Path, str]:
 
 
 def open_build(path: Path) -> BuildInfo:
-    from codegen.lowering import lower_graph
-    from codegen.tflite_reader import parse_tflite
+    from codegen.frontend.tflite_reader import parse_tflite
+    from codegen.passes.lowering import lower_graph
 
     path = Path(path)
     report = read_build_report(path)
@@ -170,7 +170,7 @@ class DeviceRun:
 
 def stream_dataset(links: list[DeviceLink], data: Dataset, build: BuildInfo, progress: Progress | None = None,
                    while_waiting: list | None = None) -> DeviceRun:
-    """Run every sample on the devices behind `links` (tools.device_link.DeviceLink), one thread per link,
+    """Run every sample on the devices behind `links` (tools.link.device_link.DeviceLink), one thread per link,
     samples handed out in order; results land at their sample's index. `while_waiting` is a list of callables
     run in this thread meanwhile (the host reference), stopped early if a device fails."""
     started = time.monotonic()
@@ -250,14 +250,14 @@ def stream_dataset(links: list[DeviceLink], data: Dataset, build: BuildInfo, pro
 @contextlib.contextmanager
 def open_links(args: argparse.Namespace, build: BuildInfo, jobs: int) -> Iterator[tuple[list[DeviceLink], str]]:
     """The DeviceLinks of the target and a description of it: the serial port, or `jobs` emulators."""
-    from tools.device_link import DeviceLink
+    from tools.link.device_link import DeviceLink
 
     timeout = float(args.timeout)
     if args.port:
         with DeviceLink.open(args.port, baudrate=args.baud, timeout=timeout) as link:
             yield [link], f"{args.port} at {args.baud} baud"
         return
-    from tools.emulator import Emulator
+    from tools.link.emulator import Emulator
 
     elf, machine = emulated_firmware(build.path, build.report)
     with contextlib.ExitStack() as stack:

@@ -22,8 +22,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen.boards import Board, load_board
 from codegen.errors import CodegenError, DeviceError, ToolchainError
+from codegen.targets.boards import Board, load_board
 
 TOOLS = ("pyocd", "openocd", "st-flash")  # the order in which an installed tool is picked
 INSTALL = {

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.host_runtime import HOST_CFLAGS, build_host_archive
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.paths import RUNTIME_INCLUDE
+from tools.host_runtime import HOST_CFLAGS, build_host_archive
 
 
 class HostModel:

@@ -86,8 +86,8 @@ def monitor_command(args: argparse.Namespace, out: BinaryIO | None = None, stop_
 
 
 def _monitor_emulator(build_dir: Path, sink: BinaryIO, stop_after: float | None) -> int:
-    from codegen.evaluate import emulated_firmware, read_build_report
-    from tools.emulator import Emulator
+    from tools.evaluate import emulated_firmware, read_build_report
+    from tools.link.emulator import Emulator
 
     elf, machine = emulated_firmware(build_dir, read_build_report(build_dir))
     with Emulator(elf, machine=machine, wall_limit=None) as emu:

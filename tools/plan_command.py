@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from codegen.boards import load_board
-from codegen.cost_model import load_default
-from codegen.fuse_pad import fuse_pads
-from codegen.lowering import lower_graph
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
+from codegen.passes.specialize import scratch_hint
 from codegen.pipeline import read_model
-from codegen.schedule_search import RUNTIME_SRAM_BYTES, NoScheduleFits, Schedule, candidates, choose
-from codegen.specialize import scratch_hint
-from codegen.target import Target
+from codegen.schedule.cost_model import load_default
+from codegen.schedule.search import RUNTIME_SRAM_BYTES, NoScheduleFits, Schedule, candidates, choose
+from codegen.targets.boards import load_board
+from codegen.targets.core import Target
 
 
 def format_candidates(weighed: list[Schedule], chosen: Schedule | None, budget: int, limit: int) -> str:

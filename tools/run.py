@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from codegen.boards import load_board
-from codegen.build import EMULATED_DIR, build, instructions_from_ticks, per_call
 from codegen.errors import CodegenError, ToolchainError
 from codegen.ir import NUMPY_DTYPES, Graph
-from codegen.target import Target
+from codegen.targets.boards import load_board
+from codegen.targets.core import Target
+from tools.build import EMULATED_DIR, build, instructions_from_ticks, per_call
 
 if TYPE_CHECKING:
     from codegen.pipeline import CompiledModel
@@ -51,7 +51,7 @@ def format_profile(compiled: CompiledModel, profile_ticks: list[int], tick_unit:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from tools.emulator import Emulator
+    from tools.link.emulator import Emulator
 
     board = load_board(args.board)
     if not board.emulator_layer:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.emit_loops import Arg, Call, emit_calls
+from codegen.emit.loops import Arg, Call, emit_calls
 from codegen.ir import Graph
 from codegen.kernels import HEADERS
 from codegen.kernels.base import ConstArray, KernelCall
-from codegen.memory_plan import MemoryPlan
+from codegen.memory.planner import MemoryPlan
 
 C_TYPES = {
     np.dtype(np.int8): "int8_t",

@@ -12,7 +12,7 @@ from codegen.errors import BudgetError, ToolchainError
 from codegen.paths import BOARDS_DIR, FIRMWARE_DIR, RUNTIME_INCLUDE, RUNTIME_SRC
 
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
-INSTALL_HINT = "run tools/setup.sh, or: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi make"
+INSTALL_HINT = "run scripts/setup.sh, or: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi make"
 
 
 def require_toolchain() -> None:

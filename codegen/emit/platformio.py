@@ -8,7 +8,7 @@ and linking with newlib-nano and without crt0.
 
 from __future__ import annotations
 
-from codegen.boards import Board, layer_sources
+from codegen.targets.boards import Board, layer_sources
 
 EXTRA_SCRIPT = "board/platformio_flags.py"
 

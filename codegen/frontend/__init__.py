@@ -34,8 +34,8 @@ def float_reason(spec: str | Path) -> str | None:
         return "a Keras model computes in float32"
     if kind == "torch":
         return "a PyTorch model computes in float32"
-    from codegen.frontends.tflite_float import first_float_operator
-    from codegen.tflite_reader import read_tflite
+    from codegen.frontend.tflite_float import first_float_operator
+    from codegen.frontend.tflite_reader import read_tflite
 
     graph = read_tflite(spec)
     op = first_float_operator(graph)
@@ -51,16 +51,16 @@ def load_float_model(spec: str | Path, sample_shape: tuple[int, ...] | None = No
     needed by formats that do not record their input shape (TorchScript, module:function)."""
     kind = model_kind(spec)
     if kind == "tflite":
-        from codegen.frontends.tflite_float import load_float_tflite
+        from codegen.frontend.tflite_float import load_float_tflite
 
         return load_float_tflite(Path(spec))
     if kind == "keras":
-        from codegen.frontends.keras_frontend import load_keras
+        from codegen.frontend.keras_frontend import load_keras
 
         if not Path(spec).is_file():
             raise ModelError(f"cannot read model {spec}: no such file")
         return load_keras(Path(spec))
-    from codegen.frontends.torch_frontend import load_torch_model
+    from codegen.frontend.torch_frontend import load_torch_model
 
     if Path(spec).suffix and not Path(spec).is_file() and ":" not in str(spec):
         raise ModelError(f"cannot read model {spec}: no such file")

@@ -1,7 +1,7 @@
 """The float IR every frontend produces: the ordinary Graph/Tensor/Operator dataclasses with float32 tensors
-and float weights, TFLite op types and option keys (as codegen/tflite_reader.py spells them), NHWC layout.
+and float weights, TFLite op types and option keys (as codegen/frontend/tflite_reader.py spells them), NHWC layout.
 
-A frontend appends tensors and operators through FloatGraphBuilder; codegen/frontends/float_passes.py then
+A frontend appends tensors and operators through FloatGraphBuilder; codegen/frontend/float_passes.py then
 folds BatchNorm and fuses activations, and codegen/quantize turns the result into an int8 graph.
 """
 

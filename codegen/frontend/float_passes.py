@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from codegen.frontends.float_graph import is_same_padding
+from codegen.frontend.float_graph import is_same_padding
 from codegen.ir import Graph, Operator, Tensor
 
 _WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from codegen.errors import ModelError, ToolchainError
-from codegen.frontends.float_graph import FloatGraphBuilder
-from codegen.frontends.float_passes import simplify
+from codegen.frontend.float_graph import FloatGraphBuilder
+from codegen.frontend.float_passes import simplify
 from codegen.ir import Graph
 
 INSTALL_HINT = "install the frontends extra: .venv/bin/pip install -e '.[frontends]' (Keras 3 with PyTorch)"

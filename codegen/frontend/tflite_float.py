@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from codegen.errors import ModelError
-from codegen.frontends.float_graph import FLOAT_OPS
-from codegen.frontends.float_passes import simplify
+from codegen.frontend.float_graph import FLOAT_OPS
+from codegen.frontend.float_passes import simplify
+from codegen.frontend.tflite_reader import parse_tflite
 from codegen.ir import Graph, Operator
-from codegen.tflite_reader import parse_tflite
 
 
 def first_float_operator(graph: Graph) -> Operator | None:

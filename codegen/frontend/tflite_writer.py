@@ -1,4 +1,4 @@
-"""Write the IR back to a .tflite flatbuffer: the inverse of codegen/tflite_reader.py.
+"""Write the IR back to a .tflite flatbuffer: the inverse of codegen/frontend/tflite_reader.py.
 
 Used to build test models and to hand quantized models back to users, so the output is a normal schema-v3
 model that TFLite and TFLite Micro load: buffer 0 is the empty sentinel, every constant tensor has a buffer

@@ -13,7 +13,7 @@ relu, ...). Each op maps onto TFLite ops in NHWC:
 - Symmetric PyTorch padding becomes TFLite SAME or VALID when it computes the same windows, otherwise an
   explicit PAD before a VALID convolution (the compiler fuses it back).
 - BatchNorm (eval) becomes a per-channel MUL and ADD, folded into the preceding convolution or Linear;
-  ReLU / ReLU6 (hardtanh 0..6) are fused into their producer (codegen/frontends/float_passes.py).
+  ReLU / ReLU6 (hardtanh 0..6) are fused into their producer (codegen/frontend/float_passes.py).
 - Dropout and other identities vanish. Anything else is refused, naming the layer and its place.
 """
 
@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from codegen.errors import CodegenError, ModelError, ToolchainError
-from codegen.frontends.float_graph import FloatGraphBuilder, is_same_padding
-from codegen.frontends.float_passes import simplify
+from codegen.frontend.float_graph import FloatGraphBuilder, is_same_padding
+from codegen.frontend.float_passes import simplify
 from codegen.ir import Graph
 
 INSTALL_HINT = "install the frontends extra: .venv/bin/pip install -e '.[frontends]' (PyTorch 2.13 CPU)"

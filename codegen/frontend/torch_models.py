@@ -1,7 +1,7 @@
 """PyTorch MobileNetV2 / ProxylessNAS / MCUNet networks from the architecture descriptions in
 ../shared/models/mcunet_configs (mit-han-lab/mcunet's ProxylessNASNets JSON), random or trained weights.
 
-They are the float twins of codegen/model_zoo.py's int8 graphs: the same blocks (1x1 expand + BN + act,
+They are the float twins of codegen/frontend/model_zoo.py's int8 graphs: the same blocks (1x1 expand + BN + act,
 k x k depthwise + BN + act, 1x1 project + BN, identity ADD), first conv, feature-mix conv, global average
 pool and Linear classifier. With padding="tflite" (the default) each convolution pads like TFLite's SAME
 (extra row/column after, computed from the input size), so the frontend produces the very architecture
@@ -19,8 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from codegen.frontends.torch_frontend import import_torch
-from codegen.model_zoo import mobilenet_v2_config
+from codegen.frontend.model_zoo import mobilenet_v2_config
+from codegen.frontend.torch_frontend import import_torch
 
 PADDINGS = ("tflite", "torch")
 

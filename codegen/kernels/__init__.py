@@ -5,27 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from codegen.kernels import (
-    add_dsp,
-    concatenation,
+from codegen.kernels.activation import logistic, softmax
+from codegen.kernels.arithmetic import add_dsp, elementwise, quantize
+from codegen.kernels.conv import (
     conv2d,
     conv2d_dsp,
     depthwise_conv2d,
     depthwise_conv2d_dsp,
-    elementwise,
     fully_connected,
     fully_connected_dsp,
-    input_stream,
-    logistic,
-    mean,
-    pad,
-    pooling,
-    quantize,
-    reshape,
-    softmax,
-    transpose,
-    window_copy,
 )
+from codegen.kernels.movement import concatenation, input_stream, pad, reshape, transpose, window_copy
+from codegen.kernels.reduce import mean, pooling
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -53,7 +44,7 @@ FAMILIES: tuple[ModuleType, ...] = (
 LOWERINGS: dict[str, Callable] = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}
 REFERENCES: dict[str, Callable] = {k: fn for m in FAMILIES for k, fn in m.REFERENCES.items()}
 HEADERS: dict[str, str] = {k: m.HEADER for m in FAMILIES for k in m.REFERENCES}
-# kernel name -> function(call, graph, target) -> a faster KernelCall or None (see codegen/specialize.py)
+# kernel name -> function(call, graph, target) -> a faster KernelCall or None (see codegen/passes/specialize.py)
 SPECIALIZERS: dict[str, Callable] = {k: fn for m in FAMILIES for k, fn in getattr(m, "SPECIALIZERS", {}).items()}
 # kernel name -> function(call) -> scratch bytes its fast variant may need (planning before specialization)
 SCRATCH_HINTS: dict[str, Callable] = {

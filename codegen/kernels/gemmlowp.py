@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.fixedpoint import (
+from codegen.kernels.fixedpoint import (
     INT32_MAX,
     INT32_MIN,
     rounding_divide_by_pot,

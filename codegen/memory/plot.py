@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from codegen.kernels.base import KernelCall
-from codegen.memory_plan import MemoryPlan
+from codegen.memory.planner import MemoryPlan
 
 WIDTH, HEIGHT = 960, 420
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 70, 20, 40, 50

@@ -20,7 +20,7 @@ import numpy as np
 
 from codegen.ir import Graph, Tensor
 from codegen.kernels.base import KernelCall
-from codegen.memory_plan import MemoryPlan, plan_memory
+from codegen.memory.planner import MemoryPlan, plan_memory
 
 
 def lag_bytes(call: KernelCall) -> int | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from codegen.ir import Graph, Operator
-from codegen.kernels.conv2d import compute_out_size, compute_padding
+from codegen.kernels.conv.conv2d import compute_out_size, compute_padding
 
 _CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 

@@ -9,7 +9,7 @@ output and the shortcut x are all live. Run the projection and the ADD on bands 
 and the sum ends up where x was, so the projection's full output never exists: the peak drops by the block
 output minus one band. x must die at the ADD (its last reader) and the ADD must not broadcast. The projection
 reads its band of h as a window with negative padding (like a patch), so h stays a whole tensor and its
-producer can still run in place (codegen/depthwise_in_place.py). The sum becomes a view of x's buffer.
+producer can still run in place (codegen/passes/depthwise_in_place.py). The sum becomes a view of x's buffer.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import dataclasses
 
 from codegen.ir import Graph, Tensor
 from codegen.kernels.base import KernelCall
-from codegen.patch_schedule import Region, pointwise_call, window_call
+from codegen.schedule.patch_schedule import Region, pointwise_call, window_call
 
 BAND_BYTES = 2048  # rows of the projection per band: about this many output bytes (at least one row)
 

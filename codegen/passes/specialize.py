@@ -17,13 +17,13 @@ variants' scratch, see schedule_search.choose, so this only happens at the tight
 
 from __future__ import annotations
 
-from codegen.cost_model import CostModel
 from codegen.ir import Graph
 from codegen.kernels import SCRATCH_HINTS, SPECIALIZERS
 from codegen.kernels.base import KernelCall
-from codegen.memory_plan import plan_memory
-from codegen.schedule_search import ScratchHint
-from codegen.target import Target
+from codegen.memory.planner import plan_memory
+from codegen.schedule.cost_model import CostModel
+from codegen.schedule.search import ScratchHint
+from codegen.targets.core import Target
 
 
 def specialize(

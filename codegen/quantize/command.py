@@ -15,7 +15,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from codegen.boards import Board, load_board
 from codegen.errors import BudgetError, ModelError
 from codegen.quantize.calibrate import (
     METHODS,
@@ -27,6 +26,7 @@ from codegen.quantize.calibrate import (
 )
 from codegen.quantize.ptq import QuantizedModel, QuantizeOptions, quantize_graph
 from codegen.quantize.report import QuantizationReport, build_report, format_report
+from codegen.targets.boards import Board, load_board
 
 REPORT_SAMPLES = 100  # calibration samples the float-vs-int8 report runs (the int8 side runs in NumPy)
 REPORT_FILE = "quantization.json"
@@ -50,7 +50,7 @@ def add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
 def quantize_model(spec: str | Path, calib: Path, config: CalibrationConfig,
                    options: QuantizeOptions) -> tuple[QuantizedModel, QuantizationReport]:
     """Load a float model, calibrate it on `calib`, quantize it, and measure what quantization lost."""
-    from codegen.frontends import load_float_model
+    from codegen.frontend import load_float_model
 
     arrays = read_npz(calib)
     first = input_arrays(arrays, 1, calib)[0] if ("x" in arrays or "x0" in arrays) else None
@@ -73,8 +73,8 @@ def _check_flash(model: QuantizedModel, board: Board) -> None:
 
 def with_quantized_model(args: argparse.Namespace, command: Callable[[argparse.Namespace], int]) -> int:
     """Run `command` (build or run) on args.model, quantizing it first when it is a float model."""
-    from codegen.frontends import float_reason
-    from codegen.tflite_writer import write_tflite
+    from codegen.frontend import float_reason
+    from codegen.frontend.tflite_writer import write_tflite
 
     reason = float_reason(args.model)
     if reason is None:

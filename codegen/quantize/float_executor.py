@@ -1,4 +1,4 @@
-"""Run a float graph (codegen/frontends/float_graph.py) in NumPy, a batch of samples at a time.
+"""Run a float graph (codegen/frontend/float_graph.py) in NumPy, a batch of samples at a time.
 
 This is the float reference of the quantizer: calibration reads its intermediate tensors, and the
 quantization report compares the int8 model against it. Semantics are TFLite's float kernels: NHWC, SAME
@@ -15,7 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from codegen.errors import ModelError
-from codegen.frontends.float_graph import same_padding
+from codegen.frontend.float_graph import same_padding
 from codegen.ir import Graph, Operator
 
 Values = dict[int, np.ndarray]

@@ -1,5 +1,5 @@
 """Post-training quantization: a float graph plus calibrated activation ranges -> an int8 graph with the
-quantization parameters the TFLite converter chooses, which codegen/tflite_writer.py writes as a .tflite
+quantization parameters the TFLite converter chooses, which codegen/frontend/tflite_writer.py writes as a .tflite
 that tflite-runtime runs and this compiler compiles (so the firmware is bit-exact with tflite-runtime by
 construction: both read the same file).
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codegen.errors import ModelError
-from codegen.frontends.float_graph import FLOAT_OPS
+from codegen.frontend.float_graph import FLOAT_OPS
 from codegen.ir import Graph, Operator, Quantization, Tensor
 
 _SHARES_INPUT_QUANT = frozenset({"AVERAGE_POOL_2D", "MAX_POOL_2D", "RESHAPE", "PAD", "TRANSPOSE", "MEAN"})

@@ -17,7 +17,7 @@ import numpy as np
 
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.kernels import REFERENCES
-from codegen.lowering import lower_graph
+from codegen.passes.lowering import lower_graph
 from codegen.quantize.calibrate import CalibrationData, activation_tensors
 from codegen.quantize.float_executor import batches, run_float
 from codegen.quantize.ptq import QuantizedModel

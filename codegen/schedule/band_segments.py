@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from codegen.depthwise_in_place import place_depthwise_in_place
 from codegen.ir import Graph
 from codegen.kernels.base import KernelCall
-from codegen.memory_plan import plan_memory
-from codegen.patch_schedule import WINDOWED, expand_cached, is_patchable
-from codegen.residual_in_place import band_residuals
+from codegen.memory.planner import plan_memory
+from codegen.passes.depthwise_in_place import place_depthwise_in_place
+from codegen.passes.residual_in_place import band_residuals
+from codegen.schedule.patch_schedule import WINDOWED, expand_cached, is_patchable
 
 Evaluate = Callable[[Graph, list[KernelCall]], int]  # a graph and its calls -> the arena they end up with
 

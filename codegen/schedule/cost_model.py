@@ -4,7 +4,7 @@ instructions = sum over features of coef[key][feature] * feature, with the featu
 input bytes and 1 (per-call overhead). The key is the C function, except that the depthwise DSP kernels'
 flag suffixes (_nf, _cl) share their base's coefficients: they add a few instructions per output, and a
 separate fit each would have too few calls. Kernels never measured fall back to a generic fit over every call.
-tools/fit_cost_model.py fits codegen/cost_model.json on one board's emulated twin.
+scripts/fit_cost_model.py fits codegen/schedule/cost_model.json on one board's emulated twin.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ import numpy as np
 
 from codegen.ir import NUMPY_DTYPES, Graph, Tensor
 from codegen.kernels.base import KernelCall
-from codegen.kernels.input_stream import ReadInputParams
-from codegen.kernels.window_copy import WindowCopyParams
+from codegen.kernels.movement.input_stream import ReadInputParams
+from codegen.kernels.movement.window_copy import WindowCopyParams
 
 # kernel -> names of its (kernel height, kernel width, dilation h, dilation w) params; None means 1
 WINDOWED: dict[str, tuple[str, str, str | None, str | None]] = {
@@ -265,7 +265,7 @@ def expand_cached(
     (read_input_window, i.e. model_read_input()): the input is never held whole in SRAM.
 
     With `start` > 0 only calls[start : split + 1] run in bands (a segment in the middle of the network, see
-    codegen/band_segments.py); tensors from before it are read whole.
+    codegen/schedule/band_segments.py); tensors from before it are read whole.
     """
     new_tensors = _NewTensors(graph)
     streamed = graph.inputs[0] if stream_input else None

@@ -2,7 +2,7 @@
 
 Every candidate is planned for real (same planner as the build), so its peak is the arena the firmware
 would get. Among the candidates that fit, the one with the fewest predicted instructions wins (the fitted cost
-model of codegen/cost_model.py on the portable calls: patches recompute halos and copy windows, so per-layer
+model of codegen/schedule/cost_model.py on the portable calls: patches recompute halos and copy windows, so per-layer
 wins whenever it fits), then the fewest MACs; without a cost model, the fewest MACs. An infeasible budget is
 refused with the smallest peak any schedule reaches.
 """
@@ -13,19 +13,19 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from codegen.band_segments import band_blocks
-from codegen.cost_model import CostModel
-from codegen.depthwise_in_place import place_depthwise_in_place
 from codegen.errors import BudgetError
 from codegen.ir import Graph
 from codegen.kernels.base import KernelCall
-from codegen.memory_plan import plan_memory
-from codegen.patch_schedule import can_stream_input, expand, expand_cached, split_points
+from codegen.memory.planner import plan_memory
+from codegen.passes.depthwise_in_place import place_depthwise_in_place
+from codegen.schedule.band_segments import band_blocks
+from codegen.schedule.cost_model import CostModel
+from codegen.schedule.patch_schedule import can_stream_input, expand, expand_cached, split_points
 
 GRIDS: tuple[tuple[int, int], ...] = tuple((r, c) for r in range(1, 5) for c in range(1, 5) if (r, c) != (1, 1))
 # SRAM besides the arena: the firmware's static state (UART frame buffers, ~2.2 kB) and the stack (~0.5 kB
 # high-water on the emulated board). The search starts from this estimate; `codegen build` then measures the
-# real figure on the emulated board and searches again with it (codegen/build.py).
+# real figure on the emulated board and searches again with it (tools/build.py).
 RUNTIME_SRAM_BYTES = 4096
 
 BANDED = 12  # schedules (smallest stage-1 peaks first) also weighed with their later blocks in bands, when none fits
@@ -147,7 +147,7 @@ def choose(
     scratch_hint(call, graph) is the scratch the target's fast variant of a portable call would need. The cheapest
     schedule that still fits with that scratch wins, so that the fast kernels run everywhere (a fast kernel
     is worth far more than a few percent of recomputed MACs); only if none does, the cheapest that fits with
-    portable kernels where memory is tight (codegen/specialize.py then keeps those calls portable).
+    portable kernels where memory is tight (codegen/passes/specialize.py then keeps those calls portable).
 
     runtime_sram_bytes is the SRAM the firmware needs besides the arena (static state and stack). `earlier`, the
     candidates an earlier search of the same model weighed, spares planning them again (a build searches again

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from codegen.errors import ModelError
-from codegen.lowering import lower_graph
+from codegen.frontend.tflite_reader import read_tflite
+from codegen.passes.lowering import lower_graph
 from codegen.reference_executor import run_reference
-from codegen.tflite_reader import read_tflite
-from tests.model_catalog import TIER_AB, expected_output
+from tests.support.model_catalog import TIER_AB, expected_output
 
 # (model, golden vector) for every tier A and B model of shared/models/README.md.
 GOLDEN = [(m, v) for m, vectors in TIER_AB.items() for v in vectors]

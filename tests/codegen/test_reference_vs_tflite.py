@@ -1,5 +1,5 @@
 """The NumPy reference executor against TFLite Micro (the golden semantics) and tflite-runtime's reference
-kernels (BUILTIN_REF), on random single-op and two-op models written with codegen.tflite_writer."""
+kernels (BUILTIN_REF), on random single-op and two-op models written with codegen.frontend.tflite_writer."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codegen.frontend.tflite_reader import parse_tflite
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph
 from codegen.kernels import LOWERINGS
 from codegen.reference_executor import run_reference
-from codegen.tflite_reader import parse_tflite
-from codegen.tflite_writer import write_tflite
-from tests.model_factory import CHAINS, SINGLE_OPS, graphs, op_types, random_inputs, run_builtin_ref, run_tflm
+from tests.support.model_factory import CHAINS, SINGLE_OPS, graphs, op_types, random_inputs, run_builtin_ref, run_tflm
 
 CASES = (*SINGLE_OPS, *CHAINS)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen.boards import load_board
-from codegen.build import EMULATED_DIR, build
 from codegen.ir import NUMPY_DTYPES
-from tests.model_catalog import TIER_AB, expected_output
-from tools.emulator import Emulator
+from codegen.targets.boards import load_board
+from tests.support.model_catalog import TIER_AB, expected_output
+from tools.build import EMULATED_DIR, build
+from tools.link.emulator import Emulator
 
 
 @pytest.mark.emulator

@@ -2,8 +2,8 @@
 the host link answers from the bytes write_input() kept (INPUT_DATA); see firmware/PROTOCOL.md.
 
 - payload codecs, including what older firmware sends;
-- DeviceLink against a scripted fake device on a pty (tests/test_protocol.py's FakeDevice);
-- the real firmware around a hand-written streamed stub model (tests/fixtures/stub_streamed_model), in QEMU:
+- DeviceLink against a scripted fake device on a pty (tests/tools/link/test_protocol.py's FakeDevice);
+- the real firmware around a hand-written streamed stub model (tests/firmware/fixtures/stub_streamed_model), in QEMU:
   its function is recomputed here (see its model.h).
 """
 
@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from codegen.errors import DeviceError
-from tests.test_firmware_stub import assemble_tree, build, build_stub_firmware, symbols
-from tests.test_protocol import FakeDevice, collect, honest
-from tools import protocol as proto
-from tools.device_link import DeviceLink, model_hash
-from tools.emulator import Emulator
-from tools.protocol import DeviceInfo, ErrorCode, Frame, MsgType
+from tests.firmware.test_firmware_stub import assemble_tree, build, build_stub_firmware, symbols
+from tests.tools.link.test_protocol import FakeDevice, collect, honest
+from tools.link import protocol as proto
+from tools.link.device_link import DeviceLink, model_hash
+from tools.link.emulator import Emulator
+from tools.link.protocol import DeviceInfo, ErrorCode, Frame, MsgType
 
 STREAMED_DIR = Path(__file__).resolve().parent / "fixtures" / "stub_streamed_model"
 ROWS, ROW_BYTES = 40, 224 * 3

@@ -1,5 +1,5 @@
 """Firmware template + board layers, built with the real arm-none-eabi-gcc around a hand-written stub model
-(tests/fixtures/stub_model), run in QEMU (the emulated twin) through the framed protocol.
+(tests/firmware/fixtures/stub_model), run in QEMU (the emulated twin) through the framed protocol.
 
 The stub's function (see its model.h): out0[i] = (in0[i] ^ W[i % 16]) + in1[i % 300] (mod 256), out1 = the
 u32 sums of in0 and of in1; in0 is 76,800 bytes so the input must be chunked.
@@ -18,9 +18,9 @@ import pytest
 
 from codegen.errors import DeviceError
 from codegen.paths import BOARDS_DIR, FIRMWARE_DIR, RUNTIME_INCLUDE, RUNTIME_SRC
-from tools import protocol as proto
-from tools.device_link import check_model
-from tools.emulator import Emulator, check_machine_memory
+from tools.link import protocol as proto
+from tools.link.device_link import check_model
+from tools.link.emulator import Emulator, check_machine_memory
 
 STUB_DIR = Path(__file__).resolve().parent / "fixtures" / "stub_model"
 STUB_HASH = bytes.fromhex("5e1f00d1c0de1234")

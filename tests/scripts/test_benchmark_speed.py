@@ -1,4 +1,4 @@
-"""tools/benchmark_speed.py: the table's arithmetic, and one real run on a small model."""
+"""scripts/benchmark_speed.py: the table's arithmetic, and one real run on a small model."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from codegen.boards import load_board
-from tools import benchmark_speed
-from tools.benchmark_speed import SpeedRow, format_table
+from codegen.targets.boards import load_board
+from scripts import benchmark_speed
+from scripts.benchmark_speed import SpeedRow, format_table
 
 
 def test_table_ratios_and_columns():

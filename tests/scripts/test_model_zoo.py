@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codegen.frontend.model_zoo import make_divisible, mcunet_from_json, mobilenet_v2, mobilenet_v2_config
+from codegen.frontend.tflite_reader import parse_tflite
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph
-from codegen.lowering import lower_graph
-from codegen.memory_plan import plan_memory
-from codegen.model_zoo import make_divisible, mcunet_from_json, mobilenet_v2, mobilenet_v2_config
+from codegen.memory.planner import plan_memory
+from codegen.passes.lowering import lower_graph
 from codegen.reference_executor import run_reference
-from codegen.tflite_reader import parse_tflite
-from codegen.tflite_writer import write_tflite
-from tools.build_zoo_model import build_model, main
+from scripts.build_zoo_model import build_model, main
 
 # MACs as mit-han-lab/mcunet's model zoo lists them.
 PUBLISHED_MACS = {

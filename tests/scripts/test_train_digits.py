@@ -1,4 +1,4 @@
-"""The trained example end to end: tools/train_digits.py trains the digits CNN (fewer epochs here), `codegen
+"""The trained example end to end: scripts/train_digits.py trains the digits CNN (fewer epochs here), `codegen
 build` quantizes it for nucleo-f746 from its .pt2 and calibration set, and `codegen eval` runs held-out digits
 on the emulated board. The int8 model's held-out accuracy is within 1 point of the float model's."""
 
@@ -9,13 +9,13 @@ import json
 import numpy as np
 import pytest
 
-from codegen.cli import main
-from tests.model_factory import run_builtin_ref
+from tests.support.model_factory import run_builtin_ref
+from tools.cli import main
 
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from tools.train_digits import train  # noqa: E402
+from scripts.train_digits import train  # noqa: E402
 
 EPOCHS = 6  # the README demo trains 15
 

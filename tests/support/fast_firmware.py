@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codegen.boards import Board
-from codegen.build import BuildResult, build
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph
 from codegen.pipeline import compile_file
-from codegen.target import Target
-from codegen.tflite_writer import write_tflite
+from codegen.targets.boards import Board
+from codegen.targets.core import Target
+from tools.build import BuildResult, build
 
 
 def build_with_fast_kernels(graph: Graph, board: Board, out: Path) -> BuildResult:

@@ -29,8 +29,8 @@ TIER_B: tuple[str, ...] = ("tflm_test_conv_model", "tinyengine_mcunet_vww", "tin
 TIER_A: tuple[str, ...] = tuple(m for m in TIER_AB if m not in TIER_B)
 
 # TFLM's float LOG_SOFTMAX calls the host's logf. On lenet's golden row glibc 2.36's logf is 0.602 ulp from
-# the exact value, ours 0.398 ulp (correctly rounded; tests/test_float_math.py checks it against 60-digit
-# decimal arithmetic and reproduces TFLM's value from glibc). Matching glibc bit for bit would mean cloning
+# the exact value, ours 0.398 ulp (correctly rounded; tests/codegen/kernels/test_float_math.py checks it against
+# 60-digit decimal arithmetic and reproduces TFLM's value from glibc). Matching glibc bit for bit would mean cloning
 # its tables. vector -> {flat output index: our float32 bits}; every int8 result stays bit-exact.
 LIBM_ROUNDING_FIXES: dict[str, dict[int, int]] = {"tinyengine_mnist_lenet300_100": {6: 0xBC4ACED5}}
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.boards import Board
-from codegen.firmware_tree import make, write_tree
+from codegen.emit.firmware_tree import make, write_tree
 from codegen.ir import NUMPY_DTYPES
 from codegen.pipeline import CompiledModel
-from tools.emulator import Emulator
+from codegen.targets.boards import Board
+from tools.link.emulator import Emulator
 
 
 class TwinFirmware:

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph, Operator, Quantization, Tensor
-from codegen.tflite_writer import write_tflite
 
-CODEGEN = [sys.executable, "-m", "codegen.cli"]
-REPO = Path(__file__).resolve().parents[1]
+CODEGEN = [sys.executable, "-m", "tools.cli"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

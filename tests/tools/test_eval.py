@@ -1,6 +1,6 @@
 """`codegen eval`: datasets (npz and image folders), accuracy, agreement with the host reference, latency, the
 output files, and every error path; end to end on the emulated board for every tier A model of
-../shared/models (50 random inputs each, bit-exact), through `codegen.cli.main` as the user runs it."""
+../shared/models (50 random inputs each, bit-exact), through `tools.cli.main` as the user runs it."""
 
 from __future__ import annotations
 
@@ -20,20 +20,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen import cli
-from codegen.boards import load_board
-from codegen.build import EMULATED_DIR, build
-from codegen.datasets import load_dataset
 from codegen.errors import CodegenError
-from codegen.evaluate import Progress, accuracy, agreement, format_result, histogram_png, latency_summary
+from codegen.frontend.tflite_reader import parse_tflite
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph, Operator, Quantization, Tensor
 from codegen.reference_executor import run_reference
-from codegen.tflite_reader import parse_tflite
-from codegen.tflite_writer import write_tflite
-from tests.model_catalog import TIER_A
-from tools.emulator import free_tcp_port, qemu_command
+from codegen.targets.boards import load_board
+from tests.support.model_catalog import TIER_A
+from tools import cli
+from tools.build import EMULATED_DIR, build
+from tools.datasets import load_dataset
+from tools.evaluate import Progress, accuracy, agreement, format_result, histogram_png, latency_summary
+from tools.link.emulator import free_tcp_port, qemu_command
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 needs_toolchain = pytest.mark.skipif(
@@ -370,7 +370,7 @@ def wait_listening(port: int, seconds: float = 10.0) -> None:
 @needs_toolchain
 def test_real_cli_process_reports_dataset_errors(tiny: Path, tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 5), np.int8))
-    result = subprocess.run([sys.executable, "-m", "codegen.cli", "eval", str(tiny), "--emulate", "--data",
+    result = subprocess.run([sys.executable, "-m", "tools.cli", "eval", str(tiny), "--emulate", "--data",
                              str(tmp_path / "d.npz")], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 1
     assert result.stderr.startswith("codegen: dataset ") and "Traceback" not in result.stderr
@@ -544,7 +544,7 @@ def test_histogram_png_is_valid(tmp_path: Path, pil) -> None:
 
 
 def test_eval_parser_wiring() -> None:
-    from codegen.evaluate import add_eval_parser
+    from tools.evaluate import add_eval_parser
 
     parser = argparse.ArgumentParser()
     add_eval_parser(parser.add_subparsers(dest="command"))

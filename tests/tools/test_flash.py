@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from codegen.boards import list_boards, load_board
-from codegen.cli import main as cli_main
 from codegen.errors import CodegenError, DeviceError, ToolchainError
-from codegen.flash import (
+from codegen.targets.boards import list_boards, load_board
+from tools.cli import main as cli_main
+from tools.flash import (
     IMAGES,
     TOOLS,
     add_flash_parser,

@@ -24,8 +24,8 @@ import numpy as np
 import serial
 
 from codegen.errors import DeviceError
-from tools import protocol as proto
-from tools.protocol import DeviceInfo, ErrorCode, Frame, InvokeResult, MsgType
+from tools.link import protocol as proto
+from tools.link.protocol import DeviceInfo, ErrorCode, Frame, InvokeResult, MsgType
 
 
 def model_hash(model: bytes | Path) -> bytes:

@@ -23,7 +23,7 @@ from pathlib import Path
 import serial
 
 from codegen.errors import DeviceError, ToolchainError
-from tools.device_link import DeviceLink
+from tools.link.device_link import DeviceLink
 
 QEMU = "qemu-system-arm"
 INSTALL_HINT = "install it with `apt-get install qemu-system-arm`"

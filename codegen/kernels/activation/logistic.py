@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen import gemmlowp_fixedpoint as gf
-from codegen.fixedpoint import multiply_by_quantized_multiplier, rounding_divide_by_pot
 from codegen.ir import Graph, Operator
+from codegen.kernels import gemmlowp as gf
 from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield
+from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier, rounding_divide_by_pot
 
 HEADER = "logistic_s8.h"
 

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen import gemmlowp_fixedpoint as gf
-from codegen.fixedpoint import (
+from codegen.ir import Graph, Operator, Tensor
+from codegen.kernels import gemmlowp as gf
+from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield
+from codegen.kernels.fixedpoint import (
     INT32_MIN,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 )
-from codegen.ir import Graph, Operator, Tensor
-from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield
 
 HEADER = "softmax_s8.h"
 

@@ -3,7 +3,8 @@
 TFLite's int8 ADD (add_s8_ref) computes x_i = (a_i + offset_i) * 2^20, s_i = RDBP(SRDHM(x_i, m_i), -shift_i),
 y = RDBP(SRDHM(s_1 + s_2, m_o), -shift_o) + output zero point, clamped (SRDHM: gemmlowp's
 SaturatingRoundingDoublingHighMul, RDBP: RoundingDivideByPOT). mcu_runtime/src/add_s8_dsp.c gets the same
-values from these identities (tests/test_kernel_add_dsp.py checks each against codegen.fixedpoint):
+values from these identities (tests/codegen/kernels/arithmetic/test_kernel_add_dsp.py checks each against
+codegen.kernels.fixedpoint):
 
 - SRDHM(a, b) = floor((a * b + 2^30) / 2^31) unless a = b = INT32_MIN, so for |a| < 2^30 it is
   SMMULR(2a, b) = (2a * b + 2^31) >> 32, and SMMLAR(2a, b, c) is that plus c.
@@ -32,11 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.fixedpoint import INT32_MAX, INT32_MIN
 from codegen.ir import Graph
+from codegen.kernels.arithmetic.elementwise import ADD_LEFT_SHIFT_S8, AddParams
 from codegen.kernels.base import KernelCall, KernelParams, cfield
-from codegen.kernels.elementwise import ADD_LEFT_SHIFT_S8, AddParams
-from codegen.target import Target
+from codegen.kernels.fixedpoint import INT32_MAX, INT32_MIN
+from codegen.targets.core import Target
 
 HEADER = "add_s8_dsp.h"
 KERNEL = "add_s8_dsp"

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield
-from codegen.kernels.reshape import operand
+from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from codegen.kernels.movement.reshape import operand
 
 HEADER = "quantize.h"
 

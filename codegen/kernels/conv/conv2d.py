@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.fixedpoint import activation_range_s8, multiply_by_quantized_multiplier, quantize_multiplier
 from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
+from codegen.kernels.fixedpoint import activation_range_s8, multiply_by_quantized_multiplier, quantize_multiplier
 
 HEADER = "conv2d_s8.h"
 
@@ -136,7 +136,7 @@ def window_of(op: Operator, x: Tensor, y: Tensor, kernel_h: int, kernel_w: int) 
         raise Unsupported(f"with strides {sh}x{sw} and dilations {dh}x{dw} (all must be >= 1)")
     in_h, in_w = x.shape[1], x.shape[2]
     if padding == "EXPLICIT":
-        # Set by codegen.fuse_pad when a PAD was folded into this convolution: its amounts, then VALID.
+        # Set by codegen.passes.fuse_pad when a PAD was folded into this convolution: its amounts, then VALID.
         top, bottom, left, right = o["explicit_padding"]
         out_h = compute_out_size("VALID", in_h + top + bottom, kernel_h, sh, dh)
         out_w = compute_out_size("VALID", in_w + left + right, kernel_w, sw, dw)

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.fixedpoint import multiply_by_quantized_multiplier
 from codegen.ir import Graph
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, cfield
-from codegen.kernels.conv2d import Conv2dParams, pad_input_ref, tap_view
-from codegen.target import Target
+from codegen.kernels.conv.conv2d import Conv2dParams, pad_input_ref, tap_view
+from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier
+from codegen.targets.core import Target
 
 HEADER = "conv2d_s8_dsp.h"
 KERNEL = "conv2d_s8_dsp"

@@ -11,7 +11,7 @@ import numpy as np
 
 from codegen.ir import Graph, Operator
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
-from codegen.kernels.conv2d import (
+from codegen.kernels.conv.conv2d import (
     bias_const,
     check_activation_tensors,
     pad_input_ref,

@@ -38,8 +38,8 @@ import numpy as np
 
 from codegen.ir import Graph
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, cfield
-from codegen.kernels.depthwise_conv2d import DepthwiseConv2dParams
-from codegen.target import Target
+from codegen.kernels.conv.depthwise_conv2d import DepthwiseConv2dParams
+from codegen.targets.core import Target
 
 HEADER = "depthwise_conv2d_s8_dsp.h"
 KERNEL = "depthwise_conv2d_s8_dsp"

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.fixedpoint import activation_range_s8, multiply_by_quantized_multiplier, quantize_multiplier
 from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
+from codegen.kernels.fixedpoint import activation_range_s8, multiply_by_quantized_multiplier, quantize_multiplier
 
 HEADER = "fully_connected_s8.h"
 

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.fixedpoint import multiply_by_quantized_multiplier
 from codegen.ir import Graph
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, cfield
-from codegen.kernels.fully_connected import FullyConnectedParams
-from codegen.target import Target
+from codegen.kernels.conv.fully_connected import FullyConnectedParams
+from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier
+from codegen.targets.core import Target
 
 HEADER = "fully_connected_s8_dsp.h"
 KERNEL = "fully_connected_s8_dsp"

@@ -13,7 +13,7 @@ import numpy as np
 
 from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield
-from codegen.kernels.reshape import operand
+from codegen.kernels.movement.reshape import operand
 
 HEADER = "copy_s8.h"
 

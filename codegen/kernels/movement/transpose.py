@@ -8,7 +8,7 @@ import numpy as np
 
 from codegen.ir import Graph, Operator
 from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield
-from codegen.kernels.reshape import operand
+from codegen.kernels.movement.reshape import operand
 
 HEADER = "transpose_s8.h"
 

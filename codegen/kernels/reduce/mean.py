@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield
+from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 HEADER = "mean_s8.h"
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.fixedpoint import activation_range_s8
 from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield
+from codegen.kernels.fixedpoint import activation_range_s8
 
 HEADER = "pooling_s8.h"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.host_model import HostModel
 from codegen.ir import Graph, Operator, Quantization, Tensor
 from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
+from tools.host_model import HostModel
 
 
 def _pad_chain() -> Graph:
@@ -37,7 +37,7 @@ def test_generated_pad_chain_matches_reference():
 def test_identical_parameter_structs_are_emitted_once(shared_models):
     """The bands of a patch schedule repeat their kernels' geometry: one const struct serves them all."""
     from codegen.pipeline import compile_file
-    from codegen.target import HOST
+    from codegen.targets.core import HOST
 
     compiled = compile_file(shared_models / "mlperf_vww_96_int8.tflite", HOST, 48 * 1024)
     source = compiled.sources.files["model.c"]

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.emit_c import emit_model
-from codegen.emit_loops import MIN_REPEATS, Arg, Call, emit_calls
-from codegen.fuse_pad import fuse_pads
-from codegen.host_model import HostModel
-from codegen.lowering import lower_graph
-from codegen.memory_plan import plan_memory
-from codegen.model_zoo import mobilenet_v2
-from codegen.patch_schedule import expand_cached, split_points
+from codegen.emit.c_source import emit_model
+from codegen.emit.loops import MIN_REPEATS, Arg, Call, emit_calls
+from codegen.frontend.model_zoo import mobilenet_v2
+from codegen.memory.planner import plan_memory
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
 from codegen.reference_executor import run_reference
+from codegen.schedule.patch_schedule import expand_cached, split_points
+from tools.host_model import HostModel
 
 
 def _band(j: int, first_params: str = "kp") -> list[Call]:

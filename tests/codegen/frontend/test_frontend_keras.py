@@ -10,16 +10,16 @@ import os
 import numpy as np
 import pytest
 
-from codegen.cli import main
 from codegen.errors import ModelError
 from codegen.quantize.float_executor import run_float
-from tests.test_quantizer import build_float_model, emulate_and_compare, quantize_for_test
+from tests.codegen.quantize.test_quantizer import build_float_model, emulate_and_compare, quantize_for_test
+from tools.cli import main
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 layers = keras.layers
 
-from codegen.frontends import load_float_model  # noqa: E402
+from codegen.frontend import load_float_model  # noqa: E402
 
 
 def _randomize_batchnorm(model: object, seed: int = 0) -> None:
@@ -95,7 +95,7 @@ def test_keras_builds_and_runs_bit_exact_with_int8_io(keras_file, tmp_path):
     rng = np.random.default_rng(2)
     np.savez(tmp_path / "calib.npz", x=rng.standard_normal((32, 12, 12, 3)).astype(np.float32))
     build_float_model(path, tmp_path / "calib.npz", tmp_path / "build", "--int8-io", "--calib-method", "percentile")
-    from codegen.tflite_reader import read_tflite
+    from codegen.frontend.tflite_reader import read_tflite
 
     int8 = read_tflite(tmp_path / "build" / "model.tflite")
     assert int8.tensor(int8.inputs[0]).dtype == "int8" and int8.tensor(int8.outputs[0]).dtype == "int8"

@@ -8,17 +8,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.cli import main
 from codegen.errors import ModelError
 from codegen.ir import Graph
 from codegen.quantize.float_executor import run_float
-from tests.test_quantizer import build_float_model, emulate_and_compare, quantize_for_test
+from tests.codegen.quantize.test_quantizer import build_float_model, emulate_and_compare, quantize_for_test
+from tools.cli import main
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from codegen.frontends import load_float_model  # noqa: E402
-from codegen.frontends.torch_frontend import graph_from_module  # noqa: E402
+from codegen.frontend import load_float_model  # noqa: E402
+from codegen.frontend.torch_frontend import graph_from_module  # noqa: E402
 
 
 class AllLayers(nn.Module):
@@ -180,8 +180,8 @@ def test_padding_pytorch_style_vs_tflite_same():
 
 @pytest.mark.parametrize("which", ["mobilenet_v2", "mcunet-320kb-1mb_imagenet"])
 def test_model_builders_match_model_zoo_architectures(which, shared_models):
-    from codegen import model_zoo
-    from codegen.frontends.torch_models import torch_mobilenet_v2, torch_model_from_json
+    from codegen.frontend import model_zoo
+    from codegen.frontend.torch_models import torch_mobilenet_v2, torch_model_from_json
 
     resolution = 48
     if which == "mobilenet_v2":

@@ -10,11 +10,11 @@ import tflite
 from hypothesis import given, settings
 
 from codegen.errors import ModelError
+from codegen.frontend.tflite_reader import parse_tflite, read_tflite
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph
-from codegen.tflite_reader import parse_tflite, read_tflite
-from codegen.tflite_writer import write_tflite
-from tests.model_catalog import TIER_AB
-from tests.model_factory import GraphBuilder, any_graph, per_tensor, run_builtin_ref, run_tflm
+from tests.support.model_catalog import TIER_AB
+from tests.support.model_factory import GraphBuilder, any_graph, per_tensor, run_builtin_ref, run_tflm
 
 # Every model of ../shared/models: tiers A and B, and tier C's (refused for other reasons).
 MODELS = (*TIER_AB, "tflm_person_detect_vela", "tflm_keyword_scrambled", "mlperf_ic_pretrainedResnet")

@@ -1,4 +1,4 @@
-"""mcu_expf / mcu_logf (mcu_runtime/src/float_math.c) and their Python port (codegen/kernels/softmax.py).
+"""mcu_expf / mcu_logf (mcu_runtime/src/float_math.c) and their Python port (codegen/kernels/activation/softmax.py).
 
 Truth is exp / log of the exact float input computed with Python's decimal module at 60 digits, then rounded
 to float32 exactly with fractions (ties to even). Both the C (host build) and the Python port must return it
@@ -18,13 +18,13 @@ from math import factorial
 import numpy as np
 import pytest
 
-from codegen.host_model import HostModel
-from codegen.host_runtime import HOST_CFLAGS
-from codegen.kernels import softmax
+from codegen.frontend.tflite_reader import parse_tflite
+from codegen.kernels.activation import softmax
 from codegen.paths import RUNTIME_INCLUDE, RUNTIME_SRC
 from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
-from codegen.tflite_reader import parse_tflite
+from tools.host_model import HostModel
+from tools.host_runtime import HOST_CFLAGS
 
 FLOAT_MATH_C = RUNTIME_SRC / "float_math.c"
 F32_MAX = np.finfo(np.float32).max
@@ -464,10 +464,10 @@ def _row_summing_to(total: float, depth: int) -> np.ndarray:
 def test_device_gives_the_host_bits_on_both_paths(tmp_path):
     """A float LOG_SOFTMAX model on the emulated board: rows whose exps / whose log take the double-double
     path, and random rows, equal the host reference bit for bit."""
-    from codegen.boards import load_board
-    from codegen.build import EMULATED_DIR, build
-    from tests.test_kernel_softmax import single_op_model
-    from tools.emulator import Emulator
+    from codegen.targets.boards import load_board
+    from tests.codegen.kernels.activation.test_kernel_softmax import single_op_model
+    from tools.build import EMULATED_DIR, build
+    from tools.link.emulator import Emulator
 
     depth = 8
     exp_rows = np.zeros((len(DEVICE_HARD_EXP) // (depth - 1), depth), dtype=np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codegen.pipeline import compile_file
-from tests.model_catalog import TIER_AB
+from tests.support.model_catalog import TIER_AB
 from tools.tflm_arena import tflm_arena_bytes
 
 

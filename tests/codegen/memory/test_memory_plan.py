@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from codegen.ir import Graph, Tensor
 from codegen.kernels.base import KernelCall
-from codegen.memory_plan import check_plan, plan_memory
+from codegen.memory.planner import check_plan, plan_memory
 
 
 @st.composite

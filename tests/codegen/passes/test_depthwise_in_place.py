@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.boards import load_board
-from codegen.build import EMULATED_DIR, build
-from codegen.host_model import HostModel
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph
-from codegen.memory_plan import plan_memory
+from codegen.memory.planner import plan_memory
 from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
-from codegen.target import HOST, PORTABLE
-from codegen.tflite_writer import write_tflite
-from tests.model_factory import GraphBuilder, per_tensor
-from tools.emulator import Emulator
+from codegen.targets.boards import load_board
+from codegen.targets.core import HOST, PORTABLE
+from tests.support.model_factory import GraphBuilder, per_tensor
+from tools.build import EMULATED_DIR, build
+from tools.host_model import HostModel
+from tools.link.emulator import Emulator
 
 
 def _conv1x1(b: GraphBuilder, x: int, channels: int, seed: int) -> int:
@@ -76,7 +76,7 @@ def test_lag_is_the_least_that_keeps_later_reads_intact():
     minimum over every output (a pixel is clobbered only after the last output that reads it)."""
     from types import SimpleNamespace
 
-    from codegen.depthwise_in_place import _lag_pixels
+    from codegen.passes.depthwise_in_place import _lag_pixels
 
     def lag(h, w, s, pad):
         return _lag_pixels(SimpleNamespace(in_h=h, in_w=w, out_h=-(-h // s), out_w=-(-w // s), stride_h=s,

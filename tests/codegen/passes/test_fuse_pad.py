@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 
-from codegen.fuse_pad import fuse_pads
-from codegen.host_model import HostModel
-from codegen.lowering import lower_graph
-from codegen.memory_plan import plan_memory
+from codegen.frontend.tflite_reader import read_tflite
+from codegen.memory.planner import plan_memory
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
 from codegen.pipeline import compile_file, compile_graph
 from codegen.reference_executor import run_reference
-from codegen.target import HOST
-from codegen.tflite_reader import read_tflite
-from tests.model_factory import graphs, random_inputs
+from codegen.targets.core import HOST
+from tests.support.model_factory import graphs, random_inputs
+from tools.host_model import HostModel
 
 
 @settings(max_examples=40, deadline=None)

@@ -20,12 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codegen.cli import main
-from codegen.emit_c import model_hash
+from codegen.emit.c_source import model_hash
 from codegen.errors import CodegenError
-from codegen.frontends.float_graph import FloatGraphBuilder
-from codegen.frontends.float_passes import simplify
-from codegen.frontends.tflite_float import float_graph_from_tflite, load_float_tflite
+from codegen.frontend.float_graph import FloatGraphBuilder
+from codegen.frontend.float_passes import simplify
+from codegen.frontend.tflite_float import float_graph_from_tflite, load_float_tflite
+from codegen.frontend.tflite_reader import parse_tflite, read_tflite
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.pipeline import compile_graph
 from codegen.quantize.calibrate import (
@@ -40,9 +41,8 @@ from codegen.quantize.float_executor import run_float
 from codegen.quantize.ptq import QuantizeOptions, activation_quant, quantize_graph, quantize_weights
 from codegen.quantize.report import build_report
 from codegen.reference_executor import run_reference
-from codegen.tflite_reader import parse_tflite, read_tflite
-from codegen.tflite_writer import write_tflite
-from tests.model_factory import run_builtin_ref, run_tflm
+from tests.support.model_factory import run_builtin_ref, run_tflm
+from tools.cli import main
 
 FLOAT_RESNET = "mlperf_ic_pretrainedResnet.tflite"
 
@@ -77,7 +77,7 @@ def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
 def emulate_and_compare(build_dir: Path, samples: np.ndarray) -> list[np.ndarray]:
     """Run each sample on the build's emulated firmware; each output must equal tflite-runtime's (BUILTIN_REF)
     on the build's quantized model.tflite, bit for bit. Returns the device outputs."""
-    from tools.emulator import Emulator
+    from tools.link.emulator import Emulator
 
     buf = (build_dir / "model.tflite").read_bytes()
     graph = parse_tflite(buf, "model")

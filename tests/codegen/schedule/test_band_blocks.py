@@ -7,20 +7,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.band_segments import band_blocks, block_segments
-from codegen.depthwise_in_place import place_depthwise_in_place
 from codegen.errors import BudgetError
-from codegen.fuse_pad import fuse_pads
-from codegen.host_model import HostModel
-from codegen.lowering import lower_graph
-from codegen.memory_plan import check_plan, plan_memory
-from codegen.model_zoo import mobilenet_v2
-from codegen.patch_schedule import can_stream_input, expand_cached, split_points
+from codegen.frontend.model_zoo import mobilenet_v2
+from codegen.memory.planner import check_plan, plan_memory
+from codegen.passes.depthwise_in_place import place_depthwise_in_place
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
+from codegen.passes.residual_in_place import band_residuals
 from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
-from codegen.residual_in_place import band_residuals
-from codegen.schedule_search import choose
-from codegen.target import HOST
+from codegen.schedule.band_segments import band_blocks, block_segments
+from codegen.schedule.patch_schedule import can_stream_input, expand_cached, split_points
+from codegen.schedule.search import choose
+from codegen.targets.core import HOST
+from tools.host_model import HostModel
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def _exact(graph, calls, x, expected):
     for got, want in zip(run_reference(graph, [x], calls), expected, strict=True):
         np.testing.assert_array_equal(got, want)
     graph, plan = _arena(graph, calls)
-    from codegen.emit_c import emit_model
+    from codegen.emit.c_source import emit_model
 
     host = HostModel(graph, emit_model(graph, calls, plan, b"bandtest").files)
     for got, want in zip(host.run([x]), expected, strict=True):
@@ -118,10 +118,10 @@ def test_streamed_banded_firmware_is_exact_within_its_budget(tmp_path, mbv2):
     """Built for nucleo-f746 under a budget only streamed input and banded blocks meet, with the fast kernels,
     run in the emulated M7 with the host serving input rows: outputs equal per-layer execution, and the SRAM
     measured (static RAM + stack high-water) stays within the budget."""
-    from codegen.boards import load_board
-    from codegen.build import EMULATED_DIR, build
-    from codegen.tflite_writer import write_tflite
-    from tools.emulator import Emulator
+    from codegen.frontend.tflite_writer import write_tflite
+    from codegen.targets.boards import load_board
+    from tools.build import EMULATED_DIR, build
+    from tools.link.emulator import Emulator
 
     graph, _, x, expected = mbv2
     model = tmp_path / "mbv2.tflite"
@@ -138,7 +138,7 @@ def test_streamed_banded_firmware_is_exact_within_its_budget(tmp_path, mbv2):
 
 
 def test_plan_command_streams_the_input_only_when_asked(shared_models):
-    from tests.test_cli_errors import run_cli
+    from tests.tools.test_cli_errors import run_cli
 
     model = str(shared_models / "mlperf_vww_96_int8.tflite")
     held = run_cli("plan", "--model", model, "--sram-budget", "26k")
@@ -152,8 +152,8 @@ def test_plan_command_streams_the_input_only_when_asked(shared_models):
 def test_plan_command_on_a_model_whose_per_layer_schedule_runs_depthwise_in_place(tmp_path):
     """`plan` searches the graph as read (PADs fused), not the per-layer compilation's graph, which already has
     its depthwise layers' tensors turned into views of shared buffers (planning patches over those failed)."""
-    from codegen.tflite_writer import write_tflite
-    from tests.test_cli_errors import run_cli
+    from codegen.frontend.tflite_writer import write_tflite
+    from tests.tools.test_cli_errors import run_cli
 
     graph = mobilenet_v2(0.5, 32, num_classes=10)
     assert compile_graph(graph, b"").graph.views  # per layer, depthwise layers run in place

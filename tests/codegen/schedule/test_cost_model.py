@@ -5,19 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen import cost_model
-from codegen.boards import load_board
-from codegen.build import EMULATED_DIR, build, per_call
-from codegen.cost_model import FEATURES, CostModel, Sample, fit, kernel_key
 from codegen.errors import DeviceError
-from codegen.fuse_pad import fuse_pads
+from codegen.frontend.tflite_reader import read_tflite
 from codegen.kernels import SPECIALIZERS
-from codegen.lowering import lower_graph
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
+from codegen.passes.specialize import specialize
 from codegen.pipeline import compile_file
-from codegen.specialize import specialize
-from codegen.target import HOST, PORTABLE, Target
-from codegen.tflite_reader import read_tflite
-from tools.emulator import Emulator
+from codegen.schedule import cost_model
+from codegen.schedule.cost_model import FEATURES, CostModel, Sample, fit, kernel_key
+from codegen.targets.boards import load_board
+from codegen.targets.core import HOST, PORTABLE, Target
+from tools.build import EMULATED_DIR, build, per_call
+from tools.link.emulator import Emulator
 
 TRUE = {"conv2d_s8": (1.5, 0.0, 2.0, 300.0), "copy_window": (0.0, 3.0, 0.0, 80.0)}
 
@@ -90,7 +90,7 @@ def test_specialize_keeps_portable_when_the_model_says_it_is_cheaper(shared_mode
 
 
 def _tiny_graph():
-    from tests.model_factory import GraphBuilder, per_tensor
+    from tests.support.model_factory import GraphBuilder, per_tensor
 
     b = GraphBuilder("tiny")
     x = b.tensor("x", (1, 4, 4, 2), "int8", per_tensor(0.1, 0))

@@ -10,26 +10,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codegen import cost_model
-from codegen.boards import load_board
-from codegen.build import EMULATED_DIR, build
-from codegen.emit_c import emit_model
+from codegen.emit.c_source import emit_model
 from codegen.errors import BudgetError
-from codegen.fuse_pad import fuse_pads
-from codegen.host_model import HostModel
+from codegen.frontend.tflite_reader import read_tflite
 from codegen.kernels import SPECIALIZERS
-from codegen.lowering import lower_graph
-from codegen.memory_plan import check_plan, plan_memory
-from codegen.patch_schedule import Region, expand, expand_cached, split_points, tiles
+from codegen.memory.planner import check_plan, plan_memory
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
+from codegen.passes.specialize import specialize
 from codegen.pipeline import compile_file, compile_graph
 from codegen.reference_executor import run_reference
-from codegen.schedule_search import RUNTIME_SRAM_BYTES, Schedule, apply, choose
-from codegen.specialize import specialize
-from codegen.target import HOST, Target
-from codegen.tflite_reader import read_tflite
-from tests.model_factory import GraphBuilder, _conv2d, _depthwise, _int8_input, _pad, _pool, per_tensor
-from tests.twin_firmware import TwinFirmware
-from tools.emulator import Emulator
+from codegen.schedule import cost_model
+from codegen.schedule.patch_schedule import Region, expand, expand_cached, split_points, tiles
+from codegen.schedule.search import RUNTIME_SRAM_BYTES, Schedule, apply, choose
+from codegen.targets.boards import load_board
+from codegen.targets.core import HOST, Target
+from tests.support.model_factory import GraphBuilder, _conv2d, _depthwise, _int8_input, _pad, _pool, per_tensor
+from tests.support.twin_firmware import TwinFirmware
+from tools.build import EMULATED_DIR, build
+from tools.host_model import HostModel
+from tools.link.emulator import Emulator
 
 
 @st.composite
@@ -293,8 +293,8 @@ def test_mcunet_config_networks_patch_schedules_match_per_layer(config, shared_m
     """MobileNetV2 and MCUNet built from mcunet_configs (random weights): the sweep of split points and grids,
     and the schedule the search picks under a tight budget, each in the emulated firmware, equal per-layer
     execution."""
-    from codegen.model_zoo import mcunet_from_json
-    from codegen.tflite_writer import write_tflite
+    from codegen.frontend.model_zoo import mcunet_from_json
+    from codegen.frontend.tflite_writer import write_tflite
 
     original = mcunet_from_json(shared_models / "mcunet_configs" / config)
     graph = fuse_pads(original)

@@ -19,18 +19,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codegen.boards import Board, MemoryRegion, layer_sources, list_boards, load_board
-from codegen.build import EMULATED_DIR, BuildResult, build
-from codegen.cli import main as cli_main
+from codegen.emit.platformio import EXTRA_SCRIPT, platformio_ini
 from codegen.errors import BudgetError, CodegenError
 from codegen.ir import NUMPY_DTYPES
 from codegen.paths import BOARDS_DIR
 from codegen.pipeline import compile_file
-from codegen.platformio import EXTRA_SCRIPT, platformio_ini
-from codegen.target import Target
-from tests.model_catalog import TIER_AB, expected_output
-from tests.test_firmware_stub import assemble_tree, make, symbols
-from tools.emulator import Emulator, check_machine_memory
+from codegen.targets.boards import Board, MemoryRegion, layer_sources, list_boards, load_board
+from codegen.targets.core import Target
+from tests.firmware.test_firmware_stub import assemble_tree, make, symbols
+from tests.support.model_catalog import TIER_AB, expected_output
+from tools.build import EMULATED_DIR, BuildResult, build
+from tools.cli import main as cli_main
+from tools.link.emulator import Emulator, check_machine_memory
 
 STM32_BOARDS = ["disco-f746ng", "nucleo-f746", "nucleo-f767zi", "nucleo-h743zi", "nucleo-l4r5zi"]
 MPS2_BOARD = "mps2plus-an500"  # the MPS2+ FPGA board with the AN500 image: QEMU's mps2-an500 itself
@@ -438,8 +438,8 @@ def test_over_budget_model_fails_to_link_with_the_byte_count(tmp_path: Path, lay
 
 def _pad_model(path: Path, hw: int) -> Path:
     """PAD of a 1 x hw x hw x 4 int8 tensor: about 8 * hw^2 bytes of arena."""
+    from codegen.frontend.tflite_writer import write_tflite
     from codegen.ir import Graph, Operator, Quantization, Tensor
-    from codegen.tflite_writer import write_tflite
 
     q = Quantization((0.02,), (0,))
     tensors = [
@@ -469,8 +469,8 @@ def _big_fc_model(path: Path) -> Path:
     """One FULLY_CONNECTED layer, 1536 -> 1600, with random int8 weights (about 2.34 MB) and int32 biases; the
     output scale is set from the accumulator's spread so that most outputs are not saturated, which lets any
     wrong weight row show in the output."""
+    from codegen.frontend.tflite_writer import write_tflite
     from codegen.ir import Graph, Operator, Quantization, Tensor
-    from codegen.tflite_writer import write_tflite
 
     rng = np.random.default_rng(2024)
     x_scale, w_scale, x_zp = 0.02, 0.001, 5
@@ -496,8 +496,8 @@ def _big_fc_model(path: Path) -> Path:
 def test_model_bigger_than_any_stm32_flash_runs_on_the_mps2plus(tmp_path: Path) -> None:
     """Over 2 MB of weights: the MPS2+ (4 MB of code SSRAM) links it, and one inference in QEMU equals the
     NumPy reference, so every weight row was really in the image the emulator loaded."""
+    from codegen.frontend.tflite_reader import read_tflite
     from codegen.reference_executor import run_reference
-    from codegen.tflite_reader import read_tflite
 
     model = _big_fc_model(tmp_path / "big_fc.tflite")
     board = load_board(MPS2_BOARD)
@@ -522,7 +522,7 @@ def test_model_bigger_than_any_stm32_flash_runs_on_the_mps2plus(tmp_path: Path) 
 
 
 def test_board_defaults_keep_the_old_fields_working() -> None:
-    """codegen.build and codegen.run use these fields; the F746 keeps its original budget."""
+    """tools.build and tools.run use these fields; the F746 keeps its original budget."""
     board: Board = load_board("nucleo-f746")
     assert board.flash == MemoryRegion(0x08000000, 1 << 20)
     assert board.sram == MemoryRegion(0x20000000, 320 << 10)

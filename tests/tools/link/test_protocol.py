@@ -29,11 +29,11 @@ from hypothesis import strategies as st
 
 from codegen.errors import DeviceError, ToolchainError
 from codegen.paths import FIRMWARE_DIR
-from tests.test_firmware_stub import build_stub_firmware
-from tools import protocol as proto
-from tools.device_link import DeviceLink, model_hash
-from tools.emulator import Emulator
-from tools.protocol import DeviceInfo, ErrorCode, Frame, MsgType
+from tests.firmware.test_firmware_stub import build_stub_firmware
+from tools.link import protocol as proto
+from tools.link.device_link import DeviceLink, model_hash
+from tools.link.emulator import Emulator
+from tools.link.protocol import DeviceInfo, ErrorCode, Frame, MsgType
 
 # ---- the C parser, compiled for the host ----------------------------------------------------------------
 

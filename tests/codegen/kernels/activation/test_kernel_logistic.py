@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codegen.frontend.tflite_reader import parse_tflite
 from codegen.ir import Graph, Operator, Quantization, Tensor
-from codegen.kernels import logistic
+from codegen.kernels.activation import logistic
 from codegen.kernels.base import KernelCall, Unsupported
 from codegen.paths import RUNTIME_INCLUDE, RUNTIME_SRC
-from codegen.tflite_reader import parse_tflite
-from tests.test_kernel_softmax import (
+from tests.codegen.kernels.activation.test_kernel_softmax import (
     ARM_FLAGS,
     C_FLAGS,
     exact_frexp,

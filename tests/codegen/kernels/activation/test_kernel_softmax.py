@@ -18,15 +18,15 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codegen import gemmlowp_fixedpoint as gf
-from codegen.fixedpoint import INT32_MIN, multiply_by_quantized_multiplier
-from codegen.host_runtime import HOST_CFLAGS
+from codegen.frontend.tflite_reader import parse_tflite, read_tflite
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph, Operator, Quantization, Tensor
-from codegen.kernels import softmax
+from codegen.kernels import gemmlowp as gf
+from codegen.kernels.activation import softmax
 from codegen.kernels.base import KernelCall, Unsupported
+from codegen.kernels.fixedpoint import INT32_MIN, multiply_by_quantized_multiplier
 from codegen.paths import RUNTIME_INCLUDE, RUNTIME_SRC
-from codegen.tflite_reader import parse_tflite, read_tflite
-from codegen.tflite_writer import write_tflite
+from tools.host_runtime import HOST_CFLAGS
 
 OUTPUT_QUANT = {"SOFTMAX": (1.0 / 256, -128), "LOG_SOFTMAX": (16.0 / 256, 127)}
 KERNELS = {"SOFTMAX": "softmax_s8", "LOG_SOFTMAX": "log_softmax_s8"}
@@ -396,7 +396,7 @@ def test_real_model_lenet_float_log_softmax(shared_models, host_runtime):
     """lenet-300-100 dequantizes its logits and runs LOG_SOFTMAX in float32. TFLM's output is glibc's
     expf/logf in TFLM's order; ours (C == reference) is the same order with correctly rounded exp/log. They
     differ in one element, by one ulp: glibc's logf of this row's sum is not correctly rounded
-    (tests/test_float_math.py checks against exact math)."""
+    (tests/codegen/kernels/test_float_math.py checks against exact math)."""
     graph, op, vectors, interp = _lenet(shared_models)
     (call,) = softmax.LOWERINGS["LOG_SOFTMAX"](op, graph)
     assert call.kernel == "log_softmax_f32"

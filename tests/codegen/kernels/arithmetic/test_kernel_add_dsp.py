@@ -1,6 +1,6 @@
 """Fast ADD (DSP extension): the specialized call is bit-exact with add_s8.
 
-Levels: the identities the kernel rests on, against codegen.fixedpoint; the NumPy reference of the fast kernel
+Levels: the identities the kernel rests on, against codegen.kernels.fixedpoint; the NumPy reference of the fast kernel
 (computed from the specialized constants) against add_s8_ref, which test_kernel_elementwise.py checks against
 TFLite Micro, on all 256 x 256 input pairs at once; the C kernel on the host (portable SMMLAR emulation)
 against both, also in place and with constant operands; firmware with the real instructions, on a Cortex-M7
@@ -17,30 +17,30 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codegen.boards import load_board
-from codegen.build import EMULATED_DIR
-from codegen.fixedpoint import (
+from codegen.frontend.tflite_reader import read_tflite
+from codegen.frontend.tflite_writer import write_tflite
+from codegen.ir import Graph
+from codegen.kernels import SPECIALIZERS
+from codegen.kernels.arithmetic.add_dsp import EXACT_MULTIPLIER, KERNEL, add_s8_dsp_ref, specialize_add
+from codegen.kernels.arithmetic.elementwise import add_params, add_s8_ref
+from codegen.kernels.base import KernelCall
+from codegen.kernels.fixedpoint import (
     INT32_MAX,
     INT32_MIN,
     rounding_divide_by_pot,
     saturating_rounding_doubling_high_mul,
 )
-from codegen.host_model import HostModel
-from codegen.ir import Graph
-from codegen.kernels import SPECIALIZERS
-from codegen.kernels.add_dsp import EXACT_MULTIPLIER, KERNEL, add_s8_dsp_ref, specialize_add
-from codegen.kernels.base import KernelCall
-from codegen.kernels.elementwise import add_params, add_s8_ref
-from codegen.lowering import lower_graph
+from codegen.passes.lowering import lower_graph
 from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
-from codegen.target import HOST
-from codegen.tflite_reader import read_tflite
-from codegen.tflite_writer import write_tflite
-from tests.fast_firmware import build_with_fast_kernels
-from tests.model_factory import GraphBuilder, f32, per_tensor
-from tests.test_kernel_fully_connected_dsp import _emulator_boards
-from tools.emulator import Emulator
+from codegen.targets.boards import load_board
+from codegen.targets.core import HOST
+from tests.codegen.kernels.conv.test_kernel_fully_connected_dsp import _emulator_boards
+from tests.support.fast_firmware import build_with_fast_kernels
+from tests.support.model_factory import GraphBuilder, f32, per_tensor
+from tools.build import EMULATED_DIR
+from tools.host_model import HostModel
+from tools.link.emulator import Emulator
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 INT32 = st.integers(INT32_MIN, INT32_MAX)
@@ -50,7 +50,7 @@ SHAPE = (256, 256)
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The identities (see codegen/kernels/add_dsp.py)
+# The identities (see codegen/kernels/arithmetic/add_dsp.py)
 
 
 @settings(max_examples=500)

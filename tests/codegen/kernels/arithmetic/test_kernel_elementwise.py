@@ -1,7 +1,7 @@
 """ADD / MUL int8: C against the NumPy reference, the reference against TFLite Micro, and real models.
 
 Each case is a one-op IR graph, lowered with the family's own LOWERINGS, so the quantization parameter
-derivation is under test too. The TFLite Micro comparisons write the same graph with codegen.tflite_writer.
+derivation is under test too. The TFLite Micro comparisons write the same graph with codegen.frontend.tflite_writer.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codegen.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from codegen.frontend.tflite_reader import read_tflite
 from codegen.ir import Graph, Operator, Quantization, Tensor
-from codegen.kernels import elementwise
+from codegen.kernels.arithmetic import elementwise
 from codegen.kernels.base import KernelCall, Unsupported
-from codegen.tflite_reader import read_tflite
+from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -75,7 +75,7 @@ def run_c(host_runtime, graph: Graph, values: list[np.ndarray], in_place: bool =
 
 
 def run_tflm(graph: Graph, values: list[np.ndarray]) -> np.ndarray:
-    writer = pytest.importorskip("codegen.tflite_writer")
+    writer = pytest.importorskip("codegen.frontend.tflite_writer")
     from tflite_micro.python.tflite_micro import runtime
 
     arena = 16384 + 4 * sum(t.nbytes for t in graph.tensors)  # the default sizes from the file length

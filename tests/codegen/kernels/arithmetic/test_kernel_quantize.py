@@ -1,7 +1,7 @@
 """QUANTIZE (float32 -> int8, int8 -> int8) and DEQUANTIZE: C == NumPy over edge values, NumPy == TFLite.
 
 Truth comes from two places: real models (tflite-runtime BUILTIN_REF intermediates and the TFLM golden
-vectors) and single-op models written with codegen.tflite_writer, run by tflite-runtime and TFLite Micro.
+vectors) and single-op models written with codegen.frontend.tflite_writer, run by tflite-runtime and TFLite Micro.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codegen.fixedpoint import quantize_multiplier
+from codegen.frontend.tflite_reader import read_tflite
 from codegen.ir import Graph, Operator, Quantization, Tensor
-from codegen.kernels import quantize
-from codegen.kernels.base import Unsupported
-from codegen.kernels.quantize import (
+from codegen.kernels.arithmetic import quantize
+from codegen.kernels.arithmetic.quantize import (
     DequantizeParams,
     QuantizeParams,
     RequantizeParams,
@@ -27,7 +26,8 @@ from codegen.kernels.quantize import (
     requantize_s8_ref,
     round_half_away_f32,
 )
-from codegen.tflite_reader import read_tflite
+from codegen.kernels.base import Unsupported
+from codegen.kernels.fixedpoint import quantize_multiplier
 
 LOWERINGS = quantize.LOWERINGS
 REFERENCES = quantize.REFERENCES
@@ -225,7 +225,8 @@ def _runtimes(buf: bytes, x: np.ndarray) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def write_tflite():
-    writer = pytest.importorskip("codegen.tflite_writer", reason="codegen.tflite_writer (model writer) is absent")
+    writer = pytest.importorskip("codegen.frontend.tflite_writer",
+                                 reason="codegen.frontend.tflite_writer (model writer) is absent")
     return writer.write_tflite
 
 

@@ -1,7 +1,7 @@
 """CONV_2D: lowering + C kernel + NumPy reference, checked against TFLite Micro itself.
 
 Random single-op .tflite models are built here (flatbuffers), run by the TFLM Python runtime (the golden
-reference), read back with codegen.tflite_reader, lowered, and executed by both the NumPy reference and
+reference), read back with codegen.frontend.tflite_reader, lowered, and executed by both the NumPy reference and
 the host build of the C kernel: all three must agree exactly. The real models are checked layer by layer
 against TFLM's preserved intermediate tensors. The single-op model builder is shared with the DEPTHWISE
 tests (test_kernel_depthwise_conv2d.py imports it).
@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from tflite_micro.python.tflite_micro import runtime
 
+from codegen.frontend.tflite_reader import parse_tflite, read_tflite
 from codegen.ir import Graph, Operator, Quantization, Tensor
-from codegen.kernels import conv2d, depthwise_conv2d
 from codegen.kernels.base import KernelCall, Unsupported
-from codegen.tflite_reader import parse_tflite, read_tflite
+from codegen.kernels.conv import conv2d, depthwise_conv2d
 
 # Registered locally: the catalogue in codegen.kernels may not list these families yet.
 LOWERINGS = {**conv2d.LOWERINGS, **depthwise_conv2d.LOWERINGS}

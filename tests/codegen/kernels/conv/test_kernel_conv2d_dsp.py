@@ -17,22 +17,20 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codegen.boards import list_boards, load_board
-from codegen.build import EMULATED_DIR
-from codegen.fixedpoint import activation_range_s8, quantize_multiplier
-from codegen.host_model import HostModel
+from codegen.frontend.tflite_reader import read_tflite
 from codegen.ir import Graph, Quantization
-from codegen.kernels import conv2d, conv2d_dsp
 from codegen.kernels.base import ConstArray, KernelCall
-from codegen.kernels.conv2d import Conv2dParams
-from codegen.kernels.conv2d_dsp import Conv2dDspParams, specialize_conv2d
-from codegen.lowering import lower_graph
+from codegen.kernels.conv import conv2d, conv2d_dsp
+from codegen.kernels.conv.conv2d import Conv2dParams
+from codegen.kernels.conv.conv2d_dsp import Conv2dDspParams, specialize_conv2d
+from codegen.kernels.fixedpoint import activation_range_s8, quantize_multiplier
+from codegen.passes.lowering import lower_graph
 from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
-from codegen.target import HOST, PORTABLE
-from codegen.tflite_reader import read_tflite
-from tests.fast_firmware import build_with_fast_kernels
-from tests.model_factory import (
+from codegen.targets.boards import list_boards, load_board
+from codegen.targets.core import HOST, PORTABLE
+from tests.support.fast_firmware import build_with_fast_kernels
+from tests.support.model_factory import (
     GraphBuilder,
     _conv2d,
     _depthwise,
@@ -41,7 +39,9 @@ from tests.model_factory import (
     per_tensor,
     random_inputs,
 )
-from tools.emulator import Emulator
+from tools.build import EMULATED_DIR
+from tools.host_model import HostModel
+from tools.link.emulator import Emulator
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
+from codegen.frontend.tflite_reader import parse_tflite, read_tflite
 from codegen.ir import Graph
-from codegen.kernels import depthwise_conv2d
 from codegen.kernels.base import Unsupported
-from codegen.tflite_reader import parse_tflite, read_tflite
-from tests.test_kernel_conv2d import (
+from codegen.kernels.conv import depthwise_conv2d
+from tests.codegen.kernels.conv.test_kernel_conv2d import (
     LOWERINGS,
     REFERENCES,
     build_model,

@@ -18,18 +18,17 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from codegen.boards import list_boards, load_board
-from codegen.build import EMULATED_DIR
-from codegen.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from codegen.frontend.tflite_reader import read_tflite
 from codegen.ir import Graph, Quantization
-from codegen.kernels import REFERENCES, SPECIALIZERS, depthwise_conv2d_dsp
+from codegen.kernels import REFERENCES, SPECIALIZERS
 from codegen.kernels.base import ConstArray, KernelCall
-from codegen.kernels.depthwise_conv2d import (
+from codegen.kernels.conv import depthwise_conv2d_dsp
+from codegen.kernels.conv.depthwise_conv2d import (
     DepthwiseConv2dParams,
     depthwise_conv2d_s8_ref,
     lower_depthwise_conv2d,
 )
-from codegen.kernels.depthwise_conv2d_dsp import (
+from codegen.kernels.conv.depthwise_conv2d_dsp import (
     KERNELS,
     UNROLLED,
     DepthwiseConv2dDspParams,
@@ -38,12 +37,14 @@ from codegen.kernels.depthwise_conv2d_dsp import (
     specialize_depthwise,
     stream_requantize,
 )
+from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from codegen.reference_executor import run_reference
-from codegen.target import HOST, PORTABLE
-from codegen.tflite_reader import read_tflite
-from tests.fast_firmware import build_with_fast_kernels
-from tests.model_factory import GraphBuilder, per_tensor
-from tools.emulator import Emulator
+from codegen.targets.boards import list_boards, load_board
+from codegen.targets.core import HOST, PORTABLE
+from tests.support.fast_firmware import build_with_fast_kernels
+from tests.support.model_factory import GraphBuilder, per_tensor
+from tools.build import EMULATED_DIR
+from tools.link.emulator import Emulator
 
 SIZES = ((3, 3), (5, 5), (7, 7), (1, 1), (2, 3), (3, 1), (1, 4))
 

@@ -17,15 +17,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codegen.boards import list_boards, load_board
-from codegen.build import EMULATED_DIR
-from codegen.fixedpoint import activation_range_s8, multiply_by_quantized_multiplier, quantize_multiplier
-from codegen.host_model import HostModel
+from codegen.frontend.tflite_reader import read_tflite
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph, Quantization
-from codegen.kernels import fully_connected, fully_connected_dsp
 from codegen.kernels.base import ConstArray, KernelCall
-from codegen.kernels.fully_connected import FullyConnectedParams
-from codegen.kernels.fully_connected_dsp import (
+from codegen.kernels.conv import fully_connected, fully_connected_dsp
+from codegen.kernels.conv.fully_connected import FullyConnectedParams
+from codegen.kernels.conv.fully_connected_dsp import (
     BLOCK_PAIRS,
     KERNEL,
     fast_call,
@@ -33,15 +31,17 @@ from codegen.kernels.fully_connected_dsp import (
     specialize_fully_connected,
     unpack_filter,
 )
-from codegen.lowering import lower_graph
+from codegen.kernels.fixedpoint import activation_range_s8, multiply_by_quantized_multiplier, quantize_multiplier
+from codegen.passes.lowering import lower_graph
 from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
-from codegen.target import HOST, PORTABLE
-from codegen.tflite_reader import read_tflite
-from codegen.tflite_writer import write_tflite
-from tests.fast_firmware import build_with_fast_kernels
-from tests.model_factory import GraphBuilder, fully_connected_graphs, per_tensor, random_inputs
-from tools.emulator import Emulator
+from codegen.targets.boards import list_boards, load_board
+from codegen.targets.core import HOST, PORTABLE
+from tests.support.fast_firmware import build_with_fast_kernels
+from tests.support.model_factory import GraphBuilder, fully_connected_graphs, per_tensor, random_inputs
+from tools.build import EMULATED_DIR
+from tools.host_model import HostModel
+from tools.link.emulator import Emulator
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 

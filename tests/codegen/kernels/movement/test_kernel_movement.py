@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codegen.frontend.tflite_reader import read_tflite
 from codegen.ir import NUMPY_DTYPES, Graph, Operator, Quantization, Tensor
-from codegen.kernels import concatenation, reshape, transpose
 from codegen.kernels.base import KernelCall, Unsupported
-from codegen.kernels.concatenation import CopyStridedParams, copy_strided_ref
-from codegen.kernels.reshape import CopyBytesParams, copy_bytes_ref
-from codegen.kernels.transpose import transpose_params, transpose_s8_ref
-from codegen.tflite_reader import read_tflite
+from codegen.kernels.movement import concatenation, reshape, transpose
+from codegen.kernels.movement.concatenation import CopyStridedParams, copy_strided_ref
+from codegen.kernels.movement.reshape import CopyBytesParams, copy_bytes_ref
+from codegen.kernels.movement.transpose import transpose_params, transpose_s8_ref
 
 FAMILIES = (reshape, concatenation, transpose)
 LOWERINGS = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}
@@ -315,7 +315,8 @@ def test_movement_ops_match_tflite_intermediates(shared_models, host_runtime, mo
 
 @pytest.fixture(scope="module")
 def write_tflite():
-    writer = pytest.importorskip("codegen.tflite_writer", reason="codegen.tflite_writer (model writer) is absent")
+    writer = pytest.importorskip("codegen.frontend.tflite_writer",
+                                 reason="codegen.frontend.tflite_writer (model writer) is absent")
     return writer.write_tflite
 
 

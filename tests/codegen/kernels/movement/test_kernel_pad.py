@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codegen.kernels.pad import PadParams, pad_s8_ref
+from codegen.kernels.movement.pad import PadParams, pad_s8_ref
 
 
 @st.composite

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codegen.fixedpoint import quantize_multiplier
+from codegen.frontend.tflite_reader import read_tflite
 from codegen.ir import Graph, Operator, Quantization, Tensor
-from codegen.kernels import mean
 from codegen.kernels.base import Unsupported
-from codegen.kernels.mean import MeanParams, canonical_view, fold_count, mean_s8_ref, resolve_axes
-from codegen.tflite_reader import read_tflite
+from codegen.kernels.fixedpoint import quantize_multiplier
+from codegen.kernels.reduce import mean
+from codegen.kernels.reduce.mean import MeanParams, canonical_view, fold_count, mean_s8_ref, resolve_axes
 
 
 def mean_graph(in_shape, axes, keep_dims: bool, in_q=(0.05, 0), out_q=None, out_shape=None,

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from codegen.frontend.tflite_reader import read_tflite
 from codegen.ir import Graph, Operator, Quantization, Tensor
-from codegen.kernels import pooling
 from codegen.kernels.base import Unsupported
-from codegen.kernels.pooling import PoolParams, avg_pool2d_s8_ref, max_pool2d_s8_ref
-from codegen.tflite_reader import read_tflite
+from codegen.kernels.reduce import pooling
+from codegen.kernels.reduce.pooling import PoolParams, avg_pool2d_s8_ref, max_pool2d_s8_ref
 
 ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 OP_TYPES = {"avg_pool2d_s8": "AVERAGE_POOL_2D", "max_pool2d_s8": "MAX_POOL_2D"}

@@ -1,0 +1,1 @@
+"""Activation families with lookup or fixed-point math: LOGISTIC and SOFTMAX."""

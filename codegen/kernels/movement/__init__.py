@@ -1,0 +1,1 @@
+"""Data movement families: PAD, RESHAPE, CONCATENATION, TRANSPOSE, window copies and streamed input rows."""

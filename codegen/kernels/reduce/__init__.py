@@ -1,0 +1,1 @@
+"""Reductions: MEAN and pooling (average, max)."""

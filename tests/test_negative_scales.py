@@ -222,6 +222,20 @@ def test_multiplier_minus_two_pow_31_matches_tflm_and_keeps_the_portable_conv(ho
     assert check_call(host_runtime, rest, x, golden.shape) is not None
 
 
+@pytest.mark.emulator
+def test_multiplier_minus_two_pow_31_in_firmware(tmp_path):
+    """INT32_MIN in the emitted multiplier array, run by the portable kernel the DSP build keeps for it."""
+    graph = _edge_conv_graph()
+    result = build_with_fast_kernels(graph, load_board("nucleo-f746"), tmp_path)
+    assert [c.kernel for c in result.compiled.calls] == ["conv2d_s8"]
+    assert "INT32_MIN" in (tmp_path / "build" / "model" / "model_weights.c").read_text()
+    x = np.arange(-128, 128, 8, dtype=np.int8).reshape(1, 4, 8, 1)
+    golden = run_tflm(write_tflite(graph), [x], graph)[0]
+    with Emulator(tmp_path / "build" / EMULATED_DIR / "firmware.elf") as emu:
+        raw, _ = emu.link.infer([x])
+    np.testing.assert_array_equal(np.frombuffer(raw[0], dtype=np.int8).reshape(golden.shape), golden)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Kernel calls with negated and zero multipliers: fast and portable C against the NumPy reference
 
@@ -381,6 +395,20 @@ def test_negative_per_tensor_fully_connected_is_refused_like_tflm():
     assert "operator 0 (FULLY_CONNECTED)" in text and "weights tensor 1 (weights)" in text
     assert "negative per-tensor scale" in text
     assert "must be finite" in _refusal(_fc_graph(float("nan")))
+
+
+def test_nan_bias_scale_of_per_tensor_fully_connected_is_refused_like_tflm():
+    from tests.model_factory import per_tensor
+
+    graph = _fc_graph(0.01)
+    b = len(graph.tensors)
+    graph.tensors.append(dataclasses.replace(graph.tensors[1], index=b, name="bias", shape=(3,), dtype="int32",
+                                             quant=per_tensor(float("nan"), 0), data=np.zeros(3, np.int32)))
+    graph.operators[0] = dataclasses.replace(graph.operators[0], inputs=(0, 1, b))
+    model = write_tflite(graph)
+    with pytest.raises(RuntimeError):  # TFLM: scale_diff / output_scale <= 0.02 is false for NaN
+        run_tflm(model, [np.zeros((1, 8), np.int8)], graph)
+    assert "bias scale nan inconsistent" in _refusal(graph)
 
 
 def test_cli_refuses_a_nan_scale_with_one_line_and_exit_code_2(tmp_path):

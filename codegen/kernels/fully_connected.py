@@ -144,7 +144,7 @@ def lower_fully_connected(op: Operator, graph: Graph) -> list[KernelCall]:
     if b is not None:
         # TFLM's Prepare check: the bias scale must match input_scale * filter_scale closely.
         bias_scale = b.quant.scale[0] if b.quant is not None else 0.0
-        if abs(x.scale * w.scale - bias_scale) / y.scale > _BIAS_SCALE_TOLERANCE:
+        if not abs(x.scale * w.scale - bias_scale) / y.scale <= _BIAS_SCALE_TOLERANCE:  # NaN refused too
             raise Unsupported(
                 f"FULLY_CONNECTED bias scale {bias_scale:g} inconsistent with input*filter scale "
                 f"{x.scale * w.scale:g} (TFLite Micro refuses it)"

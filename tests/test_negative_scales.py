@@ -509,9 +509,10 @@ def test_flipped_model_layers_take_the_fast_kernels(flipped_vww, host_runtime):
 
 
 @pytest.mark.emulator
-def test_flipped_model_fast_firmware_is_bit_exact_with_tflm(flipped_vww, shared_models, tmp_path):
+@pytest.mark.parametrize("board", ["nucleo-f746", "nucleo-l4r5zi"])  # Cortex-M7 and Cortex-M4 twins
+def test_flipped_model_fast_firmware_is_bit_exact_with_tflm(flipped_vww, shared_models, tmp_path, board):
     _, graph, model = flipped_vww
-    result = build_with_fast_kernels(graph, load_board("nucleo-f746"), tmp_path)
+    result = build_with_fast_kernels(graph, load_board(board), tmp_path)
     kernels = {c.kernel for c in result.compiled.calls}
     assert "conv2d_s8" not in kernels and "depthwise_conv2d_s8" not in kernels, kernels
     golden = np.load(shared_models / "vectors" / "mlperf_vww_96_int8.npz")

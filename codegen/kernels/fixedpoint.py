@@ -15,11 +15,15 @@ INT32_MAX = 2**31 - 1
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
-    """Split a positive real multiplier into (int32 mantissa in [2^30, 2^31), power-of-two shift).
+    """Split a real multiplier into (int32 mantissa, power-of-two shift): |mantissa| in [2^30, 2^31).
 
     Same as TFLite's QuantizeMultiplier: frexp, round half away from zero, renormalise on overflow,
-    and flush multipliers below 2^-31 to zero.
+    and flush multipliers below 2^-31 in magnitude to zero. A negative multiplier (a negative filter scale)
+    gets a negative mantissa in [-2^31, -2^30]: frexp keeps the sign, and only +2^31 is renormalised, so a
+    mantissa that rounds to -2^31 stays -2^31 (it fits an int32). Zero gives (0, 0).
     """
+    if not math.isfinite(real):
+        raise ValueError(f"multiplier {real} is not finite")
     if real == 0.0:
         return 0, 0
     mantissa, shift = math.frexp(real)

@@ -291,10 +291,12 @@ static const int32_t *fc_singles(const int32_t *w, fc_state_t *s)
 
 /* TFLite's MultiplyByQuantizedMultiplier when the shift is right by e = rsh + 1 >= 1: its two roundings,
  * floor((a*m + 2^30) / 2^31) then half away from zero by 2^e, equal one floor division of
- * a*m + 2^30 + 2^(30+e) - (a < 0) * 2^31 by 2^(31+e) for m > 0; nudge = 2^30 + 2^(30+e). */
+ * a*m + 2^30 + 2^(30+e) - (h < 0) * 2^31 by 2^(31+e), h the first rounding; nudge = 2^30 + 2^(30+e). The
+ * test a ^ m < 0 (the product's sign) differs from h < 0 only where h is 0 (a or m zero, or |a*m| = 2^30),
+ * and there the division gives 0 either way: exact for multipliers of both signs (negative filter scales). */
 MCU_INLINE int32_t fc_requant_right(int32_t acc, int32_t mult, int32_t rsh, uint32_t nudge_lo, uint32_t nudge_hi)
 {
-    const uint64_t nudge = (((uint64_t)nudge_hi << 32) | nudge_lo) - (acc < 0 ? 0x80000000u : 0u);
+    const uint64_t nudge = (((uint64_t)nudge_hi << 32) | nudge_lo) - ((acc ^ mult) < 0 ? 0x80000000u : 0u);
     const int64_t v = (int64_t)acc * mult + (int64_t)nudge;
     return (int32_t)(v >> 32) >> rsh;
 }

@@ -97,6 +97,17 @@ def quant_of(t: Tensor, what: str) -> tuple[float, int]:
     return scale, zp
 
 
+def check_finite_scales(t: Tensor, what: str) -> None:
+    """Refuses NaN or infinite scales, naming the tensor and channel. Negative and zero scales are accepted, as
+    TFLite Micro accepts them: QuantizeMultiplier turns them into negative and zero multipliers, which the
+    fixed-point requantization handles (trained models such as MCUNet's have negative filter scales)."""
+    assert t.quant is not None
+    for c, s in enumerate(t.quant.scale):
+        if not np.isfinite(s):
+            where = f" in channel {c}" if len(t.quant.scale) > 1 else ""
+            raise Unsupported(f"with {what} tensor {t.index} ({t.name}) of scale {s}{where} (must be finite)")
+
+
 def check_activation_tensors(op: Operator, graph: Graph) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
     """The (input, filter, bias or None, output) of a conv-like op, checked for what the kernels accept."""
     ins = graph.op_inputs(op)
@@ -168,8 +179,7 @@ def requant_of(op: Operator, x: Tensor, w: Tensor, y: Tensor, out_c: int, axis: 
                           f"(expects {out_c} along axis {axis}, or one)")
     if any(z != 0 for z in w.quant.zero_point):
         raise Unsupported("with a non-zero filter zero point (int8 filters must be symmetric)")
-    if not all(np.isfinite(s) and s >= 0 for s in scales):
-        raise Unsupported("with a negative or non-finite filter scale")
+    check_finite_scales(w, "filter")
     mult = np.zeros(out_c, dtype=np.int32)
     shift = np.zeros(out_c, dtype=np.int32)
     for c in range(out_c):

@@ -19,6 +19,13 @@ channel, the order the kernel reads them: {bias', k_pad, k_pad / 4 words of taps
 
 The accumulator bounds over all int8 inputs decide exactness: 2 * acc and the SMMLAR result must fit an
 int32. Layers where a channel fails (or has a left shift) keep the portable kernel.
+
+A negative multiplier (a negative filter scale) is made positive by negating the channel: TFLite's result
+depends on acc and mult only through their product (its doubling high multiply rounds (acc * mult + 2^30) /
+2^31 down whatever the signs), so filter -w, bias -bias and multiplier -mult give the same outputs, and the
+kernel's arithmetic above, which assumes mult > 0, stays as it is, at no cost. It needs -w in int8 and -mult
+in int32: a layer with a negative-multiplier channel holding a -128 weight, or a multiplier of -2^31, keeps
+the portable kernel (converters write symmetric weights in [-127, 127], so real layers never have one).
 """
 
 from __future__ import annotations
@@ -198,6 +205,21 @@ def _channel_row(lo: int, hi: int, bias: int, mult: int, shift: int, p: Conv2dPa
     return [bias, mult, rnd, r]
 
 
+def _flip_negative_channels(
+    w: np.ndarray, bias: np.ndarray, mult: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """[out_c, taps] weights, biases and multipliers (int64) with every negative-multiplier channel negated, so
+    all multipliers are >= 0 and every output is unchanged; None when a negated weight or multiplier would not
+    fit its type (-128, -2^31)."""
+    neg = mult < 0
+    if not neg.any():
+        return w, bias, mult
+    if (mult[neg] == _I32_MIN).any() or (w[neg] == -128).any():
+        return None
+    sign = np.where(neg, -1, 1)
+    return w * sign[:, None], bias * sign, mult * sign
+
+
 def specialize_conv2d(call: KernelCall, graph: Graph, target: Target) -> KernelCall | None:
     """The DSP kernel for a portable conv2d_s8 call, or None when exactness cannot be guaranteed. The graph
     only decides where the scratch goes."""
@@ -207,10 +229,13 @@ def specialize_conv2d(call: KernelCall, graph: Graph, target: Target) -> KernelC
     taps = p.kernel_h * p.kernel_w * p.in_c
     order = tap_order(p.kernel_h, p.kernel_w, p.in_c)
     w = np.asarray(filt, dtype=np.int64).reshape(p.out_c, taps)
+    flipped = _flip_negative_channels(w, np.asarray(bias, dtype=np.int64), np.asarray(mult, dtype=np.int64))
+    if flipped is None:
+        return None
+    w, b, mult = flipped
     # True accumulator range over int8 inputs: bias + sum (x + input_offset) * w, x in [-128, 127]; a padded
     # tap contributes 0, which lies inside each tap's range.
     ends = np.stack([(-128 + p.input_offset) * w, (127 + p.input_offset) * w])
-    b = np.asarray(bias, dtype=np.int64)
     lo = b + ends.min(axis=0).sum(axis=1)
     hi = b + ends.max(axis=0).sum(axis=1)
     if lo.min() < _I32_MIN or hi.max() > _I32_MAX:

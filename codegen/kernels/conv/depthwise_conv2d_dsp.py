@@ -28,6 +28,11 @@ doubled this is floor((2A + 2^31 + add 2^32 - [A < 0] 2^32) / 2^(32+r)) with add
 out when the clamp maps every acc <= 0 to act_min anyway (act_min >= output_offset, e.g. ReLU); layers that
 need it and have a channel with r = 0 keep the portable kernel. The compiler proves for every int8 input that
 k * acc, k * w (int16) and the SMMLAR sum stay in range, else it keeps the portable kernel too.
+
+A channel with a negative multiplier (a negative filter scale) is stored negated: weights -k w, biases -k bias
+and multiplier -mult. TFLite's result depends on acc and mult only through A, which the negation keeps, and
+the kernel then sees a positive multiplier as above, at no cost (the int16 lanes hold -k * -128 as well). Only
+a multiplier of -2^31, whose negation is no int32, keeps the portable kernel.
 """
 
 from __future__ import annotations
@@ -190,10 +195,16 @@ def specialize_depthwise(call: KernelCall, graph: Graph, target: Target) -> Kern
         return None
     filt, bias, mult, shift = (c.data for c in call.consts)
     taps = p.kernel_h * p.kernel_w
-    w = np.asarray(filt, dtype=np.int64).reshape(taps, p.out_c)
-    rq = _requant(np.asarray(mult), np.asarray(shift), p.output_offset)
+    mult = np.asarray(mult, dtype=np.int64)
+    if (mult == -(2**31)).any():
+        return None  # its negation is no int32
+    # Negative-multiplier channels negated (weights, bias, multiplier): the same outputs, a positive multiplier.
+    sign = np.where(mult < 0, -1, 1)
+    w = np.asarray(filt, dtype=np.int64).reshape(taps, p.out_c) * sign
+    bias = np.asarray(bias, dtype=np.int64) * sign
+    rq = _requant(mult * sign, np.asarray(shift), p.output_offset)
     neg_fix = p.act_min < p.output_offset
-    if not _fits(p, w, np.asarray(bias), rq, neg_fix):
+    if not _fits(p, w, bias, rq, neg_fix):
         return None
     y0, y1 = interior_range(p.out_h, p.in_h, p.kernel_h, p.stride_h, p.dilation_h, p.pad_h)
     x0, x1 = interior_range(p.out_w, p.in_w, p.kernel_w, p.stride_w, p.dilation_w, p.pad_w)
@@ -205,7 +216,7 @@ def specialize_depthwise(call: KernelCall, graph: Graph, target: Target) -> Kern
         interior_y0=y0, interior_y1=y1, interior_x0=x0, interior_x1=x1, neg_fix=int(neg_fix),
         clamp=int(p.act_min > -128 or p.act_max < 127),
     )
-    stream = build_stream(params, np.asarray(filt), np.asarray(bias), rq)
+    stream = build_stream(params, w, bias, rq)
     return KernelCall(kernel_name(params), params, call.inputs, (ConstArray("stream", stream),), call.outputs,
                       call.op_index, macs=call.macs)
 

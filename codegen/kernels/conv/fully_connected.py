@@ -13,6 +13,7 @@ import numpy as np
 
 from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
+from codegen.kernels.conv.conv2d import check_finite_scales
 from codegen.kernels.fixedpoint import activation_range_s8, multiply_by_quantized_multiplier, quantize_multiplier
 
 HEADER = "fully_connected_s8.h"
@@ -70,8 +71,9 @@ def lower_fully_connected(op: Operator, graph: Graph) -> list[KernelCall]:
         raise Unsupported(f"FULLY_CONNECTED with {w.dtype} weights (only int8)")
     if w.data is None:
         raise Unsupported("FULLY_CONNECTED with non-constant weights")
-    if w.quant is None:
+    if w.quant is None or not w.quant.scale:
         raise Unsupported("FULLY_CONNECTED with unquantized weights")
+    check_finite_scales(w, "weights")
     if len(w.shape) != 2:
         raise Unsupported(f"FULLY_CONNECTED with rank-{len(w.shape)} weights (only 2-D [out, in])")
     out_features, in_features = (int(d) for d in w.shape)
@@ -132,10 +134,17 @@ def lower_fully_connected(op: Operator, graph: Graph) -> list[KernelCall]:
             KernelCall("fully_connected_per_channel_s8", params, (x.index,), consts, (y.index,), op.index, macs=macs)
         ]
 
+    if w.scale < 0:
+        # Per-channel weights may have negative scales; per tensor, TFLM's GetQuantizedConvolutionMultipler
+        # (and tflite-runtime's) refuses a negative input_scale * filter_scale.
+        raise Unsupported(
+            f"FULLY_CONNECTED with weights tensor {w.index} ({w.name}) of negative per-tensor scale {w.scale:g} "
+            "(TFLite Micro refuses it; negative scales need per-channel weights)"
+        )
     if b is not None:
         # TFLM's Prepare check: the bias scale must match input_scale * filter_scale closely.
         bias_scale = b.quant.scale[0] if b.quant is not None else 0.0
-        if abs(x.scale * w.scale - bias_scale) / y.scale > _BIAS_SCALE_TOLERANCE:
+        if not abs(x.scale * w.scale - bias_scale) / y.scale <= _BIAS_SCALE_TOLERANCE:  # NaN refused too
             raise Unsupported(
                 f"FULLY_CONNECTED bias scale {bias_scale:g} inconsistent with input*filter scale "
                 f"{x.scale * w.scale:g} (TFLite Micro refuses it)"

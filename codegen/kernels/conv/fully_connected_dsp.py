@@ -23,7 +23,9 @@ difference of the two accumulators divided by 256 is r1.x: three instructions fo
   stored as -127 and listed in fixups, {row, column} per entry sorted by row, whose input the kernel
   subtracts.
 - requant: {multiplier, rsh = -1 - shift, nudge_lo, nudge_hi}: one row for per-tensor weights
-  (requant_stride 0), one per output row for per-channel weights (requant_stride 4).
+  (requant_stride 0), one per output row for per-channel weights (requant_stride 4). Multipliers of either
+  sign: the general finish rounds by the sign of acc * multiplier (negative per-channel filter scales); the
+  groups' own requantization (fast_groups) assumes a positive one.
 """
 
 from __future__ import annotations
@@ -198,10 +200,11 @@ def fast_groups(p: FullyConnectedDspParams, rq: np.ndarray) -> tuple[int, int, i
     """(blocks, single pairs, nudge_hi) of the groups whose outputs the assembly requantizes itself: only for
     per-tensor weights (one requant row) with a right shift of 2..23 (rsh 1..22: the output offset folded into
     nudge_hi keeps the high word in int32), no filter offset, the full int8 range, one chunk of whole input
-    words and no fixups; and only groups whose rows are all real (not the padding row)."""
+    words and no fixups; and only groups whose rows are all real (not the padding row). The multiplier must be
+    positive: the assembly's rounding correction follows the accumulator's sign."""
     rsh = int(rq[0, 1])
     fast = (
-        len(rq) == 1 and 1 <= rsh <= 22 and p.filter_offset == 0 and p.in_features % 4 == 0
+        len(rq) == 1 and rq[0, 0] > 0 and 1 <= rsh <= 22 and p.filter_offset == 0 and p.in_features % 4 == 0
         and (p.act_min, p.act_max) == (-128, 127) and p.chunk_words >= p.in_features // 4 and p.n_fixups == 0
     )  # fmt: skip
     if not fast:

@@ -194,6 +194,14 @@ def test_out_that_is_the_current_folder_or_above_is_refused(tmp_path: Path) -> N
     assert list(empty.iterdir()) == [] and leftovers(tmp_path) == []
 
 
+def test_missing_parents_of_out_are_removed_again_when_the_build_fails(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.tflite"
+    garbage.write_bytes(b"not a model")
+    result = codegen("build", "--board", BOARD, "--model", garbage, "--out", tmp_path / "a" / "b" / "out")
+    one_line(result, 2, "not a TFLite flatbuffer")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.tflite"]
+
+
 @needs_gcc
 def test_unwritable_plot_is_refused_before_building(tmp_path: Path, read_only_dir: Path,
                                                     shared_models: Path) -> None:

@@ -26,8 +26,8 @@ from codegen.pipeline import CompiledModel, compile_file
 from codegen.schedule.search import NoScheduleFits, Schedule
 from codegen.targets.boards import Board, load_board
 from codegen.targets.core import Target
+from tools.out_dir import BUILD_MARKER, check_out_contents, check_output_file, output_lock, resolve_out
 
-BUILD_MARKER = ".codegen-build"
 EMULATED_DIR = "emulated"
 MODEL_COPY = "model.tflite"
 
@@ -124,7 +124,19 @@ def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, 
 
     Unless `compiled` is given, the schedule is searched with an estimate of the SRAM the firmware needs besides
     the arena; the emulated build then measures it (static RAM + painted stack) and, where the measured figure
-    could change the choice, the search runs again with it and the better firmware is built (`remeasured`)."""
+    could change the choice, the search runs again with it and the better firmware is built (`remeasured`).
+
+    `out` is checked first (tools.out_dir: a symbolic link means its target) and locked until the build is
+    in place, so a second build of the same folder is refused instead of racing this one."""
+    target_dir = resolve_out(out)
+    with output_lock(target_dir):
+        check_out_contents(target_dir, out)  # again, now that no other build can be changing it
+        result = _build(model, board, target_dir, sram_budget, measure_run, compiled, profile, stream_input)
+    return dataclasses.replace(result, out=out)
+
+
+def _build(model: Path, board: Board, out: Path, sram_budget: int | None, measure_run: bool,
+           compiled: CompiledModel | None, profile: bool, stream_input: bool) -> BuildResult:
     budget = sram_budget if sram_budget is not None else board.sram.size
     target = Target(board.core)
     searched = compiled is None
@@ -140,7 +152,6 @@ def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, 
             refusal, weighed = exc, exc.weighed
             compiled = compile_file(model, target, budget, stream_input=stream_input, schedule=exc.smallest)
     require_toolchain()
-    _check_out_dir(out)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     second = out.parent / f".{out.name}.partial2-{os.getpid()}"
     try:
@@ -247,17 +258,21 @@ def instructions_from_ticks(ticks: int, unit: str) -> int:
     raise CodegenError(f"ticks in unit '{unit}' are not instructions")
 
 
-def _check_out_dir(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / BUILD_MARKER).exists())):
-        raise CodegenError(f"--out {out} exists and is not a codegen build directory; choose another path")
-
-
 def _replace(staging: Path, out: Path) -> None:
+    """Swap the finished build in; the previous one is moved aside and deleted (put back if the swap fails)."""
     old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
+    if out.exists() or out.is_symlink():
         out.rename(old)
-    staging.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        staging.rename(out)
+    except OSError:
+        if os.path.lexists(old):
+            old.rename(out)
+        raise
+    if old.is_symlink():
+        old.unlink()
+    else:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _describe_scratch(r: dict) -> str:
@@ -305,6 +320,14 @@ def _describe_schedule(schedule: Schedule) -> str:
     return f"{schedule.describe()}, {schedule.mac_overhead:.1%} more MACs than per-layer"
 
 
+def check_build_args(args: argparse.Namespace) -> None:
+    """What can be checked before anything is compiled (or quantized): the board, --out, --plot."""
+    load_board(args.board)
+    out = resolve_out(args.out)
+    if args.plot is not None and Path(os.path.realpath(args.plot)).parent != out:  # a plot inside --out is fine
+        check_output_file("--plot", args.plot)
+
+
 def build_command(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     result = build(args.model, board, args.out, args.sram_budget, measure_run=not args.no_measure,
@@ -313,7 +336,11 @@ def build_command(args: argparse.Namespace) -> int:
     if args.plot:
         per_layer = compile_file(args.model, Target(board.core))
         c = result.compiled
-        write_memory_plot(args.plot, layer_profile(per_layer.calls, per_layer.plan), layer_profile(c.calls, c.plan),
-                          f"{c.graph.name}: activation memory per layer", c.schedule.describe().split(" up to")[0])
+        try:
+            write_memory_plot(args.plot, layer_profile(per_layer.calls, per_layer.plan),
+                              layer_profile(c.calls, c.plan), f"{c.graph.name}: activation memory per layer",
+                              c.schedule.describe().split(" up to")[0])
+        except OSError as exc:
+            raise CodegenError(f"--plot {args.plot}: cannot write it: {exc.strerror or exc}") from None
         print(f"{'plot':<16}  {args.plot}")
     return 0

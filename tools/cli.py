@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from codegen.errors import CodegenError
 
+_SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([km]?)b?", re.IGNORECASE)
+MAX_SIZE = 1 << 32  # what a Cortex-M's 32-bit address space can hold
+
 
 def _size(text: str) -> int:
-    """Parse a byte count: 98304, 96k, 96K, 1m."""
-    units = {"k": 1024, "m": 1024 * 1024}
-    t = text.strip().lower().removesuffix("b")
-    try:
-        if t and t[-1] in units:
-            return int(float(t[:-1]) * units[t[-1]])
-        return int(t)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 98304, 96k, 1m)") from None
+    """Parse a byte count: 98304, 96k, 96K, 1.5m, 96kB; from 1 byte to 4 GiB (no inf, nan, signs, exponents)."""
+    match = _SIZE.fullmatch(text.strip())
+    text = text if len(text) <= 40 else text[:37] + "..."
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 98304, 96k, 1m)")
+    value = float(match[1]) * {"": 1, "k": 1024, "m": 1024 * 1024}[match[2].lower()]
+    if not math.isfinite(value) or value > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than the 4 GiB a Cortex-M can address")
+    if int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of bytes")
+    return int(value)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one `codegen: ...` line (exit code 2) instead of the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"codegen: {message} (see `{self.prog} --help`)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="codegen", description="Compile TFLite models into Cortex-M firmware.")
+    p = _Parser(prog="codegen", description="Compile TFLite models into Cortex-M firmware.")
     sub = p.add_subparsers(dest="command", required=True)
 
     build = sub.add_parser("build", help="compile a model into firmware and report RAM, flash and speed")
@@ -79,13 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             from codegen.quantize.command import with_quantized_model
-            from tools.build import build_command
+            from tools.build import build_command, check_build_args
 
+            check_build_args(args)  # before the (slow) quantization and compilation
             return with_quantized_model(args, build_command)
         if args.command == "run":
             from codegen.quantize.command import with_quantized_model
-            from tools.run import run_command
+            from tools.run import check_run_args, run_command
 
+            check_run_args(args)
             return with_quantized_model(args, run_command)
         if args.command == "flash":
             from tools.flash import flash_command

@@ -21,6 +21,7 @@ Any other input (several inputs, not H x W x C, C not 1 or 3, other dtypes) is r
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,11 @@ def _check_input(path: Path, key: str, x: np.ndarray, t: Tensor, i: int) -> np.n
             f"dataset {path}: '{key}' has shape {tuple(x.shape)}, i.e. samples of {tuple(x.shape[1:])}; the "
             f"model's input {i} takes {tuple(t.shape)} (first axis = samples)"
         )
+    if x.dtype.kind == "f":
+        finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+        if not finite.all():
+            raise CodegenError(f"dataset {path}: '{key}' sample {int(np.argmin(finite))} contains NaN or infinite "
+                               "values; the model takes finite numbers")
     return np.ascontiguousarray(x.reshape((len(x), *t.shape)))
 
 
@@ -202,15 +208,23 @@ def _read_image(path: Path, t: Tensor) -> np.ndarray:
             from None
     height, width, channels = t.shape[-3:]
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode not in _EIGHT_BIT_MODES:
-                raise CodegenError(f"image {path} has pixel mode {image.mode}: only 8-bit grayscale or RGB images "
-                                   "are supported")
-            if image.size != (width, height):
-                raise CodegenError(f"image {path} is {image.size[0]}x{image.size[1]} (width x height), the model "
-                                   f"takes {width}x{height}: resize the images first")
-            pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+        with warnings.catch_warnings():
+            # Pillow only warns between 89M and 179M pixels (and raises above): refuse both, unread.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                # Mode and size come from the header and are checked before any pixel is decoded: no image
+                # larger than the model's input is ever decompressed.
+                if image.mode not in _EIGHT_BIT_MODES:
+                    raise CodegenError(f"image {path} has pixel mode {image.mode}: only 8-bit grayscale or RGB "
+                                       "images are supported")
+                if image.size != (width, height):
+                    raise CodegenError(f"image {path} is {image.size[0]}x{image.size[1]} (width x height), the "
+                                       f"model takes {width}x{height}: resize the images first")
+                image.load()
+                pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise CodegenError(f"image {path} is refused unread, too large: {exc} (the model takes {width}x{height})") \
+            from None
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise CodegenError(f"cannot read image {path}: {exc}") from None
     pixels = pixels.reshape(height, width, channels)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import struct
 import sys
 import threading
@@ -30,11 +31,13 @@ from codegen.kernels.base import KernelCall
 from codegen.paths import BOARDS_DIR
 from tools.build import EMULATED_DIR, MODEL_COPY
 from tools.datasets import Dataset, load_dataset
+from tools.out_dir import check_output_file
 
 if TYPE_CHECKING:
     from tools.link.device_link import DeviceLink
 
 DEFAULT_TIMEOUT = 2.0  # seconds a reply may take (INVOKE: tools.link.device_link's invoke_timeout)
+MAX_TIMEOUT = 3600.0  # an hour per reply; beyond that (or inf) the serial layer's own arithmetic overflows
 
 
 # ---- the build directory -------------------------------------------------------------------------------------
@@ -433,9 +436,21 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--report", type=Path, metavar="EVAL.json", help="write the results as JSON")
     p.add_argument("--limit", type=int, help="use the first N samples only")
     p.add_argument("--baud", type=int, default=115200, help="with --port: baud rate (default 115200)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                   help=f"seconds to wait for each reply before resending (default {DEFAULT_TIMEOUT:g})")
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
+                   help=f"seconds to wait for each reply before resending (default {DEFAULT_TIMEOUT:g}, "
+                        f"at most {MAX_TIMEOUT:g})")
     return p
+
+
+def _seconds(text: str) -> float:
+    """--timeout: a finite number of seconds, more than 0 and at most MAX_TIMEOUT (checked at parse time)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 and at most {MAX_TIMEOUT:g}")
+    return value
 
 
 def _check_args(args: argparse.Namespace, build: BuildInfo) -> None:
@@ -443,15 +458,24 @@ def _check_args(args: argparse.Namespace, build: BuildInfo) -> None:
         raise CodegenError(f"--jobs must be at least 1, not {args.jobs}")
     if args.port and args.jobs != 1:
         raise CodegenError("--jobs works with --emulate only: a board is one serial port")
-    if args.timeout <= 0:
-        raise CodegenError(f"--timeout must be positive, not {args.timeout:g}")
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
+        raise CodegenError(f"--timeout must be above 0 and at most {MAX_TIMEOUT:g} seconds, not {args.timeout:g}")
+    _check_board(build)
     if args.save_outputs and len(build.graph.outputs) > 1 and args.save_outputs.suffix != ".npz":
         raise CodegenError(f"{build.name} has {len(build.graph.outputs)} outputs: --save-outputs needs an .npz "
                            f"file name (out0, out1, ...), not {args.save_outputs}")
     for option, path in (("--save-outputs", args.save_outputs), ("--histogram", args.histogram),
                          ("--report", args.report)):
-        if path is not None and not path.parent.is_dir():
-            raise CodegenError(f"{option} {path}: folder {path.parent} does not exist")
+        check_output_file(option, path)  # an existing folder is refused: np.save would write FOLDER.npy
+
+
+def _check_board(build: BuildInfo) -> None:
+    """The report's board must be a catalogue name (a path there would be read as a board folder)."""
+    from codegen.targets.boards import board_names
+
+    if build.board and build.board not in board_names():
+        raise CodegenError(f"{build.path / 'report.json'} names board '{build.board}', which is not one of "
+                           f"{', '.join(board_names())}: rebuild it with `codegen build --board NAME`")
 
 
 def _check_labels(data: Dataset, build: BuildInfo) -> str | None:
@@ -523,10 +547,11 @@ def eval_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
 def _save(args: argparse.Namespace, result: dict, run: DeviceRun) -> None:
     try:
         if args.save_outputs:
-            if len(run.outputs) == 1:
-                np.save(args.save_outputs, run.outputs[0])
-            else:
-                np.savez(args.save_outputs, **{f"out{k}": o for k, o in enumerate(run.outputs)})
+            with open(args.save_outputs, "wb") as f:  # exactly this name: np.save would append .npy to others
+                if len(run.outputs) == 1:
+                    np.save(f, run.outputs[0])
+                else:
+                    np.savez(f, **{f"out{k}": o for k, o in enumerate(run.outputs)})
         if args.histogram:
             lat = result["latency"]
             if lat["instructions"] is not None:

@@ -14,6 +14,7 @@ from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
 from tools.build import EMULATED_DIR, build, instructions_from_ticks, per_call
+from tools.out_dir import check_output_file, resolve_out
 
 if TYPE_CHECKING:
     from codegen.pipeline import CompiledModel
@@ -26,17 +27,40 @@ def load_inputs(graph: Graph, paths: list[Path]) -> list[np.ndarray]:
     arrays = []
     for i, (path, index) in enumerate(zip(paths, graph.inputs, strict=True)):
         t = graph.tensor(index)
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise CodegenError(f"cannot read input {i} from {path}: {exc}") from None
+        array = _read_npy(path, i)
         want = np.dtype(NUMPY_DTYPES[t.dtype])
         if array.dtype != want:
             raise CodegenError(f"input {i} ({path}) is {array.dtype}, the model takes {want}")
         if array.size != t.size or array.squeeze().shape != np.empty(t.shape).squeeze().shape:
             raise CodegenError(f"input {i} ({path}) has shape {array.shape}, the model takes {t.shape}")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise CodegenError(f"input {i} ({path}) contains NaN or infinite values; the model takes finite numbers")
         arrays.append(array.reshape(t.shape))
     return arrays
+
+
+def _read_npy(path: Path, i: int) -> np.ndarray:
+    """One array from an .npy file; an .npz archive (whatever its name), an empty or foreign file is refused."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except EOFError:
+        raise CodegenError(f"cannot read input {i} from {path}: the file is empty") from None
+    except (OSError, ValueError) as exc:
+        raise CodegenError(f"cannot read input {i} from {path}: {exc}") from None
+    if not isinstance(loaded, np.ndarray):
+        loaded.close()
+        raise CodegenError(f"input {i} ({path}) is an .npz archive, not an .npy array: save each input with "
+                           "np.save(path, array)")
+    return loaded
+
+
+def check_run_args(args: argparse.Namespace) -> None:
+    """What can be checked before anything is compiled (or quantized): the board, --out and every --output."""
+    load_board(args.board)
+    if args.out is not None:
+        resolve_out(args.out)
+    for path in args.output:
+        check_output_file("--output", path)
 
 
 def format_profile(compiled: CompiledModel, profile_ticks: list[int], tick_unit: str) -> str:
@@ -48,6 +72,15 @@ def format_profile(compiled: CompiledModel, profile_ticks: list[int], tick_unit:
         lines.append(f"{pos:>5} {call.op_index:>4}  {call.kernel[:35]:36}{call.macs:>13,}"
                      f"{instructions_from_ticks(ticks, tick_unit):>14,}{ticks / total:>8.1%}")
     return "\n".join(lines)
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    """Exactly `path` (np.save would append .npy to another name)."""
+    try:
+        with open(path, "wb") as f:
+            np.save(f, array)
+    except OSError as exc:
+        raise CodegenError(f"--output {path}: cannot write it: {exc.strerror or exc}") from None
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -64,20 +97,20 @@ def run_command(args: argparse.Namespace) -> int:
         compiled = compile_file(args.model, Target(board.core), board.sram.size)
         graph = compiled.graph
         inputs = load_inputs(graph, args.input)
+        if len(args.output) > len(graph.outputs):
+            raise CodegenError(f"{graph.name} has {len(graph.outputs)} output(s); {len(args.output)} --output given")
         profile = getattr(args, "profile", False)
         result = build(args.model, board, out, measure_run=False, compiled=compiled, profile=profile)
         with Emulator(out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine or "mps2-an500") as emu:
             emu.link.expect_model(result.compiled.hash8, graph.name)
             raw, stats = emu.link.infer(inputs)
             profile_ticks = emu.link.read_profile() if profile else None
-    if len(args.output) > len(raw):
-        raise CodegenError(f"{graph.name} has {len(raw)} output(s); {len(args.output)} --output given")
     for i, (data, index) in enumerate(zip(raw, graph.outputs, strict=True)):
         t = graph.tensor(index)
         array = np.frombuffer(data, dtype=NUMPY_DTYPES[t.dtype]).reshape(t.shape)
         print(f"output {i} {t.dtype}{list(t.shape)}: {np.array2string(array.reshape(-1), threshold=64)}")
         if i < len(args.output):
-            np.save(args.output[i], array)
+            _save(args.output[i], array)
     if profile_ticks is not None:
         print(format_profile(result.compiled, profile_ticks, stats.tick_unit))
     instructions = instructions_from_ticks(stats.ticks, stats.tick_unit)

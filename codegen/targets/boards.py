@@ -72,11 +72,15 @@ def _region(d: dict) -> MemoryRegion:
 
 
 def load_board(name: str) -> Board:
-    path = BOARDS_DIR / name / "board.json"
-    if not path.is_file() or "twin_of" in _read(path):
-        known = ", ".join(b.name for b in list_boards())
-        raise CodegenError(f"unknown board '{name}' (supported: {known})")
-    return _board(_read(path))
+    """A board of the catalogue, by name only: a path (even one to a board folder) is not a board name."""
+    if name not in board_names():
+        raise CodegenError(f"unknown board '{name}' (supported: {', '.join(board_names())}; see `codegen boards`)")
+    return _board(_read(BOARDS_DIR / name / "board.json"))
+
+
+def board_names() -> list[str]:
+    """The catalogue: the folders of boards/ whose board.json describes a board (not an emulated twin's layer)."""
+    return [path.parent.name for path in sorted(BOARDS_DIR.glob("*/board.json")) if "twin_of" not in _read(path)]
 
 
 def list_boards() -> list[Board]:

@@ -294,15 +294,6 @@ _INT8_VERSIONS: dict[str, int] = {
     "PAD": 2,
     "PADV2": 2,
     "DEQUANTIZE": 2,
-    "SLICE": 2,
-    "SPLIT_V": 2,
-    "PACK": 2,
-    "UNPACK": 2,
-    "GATHER": 2,
-    "DEPTH_TO_SPACE": 2,
-    "SPACE_TO_DEPTH": 2,
-    "RESIZE_BILINEAR": 2,
-    "RESIZE_NEAREST_NEIGHBOR": 2,
 }
 
 
@@ -333,8 +324,6 @@ def op_version(op: Operator, graph: Graph) -> int:
         return 4
     if op.op_type == "TRANSPOSE" and len(first.shape) > 4:
         return 4
-    if op.op_type in ("RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR") and op.options.get("half_pixel_centers"):
-        return 3
     if op.op_type == "DEQUANTIZE" and first.quant is not None and first.quant.per_channel:
         return 5
     return _INT8_VERSIONS.get(op.op_type, 1)

@@ -15,7 +15,19 @@ from codegen.kernels.conv import (
     fully_connected,
     fully_connected_dsp,
 )
-from codegen.kernels.movement import concatenation, input_stream, pad, reshape, transpose, window_copy
+from codegen.kernels.movement import (
+    concatenation,
+    gather,
+    input_stream,
+    pack,
+    pad,
+    reshape,
+    slice_split,
+    space_depth,
+    squeeze,
+    transpose,
+    window_copy,
+)
 from codegen.kernels.reduce import mean, pooling
 
 # One module per kernel family; add a family here and nowhere else.
@@ -39,6 +51,11 @@ FAMILIES: tuple[ModuleType, ...] = (
     logistic,
     window_copy,
     input_stream,
+    squeeze,
+    slice_split,
+    pack,
+    gather,
+    space_depth,
 )
 
 LOWERINGS: dict[str, Callable] = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}

@@ -29,6 +29,7 @@ from codegen.kernels.movement import (
     window_copy,
 )
 from codegen.kernels.reduce import mean, pooling
+from codegen.kernels.resize import resize_bilinear, resize_nearest
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -56,6 +57,8 @@ FAMILIES: tuple[ModuleType, ...] = (
     pack,
     gather,
     space_depth,
+    resize_nearest,
+    resize_bilinear,
 )
 
 LOWERINGS: dict[str, Callable] = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}

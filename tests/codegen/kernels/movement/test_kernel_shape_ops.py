@@ -411,3 +411,17 @@ def test_pack_and_unpack_round_trip_sizes():
     assert [(c.params.outer_count, c.params.inner_bytes, c.params.out_row_bytes, c.params.out_offset)
             for c in calls] == [(2, 3, 9, 0), (2, 3, 9, 3), (2, 3, 9, 6)]
     assert math.prod(graph.tensor(graph.outputs[0]).shape) == 18
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+@settings(max_examples=5, **SETTINGS)
+@given(data=st.data())
+def test_options_survive_write_and_read(kind, data):
+    from codegen.frontend.tflite_reader import parse_tflite
+    from codegen.frontend.tflite_writer import write_tflite
+
+    graph, _ = data.draw(CASES[kind]())
+    (op,) = parse_tflite(write_tflite(graph)).operators
+    assert (op.op_type, op.inputs, op.outputs) == (graph.operators[0].op_type, graph.operators[0].inputs,
+                                                   graph.operators[0].outputs)
+    assert op.options == graph.operators[0].options

@@ -113,3 +113,14 @@ def test_refusals(op_type, kwargs, message):
         graph.tensors[0] = Tensor(0, "x", (2, 2, 1), "int8", QUANT["int8"])
     with pytest.raises(Unsupported, match=message):
         lower(graph)
+
+
+@pytest.mark.parametrize("op_type", ["RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"])
+@pytest.mark.parametrize(("align", "half"), [(False, False), (True, False), (False, True)])
+def test_options_survive_write_and_read(op_type, align, half):
+    from codegen.frontend.tflite_reader import parse_tflite
+    from codegen.frontend.tflite_writer import write_tflite
+
+    graph = resize_graph(op_type, (1, 2, 2, 1), (4, 4), align=align, half=half)
+    (op,) = parse_tflite(write_tflite(graph)).operators
+    assert op.options == {"align_corners": align, "half_pixel_centers": half}

@@ -42,6 +42,14 @@ def run_reference(
 
     for call in calls:
         args = [read(i) for i in call.inputs] + [c.data for c in call.consts]
+        if len(call.outputs) != 1:
+            # A call with several outputs (one C output pointer each): its reference returns one array per output.
+            results = REFERENCES[call.kernel](call.params, *args)
+            if len(results) != len(call.outputs):
+                raise ValueError(f"{call.kernel} returned {len(results)} arrays for {len(call.outputs)} outputs")
+            for index, array in zip(call.outputs, results, strict=True):
+                write(index, array)
+            continue
         (out_index,) = call.outputs
         # An operator lowered to several calls writing one output (CONCATENATION): each call's reference
         # gets the output written so far and fills in its own part.

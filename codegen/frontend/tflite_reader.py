@@ -80,6 +80,19 @@ _OPTION_PARSERS: dict[str, tuple[type, Any]] = {
     "MEAN": (tflite.ReducerOptions, lambda o: {"keep_dims": bool(o.KeepDims())}),
     "SOFTMAX": (tflite.SoftmaxOptions, lambda o: {"beta": float(o.Beta())}),
     "CONCATENATION": (tflite.ConcatenationOptions, _concat_options),
+    "SPLIT": (tflite.SplitOptions, lambda o: {"num_splits": o.NumSplits()}),
+    "SPLIT_V": (tflite.SplitVOptions, lambda o: {"num_splits": o.NumSplits()}),
+    "PACK": (tflite.PackOptions, lambda o: {"values_count": o.ValuesCount(), "axis": o.Axis()}),
+    "UNPACK": (tflite.UnpackOptions, lambda o: {"num": o.Num(), "axis": o.Axis()}),
+    "GATHER": (tflite.GatherOptions, lambda o: {"axis": o.Axis(), "batch_dims": o.BatchDims()}),
+    "SQUEEZE": (tflite.SqueezeOptions, lambda o: {
+        "squeeze_dims": tuple(int(d) for d in o.SqueezeDimsAsNumpy()) if o.SqueezeDimsLength() else ()}),
+    "DEPTH_TO_SPACE": (tflite.DepthToSpaceOptions, lambda o: {"block_size": o.BlockSize()}),
+    "SPACE_TO_DEPTH": (tflite.SpaceToDepthOptions, lambda o: {"block_size": o.BlockSize()}),
+    "RESIZE_BILINEAR": (tflite.ResizeBilinearOptions, lambda o: {
+        "align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}),
+    "RESIZE_NEAREST_NEIGHBOR": (tflite.ResizeNearestNeighborOptions, lambda o: {
+        "align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}),
 }
 
 _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
@@ -87,6 +100,12 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "MUL": {"activation": "NONE"},
     "MEAN": {"keep_dims": False},
     "SOFTMAX": {"beta": 1.0},
+    "GATHER": {"axis": 0, "batch_dims": 0},
+    "PACK": {"axis": 0},
+    "UNPACK": {"axis": 0},
+    "SQUEEZE": {"squeeze_dims": ()},
+    "RESIZE_BILINEAR": {"align_corners": False, "half_pixel_centers": False},
+    "RESIZE_NEAREST_NEIGHBOR": {"align_corners": False, "half_pixel_centers": False},
 }
 
 

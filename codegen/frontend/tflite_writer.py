@@ -141,6 +141,72 @@ def _reshape_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
     return tflite.ReshapeOptionsEnd(b)
 
 
+def _split_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.SplitOptionsStart(b)
+    tflite.SplitOptionsAddNumSplits(b, int(op.options.get("num_splits", len(op.outputs))))
+    return tflite.SplitOptionsEnd(b)
+
+
+def _split_v_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.SplitVOptionsStart(b)
+    tflite.SplitVOptionsAddNumSplits(b, int(op.options.get("num_splits", len(op.outputs))))
+    return tflite.SplitVOptionsEnd(b)
+
+
+def _pack_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.PackOptionsStart(b)
+    tflite.PackOptionsAddValuesCount(b, int(op.options.get("values_count", len(op.inputs))))
+    tflite.PackOptionsAddAxis(b, int(op.options.get("axis", 0)))
+    return tflite.PackOptionsEnd(b)
+
+
+def _unpack_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.UnpackOptionsStart(b)
+    tflite.UnpackOptionsAddNum(b, int(op.options.get("num", len(op.outputs))))
+    tflite.UnpackOptionsAddAxis(b, int(op.options.get("axis", 0)))
+    return tflite.UnpackOptionsEnd(b)
+
+
+def _gather_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.GatherOptionsStart(b)
+    tflite.GatherOptionsAddAxis(b, int(op.options.get("axis", 0)))
+    tflite.GatherOptionsAddBatchDims(b, int(op.options.get("batch_dims", 0)))
+    return tflite.GatherOptionsEnd(b)
+
+
+def _squeeze_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    dims = _int_vector(b, tuple(op.options.get("squeeze_dims", ())))
+    tflite.SqueezeOptionsStart(b)
+    tflite.SqueezeOptionsAddSqueezeDims(b, dims)
+    return tflite.SqueezeOptionsEnd(b)
+
+
+def _depth_to_space_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.DepthToSpaceOptionsStart(b)
+    tflite.DepthToSpaceOptionsAddBlockSize(b, int(op.options["block_size"]))
+    return tflite.DepthToSpaceOptionsEnd(b)
+
+
+def _space_to_depth_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.SpaceToDepthOptionsStart(b)
+    tflite.SpaceToDepthOptionsAddBlockSize(b, int(op.options["block_size"]))
+    return tflite.SpaceToDepthOptionsEnd(b)
+
+
+def _resize_bilinear_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.ResizeBilinearOptionsStart(b)
+    tflite.ResizeBilinearOptionsAddAlignCorners(b, bool(op.options.get("align_corners", False)))
+    tflite.ResizeBilinearOptionsAddHalfPixelCenters(b, bool(op.options.get("half_pixel_centers", False)))
+    return tflite.ResizeBilinearOptionsEnd(b)
+
+
+def _resize_nearest_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.ResizeNearestNeighborOptionsStart(b)
+    tflite.ResizeNearestNeighborOptionsAddAlignCorners(b, bool(op.options.get("align_corners", False)))
+    tflite.ResizeNearestNeighborOptionsAddHalfPixelCenters(b, bool(op.options.get("half_pixel_centers", False)))
+    return tflite.ResizeNearestNeighborOptionsEnd(b)
+
+
 def _empty_options(start: Callable[[Any], None], end: Callable[[Any], int]) -> OptionsFn:
     def write(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
         start(b)
@@ -183,6 +249,20 @@ _OPTION_WRITERS: dict[str, _OpOptions] = {
     "LOG_SOFTMAX": _OpOptions(
         _BO.LogSoftmaxOptions, _empty_options(tflite.LogSoftmaxOptionsStart, tflite.LogSoftmaxOptionsEnd)
     ),
+    "SPLIT": _OpOptions(_BO.SplitOptions, _split_options),
+    "SPLIT_V": _OpOptions(_BO.SplitVOptions, _split_v_options),
+    "PACK": _OpOptions(_BO.PackOptions, _pack_options),
+    "UNPACK": _OpOptions(_BO.UnpackOptions, _unpack_options),
+    "GATHER": _OpOptions(_BO.GatherOptions, _gather_options),
+    "SQUEEZE": _OpOptions(_BO.SqueezeOptions, _squeeze_options),
+    "EXPAND_DIMS": _OpOptions(
+        _BO.ExpandDimsOptions, _empty_options(tflite.ExpandDimsOptionsStart, tflite.ExpandDimsOptionsEnd)
+    ),
+    "SLICE": _OpOptions(_BO.SliceOptions, _empty_options(tflite.SliceOptionsStart, tflite.SliceOptionsEnd)),
+    "DEPTH_TO_SPACE": _OpOptions(_BO.DepthToSpaceOptions, _depth_to_space_options),
+    "SPACE_TO_DEPTH": _OpOptions(_BO.SpaceToDepthOptions, _space_to_depth_options),
+    "RESIZE_BILINEAR": _OpOptions(_BO.ResizeBilinearOptions, _resize_bilinear_options),
+    "RESIZE_NEAREST_NEIGHBOR": _OpOptions(_BO.ResizeNearestNeighborOptions, _resize_nearest_options),
     # The schema defines no options table for these.
     "LOGISTIC": _OpOptions(_BO.NONE, None),
     "TANH": _OpOptions(_BO.NONE, None),

@@ -15,8 +15,21 @@ from codegen.kernels.conv import (
     fully_connected,
     fully_connected_dsp,
 )
-from codegen.kernels.movement import concatenation, input_stream, pad, reshape, transpose, window_copy
+from codegen.kernels.movement import (
+    concatenation,
+    gather,
+    input_stream,
+    pack,
+    pad,
+    reshape,
+    slice_split,
+    space_depth,
+    squeeze,
+    transpose,
+    window_copy,
+)
 from codegen.kernels.reduce import mean, pooling
+from codegen.kernels.resize import resize_bilinear, resize_nearest
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -39,6 +52,13 @@ FAMILIES: tuple[ModuleType, ...] = (
     logistic,
     window_copy,
     input_stream,
+    squeeze,
+    slice_split,
+    pack,
+    gather,
+    space_depth,
+    resize_nearest,
+    resize_bilinear,
 )
 
 LOWERINGS: dict[str, Callable] = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}

@@ -97,3 +97,7 @@ class KernelCall:
     macs: int = 0
     scratch_bytes: int = 0  # when > 0 the kernel takes an int8_t* scratch buffer as its last argument
     in_place: bool = False  # the output may occupy the same bytes as inputs[0] (element-wise kernels)
+    # Set when the output is exactly the bytes of inputs[0] from this byte offset on, unchanged (RESHAPE, SQUEEZE,
+    # EXPAND_DIMS, a SLICE or SPLIT of contiguous bytes): the memory planner may then make the output a view of the
+    # input and drop the call. The kernel must still compute the output when it is not dropped.
+    alias_offset: int | None = None

@@ -2,9 +2,11 @@
 
 Tensors live from the step that writes them to the last step that reads them. Buffers whose lifetimes do not
 overlap may share bytes. Two kinds of aliasing remove copies and memory outright:
-- a data-preserving reshape (kernel `copy_bytes` marked in_place) makes its output the same buffer as its
-  input, and the call disappears from the generated code;
+- a call whose output is bytes of its input left unchanged (KernelCall.alias_offset: RESHAPE, SQUEEZE,
+  EXPAND_DIMS, a SLICE or SPLIT of contiguous bytes) makes its output a view of the input's buffer at that byte
+  offset, and the call disappears from the generated code;
 - an element-wise kernel marked in_place writes over its first input when that input dies at this step.
+Tensors that share a buffer are kept as a union-find whose links carry byte offsets.
 Offsets are chosen greedily (several orderings, the smallest arena wins), as first-fit into gaps between
 already placed buffers whose lifetimes overlap.
 """
@@ -74,26 +76,47 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
         if t not in streamed:
             last.setdefault(t, 0)
 
-    # Union-find over tensors that must share one buffer.
+    # Union-find over tensors that must share one buffer; shift[t] is t's byte offset relative to parent[t].
     parent: dict[int, int] = {t: t for t in first}
+    shift: dict[int, int] = {t: 0 for t in first}
 
     def find(t: int) -> int:
+        path = []
         while parent[t] != t:
-            parent[t] = parent[parent[t]]
+            path.append(t)
             t = parent[t]
+        for node in reversed(path):  # nearest the root first, so its shift is already relative to the root
+            if parent[node] != t:
+                shift[node] += shift[parent[node]]
+                parent[node] = t
         return t
+
+    def position(t: int) -> int:
+        """Byte offset of t within its group's root."""
+        return 0 if find(t) == t else shift[t]
+
+    def attach(child: int, root: int, offset: int) -> None:
+        parent[child], shift[child] = root, offset
 
     # Tensors seen through views keep their own buffers: no aliasing games with line buffers.
     graph_io = set(graph.inputs) | set(graph.outputs) | set(views) | {b for b, _ in views.values()}
     elided: set[int] = set()
-    # Reshapes first: both names denote the same bytes, and nothing is ever written over them.
+    # Aliases first: both names denote the same bytes, and nothing is ever written over them. An offset must keep
+    # the buffer alignment (kernels may read words), so other slices run their copy.
     for step, call in enumerate(calls):
         through_view = views.keys() & {*call.inputs, *call.outputs}
-        if call.kernel == "copy_bytes" and call.in_place and call.inputs and not through_view:
-            src, dst = call.inputs[0], call.outputs[0]
-            if graph.tensor(src).nbytes == graph.tensor(dst).nbytes and not (src in graph_io and dst in graph_io):
-                parent[find(dst)] = find(src)
-                elided.add(step)
+        if call.alias_offset is None or not call.inputs or len(call.outputs) != 1 or through_view:
+            continue
+        src, dst = call.inputs[0], call.outputs[0]
+        if src in graph_io and dst in graph_io or call.alias_offset % ALIGNMENT:
+            continue
+        if call.alias_offset + graph.tensor(dst).nbytes > graph.tensor(src).nbytes:
+            continue
+        root_src, root_dst = find(src), find(dst)
+        if root_src == root_dst:
+            continue
+        attach(root_dst, root_src, position(src) + call.alias_offset - position(dst))
+        elided.add(step)
     members: dict[int, list[int]] = {}
     for t in first:
         members.setdefault(find(t), []).append(t)
@@ -108,14 +131,20 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
             continue
         group = members[src]
         if max(last[t] for t in group) == step and not graph_io.intersection(group):
-            parent[dst] = src
+            attach(dst, src, position(call.inputs[0]) - position(call.outputs[0]))
             members[src] = group + members.pop(dst)
 
+    # A group's buffer spans its members' bytes; offsets may be negative relative to the root, so shift to 0.
+    low: dict[int, int] = {}
+    for t in first:
+        root = find(t)
+        low[root] = min(low.get(root, 0), position(t))
+    within = {t: position(t) - low[find(t)] for t in first}
     groups: dict[int, Buffer] = {}
     for t in first:
         root = find(t)
         buf = groups.setdefault(root, Buffer(0, first[t], last[t]))
-        buf.size = max(buf.size, _align(graph.tensor(t).nbytes))
+        buf.size = max(buf.size, _align(within[t] + graph.tensor(t).nbytes))
         buf.first = min(buf.first, first[t])
         buf.last = max(buf.last, last[t])
         buf.tensors.append(t)
@@ -128,7 +157,7 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
     all_buffers = buffers + list(scratch.values())
 
     arena = _place_best(all_buffers)
-    offsets = {t: buf.offset for buf in buffers for t in buf.tensors}
+    offsets = {t: buf.offset + within[t] for buf in buffers for t in buf.tensors}
     for view, (b, byte_offset) in views.items():
         offsets[view] = offsets[b] + byte_offset
     change = [0] * (n_steps + 1)  # live bytes by step, from each buffer's start and end

@@ -6,6 +6,8 @@ the tensor: borders are then padded exactly as the full-tensor op pads them), an
 ordinary kernel calls on small per-patch buffers:
 - windowed kernels (convolutions, pooling) read their producer's buffer directly: a window that starts
   inside a larger buffer is expressed as a smaller (possibly negative) padding, so no copy is needed;
+- RESIZE_NEAREST_NEIGHBOR reads its producer's buffer directly too: its row and column tables are cut to the
+  window and shifted to the buffer's first row and column (each output pixel copies one input pixel);
 - element-wise kernels read exactly their output's window: a copy_window call crops it when the producer
   computed a larger region;
 - a final copy_window stores the patch's result into its tile of S.
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codegen.ir import NUMPY_DTYPES, Graph, Tensor
-from codegen.kernels.base import KernelCall
+from codegen.kernels.base import ConstArray, KernelCall
 from codegen.kernels.movement.input_stream import ReadInputParams
 from codegen.kernels.movement.window_copy import WindowCopyParams
 
@@ -32,6 +34,8 @@ WINDOWED: dict[str, tuple[str, str, str | None, str | None]] = {
     "avg_pool2d_s8": ("filter_h", "filter_w", None, None),
     "max_pool2d_s8": ("filter_h", "filter_w", None, None),
 }
+# Kernels whose output pixel copies the input pixel its (row, column) tables name: receptive field one pixel.
+RESAMPLED = ("resize_nearest_bytes",)
 _BROADCAST_FIELDS = tuple(f"{p}_d{i}" for p in ("out", "in1", "in2") for i in range(4))
 
 
@@ -75,7 +79,7 @@ def is_patchable(call: KernelCall, graph: Graph) -> bool:
         return False
     if any(len(graph.tensor(t).shape) != 4 or graph.tensor(t).shape[0] != 1 for t in call.inputs):
         return False
-    if call.kernel in WINDOWED:
+    if call.kernel in WINDOWED or call.kernel in RESAMPLED:
         return len(call.inputs) == 1
     if call.kernel in ("add_s8", "mul_s8"):
         return not call.consts and not call.params.broadcast
@@ -84,6 +88,13 @@ def is_patchable(call: KernelCall, graph: Graph) -> bool:
 
 def input_region(call: KernelCall, out: Region, source: Tensor) -> Region:
     """The region of `source` that `call` reads to produce `out` (its receptive field, clipped)."""
+    if call.kernel in RESAMPLED:
+        rows, cols = (np.asarray(c.data) for c in call.consts[-2:])
+        if out.h <= 0 or out.w <= 0:
+            return Region(0, 0, 0, 0)
+        picked_rows, picked_cols = rows[out.y0 : out.y1], cols[out.x0 : out.x1]
+        return Region(int(picked_rows.min()), int(picked_rows.max()) + 1, int(picked_cols.min()),
+                      int(picked_cols.max()) + 1)
     if call.kernel not in WINDOWED:
         return out
     p = call.params
@@ -146,6 +157,8 @@ def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, i
             sources = [buffers.get(t, (t, full_region(graph.tensor(t)))) for t in call.inputs]
             if call.kernel in WINDOWED:
                 new_call = window_call(call, region, sources[0])
+            elif call.kernel in RESAMPLED:
+                new_call = resample_call(call, region, sources[0])
             else:
                 inputs = []
                 for t, (src, src_region) in zip(call.inputs, sources, strict=True):
@@ -177,6 +190,17 @@ def window_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> Ke
     )
     macs = call.macs // max(p.out_h * p.out_w, 1) * out.h * out.w  # MACs per output pixel are uniform
     return dataclasses.replace(call, params=params, inputs=(src,), macs=macs)
+
+
+def resample_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> KernelCall:
+    """A resize computing only `out`, reading a buffer that holds `source`'s region of its input: the tables are
+    cut to the window and made relative to that region."""
+    src, src_region = source
+    rows, cols = (np.asarray(c.data) for c in call.consts[-2:])
+    tables = (ConstArray("in_row", (rows[out.y0 : out.y1] - src_region.y0).astype(np.int32)),
+              ConstArray("in_col", (cols[out.x0 : out.x1] - src_region.x0).astype(np.int32)))
+    params = dataclasses.replace(call.params, in_h=src_region.h, in_w=src_region.w, out_h=out.h, out_w=out.w)
+    return dataclasses.replace(call, params=params, inputs=(src,), consts=call.consts[:-2] + tables)
 
 
 def pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[int, ...]) -> KernelCall:
@@ -360,12 +384,13 @@ def _read_input_call(graph: Graph, streamed: int, new: Region, out: int, op_inde
 def _band_call(call: KernelCall, new: Region, regions: dict[int, Region], lines: dict[int, int],
                new_tensors: _NewTensors, graph: Graph, out_calls: list[KernelCall]) -> KernelCall:
     """`call` computing only the `new` region, reading its inputs from their line buffers (or whole tensors)."""
-    if call.kernel in WINDOWED:
+    if call.kernel in WINDOWED or call.kernel in RESAMPLED:
+        make = window_call if call.kernel in WINDOWED else resample_call
         u = call.inputs[0]
         if u in lines:
             held = regions[u]
-            return window_call(call, new, (new_tensors.view(lines[u], graph.tensor(u), 0, held.h, held.w), held))
-        return window_call(call, new, (u, full_region(graph.tensor(u))))
+            return make(call, new, (new_tensors.view(lines[u], graph.tensor(u), 0, held.h, held.w), held))
+        return make(call, new, (u, full_region(graph.tensor(u))))
     inputs = []
     for u in call.inputs:
         ut = graph.tensor(u)

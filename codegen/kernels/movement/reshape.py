@@ -40,7 +40,8 @@ def lower_reshape(op: Operator, graph: Graph) -> list[KernelCall]:
     inputs, consts = operand(x, "data")
     # The output shape is the output tensor's (static); the optional shape operand adds nothing.
     params = CopyBytesParams(num_bytes=x.nbytes)
-    return [KernelCall("copy_bytes", params, inputs, consts, (y.index,), op.index, in_place=bool(inputs))]
+    return [KernelCall("copy_bytes", params, inputs, consts, (y.index,), op.index, in_place=bool(inputs),
+                       alias_offset=0 if inputs else None)]
 
 
 def copy_bytes_ref(p: CopyBytesParams, x: np.ndarray) -> np.ndarray:

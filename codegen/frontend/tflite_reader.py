@@ -80,6 +80,16 @@ _OPTION_PARSERS: dict[str, tuple[type, Any]] = {
     "MEAN": (tflite.ReducerOptions, lambda o: {"keep_dims": bool(o.KeepDims())}),
     "SOFTMAX": (tflite.SoftmaxOptions, lambda o: {"beta": float(o.Beta())}),
     "CONCATENATION": (tflite.ConcatenationOptions, _concat_options),
+    "SUM": (tflite.ReducerOptions, lambda o: {"keep_dims": bool(o.KeepDims())}),
+    "REDUCE_MAX": (tflite.ReducerOptions, lambda o: {"keep_dims": bool(o.KeepDims())}),
+    "ARG_MAX": (tflite.ArgMaxOptions, lambda o: {"output_type": _TYPE_NAMES.get(o.OutputType(), "").lower()}),
+    "ARG_MIN": (tflite.ArgMinOptions, lambda o: {"output_type": _TYPE_NAMES.get(o.OutputType(), "").lower()}),
+    "BATCH_MATMUL": (
+        tflite.BatchMatMulOptions,
+        lambda o: {"adj_x": bool(o.AdjX()), "adj_y": bool(o.AdjY()),
+                   "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs())},
+    ),
+    "L2_NORMALIZATION": (tflite.L2NormOptions, _activation_only),
 }
 
 _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
@@ -87,6 +97,10 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "MUL": {"activation": "NONE"},
     "MEAN": {"keep_dims": False},
     "SOFTMAX": {"beta": 1.0},
+    "SUM": {"keep_dims": False},
+    "REDUCE_MAX": {"keep_dims": False},
+    "BATCH_MATMUL": {"adj_x": False, "adj_y": False, "asymmetric_quantize_inputs": False},
+    "L2_NORMALIZATION": {"activation": "NONE"},
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from codegen.kernels.activation import logistic, softmax
+from codegen.kernels.activation import logistic, softmax, unary_lut
 from codegen.kernels.arithmetic import add_dsp, elementwise, quantize
 from codegen.kernels.conv import (
     conv2d,
@@ -37,6 +37,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     quantize,
     softmax,
     logistic,
+    unary_lut,
     window_copy,
     input_stream,
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from codegen.kernels.activation import logistic, softmax, unary_lut
-from codegen.kernels.arithmetic import add_dsp, elementwise, quantize
+from codegen.kernels.activation import logistic, prelu, softmax, unary_lut
+from codegen.kernels.arithmetic import add_dsp, elementwise, maximum_minimum, quantize, squared_difference
 from codegen.kernels.conv import (
     conv2d,
     conv2d_dsp,
@@ -31,6 +31,9 @@ FAMILIES: tuple[ModuleType, ...] = (
     fully_connected_dsp,
     elementwise,
     add_dsp,
+    maximum_minimum,
+    squared_difference,
+    prelu,
     reshape,
     concatenation,
     transpose,

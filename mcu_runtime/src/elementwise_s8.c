@@ -2,10 +2,6 @@
 
 #include "fixedpoint_s32.h"
 
-/* One row of n elements; stride 0 repeats a broadcast operand. out may equal a when sa == 1. */
-typedef void (*row_fn_t)(const void *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
-                         int8_t *out, int32_t n);
-
 static inline int32_t add_one(const add_s8_params_t *p, int32_t a, int32_t b)
 {
     /* Multiply rather than shift: the offset value may be negative. */
@@ -56,7 +52,7 @@ static void broadcast_strides(const int32_t dims[4], int32_t strides[4])
 }
 
 /* General strided 4-D walk over the output; the innermost dimension is handed to row() whole. */
-static void broadcast_4d(const void *p, const int32_t out_dims[4], const int32_t in1_dims[4],
+void broadcast_4d(const void *p, const int32_t out_dims[4], const int32_t in1_dims[4],
                          const int32_t in2_dims[4], const int8_t *input1, const int8_t *input2,
                          int8_t *output, row_fn_t row)
 {

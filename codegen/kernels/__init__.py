@@ -16,13 +16,14 @@ from codegen.kernels.conv import (
     fully_connected_dsp,
 )
 from codegen.kernels.movement import concatenation, input_stream, pad, reshape, transpose, window_copy
-from codegen.kernels.reduce import mean, pooling
+from codegen.kernels.reduce import mean, pooling, sum_max
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
     pad,
     pooling,
     mean,
+    sum_max,
     conv2d,
     conv2d_dsp,
     depthwise_conv2d,

@@ -16,7 +16,7 @@ from codegen.kernels.conv import (
     fully_connected_dsp,
 )
 from codegen.kernels.movement import concatenation, input_stream, pad, reshape, transpose, window_copy
-from codegen.kernels.reduce import mean, pooling, sum_max
+from codegen.kernels.reduce import arg_min_max, mean, pooling, sum_max
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -24,6 +24,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     pooling,
     mean,
     sum_max,
+    arg_min_max,
     conv2d,
     conv2d_dsp,
     depthwise_conv2d,

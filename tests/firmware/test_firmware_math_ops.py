@@ -1,6 +1,6 @@
-"""A small model of issue 13's math operators (CONV_2D -> HARD_SWISH -> PRELU -> MAXIMUM with a constant ->
-SUM over H and W), written with tflite_writer, built into firmware, run in QEMU on the nucleo-f746 twin and
-compared bit for bit with TFLite Micro and with tflite-runtime BUILTIN_REF."""
+"""A small model of issue 13's math operators (CONV_2D -> HARD_SWISH -> PRELU -> MAXIMUM with a constant,
+then SUM over H and W and ARG_MAX over channels), written with tflite_writer, built into firmware, run in QEMU
+on the nucleo-f746 twin and compared bit for bit with TFLite Micro and with tflite-runtime BUILTIN_REF."""
 
 from __future__ import annotations
 
@@ -42,14 +42,17 @@ def math_ops_graph() -> Graph:
     # right; tests/codegen/kernels/reduce/test_kernel_sum_max.py shows it), so here both runtimes are golden.
     out = b.tensor("sum", (1, 1, 1, 6), "int8", per_tensor(1.0, 0))
     b.op("SUM", (mx, axes), (out,), keep_dims=True)
-    return b.build((x,), (out,))
+    channel = b.const_i32("channel", [3])
+    best = b.tensor("arg_max", (1, 8, 8), "int32")
+    b.op("ARG_MAX", (mx, channel), (best,), output_type="int32")
+    return b.build((x,), (out, best))
 
 
 def test_math_ops_graph_lowers_to_the_new_kernels():
     from codegen.passes.lowering import lower_graph
 
     kernels = [c.kernel for c in lower_graph(math_ops_graph())]
-    assert kernels[1:] == ["lut_s8", "prelu_s8", "maximum_s8", "mean_s8"]
+    assert kernels[1:] == ["lut_s8", "prelu_s8", "maximum_s8", "mean_s8", "arg_min_max_s8_i32"]
 
 
 @pytest.mark.emulator
@@ -61,14 +64,15 @@ def test_math_ops_firmware_is_bit_exact_with_tflm_and_tflite(tmp_path: Path):
     inputs = [rng.integers(-128, 128, size=(1, 8, 8, 3), dtype=np.int8) for _ in range(3)]
     result = build(model, load_board("nucleo-f746"), tmp_path / "build", measure_run=False)
     compiled = result.compiled
-    out = compiled.graph.tensor(compiled.graph.outputs[0])
+    outs = [compiled.graph.tensor(i) for i in compiled.graph.outputs]
     with Emulator(tmp_path / "build" / EMULATED_DIR / "firmware.elf") as emu:
         emu.link.expect_model(compiled.hash8, compiled.graph.name)
         for x in inputs:
             raw, _ = emu.link.infer([x])
-            got = np.frombuffer(raw[0], dtype=NUMPY_DTYPES[out.dtype]).reshape(out.shape)
-            (tflm,) = run_tflm(model.read_bytes(), [x], graph)
-            (ref,) = run_builtin_ref(model.read_bytes(), [x])
-            np.testing.assert_array_equal(got, tflm)
-            np.testing.assert_array_equal(got, ref)
-            assert len(np.unique(got)) > 2  # not saturated to a constant
+            tflm = run_tflm(model.read_bytes(), [x], graph)
+            ref = run_builtin_ref(model.read_bytes(), [x])
+            for k, out in enumerate(outs):
+                got = np.frombuffer(raw[k], dtype=NUMPY_DTYPES[out.dtype]).reshape(out.shape)
+                np.testing.assert_array_equal(got, tflm[k], err_msg=f"output {k} ({out.name}) differs from TFLM")
+                np.testing.assert_array_equal(got, ref[k], err_msg=f"output {k} ({out.name}) differs from TFLite")
+                assert len(np.unique(got)) > 2  # not saturated to a constant

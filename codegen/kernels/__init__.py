@@ -8,6 +8,7 @@ from types import ModuleType
 from codegen.kernels.activation import logistic, prelu, softmax, unary_lut
 from codegen.kernels.arithmetic import add_dsp, elementwise, maximum_minimum, quantize, squared_difference
 from codegen.kernels.conv import (
+    batch_matmul,
     conv2d,
     conv2d_dsp,
     depthwise_conv2d,
@@ -31,6 +32,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     depthwise_conv2d_dsp,
     fully_connected,
     fully_connected_dsp,
+    batch_matmul,
     elementwise,
     add_dsp,
     maximum_minimum,

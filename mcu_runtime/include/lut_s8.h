@@ -1,4 +1,5 @@
-/* An int8 -> int8 element-wise function as a 256-entry table (RELU, RELU6, RELU_N1_TO_1, HARD_SWISH, TANH).
+/* An int8 -> int8 element-wise function as a 256-entry table (RELU, RELU6, RELU_N1_TO_1, HARD_SWISH, TANH,
+ * RSQRT).
  *
  * The compiler fills table[v + 128] with TFLite Micro's integer result for input v, so the kernel is
  * exact whatever the op; see codegen/kernels/activation/unary_lut.py. */

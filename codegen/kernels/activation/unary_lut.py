@@ -1,4 +1,4 @@
-"""Standalone int8 -> int8 element-wise functions: RELU, RELU6, RELU_N1_TO_1, HARD_SWISH, TANH.
+"""Standalone int8 -> int8 element-wise functions: RELU, RELU6, RELU_N1_TO_1, HARD_SWISH, TANH, RSQRT.
 
 Each output element depends on one int8 input value only, so the whole op is a 256-entry table. The
 lowering runs TFLite Micro's integer arithmetic for that op (the NumPy functions below, each a line-by-line
@@ -13,6 +13,11 @@ Semantics followed (TFLM's reference kernels; where they differ from TFLite the 
 - HARD_SWISH: the int16 fixed-point algorithm of reference_ops::HardSwish with HardSwishPrepare's params.
 - TANH: input rescaled to Q4.27 as TFLM's CalculateArithmeticOpData, gemmlowp's fixed-point tanh, output
   scale 1/128 and zero point 0 (the only int8 output quantization TFLite gives TANH).
+- RSQRT: TFLM's RsqrtEvalQuantized: GetInvSqrtQuantizedMultiplierExp of (x - in_zp), applied to 1 with 20
+  bits of headroom, then the output multiplier 1 / (sqrtf(s_in) * s_out) (float32 product, double
+  reciprocal); x == in_zp gives 127. TFLM fails the whole invocation on an input below the zero point
+  ("only defined for positive values"); the table gives 127 there (no value is right, and none is read
+  by a model TFLM can run).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 
 from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels import gemmlowp as gf
+from codegen.kernels.activation.l2_normalization import inv_sqrt_multiplier_exp
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
 from codegen.kernels.fixedpoint import (
     multiply_by_quantized_multiplier,
@@ -213,6 +219,25 @@ def tanh_table(in_q, out_q) -> np.ndarray:
     return np.where(inside, out, np.where(v <= -radius, -128, 127))
 
 
+# ---------------------------------------------------------------- RSQRT
+
+RSQRT_HEADROOM = 20
+
+
+def rsqrt_table(in_q, out_q) -> np.ndarray:
+    (s_in, zp_in), (s_out, zp_out) = in_q, out_q
+    scale = 1.0 / float(np.sqrt(_f32(s_in)) * _f32(s_out))  # SetRsqrtOutputMultiplier
+    mult, shift = quantize_multiplier(scale)
+    if shift - RSQRT_HEADROOM < -31:
+        raise Unsupported(f"RSQRT output multiplier {scale:g} is too small (TFLite's shift leaves its range)")
+    value = ALL_INT8 - zp_in
+    m, s = inv_sqrt_multiplier_exp(np.maximum(value, 1))
+    data = multiply_by_quantized_multiplier(1, m, s + RSQRT_HEADROOM)
+    out = multiply_by_quantized_multiplier(data, mult, shift - RSQRT_HEADROOM) + zp_out
+    out = np.where(value > 0, out, 127)
+    return np.clip(out, -128, 127)
+
+
 # ---------------------------------------------------------------- lowering
 
 TABLES: dict[str, Callable[[tuple[float, int], tuple[float, int]], np.ndarray]] = {
@@ -221,6 +246,7 @@ TABLES: dict[str, Callable[[tuple[float, int], tuple[float, int]], np.ndarray]] 
     "RELU_N1_TO_1": relu_n1_to_1_table,
     "HARD_SWISH": hard_swish_table,
     "TANH": tanh_table,
+    "RSQRT": rsqrt_table,
 }
 
 

@@ -7,8 +7,8 @@ re-derivation of TFLM's Prepare and Eval) once per possible input value at compi
 
 Semantics followed (TFLM's reference kernels; where they differ from TFLite the TFLM choice is taken):
 - RELU: requantize with QuantizeMultiplier(in_scale / out_scale), clamp to [max(-128, out_zp), 127].
-- RELU6: TFLM clamps the raw input to [in_zp, quantize(6.0)] and never looks at the output quantization
-  (TFLite requantizes). TFLM refuses a model whose quantized 6 leaves int8: refused here too.
+- RELU6: TFLM clamps the raw input to [in_zp, quantize(6.0) saturated to int8] and never looks at the
+  output quantization (TFLite requantizes).
 - RELU_N1_TO_1: TFLM has no kernel; TFLite's (ReluX with bounds -1, 1) is followed.
 - HARD_SWISH: the int16 fixed-point algorithm of reference_ops::HardSwish with HardSwishPrepare's params.
 - TANH: input rescaled to Q4.27 as TFLM's CalculateArithmeticOpData, gemmlowp's fixed-point tanh, output
@@ -93,9 +93,7 @@ def relu_n1_to_1_table(in_q, out_q) -> np.ndarray:
 def relu6_table(in_q, out_q) -> np.ndarray:
     """TFLM's Relu6Quantized: clamp the raw value to [in_zp, FloatToQuantizedType(6)]; no requantization."""
     s_in, zp_in = in_q
-    six = zp_in + _round_half_away(float(_f32(6.0) / _f32(s_in)))
-    if not -128 <= six <= 127:
-        raise Unsupported(f"RELU6 whose quantized 6.0 ({six}) is outside int8 (TFLite Micro refuses it)")
+    six = min(127, zp_in + _round_half_away(float(_f32(6.0) / _f32(s_in))))  # FloatToQuantizedType saturates
     return np.clip(ALL_INT8, zp_in, six)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from codegen.kernels.activation import l2_normalization, logistic, prelu, softmax, unary_lut
+from codegen.kernels.activation import l2_normalization, logistic, prelu, relu_s16, softmax, unary_lut
 from codegen.kernels.arithmetic import add_dsp, elementwise, maximum_minimum, quantize, squared_difference
 from codegen.kernels.conv import (
     batch_matmul,
@@ -45,6 +45,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     softmax,
     logistic,
     unary_lut,
+    relu_s16,
     l2_normalization,
     window_copy,
     input_stream,

@@ -47,6 +47,10 @@ typedef void (*row_fn_t)(const void *p, const int8_t *a, int32_t sa, const int8_
  * dims are 4-D, right-aligned, an operand dim of 1 repeats; row() gets each innermost row whole. */
 void broadcast_4d(const void *p, const int32_t out_dims[4], const int32_t in1_dims[4], const int32_t in2_dims[4],
                   const int8_t *input1, const int8_t *input2, int8_t *output, row_fn_t row);
+/* The same walk over elements of elem_bytes bytes (2: int16 kernels cast the row pointers back). */
+void broadcast_4d_sized(const void *p, int32_t elem_bytes, const int32_t out_dims[4], const int32_t in1_dims[4],
+                        const int32_t in2_dims[4], const int8_t *input1, const int8_t *input2, int8_t *output,
+                        row_fn_t row);
 
 void add_s8(const add_s8_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void mul_s8(const mul_s8_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);

@@ -31,6 +31,7 @@ import numpy as np
 from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels import gemmlowp as gf
 from codegen.kernels.activation.l2_normalization import inv_sqrt_multiplier_exp
+from codegen.kernels.activation.relu_s16 import lower_relu_s16
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
 from codegen.kernels.fixedpoint import (
     multiply_by_quantized_multiplier,
@@ -39,6 +40,8 @@ from codegen.kernels.fixedpoint import (
 )
 
 HEADER = "lut_s8.h"
+
+RELU_S16_OPS = ("RELU", "RELU6", "RELU_N1_TO_1")  # int16 inputs of these go to relu_s16.py (which refuses the last)
 
 ALL_INT8 = np.arange(-128, 128, dtype=np.int64)
 TANH_INPUT_INTEGER_BITS = 4
@@ -272,6 +275,9 @@ def op_table(op: Operator, graph: Graph) -> np.ndarray:
 
 
 def lower_unary(op: Operator, graph: Graph) -> list[KernelCall]:
+    ins = graph.op_inputs(op)
+    if len(ins) == 1 and ins[0] is not None and ins[0].dtype == "int16" and op.op_type in RELU_S16_OPS:
+        return lower_relu_s16(op, graph)  # no table for 65536 values: relu_s16.py computes
     table = op_table(op, graph)
     x = graph.op_inputs(op)[0]
     assert x is not None

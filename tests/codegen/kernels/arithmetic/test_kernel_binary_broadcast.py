@@ -1,4 +1,4 @@
-"""MAXIMUM, MINIMUM, SQUARED_DIFFERENCE (arithmetic/) and PRELU (activation/), int8 with broadcasting: C
+"""MAXIMUM, MINIMUM (int8, int16), SQUARED_DIFFERENCE (arithmetic/) and PRELU (activation/), int8, with broadcasting: C
 against the NumPy reference, the reference against TFLite Micro and tflite-runtime BUILTIN_REF on single-op
 models written by tflite_writer, and against the real-valued op. The graphs, shapes and quantizations come
 from the ADD/MUL tests, whose broadcast machinery these kernels share.
@@ -133,6 +133,30 @@ def test_reference_matches_tflm_and_tflite(op_type, data):
     np.testing.assert_array_equal(ours, run_tflite_ref(case.graph, case.values).reshape(ours.shape))
 
 
+@pytest.mark.parametrize("op_type", ["MAXIMUM", "MINIMUM"])
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_int16_maximum_minimum_match_c_tflm_and_tflite(host_runtime, op_type, data):
+    a_shape, b_shape, out_shape = data.draw(broadcast_shapes())
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    a = rng.integers(-(2**15), 2**15, size=a_shape, dtype=np.int16)
+    b = rng.integers(-(2**15), 2**15, size=b_shape, dtype=np.int16)
+    const = data.draw(st.sampled_from(["none", "a", "b"]))
+    quants = ((0.001, 0),) * 3
+    graph = binary_graph(op_type, a_shape, b_shape, out_shape, quants, dtype="int16",
+                         const_a=a if const == "a" else None, const_b=b if const == "b" else None)
+    values = [v for v, c in ((a, "a"), (b, "b")) if c != const]
+    (call,) = lower(graph)
+    assert call.kernel == op_type.lower() + "_s16"
+    expected = (np.maximum if op_type == "MAXIMUM" else np.minimum)(a, b).reshape(out_shape)
+    np.testing.assert_array_equal(run_reference(graph, values), expected)
+    env = dict(zip(graph.inputs, values, strict=True))
+    args = [env[i] for i in call.inputs] + [c.data for c in call.consts]
+    np.testing.assert_array_equal(host_runtime.run(call.kernel, call.params, args, out_shape, np.int16), expected)
+    np.testing.assert_array_equal(np.asarray(run_tflm(graph, values)).reshape(out_shape), expected)
+    np.testing.assert_array_equal(run_tflite_ref(graph, values).reshape(out_shape), expected)
+
+
 def test_maximum_minimum_compare_raw_values_even_across_quantizations():
     """TFLM ignores the quantization of MAXIMUM/MINIMUM: so must we (not a requantizing max)."""
     quants = ((0.5, 10), (0.01, -20), (0.1, 0))
@@ -158,7 +182,8 @@ def test_prelu_with_constant_input_and_runtime_alpha_is_refused():
 @pytest.mark.parametrize("op_type", OPS)
 def test_int16_and_non_broadcasting_shapes_are_refused(op_type):
     quants = ((0.1, 0), (0.1, 0), (0.1, 0))
-    with pytest.raises(Unsupported, match="int16"):
-        lower(binary_graph(op_type, (2, 3), (2, 3), (2, 3), quants, dtype="int16"))
+    if op_type not in ("MAXIMUM", "MINIMUM"):
+        with pytest.raises(Unsupported, match="int16"):
+            lower(binary_graph(op_type, (2, 3), (2, 3), (2, 3), quants, dtype="int16"))
     with pytest.raises(Unsupported, match="do not broadcast"):
         lower(binary_graph(op_type, (2, 3), (3, 2), (2, 3), quants))

@@ -76,3 +76,55 @@ def test_math_ops_firmware_is_bit_exact_with_tflm_and_tflite(tmp_path: Path):
                 np.testing.assert_array_equal(got, tflm[k], err_msg=f"output {k} ({out.name}) differs from TFLM")
                 np.testing.assert_array_equal(got, ref[k], err_msg=f"output {k} ({out.name}) differs from TFLite")
                 assert len(np.unique(got)) > 2  # not saturated to a constant
+
+
+def matmul_graph() -> Graph:
+    """Two runtime operands (batch dims broadcast) -> BATCH_MATMUL -> L2_NORMALIZATION -> TANH ->
+    SQUARED_DIFFERENCE with a constant -> REDUCE_MAX over the last axis, and ARG_MIN over it as a second output."""
+    rng = np.random.default_rng(7)
+    b = GraphBuilder("matmul_ops")
+    lhs = b.tensor("lhs", (2, 6, 8), "int8", per_tensor(0.05, 1))
+    rhs = b.tensor("rhs", (1, 8, 5), "int8", per_tensor(0.04, -2))
+    mm = b.tensor("matmul", (2, 6, 5), "int8", per_tensor(1.0, 3))
+    b.op("BATCH_MATMUL", (lhs, rhs), (mm,), adj_x=False, adj_y=False, asymmetric_quantize_inputs=False)
+    unit = per_tensor(1.0 / 128, 0)
+    l2 = b.tensor("l2", (2, 6, 5), "int8", unit)
+    b.op("L2_NORMALIZATION", (mm,), (l2,), activation="NONE")
+    th = b.tensor("tanh", (2, 6, 5), "int8", unit)
+    b.op("TANH", (l2,), (th,))
+    target = b.tensor("target", (5,), "int8", unit, rng.integers(-100, 100, size=5))
+    sq_q = per_tensor(1.0 / 64, -128)
+    sq = b.tensor("squared_difference", (2, 6, 5), "int8", sq_q)
+    b.op("SQUARED_DIFFERENCE", (th, target), (sq,))
+    last = b.const_i32("last", [2])
+    mx = b.tensor("reduce_max", (2, 6), "int8", sq_q)
+    b.op("REDUCE_MAX", (sq, last), (mx,), keep_dims=False)
+    last_arg = b.const_i32("last_arg", [2])
+    am = b.tensor("arg_min", (2, 6), "int32")
+    b.op("ARG_MIN", (sq, last_arg), (am,), output_type="int32")
+    return b.build((lhs, rhs), (mx, am))
+
+
+@pytest.mark.emulator
+def test_matmul_ops_firmware_is_bit_exact_with_tflm(tmp_path: Path):
+    """TFLM only: tflite-runtime's int8 TANH is a float lookup table, not TFLM's fixed-point kernel."""
+    graph = matmul_graph()
+    model = tmp_path / "matmul_ops.tflite"
+    model.write_bytes(write_tflite(graph))
+    rng = np.random.default_rng(1)
+    result = build(model, load_board("nucleo-f746"), tmp_path / "build", measure_run=False)
+    compiled = result.compiled
+    assert {"batch_matmul_s8", "l2_normalization_s8", "lut_s8", "squared_difference_s8", "reduce_max_s8",
+            "arg_min_max_s8_i32"} <= {c.kernel for c in compiled.calls}
+    outs = [compiled.graph.tensor(i) for i in compiled.graph.outputs]
+    with Emulator(tmp_path / "build" / EMULATED_DIR / "firmware.elf") as emu:
+        emu.link.expect_model(compiled.hash8, compiled.graph.name)
+        for _ in range(3):
+            inputs = [rng.integers(-128, 128, size=(2, 6, 8), dtype=np.int8),
+                      rng.integers(-128, 128, size=(1, 8, 5), dtype=np.int8)]
+            raw, _ = emu.link.infer(inputs)
+            tflm = run_tflm(model.read_bytes(), inputs, graph)
+            for k, out in enumerate(outs):
+                got = np.frombuffer(raw[k], dtype=NUMPY_DTYPES[out.dtype]).reshape(out.shape)
+                np.testing.assert_array_equal(got, tflm[k], err_msg=f"output {k} ({out.name}) differs from TFLM")
+                assert len(np.unique(got)) > 2

@@ -93,6 +93,16 @@ _OPTION_PARSERS: dict[str, tuple[type, Any]] = {
         "align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}),
     "RESIZE_NEAREST_NEIGHBOR": (tflite.ResizeNearestNeighborOptions, lambda o: {
         "align_corners": bool(o.AlignCorners()), "half_pixel_centers": bool(o.HalfPixelCenters())}),
+    "SUM": (tflite.ReducerOptions, lambda o: {"keep_dims": bool(o.KeepDims())}),
+    "REDUCE_MAX": (tflite.ReducerOptions, lambda o: {"keep_dims": bool(o.KeepDims())}),
+    "ARG_MAX": (tflite.ArgMaxOptions, lambda o: {"output_type": _TYPE_NAMES.get(o.OutputType(), "").lower()}),
+    "ARG_MIN": (tflite.ArgMinOptions, lambda o: {"output_type": _TYPE_NAMES.get(o.OutputType(), "").lower()}),
+    "BATCH_MATMUL": (
+        tflite.BatchMatMulOptions,
+        lambda o: {"adj_x": bool(o.AdjX()), "adj_y": bool(o.AdjY()),
+                   "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs())},
+    ),
+    "L2_NORMALIZATION": (tflite.L2NormOptions, _activation_only),
 }
 
 _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
@@ -106,6 +116,10 @@ _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "SQUEEZE": {"squeeze_dims": ()},
     "RESIZE_BILINEAR": {"align_corners": False, "half_pixel_centers": False},
     "RESIZE_NEAREST_NEIGHBOR": {"align_corners": False, "half_pixel_centers": False},
+    "SUM": {"keep_dims": False},
+    "REDUCE_MAX": {"keep_dims": False},
+    "BATCH_MATMUL": {"adj_x": False, "adj_y": False, "asymmetric_quantize_inputs": False},
+    "L2_NORMALIZATION": {"activation": "NONE"},
 }
 
 

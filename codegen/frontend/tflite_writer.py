@@ -205,6 +205,29 @@ def _resize_nearest_options(b: flatbuffers.Builder, op: Operator, graph: Graph) 
     tflite.ResizeNearestNeighborOptionsAddAlignCorners(b, bool(op.options.get("align_corners", False)))
     tflite.ResizeNearestNeighborOptionsAddHalfPixelCenters(b, bool(op.options.get("half_pixel_centers", False)))
     return tflite.ResizeNearestNeighborOptionsEnd(b)
+def _arg_options(start: Callable, add_type: Callable, end: Callable) -> OptionsFn:
+    def write(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+        out_type = op.options.get("output_type") or graph.tensor(op.outputs[0]).dtype
+        start(b)
+        add_type(b, _enum(_TENSOR_TYPES, str(out_type).upper(), "tensor type"))
+        return end(b)
+
+    return write
+
+
+def _batch_matmul_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    o = op.options
+    tflite.BatchMatMulOptionsStart(b)
+    tflite.BatchMatMulOptionsAddAdjX(b, bool(o.get("adj_x", False)))
+    tflite.BatchMatMulOptionsAddAdjY(b, bool(o.get("adj_y", False)))
+    tflite.BatchMatMulOptionsAddAsymmetricQuantizeInputs(b, bool(o.get("asymmetric_quantize_inputs", False)))
+    return tflite.BatchMatMulOptionsEnd(b)
+
+
+def _l2_norm_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.L2NormOptionsStart(b)
+    tflite.L2NormOptionsAddFusedActivationFunction(b, _activation(op))
+    return tflite.L2NormOptionsEnd(b)
 
 
 def _empty_options(start: Callable[[Any], None], end: Callable[[Any], int]) -> OptionsFn:
@@ -263,7 +286,36 @@ _OPTION_WRITERS: dict[str, _OpOptions] = {
     "SPACE_TO_DEPTH": _OpOptions(_BO.SpaceToDepthOptions, _space_to_depth_options),
     "RESIZE_BILINEAR": _OpOptions(_BO.ResizeBilinearOptions, _resize_bilinear_options),
     "RESIZE_NEAREST_NEIGHBOR": _OpOptions(_BO.ResizeNearestNeighborOptions, _resize_nearest_options),
+    "SUM": _OpOptions(_BO.ReducerOptions, _reducer_options),
+    "REDUCE_MAX": _OpOptions(_BO.ReducerOptions, _reducer_options),
+    "ARG_MAX": _OpOptions(
+        _BO.ArgMaxOptions, _arg_options(tflite.ArgMaxOptionsStart, tflite.ArgMaxOptionsAddOutputType,
+                                        tflite.ArgMaxOptionsEnd)
+    ),
+    "ARG_MIN": _OpOptions(
+        _BO.ArgMinOptions, _arg_options(tflite.ArgMinOptionsStart, tflite.ArgMinOptionsAddOutputType,
+                                        tflite.ArgMinOptionsEnd)
+    ),
+    "BATCH_MATMUL": _OpOptions(_BO.BatchMatMulOptions, _batch_matmul_options),
+    "L2_NORMALIZATION": _OpOptions(_BO.L2NormOptions, _l2_norm_options),
+    "HARD_SWISH": _OpOptions(
+        _BO.HardSwishOptions, _empty_options(tflite.HardSwishOptionsStart, tflite.HardSwishOptionsEnd)
+    ),
+    "MAXIMUM": _OpOptions(
+        _BO.MaximumMinimumOptions,
+        _empty_options(tflite.MaximumMinimumOptionsStart, tflite.MaximumMinimumOptionsEnd),
+    ),
+    "MINIMUM": _OpOptions(
+        _BO.MaximumMinimumOptions,
+        _empty_options(tflite.MaximumMinimumOptionsStart, tflite.MaximumMinimumOptionsEnd),
+    ),
+    "SQUARED_DIFFERENCE": _OpOptions(
+        _BO.SquaredDifferenceOptions,
+        _empty_options(tflite.SquaredDifferenceOptionsStart, tflite.SquaredDifferenceOptionsEnd),
+    ),
     # The schema defines no options table for these.
+    "PRELU": _OpOptions(_BO.NONE, None),
+    "RSQRT": _OpOptions(_BO.NONE, None),
     "LOGISTIC": _OpOptions(_BO.NONE, None),
     "TANH": _OpOptions(_BO.NONE, None),
     "RELU": _OpOptions(_BO.NONE, None),
@@ -294,6 +346,17 @@ _INT8_VERSIONS: dict[str, int] = {
     "PAD": 2,
     "PADV2": 2,
     "DEQUANTIZE": 2,
+    "HARD_SWISH": 1,
+    "MAXIMUM": 2,
+    "MINIMUM": 2,
+    "SQUARED_DIFFERENCE": 2,
+    "RSQRT": 2,
+    "SUM": 2,
+    "REDUCE_MAX": 2,
+    "ARG_MAX": 2,
+    "ARG_MIN": 2,
+    "L2_NORMALIZATION": 2,
+    "RELU_N1_TO_1": 1,
 }
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import ModuleType
 
-from codegen.kernels.activation import logistic, softmax
-from codegen.kernels.arithmetic import add_dsp, elementwise, quantize
+from codegen.kernels.activation import l2_normalization, logistic, prelu, relu_s16, softmax, unary_lut
+from codegen.kernels.arithmetic import add_dsp, elementwise, maximum_minimum, quantize, squared_difference
 from codegen.kernels.conv import (
+    batch_matmul,
     conv2d,
     conv2d_dsp,
     depthwise_conv2d,
@@ -28,7 +29,7 @@ from codegen.kernels.movement import (
     transpose,
     window_copy,
 )
-from codegen.kernels.reduce import mean, pooling
+from codegen.kernels.reduce import arg_min_max, mean, pooling, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_nearest
 
 # One module per kernel family; add a family here and nowhere else.
@@ -36,20 +37,29 @@ FAMILIES: tuple[ModuleType, ...] = (
     pad,
     pooling,
     mean,
+    sum_max,
+    arg_min_max,
     conv2d,
     conv2d_dsp,
     depthwise_conv2d,
     depthwise_conv2d_dsp,
     fully_connected,
     fully_connected_dsp,
+    batch_matmul,
     elementwise,
     add_dsp,
+    maximum_minimum,
+    squared_difference,
+    prelu,
     reshape,
     concatenation,
     transpose,
     quantize,
     softmax,
     logistic,
+    unary_lut,
+    relu_s16,
+    l2_normalization,
     window_copy,
     input_stream,
     squeeze,

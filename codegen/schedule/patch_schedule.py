@@ -37,6 +37,7 @@ WINDOWED: dict[str, tuple[str, str, str | None, str | None]] = {
 # Kernels whose output pixel copies the input pixel its (row, column) tables name: receptive field one pixel.
 RESAMPLED = ("resize_nearest_bytes",)
 _BROADCAST_FIELDS = tuple(f"{p}_d{i}" for p in ("out", "in1", "in2") for i in range(4))
+MINMAX = ("maximum_s8", "minimum_s8", "maximum_s16", "minimum_s16")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,15 @@ def is_patchable(call: KernelCall, graph: Graph) -> bool:
         return len(call.inputs) == 1
     if call.kernel in ("add_s8", "mul_s8"):
         return not call.consts and not call.params.broadcast
+    if call.kernel in MINMAX:
+        p = call.params
+        if not call.consts:
+            return not p.broadcast
+        # A constant second operand that does not vary over H and W (e.g. a per-channel floor) is the same
+        # for every patch: only the runtime operand and the output are cut.
+        return len(call.inputs) == 1 and p.in1_shape == p.out_shape and p.in2_d1 == p.in2_d2 == 1
+    if call.kernel in ("lut_s8", "relu_s16"):  # element-wise; lut_s8's one constant is its table
+        return True
     return call.kernel in ("quantize_f32_s8", "requantize_s8") and not call.consts
 
 
@@ -205,9 +215,11 @@ def resample_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> 
 
 def pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[int, ...]) -> KernelCall:
     p = call.params
-    if call.kernel in ("add_s8", "mul_s8"):
+    if call.kernel in ("add_s8", "mul_s8") or call.kernel in MINMAX:
         dims = (1, out.h, out.w, channels)
-        params = dataclasses.replace(p, **{f: dims[int(f[-1])] for f in _BROADCAST_FIELDS})
+        # A constant operand keeps its own (spatially constant) dims: see is_patchable.
+        fields = _BROADCAST_FIELDS if not call.consts else tuple(f for f in _BROADCAST_FIELDS if f[:3] != "in2")
+        params = dataclasses.replace(p, **{f: dims[int(f[-1])] for f in fields})
     else:
         params = dataclasses.replace(p, size=out.h * out.w * channels)
     return dataclasses.replace(call, params=params, inputs=inputs)

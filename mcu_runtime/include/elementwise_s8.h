@@ -39,6 +39,19 @@ typedef struct {
     int32_t output_multiplier, output_shift; /* shift > 0 shifts left */
 } mul_s8_params_t;
 
+/* One row of n elements; stride 0 repeats a broadcast operand. out may equal a when sa == 1. */
+typedef void (*row_fn_t)(const void *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
+                         int8_t *out, int32_t n);
+
+/* The broadcasting walk every int8 binary kernel shares (MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, PRELU too):
+ * dims are 4-D, right-aligned, an operand dim of 1 repeats; row() gets each innermost row whole. */
+void broadcast_4d(const void *p, const int32_t out_dims[4], const int32_t in1_dims[4], const int32_t in2_dims[4],
+                  const int8_t *input1, const int8_t *input2, int8_t *output, row_fn_t row);
+/* The same walk over elements of elem_bytes bytes (2: int16 kernels cast the row pointers back). */
+void broadcast_4d_sized(const void *p, int32_t elem_bytes, const int32_t out_dims[4], const int32_t in1_dims[4],
+                        const int32_t in2_dims[4], const int8_t *input1, const int8_t *input2, int8_t *output,
+                        row_fn_t row);
+
 void add_s8(const add_s8_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 void mul_s8(const mul_s8_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 

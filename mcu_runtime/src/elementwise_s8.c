@@ -2,10 +2,6 @@
 
 #include "fixedpoint_s32.h"
 
-/* One row of n elements; stride 0 repeats a broadcast operand. out may equal a when sa == 1. */
-typedef void (*row_fn_t)(const void *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
-                         int8_t *out, int32_t n);
-
 static inline int32_t add_one(const add_s8_params_t *p, int32_t a, int32_t b)
 {
     /* Multiply rather than shift: the offset value may be negative. */
@@ -55,10 +51,11 @@ static void broadcast_strides(const int32_t dims[4], int32_t strides[4])
     }
 }
 
-/* General strided 4-D walk over the output; the innermost dimension is handed to row() whole. */
-static void broadcast_4d(const void *p, const int32_t out_dims[4], const int32_t in1_dims[4],
-                         const int32_t in2_dims[4], const int8_t *input1, const int8_t *input2,
-                         int8_t *output, row_fn_t row)
+/* General strided 4-D walk over the output; the innermost dimension is handed to row() whole. Pointers
+ * advance by elem_bytes per element (1 for int8, 2 for int16); row() gets element strides. */
+void broadcast_4d_sized(const void *p, int32_t elem_bytes, const int32_t out_dims[4], const int32_t in1_dims[4],
+                        const int32_t in2_dims[4], const int8_t *input1, const int8_t *input2, int8_t *output,
+                        row_fn_t row)
 {
     int32_t s1[4];
     int32_t s2[4];
@@ -68,13 +65,20 @@ static void broadcast_4d(const void *p, const int32_t out_dims[4], const int32_t
     for (int32_t i0 = 0; i0 < out_dims[0]; ++i0) {
         for (int32_t i1 = 0; i1 < out_dims[1]; ++i1) {
             for (int32_t i2 = 0; i2 < out_dims[2]; ++i2) {
-                const int8_t *a = input1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2];
-                const int8_t *b = input2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2];
+                const int8_t *a = input1 + (i0 * s1[0] + i1 * s1[1] + i2 * s1[2]) * elem_bytes;
+                const int8_t *b = input2 + (i0 * s2[0] + i1 * s2[1] + i2 * s2[2]) * elem_bytes;
                 row(p, a, s1[3], b, s2[3], out, out_dims[3]);
-                out += out_dims[3];
+                out += out_dims[3] * elem_bytes;
             }
         }
     }
+}
+
+void broadcast_4d(const void *p, const int32_t out_dims[4], const int32_t in1_dims[4],
+                  const int32_t in2_dims[4], const int8_t *input1, const int8_t *input2,
+                  int8_t *output, row_fn_t row)
+{
+    broadcast_4d_sized(p, 1, out_dims, in1_dims, in2_dims, input1, input2, output, row);
 }
 
 void add_s8(const add_s8_params_t *p, const int8_t *input1, const int8_t *input2, int8_t *output)

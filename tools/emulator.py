@@ -77,7 +77,7 @@ if os.getppid() != parent:
     os._exit(1)
 if cpu_seconds > 0:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 2))
-os.execv(sys.argv[3], sys.argv[3:])
+os.execvp(sys.argv[3], sys.argv[3:])
 """
 
 

@@ -194,10 +194,10 @@ def test_link_fuzz_short_run_has_no_crash_and_no_hang() -> None:
     """tools/fuzz_link.py: mutated frames from a real socket peer; every session ends in success or a clean
     DeviceError within its bound. (The long run: python -m tools.fuzz_link --sessions 10000.)"""
     started = time.monotonic()
-    tally = fuzz(600, seed=18)
+    tally = fuzz(1000, seed=18)
     assert tally.crashes == 0 and tally.hangs == 0, tally.failures[:3]
-    assert tally.cases > 1000 and tally.successes > 0 and tally.clean_errors > 0, tally.line()
-    assert time.monotonic() - started < 90, tally.line()
+    assert tally.cases > 1500 and tally.successes > 0 and tally.clean_errors > 0, tally.line()
+    assert time.monotonic() - started < 120, tally.line()  # about 50 s here, with the machine shared
 
 
 # ---- broken build folders: say what is wrong --------------------------------------------------------------------

@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from tools.device_link import DeviceLink
 
 DEFAULT_TIMEOUT = 2.0  # seconds a reply may take (INVOKE: the model's expected time more, see invoke_wait)
-# Conservative speeds for the INVOKE wait: QEMU -icount shift=0 ran a Cortex-M7 twin at 30 million instructions
-# per second and more on this project's 2-core machines (see README), so a fifth of the slowest figure leaves
-# room for a loaded host; a board's core is taken to need 4 cycles per instruction (flash wait states, misses).
+# Conservative speeds for the INVOKE wait: QEMU -icount shift=0 ran ResNet-8 on the Cortex-M7 twin at 100 to 230
+# million instructions per second on this project's 2-core machine at a load average of 12, so 5 million leaves a
+# factor of 20 for a busier host; a board's core is taken to need 4 cycles per instruction (wait states, misses).
 QEMU_INSTRUCTIONS_PER_SECOND = 5_000_000
 BOARD_CYCLES_PER_INSTRUCTION = 4
 UNKNOWN_INVOKE_SECONDS = 60.0  # a build report without measured or predicted instructions (an older codegen)

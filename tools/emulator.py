@@ -161,16 +161,15 @@ class Emulator:
         self.stop()
 
     def start(self) -> None:
+        qemu_binary()  # a missing QEMU first: ToolchainError with the command that installs it
         check_firmware(self.elf)
-        command = qemu_command(self.elf, 0, self.machine)  # raises ToolchainError if QEMU is missing
         cpu_seconds = 0 if self.wall_limit is None else int(self.wall_limit) + 5
         for _ in range(3):  # the free port may be taken by someone else before QEMU binds it
             port = free_tcp_port()
             self._log.seek(0)
             self._log.truncate()
-            command = qemu_command(self.elf, port, self.machine)
             self.process = subprocess.Popen(
-                guarded(command, cpu_seconds),
+                guarded(qemu_command(self.elf, port, self.machine), cpu_seconds),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,

@@ -23,7 +23,7 @@ from codegen.errors import DeviceError
 from tests.test_eval import argmax_model
 from tests.test_firmware_stub import build_stub_firmware
 from tools import protocol as proto
-from tools.device_link import model_hash
+from tools.device_link import DeviceLink, model_hash
 from tools.emulator import Emulator
 from tools.fuzz_link import Peer, PeerClosed, PeerModel, fuzz
 from tools.protocol import MsgType
@@ -103,9 +103,10 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextlib.contextmanager
 def socket_peer(model: PeerModel, info_override: Callable[[bytes], bytes] | None = None,
-                drop: Callable[[bytes], bool] = lambda frame: False) -> Iterator[str]:
+                drop: Callable[[bytes], bool] = lambda frame: False,
+                rewrite: Callable[[bytes], bytes] = lambda frame: frame) -> Iterator[str]:
     """A device on a TCP port speaking the protocol (tools.fuzz_link.Peer), whose INFO payload can be
-    rewritten and whose frames can be dropped; yields its pyserial URL."""
+    rewritten and whose frames can be dropped or rewritten; yields its pyserial URL."""
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
@@ -115,7 +116,7 @@ def socket_peer(model: PeerModel, info_override: Callable[[bytes], bytes] | None
 
                 def send(frame: bytes) -> None:
                     if not drop(frame):
-                        conn.sendall(frame)
+                        conn.sendall(rewrite(frame))
 
                 with contextlib.suppress(PeerClosed, OSError):
                     Peer(conn, model, send, info_override=info_override).serve()
@@ -173,6 +174,34 @@ def test_a_device_silent_during_invoke_is_given_up_after_the_models_time_plus_ti
         elapsed = time.monotonic() - started
     one_line_error(result, 5, "did not answer INVOKE (seq 2): 3 attempts of 0.4 s each, no reply")
     assert elapsed < 15  # interpreter start-up and imports included; the wait itself is 1.2 s
+
+
+def _rewrite(msg_type: int, payload: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    """Frames of `msg_type` get another payload, under a valid CRC; others pass unchanged."""
+    def rewrite(frame: bytes) -> bytes:
+        if frame[2] != msg_type:
+            return frame
+        return proto.encode_frame(msg_type, frame[3], payload(frame[6:-4]))
+    return rewrite
+
+
+@pytest.mark.parametrize(("msg_type", "payload", "phrase"), [
+    (MsgType.RESULT, lambda p: bytes([7]) + p[1:], "sent RESULT status 7 is not one of [0, 1, 2]"),
+    (MsgType.RESULT, lambda p: p[:9] + (20000).to_bytes(4, "little") + p[13:],
+     "sent RESULT stack high-water 20000 bytes exceeds the 16384-byte stack of its INFO"),
+    (MsgType.RESULT, lambda p: p[:5], "sent malformed RESULT payload (5 bytes, expected 13 or 21)"),
+    (MsgType.ACK, lambda p: b"\x00", "sent ACK to WRITE_INPUT (seq 1) with a 1-byte payload (it has none)"),
+    (MsgType.INFO, lambda p: p + b"\x02", "sent malformed INFO payload"),
+])
+def test_replies_breaking_the_protocol_are_protocol_errors(msg_type: int, payload: Callable[[bytes], bytes],
+                                                           phrase: str) -> None:
+    model = PeerModel()
+    with (socket_peer(model, rewrite=_rewrite(msg_type, payload)) as url,
+          DeviceLink.open(url, timeout=0.5, invoke_timeout=1.0) as link,
+          pytest.raises(DeviceError, match=r"^protocol error: ") as caught):
+        link.expect_model(model.model_hash, "fuzz", model.input_bytes, model.output_bytes)
+        link.infer([bytes(n) for n in model.input_bytes])
+    assert phrase in str(caught.value)
 
 
 def test_invoke_wait_is_the_models_expected_time_plus_timeout() -> None:
@@ -264,3 +293,18 @@ def test_qemu_dying_is_reported_in_its_own_words(tiny_build: Path, dataset: Path
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1].startswith("codegen: monitor: QEMU mps2-an500 was killed by SIGABRT: "
                                                      + lockup)
+
+
+def test_profile_pages_are_checked() -> None:
+    """A pty peer (tests/test_protocol.py's fake device) with a profile that decreases, or has another count
+    than the model's profile points."""
+    from tests.test_protocol import FakeDevice
+
+    for ticks, expected, phrase in (([10, 5, 20], None, "profile ticks are cumulative, but they decrease"),
+                                    ([1, 2, 3], 4, "profile of 3 points, the model has 4")):
+        device = FakeDevice(profile=ticks)
+        try:
+            with DeviceLink.open(device.path, timeout=0.5) as link, pytest.raises(DeviceError, match=phrase):
+                link.read_profile(expected)
+        finally:
+            device.close()

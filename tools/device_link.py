@@ -233,9 +233,10 @@ class DeviceLink:
             total = reported
             if not part and len(ticks) < total:
                 raise DeviceError(f"{self.name} sent no profile points from {len(ticks)} of {total}")
-            ticks += part
-            if any(b < a for a, b in zip(ticks, ticks[1:], strict=False)):
+            joined = ticks[-1:] + part
+            if any(b < a for a, b in zip(joined, joined[1:], strict=False)):
                 raise self._broken("profile ticks are cumulative, but they decrease")
+            ticks += part
         return ticks
 
     def _check_profile_page(self, reported: int, total: int | None, expected: int | None, have: int,

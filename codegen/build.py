@@ -227,12 +227,22 @@ def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board, profil
         else:
             info = np.iinfo(NUMPY_DTYPES[t.dtype])
             inputs.append(rng.integers(info.min, info.max, size=t.shape, endpoint=True).astype(NUMPY_DTYPES[t.dtype]))
-    with Emulator(elf, machine=board.qemu_machine or "mps2-an500") as emu:
+    with Emulator(elf, machine=board.qemu_machine or "mps2-an500",
+                  link_options={"invoke_timeout": measuring_invoke_wait(compiled)}) as emu:
         emu.link.expect_model(compiled.hash8, compiled.graph.name, *io_bytes(compiled.graph))
         _, stats = emu.link.infer(inputs)
         profile_ticks = emu.link.read_profile(len(compiled.sources.profile_positions)) if profile else None
     return Measurement(instructions_from_ticks(stats.ticks, stats.tick_unit), stats.ticks, stats.tick_unit,
                        stats.stack_high_water, profile_ticks)
+
+
+def measuring_invoke_wait(compiled: CompiledModel) -> float:
+    """How long INVOKE may take in a run on the emulated twin: eval's rule (codegen.evaluate.invoke_wait) on the
+    cost model's prediction, and never less than the link's default of 60 s."""
+    from codegen.evaluate import invoke_wait
+
+    report = {"schedule": {"predicted_instructions": compiled.schedule.predicted_instructions}}
+    return max(60.0, invoke_wait(report, 2.0, emulated=True))
 
 
 def io_bytes(graph: Graph) -> tuple[list[int], list[int]]:

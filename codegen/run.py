@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from codegen.boards import load_board
-from codegen.build import EMULATED_DIR, build, instructions_from_ticks, io_bytes, per_call
+from codegen.build import EMULATED_DIR, build, instructions_from_ticks, io_bytes, measuring_invoke_wait, per_call
 from codegen.errors import CodegenError, ToolchainError
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.target import Target
@@ -66,7 +66,8 @@ def run_command(args: argparse.Namespace) -> int:
         inputs = load_inputs(graph, args.input)
         profile = getattr(args, "profile", False)
         result = build(args.model, board, out, measure_run=False, compiled=compiled, profile=profile)
-        with Emulator(out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine or "mps2-an500") as emu:
+        with Emulator(out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine or "mps2-an500",
+                      link_options={"invoke_timeout": measuring_invoke_wait(result.compiled)}) as emu:
             emu.link.expect_model(result.compiled.hash8, graph.name, *io_bytes(graph))
             raw, stats = emu.link.infer(inputs)
             profile_ticks = emu.link.read_profile(len(result.compiled.sources.profile_positions)) if profile else None

@@ -222,6 +222,7 @@ static uint32_t reply_error(uint8_t seq, uint8_t code, const char *message) {
 }
 
 static uint32_t handle_hello(const proto_frame_t *f) {
+    if (f->length != 0u) return reply_error(f->seq, PROTO_ERR_BAD_PAYLOAD, "HELLO takes no payload");
     uint8_t *p = tx + PROTO_HEADER_BYTES;
     uint32_t n = 0;
     p[n++] = (uint8_t)PROTO_VERSION;

@@ -20,7 +20,7 @@ from codegen.emit.firmware_size import FirmwareSize, measure
 from codegen.emit.firmware_tree import make, require_toolchain, write_tree
 from codegen.emit.platformio import platformio_ini
 from codegen.errors import BudgetError, CodegenError
-from codegen.ir import NUMPY_DTYPES
+from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.memory.plot import layer_profile, write_memory_plot
 from codegen.pipeline import CompiledModel, compile_file
 from codegen.schedule.search import NoScheduleFits, Schedule
@@ -238,12 +238,31 @@ def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board, profil
         else:
             info = np.iinfo(NUMPY_DTYPES[t.dtype])
             inputs.append(rng.integers(info.min, info.max, size=t.shape, endpoint=True).astype(NUMPY_DTYPES[t.dtype]))
-    with Emulator(elf, machine=board.qemu_machine or "mps2-an500") as emu:
-        emu.link.expect_model(compiled.hash8, compiled.graph.name)
+    with Emulator(elf, machine=board.qemu_machine or "mps2-an500",
+                  link_options={"invoke_timeout": measuring_invoke_wait(compiled)}) as emu:
+        emu.link.expect_model(compiled.hash8, compiled.graph.name, *io_bytes(compiled.graph))
         _, stats = emu.link.infer(inputs)
-        profile_ticks = emu.link.read_profile() if profile else None
+        profile_ticks = emu.link.read_profile(len(compiled.sources.profile_positions)) if profile else None
     return Measurement(instructions_from_ticks(stats.ticks, stats.tick_unit), stats.ticks, stats.tick_unit,
                        stats.stack_high_water, profile_ticks)
+
+
+def measuring_invoke_wait(compiled: CompiledModel) -> float:
+    """How long INVOKE may take in a run on the emulated twin: eval's rule (tools.evaluate.invoke_wait) on the
+    cost model's prediction, and never less than the link's default of 60 s."""
+    from tools.evaluate import invoke_wait
+
+    report = {"schedule": {"predicted_instructions": compiled.schedule.predicted_instructions}}
+    return max(60.0, invoke_wait(report, 2.0, emulated=True))
+
+
+def io_bytes(graph: Graph) -> tuple[list[int], list[int]]:
+    """The byte sizes of the model's inputs and outputs, as its firmware reports them in INFO."""
+    def nbytes(index: int) -> int:
+        t = graph.tensor(index)
+        return t.size * np.dtype(NUMPY_DTYPES[t.dtype]).itemsize
+
+    return [nbytes(i) for i in graph.inputs], [nbytes(i) for i in graph.outputs]
 
 
 def per_call(cumulative: list[int]) -> list[int]:

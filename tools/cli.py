@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import re
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -89,8 +93,52 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C (every `finally` and context manager runs: emulators are
+    stopped, staging and temporary folders removed), then exit with 128 + the signal number."""
+
+    def __init__(self, signo: int):
+        super().__init__(signo)
+        self.signo = signo
+
+
+TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _terminate(signo: int, _frame: object) -> None:
+    # Once: a second signal must not cut the cleanup short (emulators die with us anyway: see tools/link/emulator.py).
+    for sig in (*TERMINATING, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Terminated(signo)
+
+
+@contextlib.contextmanager
+def _termination_unwinds() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise Terminated in the main thread while the command runs; the handlers before
+    are restored afterwards (main() may run inside another program, e.g. the tests)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, _terminate) for sig in TERMINATING}
+    saved[signal.SIGINT] = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with _termination_unwinds():
+        try:
+            return _main(args)
+        except Terminated as exc:  # arrived between _main's own handlers and its return
+            print(f"codegen: terminated by {signal.Signals(exc.signo).name}", file=sys.stderr)
+            return 128 + exc.signo
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "build":
             from codegen.quantize.command import with_quantized_model
@@ -133,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("codegen: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"codegen: terminated by {signal.Signals(exc.signo).name}", file=sys.stderr)
+        return 128 + exc.signo
     return 2
 
 

@@ -29,15 +29,21 @@ from codegen.errors import CodegenError, DeviceError, ToolchainError
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.kernels.base import KernelCall
 from codegen.paths import BOARDS_DIR
-from tools.build import EMULATED_DIR, MODEL_COPY
+from tools.build import EMULATED_DIR, MODEL_COPY, io_bytes
 from tools.datasets import Dataset, load_dataset
 from tools.out_dir import check_output_file
 
 if TYPE_CHECKING:
     from tools.link.device_link import DeviceLink
 
-DEFAULT_TIMEOUT = 2.0  # seconds a reply may take (INVOKE: tools.link.device_link's invoke_timeout)
+DEFAULT_TIMEOUT = 2.0  # seconds a reply may take (INVOKE: the model's expected time more, see invoke_wait)
+# Conservative speeds for the INVOKE wait: QEMU -icount shift=0 ran ResNet-8 on the Cortex-M7 twin at 100 to 230
+# million instructions per second on this project's 2-core machine at a load average of 12, so 5 million leaves a
+# factor of 20 for a busier host; a board's core is taken to need 4 cycles per instruction (wait states, misses).
+QEMU_INSTRUCTIONS_PER_SECOND = 5_000_000
+BOARD_CYCLES_PER_INSTRUCTION = 4
 MAX_TIMEOUT = 3600.0  # an hour per reply; beyond that (or inf) the serial layer's own arithmetic overflows
+UNKNOWN_INVOKE_SECONDS = 60.0  # a build report without measured or predicted instructions (an older codegen)
 
 
 # ---- the build directory -------------------------------------------------------------------------------------
@@ -82,9 +88,11 @@ def emulated_firmware(path: Path, report: dict) -> tuple[Path, str]:
     board = str(report.get("board", ""))
     elf = Path(path) / EMULATED_DIR / "firmware.elf"
     machine = (load_board(board).qemu_machine if board else None) or report.get("emulator")
-    if not machine or not elf.is_file():
-        raise ToolchainError(f"{path} has no emulated firmware ({EMULATED_DIR}/firmware.elf): its board "
-                             f"{board or '?'} has no QEMU twin; use --port with the real board")
+    if not machine:
+        raise ToolchainError(f"{path} has no emulated firmware: its board {board or '?'} has no QEMU twin; use "
+                             "--port with the real board")
+    if not elf.is_file():
+        raise CodegenError(f"{elf} is missing (the build directory is incomplete): rebuild it with `codegen build`")
     return elf, str(machine)
 
 
@@ -115,6 +123,42 @@ def board_clock_hz(board: str) -> int | None:
     except (OSError, ValueError):
         return None
     return int(value) if value else None
+
+
+def expected_instructions(report: dict) -> int | None:
+    """Instructions per inference: measured on the twin by `codegen build`, else twice the cost model's
+    prediction (builds with --no-measure), else None."""
+    measured = report.get("instructions_per_inference")
+    if isinstance(measured, int) and measured > 0:
+        return measured
+    predicted = (report.get("schedule") or {}).get("predicted_instructions")
+    if isinstance(predicted, int | float) and predicted > 0:
+        return 2 * int(predicted)
+    return None
+
+
+def invoke_wait(report: dict, timeout: float, emulated: bool) -> float:
+    """Seconds one INVOKE attempt waits for its RESULT: the model's expected time at a conservative speed (of
+    QEMU, or of the board's core clock) plus `timeout`, the wait for any reply."""
+    instructions = expected_instructions(report)
+    if instructions is None:
+        return UNKNOWN_INVOKE_SECONDS + timeout
+    clock = None if emulated else board_clock_hz(str(report.get("board", "")))
+    per_second = clock / BOARD_CYCLES_PER_INSTRUCTION if clock else QEMU_INSTRUCTIONS_PER_SECOND
+    return round(instructions / per_second + timeout, 3)
+
+
+def emulator_wall_limit(build: BuildInfo, samples: int, timeout: float, wait: float, attempts: int = 3) -> float:
+    """The longest `samples` inferences on one emulator may take if every request used all its attempts (the
+    link gives up long before), plus a minute to boot: QEMU never runs past it, even if we hang."""
+    from tools.link.protocol import INPUT_CHUNK_MAX, MAX_PAYLOAD
+
+    graph = build.graph
+    inputs, outputs = io_bytes(graph)
+    requests = 1 + sum(-(-n // INPUT_CHUNK_MAX) for n in inputs) + sum(-(-n // MAX_PAYLOAD) for n in outputs)
+    streamed = bool((build.report.get("schedule") or {}).get("input_streamed"))
+    streamed_chunks = sum(-(-n // INPUT_CHUNK_MAX) for n in inputs) if streamed else 0  # each restarts the wait
+    return 60.0 + samples * attempts * (requests * timeout + wait * (1 + streamed_chunks))
 
 
 # ---- progress ---------------------------------------------------------------------------------------------------
@@ -177,9 +221,9 @@ def stream_dataset(links: list[DeviceLink], data: Dataset, build: BuildInfo, pro
     samples handed out in order; results land at their sample's index. `while_waiting` is a list of callables
     run in this thread meanwhile (the host reference), stopped early if a device fails."""
     started = time.monotonic()
-    infos = [link.expect_model(build.hash8, build.name) for link in links]
     graph, n = build.graph, len(data)
     outs = [graph.tensor(i) for i in graph.outputs]
+    infos = [link.expect_model(build.hash8, build.name, *io_bytes(graph)) for link in links]
     outputs = [np.zeros((n, *t.shape), dtype=NUMPY_DTYPES[t.dtype]) for t in outs]
     ticks = np.zeros(n, dtype=np.int64)
     stack = np.zeros(n, dtype=np.int64)
@@ -251,21 +295,25 @@ def stream_dataset(links: list[DeviceLink], data: Dataset, build: BuildInfo, pro
 
 
 @contextlib.contextmanager
-def open_links(args: argparse.Namespace, build: BuildInfo, jobs: int) -> Iterator[tuple[list[DeviceLink], str]]:
-    """The DeviceLinks of the target and a description of it: the serial port, or `jobs` emulators."""
+def open_links(args: argparse.Namespace, build: BuildInfo, jobs: int,
+               samples: int = 1) -> Iterator[tuple[list[DeviceLink], str]]:
+    """The DeviceLinks of the target and a description of it: the serial port, or `jobs` emulators that share
+    `samples` inferences."""
     from tools.link.device_link import DeviceLink
 
     timeout = float(args.timeout)
+    wait = invoke_wait(build.report, timeout, emulated=not args.port)
     if args.port:
-        with DeviceLink.open(args.port, baudrate=args.baud, timeout=timeout) as link:
+        with DeviceLink.open(args.port, baudrate=args.baud, timeout=timeout, invoke_timeout=wait) as link:
             yield [link], f"{args.port} at {args.baud} baud"
         return
     from tools.link.emulator import Emulator
 
     elf, machine = emulated_firmware(build.path, build.report)
+    limit = emulator_wall_limit(build, -(-samples // jobs), timeout, wait)
     with contextlib.ExitStack() as stack:
-        emulators = [stack.enter_context(Emulator(elf, machine=machine, wall_limit=None,
-                                                  link_options={"timeout": timeout}))
+        emulators = [stack.enter_context(Emulator(elf, machine=machine, wall_limit=limit,
+                                                  link_options={"timeout": timeout, "invoke_timeout": wait}))
                      for _ in range(jobs)]
         noun = "instance" if jobs == 1 else "instances"
         yield [e.link for e in emulators], f"QEMU {machine} (emulated {build.board}), {jobs} {noun}"
@@ -511,7 +559,7 @@ def eval_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
                 return
             reference.append(run_reference(build.graph, data.sample(i), build.calls))
 
-    with open_links(args, build, jobs) as (links, target):
+    with open_links(args, build, jobs, n) as (links, target):
         run = stream_dataset(links, data, build, Progress(n), while_waiting=[run_reference_all])
     run_reference_all(threading.Event())  # finishes the reference if it was cut short (no-op otherwise)
     ref_outputs = [np.stack([r[k] for r in reference]) for k in range(len(build.graph.outputs))]

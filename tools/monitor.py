@@ -97,5 +97,7 @@ def _monitor_emulator(build_dir: Path, sink: BinaryIO, stop_after: float | None)
             why = console.run(stop_after)
         except KeyboardInterrupt:
             why = "stopped (Ctrl-C)"
+        if why.startswith(f"{console.name} closed"):  # QEMU ended: say how, in its own words
+            why = emu.ended(1.0) or why
     console.finish(why)
     return 0

@@ -13,7 +13,7 @@ from codegen.errors import CodegenError, ToolchainError
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
-from tools.build import EMULATED_DIR, build, instructions_from_ticks, per_call
+from tools.build import EMULATED_DIR, build, instructions_from_ticks, io_bytes, measuring_invoke_wait, per_call
 from tools.out_dir import check_output_file, resolve_out
 
 if TYPE_CHECKING:
@@ -101,10 +101,13 @@ def run_command(args: argparse.Namespace) -> int:
             raise CodegenError(f"{graph.name} has {len(graph.outputs)} output(s); {len(args.output)} --output given")
         profile = getattr(args, "profile", False)
         result = build(args.model, board, out, measure_run=False, compiled=compiled, profile=profile)
-        with Emulator(out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine or "mps2-an500") as emu:
-            emu.link.expect_model(result.compiled.hash8, graph.name)
+        with Emulator(out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine or "mps2-an500",
+                      link_options={"invoke_timeout": measuring_invoke_wait(result.compiled)}) as emu:
+            emu.link.expect_model(result.compiled.hash8, graph.name, *io_bytes(graph))
             raw, stats = emu.link.infer(inputs)
-            profile_ticks = emu.link.read_profile() if profile else None
+            profile_ticks = emu.link.read_profile(len(result.compiled.sources.profile_positions)) if profile else None
+    if len(args.output) > len(raw):
+        raise CodegenError(f"{graph.name} has {len(raw)} output(s); {len(args.output)} --output given")
     for i, (data, index) in enumerate(zip(raw, graph.outputs, strict=True)):
         t = graph.tensor(index)
         array = np.frombuffer(data, dtype=NUMPY_DTYPES[t.dtype]).reshape(t.shape)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -53,7 +55,7 @@ def make(root: Path, stack_bytes: int, what: str, profile: bool = False) -> None
     require_toolchain()
     jobs = str(os.cpu_count() or 2)
     command = ["make", "-s", "-j", jobs, f"STACK_SIZE={stack_bytes}"] + (["PROFILE=1"] if profile else [])
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    result = _run_as_group(command, root)
     if result.returncode == 0:
         return
     output = result.stdout + result.stderr
@@ -63,3 +65,18 @@ def make(root: Path, stack_bytes: int, what: str, profile: bool = False) -> None
         raise BudgetError(f"{what} does not fit: {', '.join(parts)} (the linker's region check)")
     tail = "\n".join(output.strip().splitlines()[-15:])
     raise ToolchainError(f"building {what} failed:\n{tail}")
+
+
+def _run_as_group(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `command` in a process group of its own and, if we are interrupted or terminated meanwhile, kill the
+    whole group (make and every compiler it started) before the caller removes the folder they write into."""
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          process_group=0) as process:
+        try:
+            stdout, stderr = process.communicate()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

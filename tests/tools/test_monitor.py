@@ -157,7 +157,7 @@ def test_monitor_on_the_emulated_board(tmp_path: Path) -> None:
     (build_dir / "emulated" / "firmware.elf").unlink()
     proc = start_monitor("--emulate", str(build_dir))
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 4 and err.decode().startswith("codegen: ") and b"has no emulated firmware" in err
+    assert proc.returncode == 1 and err.decode().startswith("codegen: ") and b"firmware.elf is missing" in err
 
 
 def _children_named(pid: int, name: str) -> list[int]:

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,14 +34,20 @@ def model_hash(model: bytes | Path) -> bytes:
     return hashlib.sha256(data).digest()[:8]
 
 
-def check_model(info: DeviceInfo, expected_hash: bytes, expected_name: str = "") -> None:
-    """Raise DeviceError when the firmware runs another model than expected (stale firmware)."""
+def check_model(info: DeviceInfo, expected_hash: bytes, expected_name: str = "",
+                input_bytes: Sequence[int] | None = None, output_bytes: Sequence[int] | None = None) -> None:
+    """Raise DeviceError when the firmware runs another model than expected (stale firmware), or when it claims
+    the expected model but reports tensor sizes that model does not have (a device breaking the protocol)."""
     if info.model_hash != expected_hash[:8]:
         name = f"{expected_name} " if expected_name else ""
         raise DeviceError(
             f"firmware runs model {info.model_name} hash {info.model_hash.hex()}, expected {name}hash "
             f"{expected_hash[:8].hex()}: the firmware is stale, rebuild and flash it"
         )
+    for what, got, want in (("input", info.input_bytes, input_bytes), ("output", info.output_bytes, output_bytes)):
+        if want is not None and tuple(got) != tuple(want):
+            raise DeviceError(f"protocol error: the firmware of model {info.model_name} hash {info.model_hash.hex()} "
+                              f"reports {what} sizes {list(got)} bytes, the model's are {list(want)}")
 
 
 def tensor_bytes(value: np.ndarray | bytes | bytearray | memoryview) -> bytes:
@@ -85,12 +91,15 @@ class DeviceLink:
         invoke_timeout: float = 60.0,
         retries: int = 2,
         poll_interval: float = 0.05,
+        peer_ended: Callable[[float], str | None] | None = None,
     ):
         self.port = port
         self.name = name or str(getattr(port, "port", "") or "device")
         self.timeout = timeout
         self.invoke_timeout = invoke_timeout
         self.retries = retries
+        # Says why the device's process ended (an emulator), None while it runs; waits up to the given seconds.
+        self.peer_ended = peer_ended
         self.info: DeviceInfo | None = None
         self.counters = LinkCounters()
         self.decoder = proto.FrameDecoder()
@@ -128,12 +137,16 @@ class DeviceLink:
         try:
             info = proto.decode_info(reply.payload)
         except ValueError as exc:
-            raise DeviceError(f"{self.name}: {exc}") from exc
+            raise self._broken(str(exc)) from None
         if info.protocol_version != proto.VERSION:
             raise DeviceError(
                 f"{self.name} speaks protocol version {info.protocol_version}, this host speaks {proto.VERSION}: "
                 "rebuild the firmware"
             )
+        try:
+            proto.check_info(info)
+        except ValueError as exc:
+            raise self._broken(f"INFO: {exc}") from None
         if self.info is not None and (self.info.model_hash, self.info.input_bytes) != (
             info.model_hash,
             info.input_bytes,
@@ -142,10 +155,11 @@ class DeviceLink:
         self.info = info
         return info
 
-    def expect_model(self, expected_hash: bytes, expected_name: str = "") -> DeviceInfo:
-        """HELLO, then check that the firmware runs the expected model (see check_model)."""
+    def expect_model(self, expected_hash: bytes, expected_name: str = "", input_bytes: Sequence[int] | None = None,
+                     output_bytes: Sequence[int] | None = None) -> DeviceInfo:
+        """HELLO, then check that the firmware runs the expected model, with its tensor sizes (see check_model)."""
         info = self.hello()
-        check_model(info, expected_hash, expected_name)
+        check_model(info, expected_hash, expected_name, input_bytes, output_bytes)
         return info
 
     def write_input(self, index: int, data: bytes, offset: int = 0) -> None:
@@ -172,9 +186,15 @@ class DeviceLink:
         self._last_input_request = None
         reply = self.request(MsgType.INVOKE, timeout=self.invoke_timeout)
         try:
-            return proto.decode_result(reply.payload)
+            result = proto.decode_result(reply.payload)
         except ValueError as exc:
-            raise DeviceError(f"{self.name}: {exc}") from exc
+            raise self._broken(str(exc)) from None
+        if result.status not in {int(status) for status in proto.Status}:
+            raise self._broken(f"RESULT status {result.status} is not one of {[int(s) for s in proto.Status]}")
+        if result.stack_high_water > info.stack_bytes:
+            raise self._broken(f"RESULT stack high-water {result.stack_high_water} bytes exceeds the "
+                               f"{info.stack_bytes}-byte stack of its INFO")
+        return result
 
     def read_output(self, index: int, length: int | None = None, offset: int = 0) -> bytes:
         info = self._info()
@@ -191,8 +211,9 @@ class DeviceLink:
             out += reply.payload
         return bytes(out)
 
-    def read_profile(self) -> list[int]:
-        """Cumulative ticks after each kernel call of the last INVOKE (firmware built with profiling)."""
+    def read_profile(self, expected_points: int | None = None) -> list[int]:
+        """Cumulative ticks after each kernel call of the last INVOKE (firmware built with profiling); with
+        `expected_points` (the model's profile points) a device reporting another count is a protocol error."""
         ticks: list[int] = []
         total = None
         while total is None or len(ticks) < total:
@@ -205,13 +226,27 @@ class DeviceLink:
                                       "profile=True (make PROFILE=1) to read per-call ticks") from exc
                 raise
             try:
-                total, part = proto.decode_profile(reply.payload)
+                reported, part = proto.decode_profile(reply.payload)
             except ValueError as exc:
-                raise DeviceError(f"{self.name}: {exc}") from exc
+                raise self._broken(str(exc)) from None
+            self._check_profile_page(reported, total, expected_points, len(ticks), part)
+            total = reported
             if not part and len(ticks) < total:
                 raise DeviceError(f"{self.name} sent no profile points from {len(ticks)} of {total}")
+            joined = ticks[-1:] + part
+            if any(b < a for a, b in zip(joined, joined[1:], strict=False)):
+                raise self._broken("profile ticks are cumulative, but they decrease")
             ticks += part
         return ticks
+
+    def _check_profile_page(self, reported: int, total: int | None, expected: int | None, have: int,
+                            part: list[int]) -> None:
+        if expected is not None and reported != expected:
+            raise self._broken(f"profile of {reported} points, the model has {expected}")
+        if total is not None and reported != total:
+            raise self._broken(f"profile of {reported} points after {total} in an earlier reply")
+        if len(part) > min(proto.PROFILE_MAX_POINTS, reported - have):
+            raise self._broken(f"{len(part)} profile points from point {have} of {reported}")
 
     def infer(
         self, inputs: Sequence[np.ndarray | bytes | bytearray | memoryview]
@@ -287,12 +322,21 @@ class DeviceLink:
                 raise DeviceError(f"{self.name} refused {what}: {proto.error_name(code)}: {message}")
             if reply.type != expected:
                 raise DeviceError(f"{self.name} answered {what} with message type {reply.type:#04x}")
+            if expected == MsgType.ACK and reply.payload:
+                raise self._broken(f"ACK to {what} with a {len(reply.payload)}-byte payload (it has none)")
             return reply
+        ended = self.peer_ended(0.0) if self.peer_ended is not None else None
+        if ended is not None:
+            raise DeviceError(f"{ended} (during {what})")
         raise DeviceError(
             f"{self.name} did not answer {what}: {attempts} attempts of {timeout:g} s each, {problem}"
         )
 
     # ---- transport ---------------------------------------------------------------------------------
+
+    def _broken(self, problem: str) -> DeviceError:
+        """The error for a reply that parses but breaks the protocol's rules (PROTOCOL.md)."""
+        return DeviceError(f"protocol error: {self.name} sent {problem}")
 
     def _info(self) -> DeviceInfo:
         return self.info or self.hello()
@@ -303,13 +347,18 @@ class DeviceLink:
         except serial.SerialTimeoutException as exc:
             raise DeviceError(f"{self.name} does not accept data (write timed out)") from exc
         except (serial.SerialException, OSError) as exc:
-            raise DeviceError(f"connection to {self.name} lost: {exc}") from exc
+            raise self._lost(exc) from None
 
     def _read(self) -> bytes:
         try:
             return self.port.read(self.decoder.bytes_wanted())
         except (serial.SerialException, OSError) as exc:
-            raise DeviceError(f"connection to {self.name} lost: {exc}") from exc
+            raise self._lost(exc) from None
+
+    def _lost(self, exc: BaseException) -> DeviceError:
+        """The connection broke: say why the device's process ended if it did (QEMU's own message)."""
+        ended = self.peer_ended(1.0) if self.peer_ended is not None else None
+        return DeviceError(ended or f"connection to {self.name} lost: {exc}")
 
     def _await_reply(self, seq: int, timeout: float, invoke: bytes | None = None) -> Frame | None:
         """The next frame with this seq (or a fault report); _GARBLED when a corrupted frame arrived and the
@@ -360,7 +409,7 @@ class DeviceLink:
         try:
             index, offset, length = proto.decode_input_request(request.payload)
         except ValueError as exc:
-            raise DeviceError(f"{self.name}: {exc}") from exc
+            raise self._broken(str(exc)) from None
         if not (0 <= index < len(info.input_streamed) and info.input_streamed[index]):
             raise DeviceError(f"{self.name} asked for bytes of input {index} during INVOKE, but its model has no "
                               f"streamed input {index}")

@@ -5,16 +5,26 @@
 
 QEMU waits (wait=on) until the link connects to its TCP serial port, so no byte is lost; it runs with
 -icount shift=0, so timings in SysTick ticks are deterministic. QEMU is always killed on exit, on
-exceptions, and after `wall_limit` seconds at the latest.
+exceptions, and after `wall_limit` seconds at the latest. It never outlives this process: it runs in a process
+group of its own (a terminal's Ctrl-C reaches only us, and we stop it), with the kernel's parent-death signal
+(SIGKILL when the thread that started it ends, even if we are SIGKILLed: so start emulators from a thread that
+lives as long as they do) and, with a wall limit, a CPU-time limit the kernel enforces too.
+
+A firmware file that is no ARM ELF executable is refused before QEMU starts; when QEMU ends during a
+session (a firmware that locks the core up, a kill), the link's error carries QEMU's own message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
+import signal
 import socket
+import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -22,7 +32,7 @@ from pathlib import Path
 
 import serial
 
-from codegen.errors import DeviceError, ToolchainError
+from codegen.errors import CodegenError, DeviceError, ToolchainError
 from tools.link.device_link import DeviceLink
 
 QEMU = "qemu-system-arm"
@@ -55,6 +65,60 @@ def qemu_command(elf: Path, port: int, machine: str = "mps2-an500") -> list[str]
     ]  # fmt: skip
 
 
+# Runs between fork and QEMU's exec, in a Python of its own (no preexec_fn: that is unsafe with threads):
+# SIGKILL when the parent thread ends, unless it already has; a CPU-time limit when asked (the kernel sends
+# SIGKILL at the hard limit even if QEMU ignores SIGXCPU); then exec QEMU, which keeps both.
+_GUARD = """
+import ctypes, os, resource, signal, sys
+parent, cpu_seconds = int(sys.argv[1]), int(sys.argv[2])
+if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:
+    sys.exit("prctl(PR_SET_PDEATHSIG) failed")
+if os.getppid() != parent:
+    os._exit(1)
+if cpu_seconds > 0:
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 2))
+os.execvp(sys.argv[3], sys.argv[3:])
+"""
+
+
+def guarded(command: list[str], cpu_seconds: int = 0) -> list[str]:
+    """`command` run so that it dies with this process (Linux parent-death signal) and, if `cpu_seconds` > 0,
+    after that much CPU time; start it with process_group=0 to keep terminal signals away from it."""
+    return [sys.executable, "-I", "-S", "-c", _GUARD, str(os.getpid()), str(cpu_seconds), *command]
+
+
+_ELF_HEADER = struct.Struct("<4sBBBBB7sHHIIIIIHHHHHH")
+EM_ARM, ET_EXEC, PT_LOAD = 40, 2, 1
+
+
+def check_firmware(elf: Path) -> None:
+    """Raise CodegenError (naming the file and what is wrong) unless `elf` is a complete 32-bit little-endian
+    ARM ELF executable with something to load: QEMU would "run" anything else as raw bytes (a lockup, or
+    garbage executing at full speed)."""
+    rebuild = "rebuild it with `codegen build`"
+    if not elf.is_file():
+        raise CodegenError(f"firmware {elf} is missing: {rebuild}")
+    data = elf.read_bytes()
+    if not data:
+        raise CodegenError(f"firmware {elf} is empty (0 bytes): {rebuild}")
+    if len(data) < _ELF_HEADER.size or data[:4] != b"\x7fELF":
+        raise CodegenError(f"firmware {elf} is not an ELF file ({len(data):,} bytes, no ELF header): {rebuild}")
+    fields = _ELF_HEADER.unpack_from(data)
+    elf_class, encoding, e_type, machine, phoff, phentsize, phnum = (fields[1], fields[2], fields[7], fields[8],
+                                                                       fields[11], fields[15], fields[16])
+    if (elf_class, encoding, machine, e_type) != (1, 1, EM_ARM, ET_EXEC):
+        raise CodegenError(f"firmware {elf} is not a 32-bit little-endian ARM executable (class {elf_class}, "
+                           f"encoding {encoding}, machine {machine}, type {e_type}): {rebuild}")
+    if phnum == 0 or phentsize < 32 or phoff + phnum * phentsize > len(data):
+        raise CodegenError(f"firmware {elf} is truncated ({len(data):,} bytes; its program headers end at "
+                           f"{phoff + phnum * phentsize:,}): {rebuild}")
+    for k in range(phnum):
+        p_type, offset, _, _, filesz = struct.unpack_from("<IIIII", data, phoff + k * phentsize)
+        if p_type == PT_LOAD and offset + filesz > len(data):
+            raise CodegenError(f"firmware {elf} is truncated ({len(data):,} bytes; segment {k} ends at "
+                               f"{offset + filesz:,}): {rebuild}")
+
+
 class Emulator:
     """Context manager: QEMU running `elf`, with `url` (pyserial URL) and `link` (an open DeviceLink)."""
 
@@ -77,6 +141,7 @@ class Emulator:
         self._link: DeviceLink | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the emulator; stop() closes it
         self._watchdog: threading.Timer | None = None
+        self._expired = False  # the watchdog stopped QEMU at its wall limit
 
     @property
     def link(self) -> DeviceLink:
@@ -96,26 +161,29 @@ class Emulator:
         self.stop()
 
     def start(self) -> None:
-        if not self.elf.is_file():
-            raise ToolchainError(f"firmware {self.elf} does not exist: build it first")
+        qemu_binary()  # a missing QEMU first: ToolchainError with the command that installs it
+        check_firmware(self.elf)
+        cpu_seconds = 0 if self.wall_limit is None else int(self.wall_limit) + 5
         for _ in range(3):  # the free port may be taken by someone else before QEMU binds it
             port = free_tcp_port()
             self._log.seek(0)
             self._log.truncate()
             self.process = subprocess.Popen(
-                qemu_command(self.elf, port, self.machine),
+                guarded(qemu_command(self.elf, port, self.machine), cpu_seconds),
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
+                process_group=0,
             )
             self.url = f"socket://127.0.0.1:{port}"
             port_obj = self._connect()
             if port_obj is not None:
                 if self.wall_limit is not None:
-                    self._watchdog = threading.Timer(self.wall_limit, self._kill)
+                    self._watchdog = threading.Timer(self.wall_limit, self._expire)
                     self._watchdog.daemon = True
                     self._watchdog.start()
-                self._link = DeviceLink(port_obj, name=f"QEMU {self.machine}", **self.link_options)  # type: ignore[arg-type]
+                self._link = DeviceLink(port_obj, name=f"QEMU {self.machine}", peer_ended=self.ended,
+                                        **self.link_options)  # type: ignore[arg-type]
                 return
             self._kill()
         raise ToolchainError(f"{QEMU} could not listen on a free TCP port: {self.log_text()}")
@@ -140,6 +208,38 @@ class Emulator:
                     ) from None
                 time.sleep(0.02)
 
+    def qemu_message(self) -> str:
+        """QEMU's own complaint (e.g. `qemu: fatal: Lockup: ...`): its first message line besides the notice
+        that it waits for the serial connection; else its last line."""
+        self._log.flush()
+        self._log.seek(0)
+        lines = [line.strip() for line in self._log.read().decode(errors="replace").splitlines() if line.strip()]
+        for line in lines:
+            if line.startswith("qemu") and "waiting for connection" not in line:
+                return line
+        return lines[-1] if lines else "(no output)"
+
+    def ended(self, wait: float = 0.0) -> str | None:
+        """Why QEMU is no longer running, with its own message; None while it runs (after waiting `wait` s for
+        it to end: a lost connection comes just before the exit status)."""
+        if self.process is None:
+            return None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=wait)
+        code = self.process.poll()
+        if code is None:
+            return None
+        if self._expired:
+            return f"QEMU {self.machine} was stopped at its wall-clock limit of {self.wall_limit:g} s"
+        if code < 0:
+            try:
+                how = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"was killed by signal {-code}"
+        else:
+            how = f"exited with status {code}"
+        return f"QEMU {self.machine} {how}: {self.qemu_message()}"
+
     def log_text(self) -> str:
         """QEMU's own output so far (its messages, never the firmware's serial data), on one line."""
         self._log.flush()
@@ -149,6 +249,10 @@ class Emulator:
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
+
+    def _expire(self) -> None:
+        self._expired = True
+        self._kill()
 
     def _kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -22,6 +22,9 @@ MIN_FRAME = HEADER_BYTES + CRC_BYTES
 WRITE_INPUT_HEADER = 5  # index u8, offset u32
 INPUT_DATA_HEADER = 5  # index u8, offset u32
 INPUT_CHUNK_MAX = MAX_PAYLOAD - INPUT_DATA_HEADER  # the most bytes one INPUT_REQUEST asks for
+# A host-side rule, not a firmware constant: the smallest max payload a device may announce in INFO. Every device
+# must carry its own ERROR replies (code + 63 message bytes), and below this no input or output chunk fits.
+DEVICE_PAYLOAD_MIN = 64
 
 
 class MsgType(IntEnum):
@@ -206,6 +209,7 @@ def encode_info(info: DeviceInfo) -> bytes:
 
 
 def decode_info(payload: bytes) -> DeviceInfo:
+    """Decode INFO; ValueError when it does not parse (the fields' values are judged by check_info)."""
     try:
         version, max_payload, n_in, n_out, arena, stack, model_hash = _INFO_FIXED.unpack_from(payload)
         pos = _INFO_FIXED.size
@@ -217,9 +221,13 @@ def decode_info(payload: bytes) -> DeviceInfo:
             raw = payload[pos + 1 : pos + 1 + n]
             if len(raw) != n:
                 raise ValueError("string runs past the payload")
-            texts.append(raw.decode("utf-8", errors="replace"))
+            texts.append(raw.decode("utf-8", errors="replace"))  # the firmware may cut a character at 63 bytes
             pos += 1 + n
         streamed = payload[pos : pos + n_in]  # absent before streaming existed: __post_init__ pads with False
+        if len(payload) not in (pos, pos + n_in):
+            raise ValueError(f"{len(payload) - pos} bytes after the strings, expected 0 or {n_in} stream flags")
+        if any(flag > 1 for flag in streamed):
+            raise ValueError(f"stream flags {list(streamed)} are not 0 or 1")
     except (struct.error, IndexError, ValueError) as exc:
         raise ValueError(f"malformed INFO payload ({len(payload)} bytes): {exc}") from exc
     return DeviceInfo(
@@ -236,6 +244,29 @@ def decode_info(payload: bytes) -> DeviceInfo:
         tick_unit=texts[3],
         input_streamed=tuple(bool(x) for x in streamed),
     )
+
+
+def tick_unit_ok(unit: str) -> bool:
+    """`cycles`, or `instructions/N` (one tick per N executed instructions, N >= 1)."""
+    if unit == "cycles":
+        return True
+    head, _, per_tick = unit.partition("/")
+    return head == "instructions" and per_tick.isascii() and per_tick.isdigit() and int(per_tick) >= 1
+
+
+def check_info(info: DeviceInfo) -> None:
+    """Raise ValueError naming the first INFO field whose value the protocol does not allow."""
+    if not DEVICE_PAYLOAD_MIN <= info.max_payload <= MAX_PAYLOAD:
+        raise ValueError(f"max payload {info.max_payload} is outside {DEVICE_PAYLOAD_MIN}..{MAX_PAYLOAD}")
+    for what, sizes in (("input", info.input_bytes), ("output", info.output_bytes)):
+        if not sizes:
+            raise ValueError(f"no {what}s (a model has 1..255)")
+        if 0 in sizes:
+            raise ValueError(f"{what} {sizes.index(0)} has 0 bytes")
+    if info.stack_bytes == 0:
+        raise ValueError("a 0-byte stack")
+    if not tick_unit_ok(info.tick_unit):
+        raise ValueError(f"tick unit {info.tick_unit!r} is neither 'cycles' nor 'instructions/N'")
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,17 @@ exceptions, and after `wall_limit` seconds at the latest.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import serial
@@ -40,6 +44,24 @@ def free_tcp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _die_with_parent_hook() -> Callable[[], None]:
+    """A preexec_fn for Popen: in the forked child, before exec, ask the kernel to SIGKILL it when its parent
+    dies (Linux prctl PR_SET_PDEATHSIG), and give up if the parent is already gone. prctl is looked up here,
+    in the parent: the child only calls it."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError) as exc:
+        raise ToolchainError(f"cannot tie QEMU's lifetime to this process (prctl unavailable: {exc})") from None
+    parent = os.getpid()
+
+    def hook() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return hook
 
 
 def qemu_command(elf: Path, port: int, machine: str = "mps2-an500") -> list[str]:
@@ -66,7 +88,10 @@ class Emulator:
         connect_timeout: float = 10.0,
         wall_limit: float | None = 600.0,
         link_options: dict[str, float | int] | None = None,
+        die_with_parent: bool = False,
     ):
+        """`die_with_parent`: QEMU is killed by the kernel when the process (strictly: the thread) that started
+        it dies, even by SIGKILL (Linux); for hosts that may be killed, such as Ray actors."""
         self.elf = Path(elf)
         self.machine = machine
         self.connect_timeout = connect_timeout
@@ -77,6 +102,7 @@ class Emulator:
         self._link: DeviceLink | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the emulator; stop() closes it
         self._watchdog: threading.Timer | None = None
+        self.die_with_parent = die_with_parent
 
     @property
     def link(self) -> DeviceLink:
@@ -98,6 +124,7 @@ class Emulator:
     def start(self) -> None:
         if not self.elf.is_file():
             raise ToolchainError(f"firmware {self.elf} does not exist: build it first")
+        preexec = _die_with_parent_hook() if self.die_with_parent else None
         for _ in range(3):  # the free port may be taken by someone else before QEMU binds it
             port = free_tcp_port()
             self._log.seek(0)
@@ -107,6 +134,7 @@ class Emulator:
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=preexec,  # only prctl and getppid run between fork and exec
             )
             self.url = f"socket://127.0.0.1:{port}"
             port_obj = self._connect()

@@ -177,7 +177,7 @@ def csv_text(rows: list[dict]) -> str:
 
 
 PANEL_W, PANEL_H = 900, 380
-LEFT, RIGHT, TOP, BOTTOM = 90, 180, 40, 50
+LEFT, RIGHT, TOP, BOTTOM = 100, 180, 40, 50
 BOARD_COLOURS = [(40, 110, 200), (200, 80, 60), (60, 150, 70), (150, 90, 170), (220, 150, 30), (80, 80, 80)]
 
 
@@ -199,18 +199,19 @@ def _panel(draw: ImageDraw.ImageDraw, y0: int, model: str, rows: list[dict], boa
     draw.text((LEFT, y0 + 12), f"{model}: instructions per inference against measured SRAM "
                                f"({len(built)} built, {refused} refused; filled: Pareto front)", fill="black")
     plot_w, plot_h = PANEL_W - LEFT - RIGHT, PANEL_H - TOP - BOTTOM
-    top_x = max([r["sram_used_bytes"] for r in built] + [1]) * 1.08
-    top_y = max([r["instructions"] for r in built] + [1]) * 1.08
+    x_lo, x_hi = _axis([r["sram_used_bytes"] for r in built])
+    y_lo, y_hi = _axis([r["instructions"] for r in built])
 
     def at(sram: float, instructions: float) -> tuple[float, float]:
-        return LEFT + plot_w * sram / top_x, y0 + TOP + plot_h * (1 - instructions / top_y)
+        return (LEFT + plot_w * (sram - x_lo) / (x_hi - x_lo),
+                y0 + TOP + plot_h * (1 - (instructions - y_lo) / (y_hi - y_lo)))
 
     for i in range(5):
-        x, _ = at(top_x * i / 4, 0)
-        _, y = at(0, top_y * i / 4)
+        sram, instructions = x_lo + (x_hi - x_lo) * i / 4, y_lo + (y_hi - y_lo) * i / 4
+        x, y = at(sram, instructions)
         draw.line([(LEFT, y), (LEFT + plot_w, y)], fill=(230, 230, 230))
-        draw.text((5, y - 6), f"{top_y * i / 4 / 1e6:.2f} M", fill="black")
-        draw.text((x - 15, y0 + TOP + plot_h + 6), f"{top_x * i / 4 / 1024:.1f} kB", fill="black")
+        draw.text((5, y - 6), f"{instructions:,.0f}", fill="black")
+        draw.text((x - 20, y0 + TOP + plot_h + 6), f"{sram:,.0f} B", fill="black")
     draw.rectangle([LEFT, y0 + TOP, LEFT + plot_w, y0 + TOP + plot_h], outline="black")
     draw.text((LEFT + plot_w // 2 - 60, y0 + PANEL_H - 22), "measured SRAM (static + stack)", fill="black")
     front = sorted((r for r in built if r["pareto"] == "yes"), key=lambda r: (r["sram_used_bytes"], r["instructions"]))
@@ -233,6 +234,15 @@ def _panel(draw: ImageDraw.ImageDraw, y0: int, model: str, rows: list[dict], boa
         colour = BOARD_COLOURS[k % len(BOARD_COLOURS)]
         draw.ellipse([PANEL_W - RIGHT + 15, y, PANEL_W - RIGHT + 25, y + 10], fill=colour)
         draw.text((PANEL_W - RIGHT + 32, y - 1), board[:22], fill="black")
+
+
+def _axis(values: list[int]) -> tuple[float, float]:
+    """An axis range around the values, 8% of their spread (or of their size, when they are all equal) beyond."""
+    if not values:
+        return 0.0, 1.0
+    lo, hi = min(values), max(values)
+    pad = 0.08 * ((hi - lo) or max(abs(hi), 1))
+    return max(lo - pad, 0.0), hi + pad
 
 
 def summary(rows: list[dict]) -> str:

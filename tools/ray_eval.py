@@ -33,7 +33,7 @@ from tools.protocol import DeviceInfo
 
 RAY_VERSION = "2.60.0"  # the `cluster` extra of pyproject.toml
 INSTALL_HINT = f"install it with `pip install '.[cluster]'` (ray=={RAY_VERSION}), or run without --ray"
-LINKS_PER_ACTOR = 2  # a second request queued on each actor hides Ray's round trip (tools/benchmark_ray_eval.py)
+LINKS_PER_ACTOR = 2  # a second request queued on each actor keeps its QEMU busy over Ray's round trip (~1 ms)
 CONNECT_TIMEOUT = 5.0  # seconds a cluster address gets to accept a TCP connection
 CLOSE_TIMEOUT = 10.0  # seconds the actors get to stop their QEMU before they are killed
 

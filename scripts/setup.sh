@@ -34,7 +34,7 @@ stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
     [ -x .venv/bin/python ] || "$python" -m venv .venv
     echo "setup: installing Python packages into .venv"
-    .venv/bin/pip install -q --disable-pip-version-check -e ".[test,frontends]"
+    .venv/bin/pip install -q --disable-pip-version-check -e ".[test,frontends,cluster]"
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

@@ -40,6 +40,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"codegen: {message} (see `{self.prog} --help`)\n")
 
 
+def _sizes(text: str) -> list[int]:
+    """Parse comma-separated byte counts: 32k,48k,64k (each once)."""
+    sizes = [_size(part) for part in text.split(",") if part.strip()]
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"no sizes in {text!r} (e.g. 32k,48k,64k)")
+    if len(set(sizes)) != len(sizes) or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"sizes must be positive and distinct: {text!r}")
+    return sizes
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="codegen", description="Compile TFLite models into Cortex-M firmware.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -81,6 +91,20 @@ def _parser() -> argparse.ArgumentParser:
                       help="let the schedule read the input row by row while it runs instead of holding it whole "
                            "in SRAM (the firmware then asks the host, or your code, for rows: model_read_input)")
     plan.add_argument("--all", action="store_true", help="list every candidate, not the 12 smallest")
+
+    sweep = sub.add_parser("sweep", help="build and measure every model x board x SRAM budget in the emulator "
+                                         "(locally or on Ray): sweep.csv and pareto.png")
+    sweep.add_argument("--model", action="append", required=True, type=Path, help="int8 .tflite model (repeatable)")
+    sweep.add_argument("--board", action="append", required=True, help="board with a QEMU twin (repeatable)")
+    sweep.add_argument("--sram-budget", required=True, type=_sizes, metavar="SIZE,SIZE,...",
+                       help="comma-separated SRAM budgets, e.g. 32k,48k,64k")
+    sweep.add_argument("--stream-input", choices=["off", "on", "both"], default="off", nargs="?", const="on",
+                       help="hold the input whole (off, the default), stream it (on), or sweep both")
+    sweep.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                       help="run every build as a Ray task on the cluster at ADDRESS, or on a local Ray instance "
+                            "without it (needs the cluster extra: pip install '.[cluster]')")
+    sweep.add_argument("--jobs", type=int, help="without --ray: builds at once (default: the CPU count)")
+    sweep.add_argument("--out", required=True, type=Path, help="folder for sweep.csv, pareto.png and reports/")
 
     sub.add_parser("boards", help="list the supported boards")
     from tools.evaluate import add_eval_parser
@@ -164,6 +188,10 @@ def _main(args: argparse.Namespace) -> int:
             from tools.monitor import monitor_command
 
             return monitor_command(args)
+        if args.command == "sweep":
+            from tools.sweep import sweep_command
+
+            return sweep_command(args)
         if args.command == "plan":
             from tools.plan_command import plan_command
 

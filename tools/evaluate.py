@@ -296,12 +296,24 @@ def stream_dataset(links: list[DeviceLink], data: Dataset, build: BuildInfo, pro
 
 @contextlib.contextmanager
 def open_links(args: argparse.Namespace, build: BuildInfo, jobs: int,
-               samples: int = 1) -> Iterator[tuple[list[DeviceLink], str]]:
-    """The DeviceLinks of the target and a description of it: the serial port, or `jobs` emulators that share
-    `samples` inferences."""
+               samples: int | None = None) -> Iterator[tuple[list[DeviceLink], str]]:
+    """The DeviceLinks of the target and a description of it: the serial port, `jobs` emulators that share
+    `samples` inferences, or with --ray emulators running as Ray actors (tools.ray_eval: --jobs of them, or one
+    per CPU of the cluster)."""
     from tools.link.device_link import DeviceLink
 
     timeout = float(args.timeout)
+    if getattr(args, "ray", None) is not None:
+        if args.port:
+            raise CodegenError("--ray works with --emulate only: a board is one serial port")
+        from tools.ray_eval import ray_links
+
+        elf, machine = emulated_firmware(build.path, build.report)
+        requested = args.jobs if args.jobs > 1 else None
+        with ray_links(elf, machine, build.board, args.ray or None, requested, samples or jobs,
+                       timeout) as (links, target, _):
+            yield links, target  # type: ignore[misc]  # RayLinks answer like DeviceLinks
+        return
     wait = invoke_wait(build.report, timeout, emulated=not args.port)
     if args.port:
         with DeviceLink.open(args.port, baudrate=args.baud, timeout=timeout, invoke_timeout=wait) as link:
@@ -310,7 +322,7 @@ def open_links(args: argparse.Namespace, build: BuildInfo, jobs: int,
     from tools.link.emulator import Emulator
 
     elf, machine = emulated_firmware(build.path, build.report)
-    limit = emulator_wall_limit(build, -(-samples // jobs), timeout, wait)
+    limit = emulator_wall_limit(build, -(-(samples or 1) // jobs), timeout, wait)
     with contextlib.ExitStack() as stack:
         emulators = [stack.enter_context(Emulator(elf, machine=machine, wall_limit=limit,
                                                   link_options={"timeout": timeout, "invoke_timeout": wait}))
@@ -478,6 +490,10 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--data", type=Path, required=True,
                    help=".npz with x (first axis = samples) and optional y labels, or a folder of images")
     p.add_argument("--jobs", type=int, default=1, help="with --emulate: spread the samples over N emulators")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="with --emulate: run the emulators as Ray actors on the cluster at ADDRESS, or on a local Ray "
+                        "instance without it; --jobs N of them, else one per CPU of the cluster (needs the cluster "
+                        "extra: pip install '.[cluster]')")
     p.add_argument("--save-outputs", type=Path, metavar="OUT.npy",
                    help="save the device outputs, stacked in input order (.npz with out0, out1, ... for several)")
     p.add_argument("--histogram", type=Path, metavar="LAT.png", help="write a PNG histogram of the latencies")
@@ -559,7 +575,7 @@ def eval_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
                 return
             reference.append(run_reference(build.graph, data.sample(i), build.calls))
 
-    with open_links(args, build, jobs, n) as (links, target):
+    with open_links(args, build, jobs, samples=n) as (links, target):
         run = stream_dataset(links, data, build, Progress(n), while_waiting=[run_reference_all])
     run_reference_all(threading.Event())  # finishes the reference if it was cut short (no-op otherwise)
     ref_outputs = [np.stack([r[k] for r in reference]) for k in range(len(build.graph.outputs))]

@@ -228,6 +228,8 @@ def pad_input_ref(x: np.ndarray, input_offset: int, pad_h: int, pad_w: int, need
 def tap_view(xp: np.ndarray, ky: int, kx: int, dh: int, dw: int, sh: int, sw: int,
              out_h: int, out_w: int) -> np.ndarray:
     """Input values seen by filter tap (ky, kx) at every output pixel: (out_h, out_w, C)."""
+    if out_h <= 0 or out_w <= 0:  # an empty patch: a slice end of (0 - 1) * stride + 1 would wrap around
+        return np.zeros((max(out_h, 0), max(out_w, 0), xp.shape[2]), dtype=xp.dtype)
     y0, x0 = ky * dh, kx * dw
     return xp[y0:y0 + (out_h - 1) * sh + 1:sh, x0:x0 + (out_w - 1) * sw + 1:sw]
 

@@ -468,3 +468,13 @@ def test_ir_built_directly_lowers_like_the_reader():
     assert a.params == b.params
     for ca, cb in zip(a.consts, b.consts, strict=True):
         np.testing.assert_array_equal(ca.data, cb.data)
+
+
+def test_tap_view_of_an_empty_patch_is_empty_not_wrapped():
+    """A patch whose window reads only padding columns has out_w 0; a stop of (0 - 1) * stride + 1 must not
+    wrap around to the end of the row (found by the patch-schedule property test)."""
+    from codegen.kernels.conv.conv2d import tap_view
+
+    xp = np.arange(6 * 5 * 2).reshape(6, 5, 2)
+    assert tap_view(xp, 0, 1, 1, 2, 1, 2, 6, 0).shape == (6, 0, 2)
+    assert tap_view(xp, 1, 0, 1, 1, 2, 1, 0, 3).shape == (0, 3, 2)

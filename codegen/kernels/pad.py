@@ -59,9 +59,18 @@ def lower_pad(op: Operator, graph: Graph) -> list[KernelCall]:
         if value.data is None:
             raise Unsupported("PADV2 with a non-constant pad value")
         pad_value = int(value.data.reshape(-1)[0])
+    amounts = np.asarray(paddings.data)
+    if amounts.shape != (len(x.shape), 2):
+        raise Unsupported(f"PAD with paddings of shape {amounts.shape} for a rank-{len(x.shape)} input "
+                          f"(needs ({len(x.shape)}, 2))")
+    if (amounts < 0).any():
+        raise Unsupported(f"PAD with negative paddings {amounts.tolist()}")
+    expected = tuple(int(d + a + b) for d, (a, b) in zip(x.shape, amounts.tolist(), strict=True))
+    if tuple(y.shape) != expected:
+        raise Unsupported(f"PAD whose output shape {tuple(y.shape)} is not the padded shape {expected}")
     lead = 4 - len(x.shape)
     in_shape = (1,) * lead + tuple(x.shape)
-    before = (0,) * lead + tuple(int(p) for p in paddings.data[:, 0])
+    before = (0,) * lead + tuple(int(p) for p in amounts[:, 0])
     out_shape = (1,) * lead + tuple(y.shape)
     params = PadParams(*in_shape, *before, *out_shape, pad_value=pad_value)
     return [KernelCall("pad_s8", params, (x.index,), (), (y.index,), op.index)]

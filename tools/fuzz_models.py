@@ -28,7 +28,7 @@ import sys
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -50,6 +50,9 @@ BUDGETS = (320 * 1024, 96 * 1024, 24 * 1024)
 # Seeds with more operators get only the first budget and no listing of patch schedules: searching them
 # under a tight budget takes 10 to 60 s (VWW, person_detect, MCUNet), too slow to fuzz.
 SEARCH_MAX_OPERATORS = 20
+# Listing every patch schedule (`codegen plan` does when per-layer execution fits) costs 0.5 s even for an
+# 8-operator model, 20 times a compilation: one case in ten does it.
+LIST_SCHEDULES = 0.1
 TARGETS = (Target("cortex-m7"), PORTABLE)
 MEMORY_LIMIT = 3 << 30  # address space of a worker: a case that tries to allocate more is a crash
 UNMUTATED_EVERY = 50  # every 50th case is a seed as is: the harness must reach success too
@@ -82,11 +85,13 @@ class Tally:
     crashes: dict[str, tuple[Case, Outcome]] = field(default_factory=dict)  # first case of each signature
 
 
-def load_seeds(models: Path | None) -> list[Seed]:
-    """The generated seeds, then every .tflite in `models` (sorted, so case numbers mean the same everywhere)."""
+def load_seeds(models: Path | None, only: Collection[str] | None = None) -> list[Seed]:
+    """The generated seeds, then the .tflite files in `models` (all, or those whose stem is in `only`), sorted
+    so that case numbers mean the same everywhere."""
     named = generated_models()
     if models is not None and models.is_dir():
-        named += [(p.stem, p.read_bytes()) for p in sorted(models.glob("*.tflite"))]
+        named += [(p.stem, p.read_bytes()) for p in sorted(models.glob("*.tflite"))
+                  if only is None or p.stem in only]
     return [make_seed(name, data) for name, data in named]
 
 
@@ -97,9 +102,10 @@ def make_case(seeds: list[Seed], seed: int, index: int) -> Case:
         data, description = base.data, "unmutated"
     else:
         data, description = mutate(base, rng.choice(seeds), rng)
-    search = base.operators <= SEARCH_MAX_OPERATORS
-    budget = rng.choice(BUDGETS) if search else BUDGETS[0]
-    return Case(index, base.name, description, data, budget, rng.choice(TARGETS), rng.random() < 0.3, search)
+    small = base.operators <= SEARCH_MAX_OPERATORS
+    budget = rng.choice(BUDGETS) if small else BUDGETS[0]
+    return Case(index, base.name, description, data, budget, rng.choice(TARGETS), rng.random() < 0.3,
+                small and rng.random() < LIST_SCHEDULES)
 
 
 def compile_case(case: Case) -> None:
@@ -135,28 +141,32 @@ def run_case(case: Case) -> Outcome:
     return Outcome("ok", "compiled")
 
 
-def _worker(conn: Connection, seeds: list[Seed], seed: int) -> None:
+CaseRunner = Callable[[Case], Outcome]
+
+
+def _worker(conn: Connection, seeds: list[Seed], seed: int, run: CaseRunner) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     while True:
         indices = conn.recv()
         if indices is None:
             return
         for index in indices:
-            conn.send((index, run_case(make_case(seeds, seed, index))))
+            conn.send((index, run(make_case(seeds, seed, index))))
 
 
 class Runner:
     """One worker process, fed chunks of case numbers; replaced when a case hangs or kills it."""
 
-    def __init__(self, seeds: list[Seed], seed: int, time_limit: float):
-        self.seeds, self.seed, self.time_limit = seeds, seed, time_limit
+    def __init__(self, seeds: list[Seed], seed: int, time_limit: float, run: CaseRunner = run_case):
+        self.seeds, self.seed, self.time_limit, self.run_one = seeds, seed, time_limit, run
         self.ctx = multiprocessing.get_context("fork")
         self.process: multiprocessing.process.BaseProcess | None = None
         self.conn: Connection | None = None
 
     def _start(self) -> None:
         parent, child = self.ctx.Pipe()
-        self.process = self.ctx.Process(target=_worker, args=(child, self.seeds, self.seed), daemon=True)
+        self.process = self.ctx.Process(target=_worker, args=(child, self.seeds, self.seed, self.run_one),
+                                        daemon=True)
         self.process.start()
         child.close()
         self.conn = parent
@@ -200,9 +210,10 @@ class Runner:
 
 
 def fuzz(seeds: list[Seed], seed: int, cases: int, time_limit: float = 20.0, chunk: int = 200,
-         first: int = 0, progress: bool = False) -> Tally:
+         first: int = 0, progress: bool = False, run: CaseRunner = run_case) -> Tally:
+    """Cases first .. first + cases - 1, in a worker process (forked: `run` need not be picklable)."""
     tally = Tally()
-    runner = Runner(seeds, seed, time_limit)
+    runner = Runner(seeds, seed, time_limit, run)
     started = time.monotonic()
     try:
         for start in range(first, first + cases, chunk):
@@ -213,6 +224,8 @@ def fuzz(seeds: list[Seed], seed: int, cases: int, time_limit: float = 20.0, chu
                     tally.clean[outcome.summary[:90]] += 1
                 elif outcome.kind in ("crash", "hang") and outcome.summary not in tally.crashes:
                     tally.crashes[outcome.summary] = (make_case(seeds, seed, index), outcome)
+                    if progress:
+                        print(f"  case {index}: {outcome.kind} {outcome.summary}", file=sys.stderr, flush=True)
             if progress:
                 rate = tally.cases / max(time.monotonic() - started, 1e-9)
                 print(f"  {tally.cases:,} cases, {rate:.0f}/s: {dict(tally.kinds)}", file=sys.stderr, flush=True)

@@ -116,6 +116,9 @@ def check_activation_tensors(op: Operator, graph: Graph) -> tuple[Tensor, Tensor
             raise Unsupported(f"with a rank-{len(t.shape)} {what} (expects rank 4)")
     if x.shape[0] != 1 or y.shape[0] != 1:
         raise Unsupported(f"with batch {x.shape[0]} (only batch 1)")
+    for t, what in ((x, "input"), (w, "filter"), (y, "output")):
+        if 0 in t.shape:
+            raise Unsupported(f"with an empty {what} of shape {t.shape}")
     if w.data is None:
         raise Unsupported("with a non-constant filter")
     if b is not None:

@@ -35,6 +35,7 @@ def lower_graph(graph: Graph) -> list[KernelCall]:
         try:
             lowered = lower(op, graph)
             for call in lowered:
+                check_operands(call, graph)
                 check_params_fit(call)
             calls.extend(lowered)
         except Unsupported as exc:
@@ -43,6 +44,15 @@ def lower_graph(graph: Graph) -> list[KernelCall]:
         noun = "problem" if len(problems) == 1 else "problems"
         raise ModelError(f"{graph.name}: cannot compile, {len(problems)} {noun}:", problems)
     return calls
+
+
+def check_operands(call: KernelCall, graph: Graph) -> None:
+    """Kernel inputs are read from the arena, where constants never are: a lowering that takes its operand as
+    an activation must not be handed a weight tensor (an operator input index pointing at a constant)."""
+    for i in call.inputs:
+        t = graph.tensor(i)
+        if t.is_const:
+            raise Unsupported(f"with constant tensor {i} ({t.name[:60]}) where it reads an activation")
 
 
 def check_params_fit(call: KernelCall) -> None:

@@ -9,10 +9,12 @@ import random
 import struct
 import time
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from codegen.errors import CodegenError
+from codegen.ir import Graph, Operator, Quantization, Tensor
 from codegen.tflite_writer import write_tflite
 from tests.model_factory import any_graph
 from tools.fuzz_models import (
@@ -118,6 +120,16 @@ def _patch(data: bytes, what: str, value: int) -> bytes:
     return data[: site.pos] + raw + data[site.pos + site.width:]
 
 
+def fc_graph() -> Graph:
+    """hello_world's last layer: weights of the input's shape, so a fuzzed input index can name them."""
+    q = Quantization((0.05,), (0,))
+    tensors = [Tensor(0, "x", (1, 16), "int8", q),
+               Tensor(1, "w", (1, 16), "int8", q, np.arange(16, dtype=np.int8).reshape(1, 16)),
+               Tensor(2, "y", (1, 1), "int8", Quantization((0.5,), (3,)))]
+    op = Operator(0, "FULLY_CONNECTED", (0, 1, -1), (2,), {"activation": "NONE", "weights_format": 0})
+    return Graph(tensors, [op], (0,), (2,), name="fc")
+
+
 FOUND = [
     # ValueError (unpacking no outputs) in elementwise.py and logistic.py: an operator with 0 outputs.
     (elementwise_graph, "operator 0 outputs length", 0, "operator 0 (ADD) has no outputs"),
@@ -130,6 +142,8 @@ FOUND = [
     (cnn_graph, "tensor 5 shape[3]", 2**62, "operator 2 (DEPTHWISE_CONV_2D): unsupported with an empty input"),
     # ValueError in ir.py (PAD read the scale and zero point of an unquantized int8 tensor).
     (float_io_graph, "tensor 5 scale length", 0, "PAD whose output is not per-tensor quantized"),
+    # KeyError in emit_c.py: FULLY_CONNECTED taking a constant (its own weights) as its activation input.
+    (fc_graph, "operator 0 inputs[0]", 1, "operator 0 (FULLY_CONNECTED): unsupported with constant tensor 1"),
     # gcc -Werror=overflow (issue 18 item 10): a zero point far outside int8.
     (elementwise_graph, "tensor 2 zero point[0]", -14293651161216, "zero point -14293651161216"),
 ]

@@ -164,7 +164,7 @@ def _parse(buf: bytes, name: str) -> Graph:
         out = tuple(int(i) for i in indices)
         for i in out:
             if i < (-1 if optional else 0) or i >= n_tensors:
-                raise ModelError(f"{name}: {what} refers to tensor {i}, but the model has {n_tensors}")
+                raise ModelError(f"{what} refers to tensor {i}, but the model has {n_tensors}")
         return out
 
     operators = []
@@ -181,8 +181,8 @@ def _parse(buf: bytes, name: str) -> Graph:
         _check_options(where, options)
         operators.append(Operator(i, op_type, inputs, outputs, options))
 
-    graph_inputs = check_indices(sg.InputsAsNumpy() if sg.InputsLength() else np.zeros(0), "graph inputs")
-    graph_outputs = check_indices(sg.OutputsAsNumpy() if sg.OutputsLength() else np.zeros(0), "graph outputs")
+    graph_inputs = check_indices(sg.InputsAsNumpy() if sg.InputsLength() else np.zeros(0), f"{name}: graph inputs")
+    graph_outputs = check_indices(sg.OutputsAsNumpy() if sg.OutputsLength() else np.zeros(0), f"{name}: graph outputs")
     if not graph_inputs or not graph_outputs:
         raise ModelError(f"{name}: model declares no inputs or no outputs")
     variables = {i for i in range(n_tensors) if sg.Tensors(i).IsVariable()}

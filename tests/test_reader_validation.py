@@ -31,6 +31,7 @@ def refused(data: bytes, *phrases: str) -> str:
         lower_graph(parse_tflite(data, name="m"))
     lines = info.value.lines()
     assert all("\n" not in line for line in lines), lines
+    assert "m: m:" not in " ".join(lines)
     text = " ".join(lines)
     for phrase in phrases:
         assert phrase in text, text

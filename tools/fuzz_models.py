@@ -13,7 +13,8 @@ so one bad case never stops the run. Case i of seed S is the same bytes on every
     python -m tools.fuzz_models --cases 100000 --seed 1 [--models DIR] [--crashes DIR] [--time-limit 20]
     python -m tools.fuzz_models --replay fuzz-crashes/crash-1a2b3c4d.tflite
 
-Exit status: 0 when no case crashed or hung, 1 otherwise, 2 for bad arguments.
+Exit status: 0 when no case crashed or hung (or the replayed input ends cleanly), 1 otherwise, 2 for bad
+arguments.
 """
 
 from __future__ import annotations
@@ -210,8 +211,9 @@ class Runner:
 
 
 def fuzz(seeds: list[Seed], seed: int, cases: int, time_limit: float = 20.0, chunk: int = 200,
-         first: int = 0, progress: bool = False, run: CaseRunner = run_case) -> Tally:
-    """Cases first .. first + cases - 1, in a worker process (forked: `run` need not be picklable)."""
+         first: int = 0, progress: bool = False, run: CaseRunner = run_case, crashes: Path | None = None) -> Tally:
+    """Cases first .. first + cases - 1, in a worker process (forked: `run` need not be picklable). The first
+    case of each crash or hang signature is saved to `crashes` as soon as it is found."""
     tally = Tally()
     runner = Runner(seeds, seed, time_limit, run)
     started = time.monotonic()
@@ -223,9 +225,11 @@ def fuzz(seeds: list[Seed], seed: int, cases: int, time_limit: float = 20.0, chu
                 if outcome.kind == "clean":
                     tally.clean[outcome.summary[:90]] += 1
                 elif outcome.kind in ("crash", "hang") and outcome.summary not in tally.crashes:
-                    tally.crashes[outcome.summary] = (make_case(seeds, seed, index), outcome)
+                    case = make_case(seeds, seed, index)
+                    tally.crashes[outcome.summary] = (case, outcome)
+                    where = f", saved as {save_crash(case, outcome, crashes, seed)}" if crashes is not None else ""
                     if progress:
-                        print(f"  case {index}: {outcome.kind} {outcome.summary}", file=sys.stderr, flush=True)
+                        print(f"  case {index}: {outcome.kind} {outcome.summary}{where}", file=sys.stderr, flush=True)
             if progress:
                 rate = tally.cases / max(time.monotonic() - started, 1e-9)
                 print(f"  {tally.cases:,} cases, {rate:.0f}/s: {dict(tally.kinds)}", file=sys.stderr, flush=True)
@@ -234,17 +238,16 @@ def fuzz(seeds: list[Seed], seed: int, cases: int, time_limit: float = 20.0, chu
     return tally
 
 
-def save_crashes(tally: Tally, folder: Path, seed: int) -> list[Path]:
+def save_crash(case: Case, outcome: Outcome, folder: Path, seed: int) -> Path:
+    """The input as a .tflite, and beside it a .txt with how it was made, the settings and the traceback."""
     folder.mkdir(parents=True, exist_ok=True)
-    saved = []
-    for summary, (case, outcome) in tally.crashes.items():
-        stem = f"{outcome.kind}-{hashlib.sha256(summary.encode()).hexdigest()[:8]}"
-        (folder / f"{stem}.tflite").write_bytes(case.data)
-        (folder / f"{stem}.txt").write_text(
-            f"{summary}\nseed {seed} case {case.index}: {case.seed_name}, {case.description}\n"
-            f"budget {case.budget}, target {case.target.core}, stream_input {case.stream_input}\n\n{outcome.details}")
-        saved.append(folder / f"{stem}.tflite")
-    return saved
+    stem = f"{outcome.kind}-{hashlib.sha256(outcome.summary.encode()).hexdigest()[:8]}"
+    (folder / f"{stem}.tflite").write_bytes(case.data)
+    (folder / f"{stem}.txt").write_text(
+        f"{outcome.summary}\nseed {seed} case {case.index}: {case.seed_name}, {case.description}\n"
+        f"budget {case.budget}, target {case.target.core}, stream_input {case.stream_input}, "
+        f"search {case.search}\n\n{outcome.details}")
+    return folder / f"{stem}.tflite"
 
 
 def report(tally: Tally, seconds: float) -> str:
@@ -258,8 +261,14 @@ def report(tally: Tally, seconds: float) -> str:
 
 
 def replay(path: Path) -> int:
-    case = Case(0, path.stem, "replay", path.read_bytes(), BUDGETS[0], TARGETS[0], False, True)
-    outcome = run_case(case)
+    """Run a saved input in this process, with the settings its .txt records (the defaults without one)."""
+    budget, target, stream, search = BUDGETS[0], TARGETS[0], False, True
+    notes = path.with_suffix(".txt")
+    if notes.is_file():
+        fields = dict(item.split(" ", 1) for item in notes.read_text().splitlines()[2].split(", "))
+        budget, target = int(fields["budget"]), Target(fields["target"])
+        stream, search = fields["stream_input"] == "True", fields.get("search", "True") == "True"
+    outcome = run_case(Case(0, path.stem, "replay", path.read_bytes(), budget, target, stream, search))
     print(f"{outcome.kind}: {outcome.summary}")
     if outcome.details:
         print(outcome.details)
@@ -280,12 +289,13 @@ def main(argv: list[str] | None = None) -> int:
         return replay(args.replay)
     if args.cases < 1 or args.time_limit <= 0:
         parser.error("--cases and --time-limit must be positive")
+    if not args.models.is_dir():
+        print(f"{args.models}: no such folder of seed models; fuzzing the generated seeds only", file=sys.stderr)
     seeds = load_seeds(args.models)
     started = time.monotonic()
-    tally = fuzz(seeds, args.seed, args.cases, args.time_limit, first=args.first, progress=True)
+    tally = fuzz(seeds, args.seed, args.cases, args.time_limit, first=args.first, progress=True,
+                 crashes=args.crashes)
     print(report(tally, time.monotonic() - started))
-    for path in save_crashes(tally, args.crashes, args.seed) if tally.crashes else []:
-        print(f"saved {path}")
     return 1 if tally.crashes else 0
 
 

@@ -35,7 +35,7 @@ from tools.model_mutations import field_sites, make_seed, mutate
 # Real models that compile (or fail) in milliseconds: the CI run's seeds besides the generated ones.
 SMALL_REAL = ("tflm_hello_world_int8", "tflm_simple_add_model", "tflm_network_tester_model",
               "tflm_micro_speech_quantized", "tflm_keyword_scrambled", "tinyengine_mnist_lenet300_100")
-CI_CASES = 2000
+CI_CASES = 3000
 
 
 def case_of(data: bytes, budget: int = BUDGETS[0]) -> Case:

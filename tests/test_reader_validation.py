@@ -248,3 +248,14 @@ def test_negative_concatenation_axis_out_of_range_is_refused():
 def test_every_real_model_still_reads(shared_models):
     for path in sorted(shared_models.glob("*.tflite")):
         parse_tflite(path.read_bytes(), name=path.stem)  # raises for none of them
+
+
+def test_names_with_line_breaks_stay_on_one_line():
+    g = cnn_graph()
+    data = with_tensor(g, 5, name="evil\nname\r", quant=Quantization((0.1,), (500,)))
+    text = refused(data, "tensor 5 (evil?name?)")
+    assert "\n" not in text and "\r" not in text
+    # A kernel's message carries the tensor name as the model spells it: CodegenError.lines() keeps it on one line.
+    data = with_tensor(g, 2, name="pad\nded", quant=Quantization((0.05,) * 3, (-3,) * 3, 3))
+    text = refused(data, "operator 1 (CONV_2D)", "tensor 2 (pad?ded) quantized per channel")
+    assert "\n" not in text

@@ -149,6 +149,16 @@ FOUND = [
 ]
 
 
+@pytest.mark.parametrize("dtype", ["bool", "int64"])
+def test_reshape_of_types_the_emitter_cannot_spell_is_refused(dtype):
+    # KeyError in emit_c.py (found by hand while reading the emitter): RESHAPE of a bool or int64 tensor.
+    t = [Tensor(0, "x", (1, 4), dtype), Tensor(1, "y", (4,), dtype)]
+    data = write_tflite(Graph(t, [Operator(0, "RESHAPE", (0,), (1,))], (0,), (1,), name="r"))
+    with pytest.raises(CodegenError) as info:
+        compile_case(case_of(data))
+    assert f"operator 0 (RESHAPE): unsupported RESHAPE of {dtype}" in " ".join(info.value.lines())
+
+
 @pytest.mark.parametrize("make,what,value,phrase", FOUND, ids=[f"{m.__name__}: {w}" for m, w, _, _ in FOUND])
 def test_found_crashes_are_clean_errors(make, what, value, phrase):
     case = case_of(_patch(write_tflite(make()), what, value))

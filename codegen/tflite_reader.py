@@ -285,7 +285,7 @@ def _read_tensor(model: Any, t: Any, index: int, n_buffers: int, buf: bytes, nam
     if t.Buffer() >= n_buffers:
         raise ModelError(f"{where} refers to buffer {t.Buffer()} out of range")
     buffer = model.Buffers(t.Buffer())
-    raw = _buffer_bytes(buffer, buf)
+    raw = _buffer_bytes(buffer, buf, where)
     if raw is not None and len(raw):
         if dtype not in NUMPY_DTYPES:
             raise ModelError(f"{where} is a constant of unsupported type {dtype.upper()}")
@@ -336,13 +336,13 @@ def _check_quant(where: str, q: Quantization, shape: tuple[int, ...], dtype: str
             raise ModelError(f"{where} has {len(q.scale)} scales along dimension {q.axis} of shape {shape}")
 
 
-def _buffer_bytes(buffer: Any, buf: bytes) -> bytes | None:
+def _buffer_bytes(buffer: Any, buf: bytes, where: str) -> bytes | None:
     # Models over 2 GB keep data outside the flatbuffer (offset/size); small ones inline it.
     offset = buffer.Offset() if hasattr(buffer, "Offset") else 0
     if offset > 1:
         size = buffer.Size()
         if offset + size > len(buf):
-            raise ModelError("buffer data lies beyond the end of the file (truncated?)")
+            raise ModelError(f"{where}: its buffer's data lies beyond the end of the file (truncated?)")
         return buf[offset : offset + size]
     if buffer.DataLength() == 0:
         return None

@@ -325,8 +325,7 @@ def _check_quant(where: str, q: Quantization, shape: tuple[int, ...], dtype: str
     low, high = _ZERO_POINT_RANGES.get(dtype, _ZERO_POINT_RANGES["int64"])
     for zp in q.zero_point:
         if not low <= zp <= high:
-            allowed = f"{low}" if low == high else f"[{low}, {high}]"
-            raise ModelError(f"{where} has zero point {zp}; a {dtype} tensor's must be {allowed}")
+            raise ModelError(f"{where} has zero point {zp}, outside the {dtype} range [{low}, {high}]")
     if q.axis < 0:
         raise ModelError(f"{where} has quantized dimension {q.axis}")
     if len(q.scale) > 1:

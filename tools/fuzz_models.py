@@ -287,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replay", type=Path, help="run one saved input in this process and show its traceback")
     args = parser.parse_args(argv)
     if args.replay is not None:
+        if not args.replay.is_file():
+            parser.error(f"--replay {args.replay}: no such file")
         return replay(args.replay)
     if args.cases < 1 or args.time_limit <= 0:
         parser.error("--cases and --time-limit must be positive")

@@ -4,6 +4,7 @@ a regression test here, built from a generated model with the same mutation."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import struct
@@ -144,6 +145,8 @@ FOUND = [
     (float_io_graph, "tensor 5 scale length", 0, "PAD whose output is not per-tensor quantized"),
     # KeyError in emit_c.py: FULLY_CONNECTED taking a constant (its own weights) as its activation input.
     (fc_graph, "operator 0 inputs[0]", 1, "operator 0 (FULLY_CONNECTED): unsupported with constant tensor 1"),
+    # ValueError in fuse_pad.py (long run, case 10859): a PAD padding a per-channel filter before a conv.
+    (cnn_graph, "operator 0 inputs[0]", 3, "operator 0 (PAD): unsupported PAD whose input is not per-tensor"),
     # gcc -Werror=overflow (issue 18 item 10): a zero point far outside int8.
     (elementwise_graph, "tensor 2 zero point[0]", -14293651161216, "zero point -14293651161216"),
 ]
@@ -173,3 +176,17 @@ def test_patch_helper_writes_the_field_it_names():
     sites, _ = field_sites(data)
     site = next(s for s in sites if s.what == "tensor 5 shape[1]")
     assert struct.unpack_from("<i", data, site.pos)[0] == 9
+
+
+def test_pad_before_a_convolution_with_a_malformed_filter_is_left_to_the_lowering():
+    # IndexError in fuse_pad.py (found while fixing the PAD one): a SAME convolution after a PAD, filter rank 2.
+    g = cnn_graph()
+    w = g.tensors[3]
+    tensors = list(g.tensors)
+    tensors[3] = dataclasses.replace(w, shape=(4, 27), data=w.data.reshape(4, 27))
+    ops = list(g.operators)
+    ops[1] = dataclasses.replace(ops[1], options={**ops[1].options, "padding": "SAME"})
+    data = write_tflite(dataclasses.replace(g, tensors=tensors, operators=ops))
+    with pytest.raises(CodegenError) as info:
+        compile_case(case_of(data))
+    assert "operator 1 (CONV_2D): unsupported with a rank-2 filter" in " ".join(info.value.lines())

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from codegen.errors import CodegenError
 from codegen.ir import Graph, Operator, Quantization, Tensor
 from codegen.tflite_writer import write_tflite
+from tests.conftest import SHARED_MODELS
 from tests.model_factory import any_graph
 from tools.fuzz_models import (
     BUDGETS,
@@ -43,9 +44,9 @@ def case_of(data: bytes, budget: int = BUDGETS[0]) -> Case:
     return Case(0, "test", "test", data, budget, TARGETS[0], False, True)
 
 
-def test_short_fuzz_run_has_no_crash_and_no_hang(shared_models):
-    seeds = load_seeds(shared_models, SMALL_REAL)
-    assert len(seeds) == 3 + len(SMALL_REAL)
+def test_short_fuzz_run_has_no_crash_and_no_hang():
+    seeds = load_seeds(SHARED_MODELS, SMALL_REAL)  # the generated seeds alone when ../shared/models is absent
+    assert len(seeds) == 3 + (len(SMALL_REAL) if SHARED_MODELS.is_dir() else 0)
     started = time.monotonic()
     tally = fuzz(seeds, seed=18, cases=CI_CASES, time_limit=30)
     text = report(tally, time.monotonic() - started)

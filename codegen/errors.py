@@ -13,7 +13,13 @@ class CodegenError(Exception):
         self.problems = problems or []
 
     def lines(self) -> list[str]:
-        return [str(self)] + [f"  {p}" for p in self.problems]
+        """The message and each problem on one line: names read from a model (tensors, custom ops) may hold
+        line breaks or control characters, printed here as '?'."""
+        return [_printable(str(self))] + [f"  {_printable(p)}" for p in self.problems]
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 class ModelError(CodegenError):

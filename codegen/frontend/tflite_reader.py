@@ -6,6 +6,7 @@ where TFLite Micro is lenient (e.g. person_detect's rank-1 biases that declare q
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,42 @@ _TYPE_NAMES = {v: k for k, v in tflite.TensorType.__dict__.items() if not k.star
 _OP_NAMES = {v: k for k, v in tflite.BuiltinOperator.__dict__.items() if not k.startswith("_")}
 _ACTIVATIONS = {v: k for k, v in tflite.ActivationFunctionType.__dict__.items() if not k.startswith("_")}
 _PADDINGS = {tflite.Padding.SAME: "SAME", tflite.Padding.VALID: "VALID"}
+
+# TFLite Micro's RuntimeShape holds at most this many dimensions.
+MAX_RANK = 6
+# Sizes, offsets and loop bounds in the generated C are int32: no tensor may reach 2^31 bytes.
+MAX_TENSOR_BYTES = 2**31 - 1
+# Zero points must lie in their tensor type's range. Narrower rules are the kernels' to check: int16 activations
+# are mostly symmetric, but TFLM's int16 SOFTMAX writes zero point -32768 (tflm_keyword_scrambled, tensor 51).
+_ZERO_POINT_RANGES = {
+    "int8": (-128, 127),
+    "uint8": (0, 255),
+    "int16": (-(2**15), 2**15 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+}
+# (required inputs, most inputs or None for any number, outputs) of the operators the compiler lowers, as
+# TFLite defines them; a required input may not be omitted (-1).
+_ARITY: dict[str, tuple[int, int | None, int]] = {
+    "CONV_2D": (2, 3, 1),
+    "DEPTHWISE_CONV_2D": (2, 3, 1),
+    "FULLY_CONNECTED": (2, 3, 1),
+    "ADD": (2, 2, 1),
+    "MUL": (2, 2, 1),
+    "AVERAGE_POOL_2D": (1, 1, 1),
+    "MAX_POOL_2D": (1, 1, 1),
+    "MEAN": (2, 2, 1),
+    "PAD": (2, 2, 1),
+    "PADV2": (2, 3, 1),
+    "RESHAPE": (1, 2, 1),
+    "CONCATENATION": (1, None, 1),
+    "TRANSPOSE": (2, 2, 1),
+    "SOFTMAX": (1, 1, 1),
+    "LOG_SOFTMAX": (1, 1, 1),
+    "LOGISTIC": (1, 1, 1),
+    "QUANTIZE": (1, 1, 1),
+    "DEQUANTIZE": (1, 1, 1),
+}
 
 
 def _conv_options(o: Any) -> dict[str, Any]:
@@ -156,11 +193,11 @@ def _parse(buf: bytes, name: str) -> Graph:
     tensors = [_read_tensor(model, sg.Tensors(i), i, n_buffers, buf, name) for i in range(sg.TensorsLength())]
     n_tensors = len(tensors)
 
-    def check_indices(indices: np.ndarray, what: str) -> tuple[int, ...]:
+    def check_indices(indices: np.ndarray, what: str, optional: bool = False) -> tuple[int, ...]:
         out = tuple(int(i) for i in indices)
         for i in out:
-            if i < -1 or i >= n_tensors:
-                raise ModelError(f"{name}: {what} refers to tensor {i}, but the model has {n_tensors}")
+            if i < (-1 if optional else 0) or i >= n_tensors:
+                raise ModelError(f"{what} refers to tensor {i}, but the model has {n_tensors}")
         return out
 
     operators = []
@@ -169,15 +206,82 @@ def _parse(buf: bytes, name: str) -> Graph:
         if op.OpcodeIndex() >= model.OperatorCodesLength():
             raise ModelError(f"{name}: operator {i} has opcode index {op.OpcodeIndex()} out of range")
         op_type = _op_name(model.OperatorCodes(op.OpcodeIndex()))
-        inputs = check_indices(op.InputsAsNumpy() if op.InputsLength() else np.zeros(0), f"operator {i}")
-        outputs = check_indices(op.OutputsAsNumpy() if op.OutputsLength() else np.zeros(0), f"operator {i}")
-        operators.append(Operator(i, op_type, inputs, outputs, _read_options(op, op_type)))
+        where = f"{name}: operator {i} ({op_type})"
+        inputs = check_indices(op.InputsAsNumpy() if op.InputsLength() else np.zeros(0), where, optional=True)
+        outputs = check_indices(op.OutputsAsNumpy() if op.OutputsLength() else np.zeros(0), f"{where} output")
+        _check_arity(where, op_type, inputs, outputs)
+        options = _read_options(op, op_type)
+        _check_options(where, options)
+        operators.append(Operator(i, op_type, inputs, outputs, options))
 
-    graph_inputs = check_indices(sg.InputsAsNumpy() if sg.InputsLength() else np.zeros(0), "graph inputs")
-    graph_outputs = check_indices(sg.OutputsAsNumpy() if sg.OutputsLength() else np.zeros(0), "graph outputs")
+    graph_inputs = check_indices(sg.InputsAsNumpy() if sg.InputsLength() else np.zeros(0), f"{name}: graph inputs")
+    graph_outputs = check_indices(sg.OutputsAsNumpy() if sg.OutputsLength() else np.zeros(0), f"{name}: graph outputs")
     if not graph_inputs or not graph_outputs:
         raise ModelError(f"{name}: model declares no inputs or no outputs")
-    return Graph(tensors, operators, graph_inputs, graph_outputs, name=name)
+    variables = {i for i in range(n_tensors) if sg.Tensors(i).IsVariable()}
+    graph = Graph(tensors, operators, graph_inputs, graph_outputs, name=name)
+    _check_dataflow(graph, variables)
+    return graph
+
+
+def _check_arity(where: str, op_type: str, inputs: tuple[int, ...], outputs: tuple[int, ...]) -> None:
+    """Every operator writes something; a known one has TFLite's number of inputs and outputs."""
+    if not outputs:
+        raise ModelError(f"{where} has no outputs")
+    if op_type not in _ARITY:
+        return
+    required, most, n_out = _ARITY[op_type]
+    if len(inputs) < required or (most is not None and len(inputs) > most):
+        expected = f"{required}" if most == required else f"{required} to {most}" if most else f"{required} or more"
+        raise ModelError(f"{where} has {len(inputs)} inputs; TFLite's {op_type} takes {expected}")
+    if any(i < 0 for i in inputs[:required]):
+        raise ModelError(f"{where} omits a required input (tensor -1 among its first {required})")
+    if len(outputs) != n_out:
+        raise ModelError(f"{where} has {len(outputs)} outputs; TFLite's {op_type} has {n_out}")
+
+
+def _check_options(where: str, options: dict[str, Any]) -> None:
+    """Builtin options the reader could not name, and window parameters no kernel can divide by."""
+    for key, what in (("activation", "fused activation"), ("padding", "padding")):
+        if isinstance(options.get(key), int):
+            raise ModelError(f"{where}: {what} code {options[key]} is not one TFLite defines")
+    for key in ("stride_h", "stride_w", "dilation_h", "dilation_w", "filter_h", "filter_w"):
+        if key in options and options[key] < 1:
+            raise ModelError(f"{where}: {key} is {options[key]} (must be at least 1)")
+    if "beta" in options and not math.isfinite(options["beta"]):
+        raise ModelError(f"{where}: softmax beta is {options['beta']}")
+
+
+def _check_dataflow(graph: Graph, variables: set[int]) -> None:
+    """Each tensor has one producer: a constant, a graph input, a variable, or one operator before its readers."""
+    name = graph.name
+    if len(set(graph.inputs)) != len(graph.inputs):
+        raise ModelError(f"{name}: graph inputs {list(graph.inputs)} name a tensor twice")
+    available = set(graph.inputs) | variables | {t.index for t in graph.tensors if t.is_const}
+    for i in graph.inputs:
+        if graph.tensors[i].is_const:
+            raise ModelError(f"{name}: graph input tensor {i} ({_label(graph.tensors[i].name)}) is a constant")
+    for op in graph.operators:
+        # Ops the compiler does not know may read tensors they own (an Ethos-U op's scratch): they are refused
+        # by name when lowered, not here.
+        for i in op.inputs if op.op_type in _ARITY else ():
+            if i >= 0 and i not in available:
+                raise ModelError(f"{name}: {op.describe()} reads tensor {i} ({_label(graph.tensors[i].name)}), which "
+                                 "no earlier operator writes and which is neither a constant nor a graph input")
+        for i in op.outputs:
+            if i in available and i not in variables:
+                raise ModelError(f"{name}: {op.describe()} writes tensor {i} ({_label(graph.tensors[i].name)}), which "
+                                 "already holds a constant, a graph input or an earlier operator's result")
+            available.add(i)
+    for i in graph.outputs:
+        if i not in available or graph.tensors[i].is_const:
+            raise ModelError(f"{name}: graph output tensor {i} ({_label(graph.tensors[i].name)}) is never computed")
+
+
+def _label(name: str) -> str:
+    """A tensor's name fit for a one-line message: printable, and short."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in name)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _op_name(opcode: Any) -> str:
@@ -207,42 +311,77 @@ def _read_tensor(model: Any, t: Any, index: int, n_buffers: int, buf: bytes, nam
     type_code = t.Type()
     dtype = _TENSOR_TYPES.get(type_code, _TYPE_NAMES.get(type_code, f"type{type_code}").lower())
     shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-    if any(d < 0 for d in shape):
-        raise ModelError(f"{name}: tensor {index} ({tname}) has a dynamic shape {shape}; static shapes are required")
+    where = f"{name}: tensor {index} ({_label(tname)})"
+    _check_shape(where, shape, dtype)
 
     data = None
     if t.Buffer() >= n_buffers:
-        raise ModelError(f"{name}: tensor {index} ({tname}) refers to buffer {t.Buffer()} out of range")
+        raise ModelError(f"{where} refers to buffer {t.Buffer()} out of range")
     buffer = model.Buffers(t.Buffer())
-    raw = _buffer_bytes(buffer, buf)
+    raw = _buffer_bytes(buffer, buf, where)
     if raw is not None and len(raw):
         if dtype not in NUMPY_DTYPES:
-            raise ModelError(f"{name}: constant tensor {index} ({tname}) has unsupported type {dtype.upper()}")
+            raise ModelError(f"{where} is a constant of unsupported type {dtype.upper()}")
         np_dtype = np.dtype(NUMPY_DTYPES[dtype]).newbyteorder("<")
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        count = math.prod(shape)
         if len(raw) != count * np_dtype.itemsize:
             raise ModelError(
-                f"{name}: tensor {index} ({tname}) holds {len(raw)} bytes, shape {shape} of {dtype} needs "
-                f"{count * np_dtype.itemsize}"
+                f"{where} holds {len(raw)} bytes, shape {shape} of {dtype} needs {count * np_dtype.itemsize}"
             )
         data = np.frombuffer(raw, dtype=np_dtype).astype(NUMPY_DTYPES[dtype]).reshape(shape)
-    return Tensor(index, tname, shape, dtype, _read_quant(t), data)
+    quant = _read_quant(t, where)
+    if quant is not None:
+        _check_quant(where, quant, shape, dtype, constant=data is not None)
+    return Tensor(index, tname, shape, dtype, quant, data)
 
 
-def _buffer_bytes(buffer: Any, buf: bytes) -> bytes | None:
+def _check_shape(where: str, shape: tuple[int, ...], dtype: str) -> None:
+    if any(d < 0 for d in shape):
+        raise ModelError(f"{where} has a dynamic shape {shape}; static shapes are required")
+    if len(shape) > MAX_RANK:
+        raise ModelError(f"{where} has {len(shape)} dimensions (TFLite Micro supports at most {MAX_RANK})")
+    itemsize = np.dtype(NUMPY_DTYPES[dtype]).itemsize if dtype in NUMPY_DTYPES else 1
+    if math.prod(shape) * itemsize > MAX_TENSOR_BYTES:
+        raise ModelError(f"{where} of shape {shape} would take {math.prod(shape) * itemsize:,} bytes "
+                         f"(at most {MAX_TENSOR_BYTES:,})")
+
+
+def _check_quant(where: str, q: Quantization, shape: tuple[int, ...], dtype: str, constant: bool) -> None:
+    """Quantization parameters that TFLite Micro accepts for this tensor's type and shape."""
+    if not all(math.isfinite(s) for s in q.scale):
+        bad = next(s for s in q.scale if not math.isfinite(s))
+        raise ModelError(f"{where} has scale {bad} (scales must be finite)")
+    # Filters carry their own sign conventions (checked where they are lowered); activations need a scale > 0.
+    if not constant and dtype in ("int8", "uint8", "int16") and not all(s > 0 for s in q.scale):
+        bad = next(s for s in q.scale if not s > 0)
+        raise ModelError(f"{where} has scale {bad} (an activation's scale must be positive)")
+    low, high = _ZERO_POINT_RANGES.get(dtype, _ZERO_POINT_RANGES["int64"])
+    for zp in q.zero_point:
+        if not low <= zp <= high:
+            raise ModelError(f"{where} has zero point {zp}, outside the {dtype} range [{low}, {high}]")
+    if q.axis < 0:
+        raise ModelError(f"{where} has quantized dimension {q.axis}")
+    if len(q.scale) > 1:
+        matches = q.axis < len(shape) and shape[q.axis] == len(q.scale)
+        # TFLM ignores the axis of rank-1 tensors (person_detect's biases declare 3): so does the reader.
+        if not matches and not (len(shape) == 1 and shape[0] == len(q.scale)):
+            raise ModelError(f"{where} has {len(q.scale)} scales along dimension {q.axis} of shape {shape}")
+
+
+def _buffer_bytes(buffer: Any, buf: bytes, where: str) -> bytes | None:
     # Models over 2 GB keep data outside the flatbuffer (offset/size); small ones inline it.
     offset = buffer.Offset() if hasattr(buffer, "Offset") else 0
     if offset > 1:
         size = buffer.Size()
         if offset + size > len(buf):
-            raise ModelError("buffer data lies beyond the end of the file (truncated?)")
+            raise ModelError(f"{where}: its buffer's data lies beyond the end of the file (truncated?)")
         return buf[offset : offset + size]
     if buffer.DataLength() == 0:
         return None
     return buffer.DataAsNumpy().tobytes()
 
 
-def _read_quant(t: Any) -> Quantization | None:
+def _read_quant(t: Any, where: str) -> Quantization | None:
     q = t.Quantization()
     if q is None or q.ScaleLength() == 0:
         return None
@@ -250,4 +389,6 @@ def _read_quant(t: Any) -> Quantization | None:
     zps = tuple(int(z) for z in q.ZeroPointAsNumpy()) if q.ZeroPointLength() else (0,) * len(scales)
     if len(zps) == 1 and len(scales) > 1:
         zps = zps * len(scales)
+    if len(zps) != len(scales):
+        raise ModelError(f"{where} has {len(scales)} scales but {len(zps)} zero points")
     return Quantization(scales, zps, int(q.QuantizedDimension()))

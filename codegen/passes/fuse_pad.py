@@ -51,8 +51,10 @@ def _spatial_pads(graph: Graph, pad: Operator) -> tuple[int, int, int, int] | No
     """(top, bottom, left, right) when this PAD only pads H and W of an NHWC int8 tensor with its zero point."""
     x, paddings = graph.tensor(pad.inputs[0]), graph.tensor(pad.inputs[1])
     y = graph.tensor(pad.outputs[0])
-    if paddings.data is None or len(x.shape) != 4 or x.dtype != "int8" or x.quant is None or y.quant is None:
+    if paddings.data is None or paddings.data.size != 8 or len(x.shape) != 4 or x.dtype != "int8":
         return None
+    if x.quant is None or y.quant is None or x.quant.per_channel or y.quant.per_channel:
+        return None  # not a PAD the lowering accepts: leave it to refuse the model
     if (x.scale, x.zero_point) != (y.scale, y.zero_point):
         return None
     p = [[int(v) for v in row] for row in paddings.data.reshape(4, 2)]
@@ -69,6 +71,8 @@ def _own_padding(graph: Graph, conv: Operator) -> tuple[int, int, int, int] | No
     if o.get("padding") != "SAME":
         return None
     x, w = graph.tensor(conv.inputs[0]), graph.tensor(conv.inputs[1])
+    if len(x.shape) != 4 or len(w.shape) != 4:
+        return None  # the lowering refuses such a convolution
     amounts = []
     for axis, k_axis, stride, dil in ((1, 1, o["stride_h"], o["dilation_h"]), (2, 2, o["stride_w"], o["dilation_w"])):
         size, kernel = x.shape[axis], w.shape[k_axis]

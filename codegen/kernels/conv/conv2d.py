@@ -18,6 +18,8 @@ HEADER = "conv2d_s8.h"
 
 # The C kernels shift left through uint32 by at most 31; real layers sit far below this.
 _MAX_LEFT_SHIFT = 30
+# The kernels index input rows and columns as oy * stride - pad + ky * dilation in int32.
+_MAX_SPAN = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,9 @@ def check_activation_tensors(op: Operator, graph: Graph) -> tuple[Tensor, Tensor
             raise Unsupported(f"with a rank-{len(t.shape)} {what} (expects rank 4)")
     if x.shape[0] != 1 or y.shape[0] != 1:
         raise Unsupported(f"with batch {x.shape[0]} (only batch 1)")
+    for t, what in ((x, "input"), (w, "filter"), (y, "output")):
+        if 0 in t.shape:
+            raise Unsupported(f"with an empty {what} of shape {t.shape}")
     if w.data is None:
         raise Unsupported("with a non-constant filter")
     if b is not None:
@@ -154,6 +159,7 @@ def window_of(op: Operator, x: Tensor, y: Tensor, kernel_h: int, kernel_w: int) 
         if (out_h, out_w) != (y.shape[1], y.shape[2]):
             raise Unsupported(f"with explicit padding {o['explicit_padding']} that gives {out_h}x{out_w}, "
                               f"not the {y.shape[1]}x{y.shape[2]} output")
+        _check_span(out_h, out_w, kernel_h, kernel_w, sh, sw, dh, dw)
         return Window(kernel_h, kernel_w, sh, sw, dh, dw, top, left)
     out_h = compute_out_size(padding, in_h, kernel_h, sh, dh)
     out_w = compute_out_size(padding, in_w, kernel_w, sw, dw)
@@ -163,8 +169,18 @@ def window_of(op: Operator, x: Tensor, y: Tensor, kernel_h: int, kernel_w: int) 
     if (out_h, out_w) != (y.shape[1], y.shape[2]):
         raise Unsupported(f"with a {y.shape[1]}x{y.shape[2]} output, but {padding} padding with these "
                           f"strides gives {out_h}x{out_w}")
+    _check_span(out_h, out_w, kernel_h, kernel_w, sh, sw, dh, dw)
     return Window(kernel_h, kernel_w, sh, sw, dh, dw,
                   compute_padding(in_h, kernel_h, sh, dh, out_h), compute_padding(in_w, kernel_w, sw, dw, out_w))
+
+
+def _check_span(out_h: int, out_w: int, kernel_h: int, kernel_w: int, sh: int, sw: int, dh: int, dw: int) -> None:
+    """Refuse strides and dilations whose input rows or columns a kernel could not index in int32."""
+    span_h = (out_h - 1) * sh + (kernel_h - 1) * dh + 1
+    span_w = (out_w - 1) * sw + (kernel_w - 1) * dw + 1
+    if max(span_h, span_w) > _MAX_SPAN:
+        raise Unsupported(f"with strides {sh}x{sw} and dilations {dh}x{dw} whose window spans {span_h}x{span_w} "
+                          f"input positions (more than int32 indices reach)")
 
 
 def requant_of(op: Operator, x: Tensor, w: Tensor, y: Tensor, out_c: int, axis: int) -> Requant:

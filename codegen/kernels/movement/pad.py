@@ -51,6 +51,9 @@ def lower_pad(op: Operator, graph: Graph) -> list[KernelCall]:
         raise Unsupported(f"PAD of a rank-{len(x.shape)} tensor (at most 4)")
     if paddings is None or paddings.data is None:
         raise Unsupported("PAD with non-constant paddings")
+    for t, role in ((x, "input"), (y, "output")):
+        if t.quant is None or t.quant.per_channel:
+            raise Unsupported(f"PAD whose {role} is not per-tensor quantized")
     if x.quant != y.quant and (x.scale, x.zero_point) != (y.scale, y.zero_point):
         raise Unsupported("PAD whose input and output quantization differ")
     pad_value = y.zero_point
@@ -58,10 +61,21 @@ def lower_pad(op: Operator, graph: Graph) -> list[KernelCall]:
         value = graph.tensor(op.inputs[2])
         if value.data is None:
             raise Unsupported("PADV2 with a non-constant pad value")
+        if value.dtype != x.dtype:
+            raise Unsupported(f"PADV2 with a {value.dtype} pad value for {x.dtype} data (TFLite requires the same)")
         pad_value = int(value.data.reshape(-1)[0])
+    amounts = np.asarray(paddings.data)
+    if amounts.shape != (len(x.shape), 2):
+        raise Unsupported(f"PAD with paddings of shape {amounts.shape} for a rank-{len(x.shape)} input "
+                          f"(needs ({len(x.shape)}, 2))")
+    if (amounts < 0).any():
+        raise Unsupported(f"PAD with negative paddings {amounts.tolist()}")
+    expected = tuple(int(d + a + b) for d, (a, b) in zip(x.shape, amounts.tolist(), strict=True))
+    if tuple(y.shape) != expected:
+        raise Unsupported(f"PAD whose output shape {tuple(y.shape)} is not the padded shape {expected}")
     lead = 4 - len(x.shape)
     in_shape = (1,) * lead + tuple(x.shape)
-    before = (0,) * lead + tuple(int(p) for p in paddings.data[:, 0])
+    before = (0,) * lead + tuple(int(p) for p in amounts[:, 0])
     out_shape = (1,) * lead + tuple(y.shape)
     params = PadParams(*in_shape, *before, *out_shape, pad_value=pad_value)
     return [KernelCall("pad_s8", params, (x.index,), (), (y.index,), op.index)]

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.ir import NUMPY_DTYPES, Graph, Operator, Tensor
+from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
 
 HEADER = "copy_s8.h"
+
+# Element types the C emitter has a type for (bool and int64 tensors have none).
+_DTYPES = ("int8", "uint8", "int16", "int32", "float32")
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,8 @@ def lower_reshape(op: Operator, graph: Graph) -> list[KernelCall]:
         raise Unsupported("RESHAPE without an input tensor")
     if x.dtype != y.dtype:
         raise Unsupported(f"RESHAPE from {x.dtype} to {y.dtype}")
-    if x.dtype not in NUMPY_DTYPES:
-        raise Unsupported(f"RESHAPE of {x.dtype}")
+    if x.dtype not in _DTYPES:
+        raise Unsupported(f"RESHAPE of {x.dtype} (supported: {', '.join(_DTYPES)})")
     if x.size != y.size:
         raise Unsupported(f"RESHAPE of {x.size} elements {x.shape} into {y.size} elements {y.shape}")
     inputs, consts = operand(x, "data")

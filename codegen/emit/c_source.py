@@ -25,7 +25,8 @@ C_TYPES = {
     np.dtype(np.int64): "int64_t",
     np.dtype(np.float32): "float",
 }
-IR_C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+IR_C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
+              "float32": "float", "bool": "uint8_t"}
 VALUES_PER_LINE = 24
 
 

@@ -68,11 +68,6 @@ def _concat_options(o: Any) -> dict[str, Any]:
     return {**_activation_only(o), "axis": o.Axis()}
 
 
-def _add_sub_options(o: Any) -> dict[str, Any]:
-    # pot_scale_int16 (schema default true) picks TFLite's power-of-two int16 path; TFLite Micro ignores it.
-    return {**_activation_only(o), "pot_scale_int16": bool(o.PotScaleInt16())}
-
-
 def _strided_slice_options(o: Any) -> dict[str, Any]:
     return {
         "begin_mask": o.BeginMask(),
@@ -98,8 +93,9 @@ _OPTION_PARSERS: dict[str, tuple[type, Any]] = {
     "CONV_2D": (tflite.Conv2DOptions, _conv_options),
     "DEPTHWISE_CONV_2D": (tflite.DepthwiseConv2DOptions, _depthwise_options),
     "FULLY_CONNECTED": (tflite.FullyConnectedOptions, _fc_options),
-    "ADD": (tflite.AddOptions, _add_sub_options),
-    "SUB": (tflite.SubOptions, _add_sub_options),
+    "ADD": (tflite.AddOptions, _activation_only),
+    # pot_scale_int16 is not read: TFLite Micro ignores it (always the general int16 path).
+    "SUB": (tflite.SubOptions, _activation_only),
     "LEAKY_RELU": (tflite.LeakyReluOptions, lambda o: {"alpha": float(o.Alpha())}),
     "STRIDED_SLICE": (tflite.StridedSliceOptions, _strided_slice_options),
     "TRANSPOSE_CONV": (tflite.TransposeConvOptions, _transpose_conv_options),

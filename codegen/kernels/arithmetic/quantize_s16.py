@@ -43,17 +43,17 @@ def lower_quantize_s16(op: Operator, graph: Graph) -> list[KernelCall]:
         raise Unsupported("QUANTIZE needs one input and one output")
     x = ins[0]
     (y,) = graph.op_outputs(op)
+    if (x.dtype, y.dtype) not in (*REQUANTIZE_PAIRS, ("float32", "int16")):
+        raise Unsupported(f"QUANTIZE from {x.dtype} to {y.dtype} (TFLite Micro's integer directions among "
+                          "int8, int16 and int32, and float32 -> int8 / int16)")
     out_scale, out_zp = _per_tensor(y, "QUANTIZE output")
-    lo, hi = INT_RANGES.get(y.dtype, (0, -1))
+    lo, hi = INT_RANGES[y.dtype]
     if not lo <= out_zp <= hi:
         raise Unsupported(f"QUANTIZE output zero point {out_zp} outside {y.dtype}")
     inputs, consts = operand(x, "data")
-    if x.dtype == "float32" and y.dtype == "int16":
+    if x.dtype == "float32":
         params = QuantizeParams(y.size, out_scale, out_zp)
         return [KernelCall("quantize_f32_s16", params, inputs, consts, (y.index,), op.index)]
-    if (x.dtype, y.dtype) not in REQUANTIZE_PAIRS:
-        raise Unsupported(f"QUANTIZE from {x.dtype} to {y.dtype} (TFLite Micro's integer directions among "
-                          "int8, int16 and int32, and float32 -> int8 / int16)")
     in_scale, in_zp = _per_tensor(x, "QUANTIZE input")
     params = requantize_params(y.size, in_scale, in_zp, out_scale, out_zp)
     if params.shift > 31:

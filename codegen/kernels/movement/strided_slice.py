@@ -9,7 +9,9 @@ walks (start, step, count) per axis.
 
 TFLite Micro sets ellipsis_mask and new_axis_mask to 0 whatever the model says (and supports at most 4
 dimensions), so a model that uses them gives TFLite and TFLite Micro different results: such operators are
-refused, as is a non-constant begin / end / strides, a zero stride and the `offset` option TFLM ignores.
+refused, as is a non-constant begin / end / strides, a zero stride, the `offset` option TFLM ignores, and a
+shrunk axis whose index lies outside the input or whose stride is negative (TFLM would read past the input or
+copy nothing).
 """
 
 from __future__ import annotations
@@ -115,6 +117,9 @@ def lower_strided_slice(op: Operator, graph: Graph) -> list[KernelCall]:
         start, count = resolve_axis(x.shape[axis], int(begin[axis]), int(end[axis]), stride,
                                     bool(o.get("begin_mask", 0) >> axis & 1), bool(o.get("end_mask", 0) >> axis & 1),
                                     shrink)
+        if shrink and (stride < 0 or not 0 <= start < x.shape[axis]):
+            # TFLM would copy nothing (negative stride) or read past the input (index out of range).
+            raise Unsupported(f"STRIDED_SLICE shrinking axis {axis} at index {int(begin[axis])} with stride {stride}")
         starts.append(start)
         steps.append(stride)
         counts.append(count)

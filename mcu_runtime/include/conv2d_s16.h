@@ -8,11 +8,11 @@
 
 #include "conv2d_s8.h"
 
-/* int64 bias: int64 accumulator and the int64 MultiplyByQuantizedMultiplier (shift <= 7). */
+/* int64 bias (zeros when the model has none): int64 accumulator, the int64 MultiplyByQuantizedMultiplier. */
 void conv2d_s16(const conv2d_s8_params_t *p, const int16_t *input, const int8_t *filter, const int64_t *bias,
                 const int32_t *mult, const int32_t *shift, int16_t *output);
 
-/* int32 bias (zeros when the model has none): int32 accumulator and the int32 MultiplyByQuantizedMultiplier. */
+/* int32 bias: int32 accumulator and the int32 MultiplyByQuantizedMultiplier (double rounding). */
 void conv2d_s16_b32(const conv2d_s8_params_t *p, const int16_t *input, const int8_t *filter, const int32_t *bias,
                     const int32_t *mult, const int32_t *shift, int16_t *output);
 

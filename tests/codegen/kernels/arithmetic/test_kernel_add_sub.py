@@ -90,3 +90,18 @@ def test_mixed_or_float_types_are_refused(dtypes, message):
     graph = Graph(tensors, [Operator(0, "SUB", (0, 1), (2,), {"activation": "NONE"})], (0, 1), (2,))
     with pytest.raises(Unsupported, match=message):
         lower(graph)
+
+
+@pytest.mark.parametrize(("op_type", "dtype"), [("SUB", "int8"), ("SUB", "int16"), ("ADD", "int16")])
+def test_in_place_output_over_the_first_operand(host_runtime, op_type, dtype):
+    """Calls without broadcasting may write over their first input (the planner shares the bytes)."""
+    lo, hi = RANGES[dtype]
+    rng = np.random.default_rng(5)
+    a, b = (rng.integers(lo, hi + 1, size=(2, 3, 7)).astype(dtype) for _ in range(2))
+    graph = binary(op_type, dtype, ((2, 3, 7),) * 3, [(0.02, 0), (0.03, 0), (0.04, 0)], "NONE")
+    (call,) = lower(graph)
+    assert call.in_place
+    want = check_single_op(host_runtime, graph, [a, b], ())
+    buf = a.copy()
+    host_runtime.run(call.kernel, call.params, [buf, b], buf.shape, buf.dtype, out=buf)
+    np.testing.assert_array_equal(buf, want)

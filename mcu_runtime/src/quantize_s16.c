@@ -28,6 +28,14 @@ void quantize_f32_s16(const quantize_f32_s8_params_t *p, const float *input, int
     }
 }
 
+void dequantize_s16_f32(const dequantize_s8_f32_params_t *p, const int16_t *input, float *output)
+{
+    const double scale = (double)p->scale;
+    for (int32_t i = 0; i < p->size; ++i) {
+        output[i] = (float)(scale * (double)((int32_t)input[i] - p->zero_point));
+    }
+}
+
 /* Every sum and difference goes through uint32: TFLite's int32 arithmetic wraps at extreme values. */
 static inline int32_t requantize_one(const requantize_s8_params_t *p, int32_t x, int32_t lo, int32_t hi)
 {

@@ -6,6 +6,7 @@ quantize_common.cc allows, besides what quantize.py lowers (float32 -> int8, int
   shift from QuantizeMultiplier(double(in_scale) / double(out_scale)); each element (x - in_zp) in int32
   (wrapping, as TFLite's int32 subtraction does), times the multiplier (double rounding), plus out_zp
   (wrapping), clamped to the output type.
+- DEQUANTIZE int16 -> float32: (float)(double(scale) * (q - zero_point)), like int8 (quantize.py).
 uint8 is not an element type the rest of the compiler handles, so its directions are refused.
 """
 
@@ -15,9 +16,11 @@ import numpy as np
 
 from codegen.ir import Graph, Operator
 from codegen.kernels.arithmetic.quantize import (
+    DequantizeParams,
     QuantizeParams,
     RequantizeParams,
     _per_tensor,
+    dequantize_s8_f32_ref,
     requantize_params,
     round_half_away_f32,
 )
@@ -64,6 +67,20 @@ def lower_quantize_s16(op: Operator, graph: Graph) -> list[KernelCall]:
     return [KernelCall(kernel, params, inputs, consts, (y.index,), op.index, in_place=bool(inputs) and same_size)]
 
 
+def lower_dequantize_s16(op: Operator, graph: Graph) -> list[KernelCall]:
+    ins = graph.op_inputs(op)
+    if len(ins) != 1 or ins[0] is None or len(op.outputs) != 1:
+        raise Unsupported("DEQUANTIZE needs one input and one output")
+    x = ins[0]
+    (y,) = graph.op_outputs(op)
+    if x.dtype != "int16" or y.dtype != "float32":
+        raise Unsupported(f"DEQUANTIZE from {x.dtype} to {y.dtype} (this variant: int16 -> float32)")
+    scale, zp = _per_tensor(x, "DEQUANTIZE input")
+    inputs, consts = operand(x, "data")
+    return [KernelCall("dequantize_s16_f32", DequantizeParams(x.size, scale, zp), inputs, consts, (y.index,),
+                       op.index)]
+
+
 def quantize_f32_s16_ref(p: QuantizeParams, x: np.ndarray) -> np.ndarray:
     """AffineQuantize where defined; beyond int32 (and for NaN) saturating, as quantize_f32_s8_ref explains."""
     xf = np.asarray(x, dtype=np.float32).reshape(-1)
@@ -95,8 +112,12 @@ def _claims(op: Operator, graph: Graph) -> bool:
     return bool(dtypes & {"int16", "int32"})
 
 
+def _int16_input(op: Operator, graph: Graph) -> bool:
+    return len(op.inputs) == 1 and op.inputs[0] >= 0 and graph.tensor(op.inputs[0]).dtype == "int16"
+
+
 LOWERINGS: dict = {}
-VARIANTS = {"QUANTIZE": (_claims, lower_quantize_s16)}
-REFERENCES = {"quantize_f32_s16": quantize_f32_s16_ref} | {
+VARIANTS = {"QUANTIZE": (_claims, lower_quantize_s16), "DEQUANTIZE": (_int16_input, lower_dequantize_s16)}
+REFERENCES = {"quantize_f32_s16": quantize_f32_s16_ref, "dequantize_s16_f32": dequantize_s8_f32_ref} | {
     f"requantize_{_SHORT[i]}_{_SHORT[o]}": _requantize_ref_for(o) for i, o in REQUANTIZE_PAIRS
 }

@@ -61,6 +61,19 @@ def test_quantize_f32_to_int16_matches_tflm_and_tflite(host_runtime, scale, seed
     assert out.min() == -32768 and out.max() == 32767  # saturation is exercised
 
 
+@settings(max_examples=20, deadline=None)
+@given(scale=st.floats(-6, 2), seed=st.integers(0, 2**32 - 1))
+def test_dequantize_int16_matches_tflm_and_tflite(host_runtime, scale, seed):
+    scale = float(np.float32(10**scale))
+    x = np.random.default_rng(seed).integers(-32768, 32768, size=(3, 11)).astype(np.int16)
+    x.flat[:2] = (-32768, 32767)
+    graph = Graph([Tensor(0, "x", x.shape, "int16", Quantization((scale,), (0,))), Tensor(1, "y", x.shape, "float32")],
+                  [Operator(0, "DEQUANTIZE", (0,), (1,))], (0,), (1,), name="dequantize16")
+    (call,) = lower(graph)
+    assert call.kernel == "dequantize_s16_f32"
+    check_single_op(host_runtime, graph, [x])
+
+
 def test_uint8_and_float_outputs_are_refused():
     q = Quantization((0.1,), (0,))
     graph = quantize_graph(Tensor(0, "x", (2,), "int16", q), Tensor(1, "y", (2,), "uint8", q))

@@ -62,15 +62,9 @@ void transpose_conv_s16(const transpose_conv_params_t *p, const int16_t *input, 
                         }
                         const int16_t *in = input + (iy * p->in_w + ix) * p->in_c;
                         const int8_t *w = filter + ((oc * p->kernel_h + ky) * p->kernel_w + kx) * p->in_c;
-                        int32_t part = 0; /* fewer than 256 products of at most 2^22 per block: exact */
                         for (int32_t c = 0; c < p->in_c; ++c) {
-                            part += (int32_t)in[c] * (int32_t)w[c];
-                            if ((c & 255) == 255) {
-                                acc += part;
-                                part = 0;
-                            }
+                            acc += (int32_t)in[c] * (int32_t)w[c]; /* each product < 2^22: SMLAL */
                         }
-                        acc += part;
                     }
                 }
                 const int32_t y = multiply_by_quantized_multiplier_s64(acc + bias[oc], mult[oc], shift[oc]);

@@ -7,11 +7,13 @@ positive stride and [-1, size - 1] for a negative one, and a shrink_axis_mask ax
 its begin (and disappears from the output). All of it is resolved here at compile time, so the kernel only
 walks (start, step, count) per axis.
 
-TFLite Micro sets ellipsis_mask and new_axis_mask to 0 whatever the model says (and supports at most 4
-dimensions), so a model that uses them gives TFLite and TFLite Micro different results: such operators are
-refused, as is a non-constant begin / end / strides, a zero stride, the `offset` option TFLM ignores, and a
-shrunk axis whose index lies outside the input or whose stride is negative (TFLM would read past the input or
-copy nothing).
+ellipsis_mask and new_axis_mask follow TFLite (dense_spec: an ellipsis stands for the whole axes the other
+entries leave, a new axis adds an output dimension of 1). TFLite Micro zeroes both masks: for nearly every
+model that uses them its shape check then fails and it refuses the model; where its reading would also fit
+the output and select other elements, the operator is refused here as ambiguous. Also refused: input rank
+above 4 (as TFLM), a non-constant begin / end / strides, a zero stride, the `offset` option TFLM ignores, and
+a shrunk axis whose index lies outside the input or whose stride is negative (TFLM would read past the input
+or copy nothing).
 """
 
 from __future__ import annotations
@@ -82,6 +84,63 @@ def resolve_axis(size: int, begin: int, end: int, stride: int, begin_masked: boo
     return start, count
 
 
+# One input axis's slice: (begin, end, stride, begin_masked, end_masked, shrink).
+AxisSlice = tuple[int, int, int, bool, bool, bool]
+_FULL: AxisSlice = (0, 0, 1, True, True, False)
+
+
+def dense_spec(rank: int, begin: list[int], end: list[int], strides: list[int],
+               o: dict) -> tuple[list[AxisSlice], list[int | None]]:
+    """TFLite's reading of the sparse slice spec: each input axis's slice, and the output's axes in order
+    (an input axis, or None for a new axis of size 1). An ellipsis stands for as many whole axes as the other
+    entries leave; without one, the axes after the spec are whole; a new_axis entry consumes no input axis
+    (at the ellipsis's position the ellipsis wins); a shrunk axis leaves the output."""
+    n = len(begin)
+    ellipsis = [i for i in range(n) if o.get("ellipsis_mask", 0) >> i & 1]
+    if len(ellipsis) > 1:
+        raise Unsupported(f"STRIDED_SLICE with {len(ellipsis)} ellipses")
+    new_axis = {i for i in range(n) if o.get("new_axis_mask", 0) >> i & 1} - set(ellipsis)
+    consuming = n - len(ellipsis) - len(new_axis)
+    if consuming > rank:
+        raise Unsupported(f"STRIDED_SLICE with {consuming} slice entries for a rank-{rank} input")
+    if ellipsis and consuming == rank:
+        # NumPy and TF read it as no axes; TFLite's kernel expands an ellipsis over at least one.
+        raise Unsupported("STRIDED_SLICE with an ellipsis that stands for no axis (TFLite reads it differently)")
+    axes: list[AxisSlice] = []
+    layout: list[int | None] = []
+    for i in range(n):
+        if i in ellipsis:
+            for _ in range(rank - consuming):
+                layout.append(len(axes))
+                axes.append(_FULL)
+        elif i in new_axis:
+            layout.append(None)
+        else:
+            shrink = bool(o.get("shrink_axis_mask", 0) >> i & 1)
+            if not shrink:
+                layout.append(len(axes))
+            axes.append((int(begin[i]), int(end[i]), int(strides[i]), bool(o.get("begin_mask", 0) >> i & 1),
+                         bool(o.get("end_mask", 0) >> i & 1), shrink))
+    while len(axes) < rank:
+        layout.append(len(axes))
+        axes.append(_FULL)
+    return axes, layout
+
+
+def _resolve(shape: tuple[int, ...], axes: list[AxisSlice]) -> list[tuple[int, int, int]]:
+    """(start, step, count) per input axis; refuses what TFLite Micro cannot run well-defined."""
+    out = []
+    for axis, (b, e, stride, bm, em, shrink) in enumerate(axes):
+        if stride == 0:
+            raise Unsupported(f"STRIDED_SLICE with stride 0 on axis {axis}")
+        start, count = resolve_axis(shape[axis], b, e, stride, bm, em, shrink)
+        if shrink and (stride < 0 or not 0 <= start < shape[axis]):
+            # TFLM would copy nothing (negative stride) or read past the input (index out of range).
+            raise Unsupported(f"STRIDED_SLICE shrinking axis {axis} at index {b} with stride {stride}")
+        out.append((start, stride, count))
+    return out
+
+
 def lower_strided_slice(op: Operator, graph: Graph) -> list[KernelCall]:
     ins = graph.op_inputs(op)
     if len(ins) != 4 or any(t is None for t in ins) or len(op.outputs) != 1:
@@ -93,40 +152,39 @@ def lower_strided_slice(op: Operator, graph: Graph) -> list[KernelCall]:
     rank = len(x.shape)
     if rank > 4:
         raise Unsupported(f"STRIDED_SLICE of a rank-{rank} tensor (TFLite Micro supports at most 4)")
+    n = begin_t.data.size if begin_t.data is not None else -1
     for t, what in ((begin_t, "begin"), (end_t, "end"), (strides_t, "strides")):
         if t.data is None:
             raise Unsupported(f"STRIDED_SLICE with a non-constant {what}")
-        if t.data.size != rank:
-            raise Unsupported(f"STRIDED_SLICE with {t.data.size} {what} values for a rank-{rank} input")
+        if t.data.size != n or n < 1:
+            raise Unsupported(f"STRIDED_SLICE with {t.data.size} {what} values ({n} begin values)")
     o = op.options
-    for mask in ("ellipsis_mask", "new_axis_mask"):
-        if o.get(mask, 0):
-            raise Unsupported(f"STRIDED_SLICE with {mask} {o[mask]} (TFLite Micro ignores it, TFLite does not)")
     if o.get("offset", False):
         raise Unsupported("STRIDED_SLICE with offset=true (TFLite Micro ignores it)")
     if x.dtype in ("int8", "int16") and y.quant != x.quant and (x.quant is None or y.quant is None or
                                                                 (x.scale, x.zero_point) != (y.scale, y.zero_point)):
         raise Unsupported("STRIDED_SLICE whose input and output quantization differ")
-    begin, end, strides = (np.asarray(t.data, dtype=np.int64).reshape(-1) for t in (begin_t, end_t, strides_t))
-    starts, steps, counts, out_shape = [], [], [], []
-    for axis in range(rank):
-        stride = int(strides[axis])
-        if stride == 0:
-            raise Unsupported(f"STRIDED_SLICE with stride 0 on axis {axis}")
-        shrink = bool(o.get("shrink_axis_mask", 0) >> axis & 1)
-        start, count = resolve_axis(x.shape[axis], int(begin[axis]), int(end[axis]), stride,
-                                    bool(o.get("begin_mask", 0) >> axis & 1), bool(o.get("end_mask", 0) >> axis & 1),
-                                    shrink)
-        if shrink and (stride < 0 or not 0 <= start < x.shape[axis]):
-            # TFLM would copy nothing (negative stride) or read past the input (index out of range).
-            raise Unsupported(f"STRIDED_SLICE shrinking axis {axis} at index {int(begin[axis])} with stride {stride}")
-        starts.append(start)
-        steps.append(stride)
-        counts.append(count)
-        if not shrink:
-            out_shape.append(count)
-    if tuple(out_shape) != tuple(y.shape):
-        raise Unsupported(f"STRIDED_SLICE output shape {y.shape}, but the slice gives {tuple(out_shape)}")
+    begin, end, strides = ([int(v) for v in np.asarray(t.data).reshape(-1)] for t in (begin_t, end_t, strides_t))
+    axes, layout = dense_spec(rank, begin, end, strides, o)
+    resolved = _resolve(x.shape, axes)
+    out_shape = tuple(1 if a is None else resolved[a][2] for a in layout)
+    if out_shape != tuple(y.shape):
+        raise Unsupported(f"STRIDED_SLICE output shape {y.shape}, but the slice gives {out_shape}")
+    if (o.get("ellipsis_mask", 0) or o.get("new_axis_mask", 0)) and n == rank:
+        # TFLite Micro reads the spec with both masks zeroed. Where that also fits the output it runs the
+        # model, and must then select the same elements; elsewhere it refuses the model and TFLite's meaning
+        # (followed here) is the only one.
+        plain = {**o, "ellipsis_mask": 0, "new_axis_mask": 0}
+        try:
+            tflm_axes, tflm_layout = dense_spec(rank, begin, end, strides, plain)
+            tflm = _resolve(x.shape, tflm_axes)
+        except Unsupported:
+            tflm = None
+        tflm_shape = None if tflm is None else tuple(tflm[a][2] for a in tflm_layout if a is not None)
+        if tflm_shape == out_shape and tflm != resolved:
+            raise Unsupported("STRIDED_SLICE whose ellipsis / new_axis masks TFLite honours and TFLite Micro ignores, "
+                              "selecting different elements")
+    starts, steps, counts = ([r[k] for r in resolved] for k in range(3))
     lead = 4 - rank
     in4 = (1,) * lead + tuple(x.shape)
     start4 = (0,) * lead + tuple(starts)

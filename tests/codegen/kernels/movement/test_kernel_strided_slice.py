@@ -85,16 +85,89 @@ def test_seanet_style_slice_takes_the_last_rows():
     assert (call.params.start_d1, call.params.count_d1, call.params.elem_bytes) == (2, 6, 2)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"ellipsis_mask": 1}, "ellipsis_mask"),
-    ({"new_axis_mask": 2}, "new_axis_mask"),
-    ({"offset": True}, "offset"),
-])
-def test_masks_tflm_ignores_are_refused(options, message):
+def test_offset_tflm_ignores_is_refused():
     graph = slice_graph((2, 3), "int8", [0, 0], [2, 3], [1, 1], {"begin_mask": 0, "end_mask": 0, "shrink_axis_mask": 0})
-    graph.operators[0].options.update(options)
-    with pytest.raises(Unsupported, match=message):
+    graph.operators[0].options["offset"] = True
+    with pytest.raises(Unsupported, match="offset"):
         lower(graph)
+
+
+def spec_graph(x_shape, dtype, spec, out_shape) -> Graph:
+    """A slice written as a list of entries: "..." (ellipsis), None (new axis), an int (shrink) or a slice."""
+    begin, end, strides = [], [], []
+    masks = dict.fromkeys(("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"), 0)
+    for i, entry in enumerate(spec):
+        b, e, st_ = 0, 0, 1
+        if entry == "...":
+            masks["ellipsis_mask"] |= 1 << i
+        elif entry is None:
+            masks["new_axis_mask"] |= 1 << i
+        elif isinstance(entry, int):
+            masks["shrink_axis_mask"] |= 1 << i
+            b, e = entry, entry + 1
+        else:
+            st_ = entry.step or 1
+            b, e = entry.start or 0, entry.stop or 0
+            masks["begin_mask"] |= (entry.start is None) << i
+            masks["end_mask"] |= (entry.stop is None) << i
+        begin.append(b)
+        end.append(e)
+        strides.append(st_)
+    rank = len(spec)
+    tensors = [Tensor(0, "x", tuple(x_shape), dtype, QUANT.get(dtype))]
+    for i, (name, v) in enumerate((("begin", begin), ("end", end), ("strides", strides)), start=1):
+        tensors.append(Tensor(i, name, (rank,), "int32", None, np.asarray(v, dtype=np.int32)))
+    tensors.append(Tensor(4, "y", tuple(out_shape), dtype, QUANT.get(dtype)))
+    op = Operator(0, "STRIDED_SLICE", (0, 1, 2, 3), (4,), {**masks, "offset": False})
+    return Graph(tensors, [op], (0,), (4,), name="strided_slice_spec")
+
+
+@st.composite
+def specs(draw):
+    rank = draw(st.integers(1, 4))
+    shape = tuple(draw(st.integers(1, 5)) for _ in range(rank))
+    consuming = draw(st.integers(0, rank))
+    entries: list = []
+    for axis in range(consuming):
+        size = shape[axis]  # with the ellipsis first, these may land on later axes: indices stay in range anyway
+        if draw(st.integers(0, 3)) == 0:
+            entries.append(draw(st.integers(-min(shape), min(shape) - 1)))
+        else:
+            step = draw(st.sampled_from((1, 2, -1)))
+            entries.append(slice(draw(st.one_of(st.none(), st.integers(-size - 1, size + 1))),
+                                 draw(st.one_of(st.none(), st.integers(-size - 1, size + 1))), step))
+    for _ in range(draw(st.integers(0, 5 - rank))):  # at most rank 5 out
+        entries.insert(draw(st.integers(0, len(entries))), None)
+    if draw(st.booleans()):
+        entries.insert(draw(st.integers(0, len(entries))), "...")
+    assume(entries)
+    return shape, entries
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(case=specs(), seed=st.integers(0, 2**32 - 1))
+def test_ellipsis_and_new_axis_follow_tflite(host_runtime, case, seed):
+    """TFLite Micro refuses these models (it zeroes both masks); TFLite and NumPy indexing define them."""
+    shape, spec = case
+    x = _values(np.random.default_rng(seed), shape, "int16")
+    want = x[tuple(Ellipsis if e == "..." else e for e in spec)]
+    assume(want.size > 0)
+    graph = spec_graph(shape, "int16", spec, want.shape)
+    try:
+        (call,) = lower(graph)
+    except Unsupported as exc:  # only the ambiguous readings may be refused
+        assert "TFLite Micro ignores" in str(exc) or "stands for no axis" in str(exc), exc
+        return
+    out = check_single_op(host_runtime, graph, [x], ("tflite",))
+    np.testing.assert_array_equal(out, want)
+
+
+def test_a_spec_tflm_would_read_differently_is_refused():
+    # x[None, 0:2] on a (3, 2) input: TFLite gives (1, 2, 2); TFLM, ignoring the new axis, reads begin/end as
+    # [0:0, 0:2] on axes 0 and 1 and would compute a (0, 2) output: it refuses, so TFLite's meaning stands.
+    graph = spec_graph((3, 2), "int8", [None, slice(0, 2)], (1, 2, 2))
+    (call,) = lower(graph)
+    assert (call.params.count_d2, call.params.count_d3) == (2, 2)
 
 
 def test_shrinking_past_the_end_is_refused():

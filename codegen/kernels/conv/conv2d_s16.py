@@ -1,16 +1,16 @@
 """CONV_2D 16x8: int16 NHWC activations, int8 OHWI filters (per-channel or per-tensor), batch 1.
 
 TFLite Micro's reference ConvPerChannel for int16 (reference_integer_ops/conv.h): no input or output offset
-(16x8 requires zero points 0), sum of filter * input in the bias's accumulator type, plus the bias, then
+(16x8 requires zero points 0), the sum of filter * input plus the bias, requantized per output channel and
+clamped to the fused activation's int16 range:
 - int64 bias (what the converter emits) or none: int64 accumulator, the int64 MultiplyByQuantizedMultiplier
   (multiplier reduced to 16 bits, one rounding), kernel conv2d_s16;
 - int32 bias: int32 accumulator (wrapping), the int32 MultiplyByQuantizedMultiplier (double rounding), kernel
   conv2d_s16_b32.
 Some conv.cc revisions send a missing bias down the int32 path; the TFLite Micro the tests run takes the int64
-one (the two round differently: test_kernel_conv16x8.py checks both cases against it);
-and the clamp to the fused activation's int16 range. Multipliers, padding and output size follow conv2d.py
-(PopulateConvolutionQuantizationParams, ComputePaddingHeightWidth); the parameter struct is conv2d.py's, with
-both offsets 0.
+one (the two round differently; test_kernel_conv16x8.py checks both cases against it). Multipliers, padding
+and output size follow conv2d.py (PopulateConvolutionQuantizationParams, ComputePaddingHeightWidth); the
+parameter struct is conv2d.py's, with both offsets 0.
 """
 
 from __future__ import annotations

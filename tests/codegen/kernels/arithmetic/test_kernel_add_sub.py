@@ -4,14 +4,18 @@ quantization parameters and fused activations."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codegen.ir import Graph, Operator, Quantization, Tensor
+from codegen.kernels import REFERENCES
 from codegen.kernels.arithmetic.add_sub import add_sub_multipliers
 from codegen.kernels.base import Unsupported
+from codegen.kernels.fixedpoint import quantize_multiplier
 from tests.codegen.kernels.arithmetic.test_kernel_elementwise import broadcast_shapes
 from tests.support.single_op import check_single_op, lower
 
@@ -109,3 +113,27 @@ def test_in_place_output_over_the_first_operand(host_runtime, op_type, dtype):
     buf = a.copy()
     host_runtime.run(call.kernel, call.params, [buf, b], buf.shape, buf.dtype, out=buf)
     np.testing.assert_array_equal(buf, want)
+
+
+def test_sub_multipliers_are_double_like_the_tflm_under_test(host_runtime):
+    """Scales where float32 multipliers (some sub_common.cc revisions) would change outputs: TFLite Micro's
+    outputs follow the double ones."""
+    rng = np.random.default_rng(11)
+    a = rng.integers(-32768, 32768, size=(64, 64)).astype(np.int16)
+    b = rng.integers(-32768, 32768, size=(64, 64)).astype(np.int16)
+    for _ in range(20000):
+        sc = [_f32(10 ** rng.uniform(-4, -1)) for _ in range(3)]
+        f1, f2, fo = (np.float32(v) for v in sc)
+        twice = np.float32(2.0) * max(f1, f2)
+        as_float = [quantize_multiplier(float(v)) for v in (f1 / twice, f2 / twice, twice / (np.float32(1 << 15) * fo))]
+        graph = binary("SUB", "int16", ((64, 64),) * 3, [(v, 0) for v in sc], "NONE")
+        (call,) = lower(graph)
+        floated = dataclasses.replace(call.params, input1_multiplier=as_float[0][0], input1_shift=as_float[0][1],
+                                      input2_multiplier=as_float[1][0], input2_shift=as_float[1][1],
+                                      output_multiplier=as_float[2][0], output_shift=as_float[2][1])
+        if floated == call.params:
+            continue
+        ours = check_single_op(host_runtime, graph, [a, b], ("tflm",))
+        if not np.array_equal(REFERENCES["sub_s16"](floated, a, b), ours):
+            return  # the two readings disagree here, and TFLite Micro sided with double
+    pytest.skip("no scales found where float32 and double multipliers give different outputs")

@@ -2,7 +2,10 @@
 
 Prepare (leaky_relu_common.cc) derives two multipliers in float32 arithmetic, widened to double:
 identity = in_scale / out_scale for inputs at or above the zero point, alpha = in_scale * alpha / out_scale
-below it (negative when alpha is). Each element: (x - in_zp) times the chosen multiplier (TFLite's
+below it (negative when alpha is). That is what TFLM's SEANet golden outputs (4 of the 23 LEAKY_RELU models
+differ by 1 otherwise) and tflite-runtime 2.14 follow; the pre-release tflite-micro Python build the tests
+also run computes in double, and disagrees on the rare values where the two roundings part (see
+test_kernel_leaky_relu.py). Each element: (x - in_zp) times the chosen multiplier (TFLite's
 double-rounding MultiplyByQuantizedMultiplier, which accepts a negative multiplier), plus out_zp, clamped to
 the output type.
 """

@@ -116,8 +116,8 @@ def test_in_place_output_over_the_first_operand(host_runtime, op_type, dtype):
 
 
 def test_sub_multipliers_are_double_like_the_tflm_under_test(host_runtime):
-    """Scales where float32 multipliers (some sub_common.cc revisions) would change outputs: TFLite Micro's
-    outputs follow the double ones."""
+    """Scales where float32 multipliers (some sub_common.cc revisions) would change outputs: TFLite Micro and
+    tflite-runtime both follow the double ones."""
     rng = np.random.default_rng(11)
     a = rng.integers(-32768, 32768, size=(64, 64)).astype(np.int16)
     b = rng.integers(-32768, 32768, size=(64, 64)).astype(np.int16)
@@ -133,7 +133,7 @@ def test_sub_multipliers_are_double_like_the_tflm_under_test(host_runtime):
                                       output_multiplier=as_float[2][0], output_shift=as_float[2][1])
         if floated == call.params:
             continue
-        ours = check_single_op(host_runtime, graph, [a, b], ("tflm",))
+        ours = check_single_op(host_runtime, graph, [a, b], ("tflm", "tflite"))
         if not np.array_equal(REFERENCES["sub_s16"](floated, a, b), ours):
             return  # the two readings disagree here, and TFLite Micro sided with double
     pytest.skip("no scales found where float32 and double multipliers give different outputs")

@@ -23,6 +23,7 @@ from codegen.kernels.conv import (
     conv2d_s16,
     depthwise_conv2d,
     depthwise_conv2d_dsp,
+    depthwise_conv2d_s16,
     fully_connected,
     fully_connected_dsp,
     transpose_conv,
@@ -67,6 +68,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     pad_s16,
     strided_slice,
     conv2d_s16,
+    depthwise_conv2d_s16,
     transpose_conv,
 )
 

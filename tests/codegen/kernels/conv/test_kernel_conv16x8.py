@@ -1,6 +1,6 @@
-"""CONV_2D 16x8 and TRANSPOSE_CONV (int8 and 16x8): C against the NumPy reference, the reference against
-TFLite Micro and tflite-runtime (BUILTIN_REF) on generated single-op models, over kernel sizes, strides,
-dilations, SAME/VALID, per-channel and per-tensor filter scales, int64 / int32 / no bias."""
+"""CONV_2D and DEPTHWISE_CONV_2D 16x8, TRANSPOSE_CONV (int8 and 16x8): C against the NumPy reference, the
+reference against TFLite Micro and tflite-runtime (BUILTIN_REF) on generated single-op models, over kernel
+sizes, strides, dilations, SAME/VALID, per-channel and per-tensor filter scales, int64 / int32 / no bias."""
 
 from __future__ import annotations
 
@@ -147,3 +147,46 @@ def test_conv2d_16x8_refuses_a_nonzero_zero_point():
     op = Operator(0, "CONV_2D", (0, 1), (2,), {"padding": "VALID", "stride_h": 1, "stride_w": 1})
     with pytest.raises(Unsupported, match="input zero point 5"):
         lower(Graph(tensors, [op], (0,), (2,)))
+
+
+@st.composite
+def depthwise16_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    padding = draw(st.sampled_from(("SAME", "VALID")))
+    in_h, in_w = draw(st.integers((kh - 1) * dh + 1, 9)), draw(st.integers((kw - 1) * dw + 1, 9))
+    in_c, mult = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    out_c = in_c * mult
+    in_scale = _f32(10 ** draw(st.floats(-5, -3)))
+    w, w_q = _filter(rng, draw, out_c, kh, kw, 1)
+    w = np.ascontiguousarray(w.reshape(out_c, kh, kw).transpose(1, 2, 0)).reshape(1, kh, kw, out_c)
+    w_q = Quantization(w_q.scale, w_q.zero_point, 3)
+    out_scale = _out_scale(in_scale, w_q, kh * kw, 32767, draw)
+    tensors = [Tensor(0, "x", (1, in_h, in_w, in_c), "int16", Quantization((in_scale,), (0,))),
+               Tensor(1, "w", w.shape, "int8", w_q, w)]
+    inputs: tuple[int, ...] = (0, 1)
+    if draw(st.booleans()):
+        bias = rng.integers(-(2**18), 2**18, size=out_c).astype(np.int64)
+        bias_scales = tuple(_f32(in_scale * s) for s in w_q.scale)
+        tensors.append(Tensor(2, "b", (out_c,), "int64", Quantization(bias_scales, (0,) * len(bias_scales), 0), bias))
+        inputs = (0, 1, 2)
+    y = len(tensors)
+    out_h, out_w = compute_out_size(padding, in_h, kh, sh, dh), compute_out_size(padding, in_w, kw, sw, dw)
+    tensors.append(Tensor(y, "y", (1, out_h, out_w, out_c), "int16", Quantization((out_scale,), (0,))))
+    options = {"padding": padding, "stride_h": sh, "stride_w": sw, "dilation_h": dh, "dilation_w": dw,
+               "depth_multiplier": mult, "activation": draw(st.sampled_from(("NONE", "RELU")))}
+    graph = Graph(tensors, [Operator(0, "DEPTHWISE_CONV_2D", inputs, (y,), options)], (0,), (y,), name="dw16x8")
+    return graph, rng.integers(-32768, 32768, size=(1, in_h, in_w, in_c)).astype(np.int16)
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=depthwise16_cases())
+def test_depthwise_conv2d_16x8_matches_tflm_and_tflite(host_runtime, case):
+    graph, x = case
+    (call,) = lower(graph)
+    assert call.kernel == "depthwise_conv2d_s16"
+    biased = len(graph.operators[0].inputs) == 3
+    # Without a bias tflite-runtime 2.14 may round differently from TFLite Micro (as for CONV_2D).
+    check_single_op(host_runtime, graph, [x], ("tflm", "tflite") if biased else ("tflm",))

@@ -26,6 +26,7 @@ from codegen.kernels.conv import (
     depthwise_conv2d_s16,
     fully_connected,
     fully_connected_dsp,
+    fully_connected_s16,
     transpose_conv,
 )
 from codegen.kernels.movement import (
@@ -69,6 +70,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     strided_slice,
     conv2d_s16,
     depthwise_conv2d_s16,
+    fully_connected_s16,
     transpose_conv,
 )
 

@@ -1,4 +1,4 @@
-"""CONV_2D and DEPTHWISE_CONV_2D 16x8, TRANSPOSE_CONV (int8 and 16x8): C against the NumPy reference, the
+"""CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED 16x8, TRANSPOSE_CONV (int8, 16x8): C against the NumPy reference, the
 reference against TFLite Micro and tflite-runtime (BUILTIN_REF) on generated single-op models, over kernel
 sizes, strides, dilations, SAME/VALID, per-channel and per-tensor filter scales, int64 / int32 / no bias."""
 
@@ -190,3 +190,36 @@ def test_depthwise_conv2d_16x8_matches_tflm_and_tflite(host_runtime, case):
     biased = len(graph.operators[0].inputs) == 3
     # Without a bias tflite-runtime 2.14 may round differently from TFLite Micro (as for CONV_2D).
     check_single_op(host_runtime, graph, [x], ("tflm", "tflite") if biased else ("tflm",))
+
+
+@st.composite
+def fc16_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    batches, in_f, out_f = draw(st.integers(1, 3)), draw(st.integers(1, 40)), draw(st.integers(1, 8))
+    in_scale = _f32(10 ** draw(st.floats(-5, -3)))
+    w, w_q = _filter(rng, draw, out_f, 1, 1, in_f)
+    w = w.reshape(out_f, in_f)
+    out_scale = _out_scale(in_scale, w_q, in_f, 32767, draw)
+    tensors = [Tensor(0, "x", (batches, in_f), "int16", Quantization((in_scale,), (0,))),
+               Tensor(1, "w", w.shape, "int8", w_q, w)]
+    inputs: tuple[int, ...] = (0, 1)
+    bias_kind = draw(st.sampled_from(("int64", "int64", "int32", "none")))
+    if bias_kind != "none":
+        bias = rng.integers(-(2**18), 2**18, size=out_f).astype(bias_kind)
+        bias_scales = tuple(_f32(in_scale * s) for s in w_q.scale)
+        tensors.append(Tensor(2, "b", (out_f,), bias_kind, Quantization(bias_scales, (0,) * len(bias_scales)), bias))
+        inputs = (0, 1, 2)
+    y = len(tensors)
+    tensors.append(Tensor(y, "y", (batches, out_f), "int16", Quantization((out_scale,), (0,))))
+    options = {"activation": draw(st.sampled_from(("NONE", "RELU"))), "weights_format": 0, "keep_num_dims": False}
+    graph = Graph(tensors, [Operator(0, "FULLY_CONNECTED", inputs, (y,), options)], (0,), (y,), name="fc16x8")
+    return graph, rng.integers(-32768, 32768, size=(batches, in_f)).astype(np.int16), bias_kind
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=fc16_cases())
+def test_fully_connected_16x8_matches_tflm_and_tflite(host_runtime, case):
+    graph, x, bias_kind = case
+    (call,) = lower(graph)
+    assert call.kernel == ("fully_connected_s16_b32" if bias_kind == "int32" else "fully_connected_s16")
+    check_single_op(host_runtime, graph, [x], ("tflm", "tflite") if bias_kind == "int64" else ("tflm",))

@@ -105,12 +105,37 @@ def _concat_options(o: Any) -> dict[str, Any]:
     return {**_activation_only(o), "axis": o.Axis()}
 
 
+def _strided_slice_options(o: Any) -> dict[str, Any]:
+    return {
+        "begin_mask": o.BeginMask(),
+        "end_mask": o.EndMask(),
+        "ellipsis_mask": o.EllipsisMask(),
+        "new_axis_mask": o.NewAxisMask(),
+        "shrink_axis_mask": o.ShrinkAxisMask(),
+        "offset": bool(o.Offset()),
+    }
+
+
+def _transpose_conv_options(o: Any) -> dict[str, Any]:
+    return {
+        "padding": _PADDINGS.get(o.Padding(), o.Padding()),
+        "stride_h": o.StrideH(),
+        "stride_w": o.StrideW(),
+        "activation": _ACTIVATIONS.get(o.FusedActivationFunction(), o.FusedActivationFunction()),
+    }
+
+
 # op name -> (options class, parser). Ops absent here carry no options the compiler needs.
 _OPTION_PARSERS: dict[str, tuple[type, Any]] = {
     "CONV_2D": (tflite.Conv2DOptions, _conv_options),
     "DEPTHWISE_CONV_2D": (tflite.DepthwiseConv2DOptions, _depthwise_options),
     "FULLY_CONNECTED": (tflite.FullyConnectedOptions, _fc_options),
     "ADD": (tflite.AddOptions, _activation_only),
+    # pot_scale_int16 is not read: TFLite Micro ignores it (always the general int16 path).
+    "SUB": (tflite.SubOptions, _activation_only),
+    "LEAKY_RELU": (tflite.LeakyReluOptions, lambda o: {"alpha": float(o.Alpha())}),
+    "STRIDED_SLICE": (tflite.StridedSliceOptions, _strided_slice_options),
+    "TRANSPOSE_CONV": (tflite.TransposeConvOptions, _transpose_conv_options),
     "MUL": (tflite.MulOptions, _activation_only),
     "AVERAGE_POOL_2D": (tflite.Pool2DOptions, _pool_options),
     "MAX_POOL_2D": (tflite.Pool2DOptions, _pool_options),
@@ -144,6 +169,11 @@ _OPTION_PARSERS: dict[str, tuple[type, Any]] = {
 
 _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "ADD": {"activation": "NONE"},
+    "SUB": {"activation": "NONE"},
+    "LEAKY_RELU": {"alpha": 0.0},
+    "STRIDED_SLICE": {"begin_mask": 0, "end_mask": 0, "ellipsis_mask": 0, "new_axis_mask": 0,
+                      "shrink_axis_mask": 0, "offset": False},
+    "TRANSPOSE_CONV": {"activation": "NONE"},
     "MUL": {"activation": "NONE"},
     "MEAN": {"keep_dims": False},
     "SOFTMAX": {"beta": 1.0},

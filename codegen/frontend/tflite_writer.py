@@ -92,7 +92,46 @@ def _fc_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
 def _add_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
     tflite.AddOptionsStart(b)
     tflite.AddOptionsAddFusedActivationFunction(b, _activation(op))
+    if "pot_scale_int16" in op.options:
+        tflite.AddOptionsAddPotScaleInt16(b, bool(op.options["pot_scale_int16"]))
     return tflite.AddOptionsEnd(b)
+
+
+def _sub_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.SubOptionsStart(b)
+    tflite.SubOptionsAddFusedActivationFunction(b, _activation(op))
+    if "pot_scale_int16" in op.options:
+        tflite.SubOptionsAddPotScaleInt16(b, bool(op.options["pot_scale_int16"]))
+    return tflite.SubOptionsEnd(b)
+
+
+def _leaky_relu_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.LeakyReluOptionsStart(b)
+    tflite.LeakyReluOptionsAddAlpha(b, float(op.options.get("alpha", 0.0)))
+    return tflite.LeakyReluOptionsEnd(b)
+
+
+def _strided_slice_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    o = op.options
+    tflite.StridedSliceOptionsStart(b)
+    tflite.StridedSliceOptionsAddBeginMask(b, int(o.get("begin_mask", 0)))
+    tflite.StridedSliceOptionsAddEndMask(b, int(o.get("end_mask", 0)))
+    tflite.StridedSliceOptionsAddEllipsisMask(b, int(o.get("ellipsis_mask", 0)))
+    tflite.StridedSliceOptionsAddNewAxisMask(b, int(o.get("new_axis_mask", 0)))
+    tflite.StridedSliceOptionsAddShrinkAxisMask(b, int(o.get("shrink_axis_mask", 0)))
+    if o.get("offset", False):
+        tflite.StridedSliceOptionsAddOffset(b, True)
+    return tflite.StridedSliceOptionsEnd(b)
+
+
+def _transpose_conv_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    o = op.options
+    tflite.TransposeConvOptionsStart(b)
+    tflite.TransposeConvOptionsAddPadding(b, _padding(op))
+    tflite.TransposeConvOptionsAddStrideW(b, o["stride_w"])
+    tflite.TransposeConvOptionsAddStrideH(b, o["stride_h"])
+    tflite.TransposeConvOptionsAddFusedActivationFunction(b, _activation(op))
+    return tflite.TransposeConvOptionsEnd(b)
 
 
 def _mul_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
@@ -251,6 +290,10 @@ _OPTION_WRITERS: dict[str, _OpOptions] = {
     "DEPTHWISE_CONV_2D": _OpOptions(_BO.DepthwiseConv2DOptions, _depthwise_options),
     "FULLY_CONNECTED": _OpOptions(_BO.FullyConnectedOptions, _fc_options),
     "ADD": _OpOptions(_BO.AddOptions, _add_options),
+    "SUB": _OpOptions(_BO.SubOptions, _sub_options),
+    "LEAKY_RELU": _OpOptions(_BO.LeakyReluOptions, _leaky_relu_options),
+    "STRIDED_SLICE": _OpOptions(_BO.StridedSliceOptions, _strided_slice_options),
+    "TRANSPOSE_CONV": _OpOptions(_BO.TransposeConvOptions, _transpose_conv_options),
     "MUL": _OpOptions(_BO.MulOptions, _mul_options),
     "AVERAGE_POOL_2D": _OpOptions(_BO.Pool2DOptions, _pool_options),
     "MAX_POOL_2D": _OpOptions(_BO.Pool2DOptions, _pool_options),

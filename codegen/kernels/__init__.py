@@ -1,20 +1,42 @@
-"""The kernel catalogue: which op types lower to which mcu_runtime kernels, and their NumPy references."""
+"""The kernel catalogue: which op types lower to which mcu_runtime kernels, and their NumPy references.
+
+LOWERINGS maps an op type to ONE lowering. A family that implements another element type of an op type some
+other family lowers (e.g. CONV_2D with int16 activations) declares it in its optional
+  VARIANTS: op type -> (accepts(op, graph) -> bool, lowering(op, graph) -> list[KernelCall])
+and LOWERINGS[op type] then tries the variants in FAMILIES order: the first whose `accepts` is true lowers the
+operator, otherwise the op type's own lowering does (which refuses what nobody accepts, with its reason).
+`accepts` should look only at dtypes; the chosen lowering checks everything else and refuses with Unsupported.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
 
-from codegen.kernels.activation import l2_normalization, logistic, prelu, relu_s16, softmax, unary_lut
-from codegen.kernels.arithmetic import add_dsp, elementwise, maximum_minimum, quantize, squared_difference
+from codegen.ir import Graph, Operator
+from codegen.kernels.activation import l2_normalization, leaky_relu, logistic, prelu, relu_s16, softmax, unary_lut
+from codegen.kernels.arithmetic import (
+    add_dsp,
+    add_sub,
+    elementwise,
+    maximum_minimum,
+    quantize,
+    quantize_s16,
+    squared_difference,
+)
+from codegen.kernels.base import KernelCall, Unsupported
 from codegen.kernels.conv import (
     batch_matmul,
     conv2d,
     conv2d_dsp,
+    conv2d_s16,
     depthwise_conv2d,
     depthwise_conv2d_dsp,
+    depthwise_conv2d_s16,
     fully_connected,
     fully_connected_dsp,
+    fully_connected_s16,
+    transpose_conv,
 )
 from codegen.kernels.movement import (
     concatenation,
@@ -22,10 +44,12 @@ from codegen.kernels.movement import (
     input_stream,
     pack,
     pad,
+    pad_s16,
     reshape,
     slice_split,
     space_depth,
     squeeze,
+    strided_slice,
     transpose,
     window_copy,
 )
@@ -69,9 +93,40 @@ FAMILIES: tuple[ModuleType, ...] = (
     space_depth,
     resize_nearest,
     resize_bilinear,
+    # 16x8 quantization and the operators of TFLM's SEANet models
+    add_sub,
+    quantize_s16,
+    leaky_relu,
+    pad_s16,
+    strided_slice,
+    conv2d_s16,
+    depthwise_conv2d_s16,
+    fully_connected_s16,
+    transpose_conv,
 )
 
-LOWERINGS: dict[str, Callable] = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}
+
+
+def _with_variants(op_type: str, base: Callable | None, variants: list[tuple[Callable, Callable]]) -> Callable:
+    def lower(op: Operator, graph: Graph) -> list[KernelCall]:
+        for accepts, lowering in variants:
+            if accepts(op, graph):
+                return lowering(op, graph)
+        if base is None:
+            raise Unsupported(f"{op_type} of these element types")
+        return base(op, graph)
+
+    return lower if variants else base  # type: ignore[return-value]
+
+
+_BASE: dict[str, Callable] = {op: fn for m in FAMILIES for op, fn in m.LOWERINGS.items()}
+_VARIANTS: dict[str, list[tuple[Callable, Callable]]] = {}
+for _m in FAMILIES:
+    for _op, _variant in getattr(_m, "VARIANTS", {}).items():
+        _VARIANTS.setdefault(_op, []).append(_variant)
+LOWERINGS: dict[str, Callable] = {
+    op: _with_variants(op, _BASE.get(op), _VARIANTS.get(op, [])) for op in [*_BASE, *_VARIANTS]
+}
 REFERENCES: dict[str, Callable] = {k: fn for m in FAMILIES for k, fn in m.REFERENCES.items()}
 HEADERS: dict[str, str] = {k: m.HEADER for m in FAMILIES for k in m.REFERENCES}
 # kernel name -> function(call, graph, target) -> a faster KernelCall or None (see codegen/passes/specialize.py)

@@ -48,10 +48,12 @@ def fuse_pads(graph: Graph) -> Graph:
 
 
 def _spatial_pads(graph: Graph, pad: Operator) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right) when this PAD only pads H and W of an NHWC int8 tensor with its zero point."""
+    """(top, bottom, left, right) when this PAD only pads H and W of an NHWC int8 or int16 (16x8, zero point 0)
+    tensor with its zero point."""
     x, paddings = graph.tensor(pad.inputs[0]), graph.tensor(pad.inputs[1])
     y = graph.tensor(pad.outputs[0])
-    if paddings.data is None or paddings.data.size != 8 or len(x.shape) != 4 or x.dtype != "int8":
+    if (paddings.data is None or paddings.data.size != 8 or len(x.shape) != 4
+            or x.dtype not in ("int8", "int16")):
         return None
     if x.quant is None or y.quant is None or x.quant.per_channel or y.quant.per_channel:
         return None  # not a PAD the lowering accepts: leave it to refuse the model

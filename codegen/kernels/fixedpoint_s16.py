@@ -1,0 +1,63 @@
+"""TFLite's integer arithmetic for 16x8 kernels (int16 activations, int8 weights), in NumPy.
+
+Bit-identical to `mcu_runtime/include/fixedpoint_s64.h`. The int8 arithmetic lives in fixedpoint.py; this adds
+what the int16 paths use on top: the int64-accumulator MultiplyByQuantizedMultiplier (a 16-bit reduced
+multiplier, one rounding) and activation ranges for any integer output type.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codegen.kernels.fixedpoint import _round_half_away
+
+# Value range of each integer element type the kernels write.
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "int8": (-(2**7), 2**7 - 1),
+    "int16": (-(2**15), 2**15 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+}
+
+
+def wrap_int32(x) -> np.ndarray:
+    return ((np.asarray(x, dtype=np.int64) + 2**31) % 2**32) - 2**31
+
+
+def reduced_multiplier(multiplier: int) -> int:
+    """The 16-bit multiplier TFLite's int64 MultiplyByQuantizedMultiplier uses (rounded, capped at 0x7FFF)."""
+    return (int(multiplier) + (1 << 15)) >> 16 if int(multiplier) < 0x7FFF0000 else 0x7FFF
+
+
+def multiply_by_quantized_multiplier_s64(x, multiplier, shift) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier(int64_t x, ...): round(x * reduced / 2^(15 - shift)), as int32.
+
+    `multiplier` and `shift` may be per-channel arrays broadcasting against x. Valid for |x| < 2^47 and
+    shift in [-31, 7], as TFLite requires; the result wraps to int32 as TFLite's static_cast does.
+    """
+    mult = np.asarray(multiplier, dtype=np.int64)
+    reduced = np.where(mult < 0x7FFF0000, (mult + (1 << 15)) >> 16, 0x7FFF)
+    total_shift = 15 - np.asarray(shift, dtype=np.int64)
+    rounding = np.left_shift(np.int64(1), total_shift - 1)
+    result = (np.asarray(x, dtype=np.int64) * reduced + rounding) >> total_shift
+    return wrap_int32(result)
+
+
+def activation_range(activation: str, scale: float, zero_point: int, dtype: str) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for an int8 or int16 output."""
+    qmin, qmax = INT_RANGES[dtype]
+
+    def quantize(v: float) -> int:
+        q = _round_half_away(float(np.float32(v) / np.float32(scale)))
+        if not -(2.0**31) <= q <= 2.0**31:
+            raise ValueError(f"activation bound {v} at scale {scale} overflows int32 (TFLite Micro refuses it)")
+        return zero_point + int(q)
+
+    if activation == "NONE":
+        return qmin, qmax
+    if activation == "RELU":
+        return max(qmin, quantize(0.0)), qmax
+    if activation == "RELU6":
+        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
+    if activation == "RELU_N1_TO_1":
+        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
+    raise ValueError(f"unsupported fused activation {activation}")

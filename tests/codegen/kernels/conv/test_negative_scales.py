@@ -360,8 +360,16 @@ def test_fully_connected_requant_ties_with_negative_multipliers(host_runtime):
 
 
 def _refusal(graph: Graph) -> str:
+    """What reading the written model, or lowering it, refuses it with (the reader checks scales first)."""
     with pytest.raises(ModelError) as info:
         lower_graph(parse_tflite(write_tflite(graph), graph.name))
+    return "\n".join(info.value.lines())
+
+
+def _lowering_refusal(graph: Graph) -> str:
+    """What the lowering alone refuses an in-memory graph with (no reader in between)."""
+    with pytest.raises(ModelError) as info:
+        lower_graph(graph)
     return "\n".join(info.value.lines())
 
 
@@ -371,6 +379,8 @@ def test_non_finite_filter_scales_are_refused_naming_operator_and_tensor(bad):
     w = graph.tensor(graph.operators[0].inputs[1])
     w.quant = Quantization((0.5, bad, 0.25, -0.5), (0,) * 4, 0)
     text = _refusal(graph)
+    assert f"tensor {w.index} (filter) has scale {bad}" in text and "must be finite" in text
+    text = _lowering_refusal(graph)
     assert "operator 0 (CONV_2D)" in text and f"filter tensor {w.index} (filter)" in text
     assert "in channel 1" in text and "must be finite" in text
 
@@ -408,7 +418,8 @@ def test_nan_bias_scale_of_per_tensor_fully_connected_is_refused_like_tflm():
     model = write_tflite(graph)
     with pytest.raises(RuntimeError):  # TFLM: scale_diff / output_scale <= 0.02 is false for NaN
         run_tflm(model, [np.zeros((1, 8), np.int8)], graph)
-    assert "bias scale nan inconsistent" in _refusal(graph)
+    assert f"tensor {b} (bias) has scale nan" in _refusal(graph)
+    assert "bias scale nan inconsistent" in _lowering_refusal(graph)
 
 
 def test_cli_refuses_a_nan_scale_with_one_line_and_exit_code_2(tmp_path):

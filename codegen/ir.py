@@ -6,6 +6,7 @@ It is a faithful, typed copy of one TFLite subgraph: nothing is lowered here, so
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ NUMPY_DTYPES: dict[str, type] = {
     "int64": np.int64,
     "bool": np.bool_,
 }
+ITEMSIZE: dict[str, int] = {name: np.dtype(t).itemsize for name, t in NUMPY_DTYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -51,11 +53,11 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)  # planning asks this hundreds of thousands of times: no NumPy call
 
     @property
     def nbytes(self) -> int:
-        return self.size * np.dtype(NUMPY_DTYPES[self.dtype]).itemsize
+        return self.size * ITEMSIZE[self.dtype]
 
     @property
     def scale(self) -> float:

@@ -28,7 +28,6 @@ GRIDS: tuple[tuple[int, int], ...] = tuple((r, c) for r in range(1, 5) for c in 
 # real figure on the emulated board and searches again with it (tools/build.py).
 RUNTIME_SRAM_BYTES = 4096
 
-BANDED = 12  # schedules (smallest stage-1 peaks first) also weighed with their later blocks in bands, when none fits
 ScratchHint = Callable[[KernelCall, Graph], int]  # a portable call -> the scratch its fast variant needs
 
 
@@ -93,13 +92,19 @@ def per_layer(graph: Graph, calls: list[KernelCall], cost: CostModel | None = No
 
 
 def candidates(graph: Graph, calls: list[KernelCall], cost: CostModel | None = None,
-               stream_input: bool = False) -> list[Schedule]:
+               stream_input: bool = False, sram_budget: int | None = None,
+               splits: list[int] | None = None) -> list[Schedule]:
     """Per-layer execution and every split point x grid, each with its planned arena, MACs and (with a cost
-    model) predicted instructions. With `stream_input`, cached bands read the input row by row where they can."""
+    model) predicted instructions. With `stream_input`, cached bands read the input row by row where they can.
+
+    With `sram_budget`, split points whose floor (see split_floor) exceeds it are not planned: no schedule
+    there can fit, banded or not. `splits` limits the split points weighed (default: all)."""
     base = per_layer(graph, calls, cost)
     found = [base]
-    for split in split_points(graph, calls):
+    for split in split_points(graph, calls) if splits is None else splits:
         streamed = stream_input and can_stream_input(graph, calls, split)
+        if sram_budget is not None and split_floor(graph, calls, split, streamed) > sram_budget:
+            continue
         t = graph.tensor(calls[split].outputs[0])
         name = f"t{t.index} {'x'.join(map(str, t.shape[1:]))}"
         for grid in GRIDS:
@@ -119,21 +124,35 @@ def candidates(graph: Graph, calls: list[KernelCall], cost: CostModel | None = N
     return found
 
 
+def split_floor(graph: Graph, calls: list[KernelCall], split: int, streamed: bool) -> int:
+    """Bytes every schedule split at `split` holds at once, whatever its grid and banding: the split tensor
+    (written tile by tile or band by band, so allocated whole from its first write) and, unless streamed, the
+    model input (read until stage 1's last patch or band, which writes the split tensor's last rows)."""
+    held = 0 if streamed else sum(graph.tensor(i).nbytes for i in graph.inputs)
+    return graph.tensor(calls[split].outputs[0]).nbytes + held
+
+
 class NoScheduleFits(BudgetError):
-    """No schedule's peak SRAM meets the budget; `smallest` is the schedule with the lowest peak."""
+    """No schedule's peak SRAM meets the budget; `smallest` is the schedule with the lowest peak, and
+    `streamed_arena` the lowest arena with the input streamed, where the search did not stream it but could."""
 
     def __init__(self, model: str, sram_budget: int, smallest: Schedule, weighed: list[Schedule],
-                 measured: bool = False):
+                 measured: bool = False, streamed_arena: int | None = None):
         self.model, self.sram_budget, self.smallest, self.weighed = model, sram_budget, smallest, weighed
+        self.streamed_arena = streamed_arena
         how = "measured on the emulated board" if measured else "estimated"
+        runtime = smallest.runtime_sram_bytes
+        streamed = (f"; with --stream-input {streamed_arena + runtime:,} bytes"
+                    if streamed_arena is not None and streamed_arena < smallest.arena_bytes else "")
         super().__init__(
             f"{model} cannot run in {sram_budget:,} bytes of SRAM: the smallest peak any schedule reaches is "
-            f"{smallest.peak_sram_bytes:,} bytes (arena {smallest.arena_bytes:,} + {smallest.runtime_sram_bytes:,} "
-            f"for the runtime and stack, {how})")
+            f"{smallest.peak_sram_bytes:,} bytes (arena {smallest.arena_bytes:,} + {runtime:,} "
+            f"for the runtime and stack, {how}){streamed}")
 
     def measured(self) -> NoScheduleFits:
         """The same refusal, its runtime SRAM measured by a build."""
-        return NoScheduleFits(self.model, self.sram_budget, self.smallest, self.weighed, measured=True)
+        return NoScheduleFits(self.model, self.sram_budget, self.smallest, self.weighed, measured=True,
+                              streamed_arena=self.streamed_arena)
 
 
 def choose(
@@ -144,14 +163,20 @@ def choose(
     """The cheapest schedule whose peak SRAM fits the budget, and the candidates that were weighed. Cheapest
     is the fewest instructions `cost` predicts, then the fewest MACs (without a cost model, MACs alone).
 
+    Every family is weighed at every budget: per-layer, recompute patches and cached bands at every split
+    point (streamed input when allowed), each also with its later blocks in bands. Work is pruned by bounds
+    only: split points whose floor (split_floor) exceeds the budget are not planned, and a schedule is banded
+    only while banding could still win, i.e. its stage-1 peak fits and its unbanded prediction (which banding
+    only raises: more, smaller calls and row shifts, no fewer MACs) is below the best fit found so far.
+
     scratch_hint(call, graph) is the scratch the target's fast variant of a portable call would need. The cheapest
     schedule that still fits with that scratch wins, so that the fast kernels run everywhere (a fast kernel
     is worth far more than a few percent of recomputed MACs); only if none does, the cheapest that fits with
     portable kernels where memory is tight (codegen/passes/specialize.py then keeps those calls portable).
 
     runtime_sram_bytes is the SRAM the firmware needs besides the arena (static state and stack). `earlier`, the
-    candidates an earlier search of the same model weighed, spares planning them again (a build searches again
-    once it has measured the runtime SRAM).
+    candidates an earlier search of the same model and budget weighed, spares planning them again (a build
+    searches again once it has measured the runtime SRAM); the pruning above never depends on it.
     """
     def runtime(found: list[Schedule]) -> list[Schedule]:
         return [dataclasses.replace(s, runtime_sram_bytes=runtime_sram_bytes) for s in found]
@@ -160,20 +185,73 @@ def choose(
     if base.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, base, sram_budget, scratch_hint):
         return base, [base]
     reuse = earlier is not None and len(earlier) > 1  # [per-layer] alone: that search stopped early
-    weighed = runtime(earlier if reuse else candidates(graph, calls, cost, stream_input))
-    fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget),
-                     key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
-    fast = next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
-    if fast is None and not any(s.banded for s in weighed):
-        # Before slow kernels or a refusal: the smallest schedules with their blocks in bands.
-        by_floor = sorted(weighed, key=lambda s: (s.stage1_bytes, s.macs))[:BANDED]
-        weighed += [with_banded_blocks(graph, calls, s, cost) for s in by_floor]  # keeps runtime_sram_bytes
-        fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget),
-                         key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
-        fast = next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
+    weighed = runtime(earlier if reuse else candidates(graph, calls, cost, stream_input, sram_budget))
+
+    def rank(s: Schedule) -> tuple[int, int, int]:
+        return (s.predicted_instructions or 0, s.macs, s.arena_bytes)
+
+    def best_fast() -> Schedule | None:
+        fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget), key=rank)
+        return next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
+
+    banded_already = {(s.split, s.grid, s.cached, s.streamed) for s in weighed if s.banded}
+    fast = best_fast()
+    for s in sorted((s for s in weighed if not s.banded), key=rank):
+        if fast is not None and rank(s)[:2] > rank(fast)[:2]:
+            break  # banding s would cost more than the best fit already does
+        if (s.split, s.grid, s.cached, s.streamed) in banded_already or s.stage1_bytes > sram_budget:
+            continue
+        if s.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, s, sram_budget, scratch_hint):
+            continue  # fits as it is: banding would only add work
+        banded = with_banded_blocks(graph, calls, s, cost)  # keeps runtime_sram_bytes
+        weighed.append(banded)
+        if banded.peak_sram_bytes <= sram_budget and (fast is None or rank(banded) < rank(fast)):
+            fast = best_fast()
+    fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget), key=rank)
     if not fitting:
-        raise NoScheduleFits(graph.name, sram_budget, min(weighed, key=lambda s: (s.peak_sram_bytes, s.macs)), weighed)
+        streamed = None
+        if not stream_input and any(can_stream_input(graph, calls, k) for k in split_points(graph, calls)):
+            streamed = smallest_streamed_arena(graph, calls, cost)
+        raise NoScheduleFits(graph.name, sram_budget, _smallest(graph, calls, weighed, cost, stream_input), weighed,
+                             streamed_arena=streamed)
     return fast or fitting[0], weighed
+
+
+def _smallest(graph: Graph, calls: list[KernelCall], weighed: list[Schedule], cost: CostModel | None,
+              stream_input: bool) -> Schedule:
+    """The schedule with the lowest peak, planning what the budget's pruning skipped where it could win:
+    split points not weighed yet are taken by rising floor until the floor reaches the smallest arena found;
+    banding lowers an arena down to the stage-1 peak at best, so only schedules whose stage-1 peak is below
+    the smallest arena found are banded. Appends what it plans to `weighed`."""
+    def peak(s: Schedule) -> tuple[int, int]:
+        return (s.peak_sram_bytes, s.macs)
+
+    best = min(weighed, key=peak)
+    seen = {s.split for s in weighed}
+    floors = {k: split_floor(graph, calls, k, stream_input and can_stream_input(graph, calls, k))
+              for k in split_points(graph, calls) if k not in seen}
+    for split in sorted(floors, key=floors.get):
+        if floors[split] >= best.arena_bytes:
+            break
+        found = [dataclasses.replace(s, runtime_sram_bytes=best.runtime_sram_bytes)
+                 for s in candidates(graph, calls, cost, stream_input, splits=[split])[1:]]
+        weighed.extend(found)
+        best = min([best, *found], key=peak)
+    banded_already = {(s.split, s.grid, s.cached, s.streamed) for s in weighed if s.banded}
+    for s in sorted((s for s in weighed if not s.banded and s.split is not None), key=lambda s: s.stage1_bytes):
+        if s.stage1_bytes >= best.arena_bytes:
+            break
+        if (s.split, s.grid, s.cached, s.streamed) in banded_already:
+            continue
+        banded = with_banded_blocks(graph, calls, s, cost)
+        weighed.append(banded)
+        best = min(best, banded, key=peak)
+    return best
+
+def smallest_streamed_arena(graph: Graph, calls: list[KernelCall], cost: CostModel | None = None) -> int:
+    """The lowest arena any schedule reaches with the input streamed (for a refusal to say what
+    --stream-input would give)."""
+    return _smallest(graph, calls, [per_layer(graph, calls, cost)], cost, stream_input=True).arena_bytes
 
 
 def with_banded_blocks(graph: Graph, calls: list[KernelCall], schedule: Schedule,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codegen.errors import BudgetError
 from codegen.frontend.model_zoo import mobilenet_v2
 from codegen.memory.planner import check_plan, plan_memory
 from codegen.passes.depthwise_in_place import place_depthwise_in_place
@@ -18,7 +17,7 @@ from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
 from codegen.schedule.band_segments import band_blocks, block_segments
 from codegen.schedule.patch_schedule import can_stream_input, expand_cached, split_points
-from codegen.schedule.search import choose
+from codegen.schedule.search import NoScheduleFits, choose, smallest_streamed_arena
 from codegen.targets.core import HOST
 from tools.host_model import HostModel
 
@@ -100,10 +99,16 @@ def test_tight_budget_takes_streamed_bands_and_banded_blocks(mbv2):
     loose, _ = choose(graph, calls, 10**7)
     assert loose.split is None
     held_floor = min(s.peak_sram_bytes for s in choose(graph, calls, 10**7, stream_input=False)[1])
-    with pytest.raises(BudgetError, match="smallest peak"):
+    with pytest.raises(NoScheduleFits, match="smallest peak") as refused:
         choose(graph, calls, 20_000)
-    streamed, _ = choose(graph, calls, 20_000, stream_input=True)
-    assert streamed.streamed and not streamed.banded and streamed.peak_sram_bytes <= 20_000 < held_floor
+    streamed, weighed = choose(graph, calls, 20_000, stream_input=True)
+    # The refusal says what streaming the input would reach: the least streamed arena there is.
+    least = smallest_streamed_arena(graph, calls)
+    assert least <= streamed.arena_bytes and refused.value.streamed_arena == least
+    assert f"with --stream-input {least + 4096:,} bytes" in str(refused.value)
+    assert streamed.streamed and streamed.peak_sram_bytes <= 20_000 < held_floor
+    # Without a cost model the fewest MACs win, blocks in bands weighed beside the rest (complete search).
+    assert streamed.macs == min(s.macs for s in weighed if s.peak_sram_bytes <= 20_000)
     chosen, _ = choose(graph, calls, 14_000, stream_input=True)  # below every stage-2 peak: blocks in bands
     assert chosen.streamed and chosen.banded and chosen.peak_sram_bytes <= 14_000
     compiled = compile_graph(mobilenet_v2(0.35, 64, num_classes=10), b"", HOST, 14_000, stream_input=True)

@@ -20,6 +20,7 @@ from codegen.kernels.arithmetic import (
     add_sub,
     elementwise,
     maximum_minimum,
+    mul_s16,
     quantize,
     quantize_s16,
     squared_difference,
@@ -103,6 +104,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     depthwise_conv2d_s16,
     fully_connected_s16,
     transpose_conv,
+    mul_s16,
 )
 
 

@@ -54,7 +54,7 @@ from codegen.kernels.movement import (
     transpose,
     window_copy,
 )
-from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, sum_max
+from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, pooling_s16, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_nearest
 
 # One module per kernel family; add a family here and nowhere else.
@@ -106,6 +106,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     transpose_conv,
     mul_s16,
     mean_s16,
+    pooling_s16,
 )
 
 

@@ -14,7 +14,16 @@ from collections.abc import Callable
 from types import ModuleType
 
 from codegen.ir import Graph, Operator
-from codegen.kernels.activation import l2_normalization, leaky_relu, logistic, prelu, relu_s16, softmax, unary_lut
+from codegen.kernels.activation import (
+    l2_normalization,
+    leaky_relu,
+    logistic,
+    prelu,
+    relu_s16,
+    softmax,
+    softmax_s16,
+    unary_lut,
+)
 from codegen.kernels.arithmetic import (
     add_dsp,
     add_sub,
@@ -107,6 +116,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     mul_s16,
     mean_s16,
     pooling_s16,
+    softmax_s16,
 )
 
 

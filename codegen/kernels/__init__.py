@@ -14,12 +14,22 @@ from collections.abc import Callable
 from types import ModuleType
 
 from codegen.ir import Graph, Operator
-from codegen.kernels.activation import l2_normalization, leaky_relu, logistic, prelu, relu_s16, softmax, unary_lut
+from codegen.kernels.activation import (
+    l2_normalization,
+    leaky_relu,
+    logistic,
+    prelu,
+    relu_s16,
+    softmax,
+    softmax_s16,
+    unary_lut,
+)
 from codegen.kernels.arithmetic import (
     add_dsp,
     add_sub,
     elementwise,
     maximum_minimum,
+    mul_s16,
     quantize,
     quantize_s16,
     squared_difference,
@@ -53,7 +63,7 @@ from codegen.kernels.movement import (
     transpose,
     window_copy,
 )
-from codegen.kernels.reduce import arg_min_max, mean, pooling, sum_max
+from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, pooling_s16, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_nearest
 
 # One module per kernel family; add a family here and nowhere else.
@@ -103,6 +113,10 @@ FAMILIES: tuple[ModuleType, ...] = (
     depthwise_conv2d_s16,
     fully_connected_s16,
     transpose_conv,
+    mul_s16,
+    mean_s16,
+    pooling_s16,
+    softmax_s16,
 )
 
 

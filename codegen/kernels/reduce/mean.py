@@ -108,9 +108,11 @@ def _expected_out_shape(shape: tuple[int, ...], axes: tuple[int, ...], keep_dims
     return tuple(d for i, d in enumerate(shape) if i not in axes)
 
 
-def make_mean_params(op: Operator, x: Tensor, axis: Tensor, y: Tensor) -> MeanParams:
-    if x.dtype != "int8" or y.dtype != "int8":
-        raise Unsupported(f"on {x.dtype} -> {y.dtype} (only int8)")
+def make_mean_params(op: Operator, x: Tensor, axis: Tensor, y: Tensor, dtype: str = "int8",
+                     max_count: int = _MAX_COUNT) -> MeanParams:
+    """dtype: the element type of input and output (mean_s16.py passes int16 and its own count limit)."""
+    if x.dtype != dtype or y.dtype != dtype:
+        raise Unsupported(f"on {x.dtype} -> {y.dtype} (only {dtype})")
     # An empty axis list has no bytes to store, so the reader cannot mark it constant: it is anyway.
     axis_values = axis.data if axis.data is not None or axis.size != 0 else np.zeros(0, dtype=np.int32)
     if axis_values is None:
@@ -131,8 +133,8 @@ def make_mean_params(op: Operator, x: Tensor, axis: Tensor, y: Tensor) -> MeanPa
     if y.size != int(np.prod(expected, dtype=np.int64)):
         raise Unsupported(f"whose output shape {tuple(y.shape)} does not hold the {expected} result")
     count = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
-    if count >= _MAX_COUNT:
-        raise Unsupported(f"over {count} elements per output (at most {_MAX_COUNT - 1})")
+    if count >= max_count:
+        raise Unsupported(f"over {count} elements per output (at most {max_count - 1})")
     # PrepareMeanOrSum: the float32 scales widened to double, divided in double.
     multiplier, shift = quantize_multiplier(float(in_scale) / float(out_scale))
     multiplier, shift = fold_count(multiplier, shift, count)

@@ -7,6 +7,7 @@ with C's truncating division; max = the largest in-bounds element. Then the fuse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,10 +77,13 @@ def _quant(t: Tensor, what: str) -> tuple[float, int]:
     return t.scale, t.zero_point
 
 
-def make_pool_params(op: Operator, x: Tensor, y: Tensor) -> PoolParams:
-    """Check one pooling operator against what TFLM accepts and derive the kernel parameters."""
-    if x.dtype != "int8" or y.dtype != "int8":
-        raise Unsupported(f"on {x.dtype} -> {y.dtype} (only int8)")
+def make_pool_params(op: Operator, x: Tensor, y: Tensor, dtype: str = "int8", max_window: int = _MAX_WINDOW,
+                     act_range: Callable[[str, float, int], tuple[int, int]] = activation_range_s8) -> PoolParams:
+    """Check one pooling operator against what TFLM accepts and derive the kernel parameters.
+
+    dtype, max_window and act_range are the element type's (pooling_s16.py passes int16's)."""
+    if x.dtype != dtype or y.dtype != dtype:
+        raise Unsupported(f"on {x.dtype} -> {y.dtype} (only {dtype})")
     if len(x.shape) != 4 or len(y.shape) != 4:
         raise Unsupported(f"of a rank-{len(x.shape)} tensor (only 4-D NHWC)")
     in_scale, in_zp = _quant(x, "input")
@@ -96,10 +100,10 @@ def make_pool_params(op: Operator, x: Tensor, y: Tensor) -> PoolParams:
     fh, fw, sh, sw = (int(o.get(k, 0)) for k in ("filter_h", "filter_w", "stride_h", "stride_w"))
     if min(fh, fw, sh, sw) < 1:
         raise Unsupported(f"with filter {fh}x{fw} and stride {sh}x{sw} (all must be positive)")
-    if fh * fw >= _MAX_WINDOW:
-        raise Unsupported(f"with a {fh}x{fw} window (at most {_MAX_WINDOW - 1} elements)")
+    if fh * fw >= max_window:
+        raise Unsupported(f"with a {fh}x{fw} window (at most {max_window - 1} elements)")
     try:
-        act_min, act_max = activation_range_s8(o.get("activation", "NONE"), out_scale, out_zp)
+        act_min, act_max = act_range(o.get("activation", "NONE"), out_scale, out_zp)
     except ValueError as exc:
         raise Unsupported(str(exc)) from None
     n, in_h, in_w, c = x.shape

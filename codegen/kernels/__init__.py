@@ -55,6 +55,7 @@ from codegen.kernels.movement import (
 )
 from codegen.kernels.reduce import arg_min_max, mean, pooling, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_nearest
+from codegen.kernels.sequence import svdf
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -103,6 +104,8 @@ FAMILIES: tuple[ModuleType, ...] = (
     depthwise_conv2d_s16,
     fully_connected_s16,
     transpose_conv,
+    # sequence operators with a variable state tensor
+    svdf,
 )
 
 

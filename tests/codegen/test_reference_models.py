@@ -61,7 +61,7 @@ def test_vela_custom_op_is_refused(shared_models):
 def test_keyword_scrambled_is_refused(shared_models):
     message, problems = _refusal(shared_models, "tflm_keyword_scrambled")
     svdf = {int(m.group(1)) for p in problems if (m := re.search(r"operator (\d+) \(SVDF\)", p))}
-    assert svdf == {1, 3, 5, 7, 9, 10, 11}, problems
+    assert not svdf, problems  # SVDF lowers since the svdf family
     # Operator 0 quantizes the int16 input to int8, which quantize_s16 lowers; the int16 SOFTMAX output is
     # still refused, saying why.
     assert not any("operator 0 " in p for p in problems), problems

@@ -14,7 +14,16 @@ from collections.abc import Callable
 from types import ModuleType
 
 from codegen.ir import Graph, Operator
-from codegen.kernels.activation import l2_normalization, leaky_relu, logistic, prelu, relu_s16, softmax, unary_lut
+from codegen.kernels.activation import (
+    l2_normalization,
+    leaky_relu,
+    logistic,
+    prelu,
+    relu_s16,
+    softmax,
+    softmax_s8_s16,
+    unary_lut,
+)
 from codegen.kernels.arithmetic import (
     add_dsp,
     add_sub,
@@ -104,8 +113,9 @@ FAMILIES: tuple[ModuleType, ...] = (
     depthwise_conv2d_s16,
     fully_connected_s16,
     transpose_conv,
-    # sequence operators with a variable state tensor
+    # sequence operators with a variable state tensor, and the int8-to-int16 SOFTMAX of keyword models
     svdf,
+    softmax_s8_s16,
 )
 
 

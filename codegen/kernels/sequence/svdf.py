@@ -67,6 +67,11 @@ def lower_svdf(op: Operator, graph: Graph) -> list[KernelCall]:
         raise Unsupported(f"SVDF with a {bias.dtype} or non-constant bias (constant int32 only)")
     if wf.data is None or wt.data is None:
         raise Unsupported("SVDF with non-constant weights")
+    if state.quant is not None and state.quant.zero_point[0] != 0:
+        # With a nonzero state zero point the tflite-micro package differs from the current TFLM sources'
+        # arithmetic (seen: output 127 where they give -127, as if the int16 state wrapped around); converters
+        # write 0 for int16 states, so refuse rather than guess which version to follow.
+        raise Unsupported(f"SVDF state zero point {state.quant.zero_point[0]} (only 0)")
     if not state.is_variable:
         raise Unsupported("SVDF whose state tensor is not a variable tensor (TFLite Micro requires one)")
     if state.index in graph.outputs or state.index in graph.inputs:

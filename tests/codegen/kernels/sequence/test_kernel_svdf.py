@@ -170,6 +170,7 @@ def test_written_model_round_trips_state_and_options():
     (lambda g: setattr(g.tensors[4], "dtype", "int8"), "int16 only"),
     (lambda g: g.operators[0].options.update(rank=3), "the rank must divide"),
     (lambda g: setattr(g.tensors[3], "quant", Quantization((1.0,), (0,))), "bias scale"),
+    (lambda g: setattr(g.tensors[4], "quant", Quantization((0.01,), (5,))), "state zero point"),
 ])
 def test_refusals(change, message):
     graph = svdf_graph(np.random.default_rng(0), 1, 4, 2, 2, 3, True, (0.1, 0.01, 1e-3, 0.01, 1.0), (0, 0))

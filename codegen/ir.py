@@ -46,6 +46,9 @@ class Tensor:
     dtype: str
     quant: Quantization | None = None
     data: np.ndarray | None = None  # set for constant tensors (weights, biases, shape operands)
+    # A variable tensor (TFLite's is_variable, e.g. SVDF's state): zero at start, kept from one invoke to the
+    # next, so it never shares memory with anything else.
+    is_variable: bool = False
 
     @property
     def is_const(self) -> bool:

@@ -11,9 +11,14 @@ from codegen.passes.lowering import lower_graph
 
 
 def run_reference(
-    graph: Graph, inputs: list[np.ndarray], calls: list[KernelCall] | None = None
+    graph: Graph, inputs: list[np.ndarray], calls: list[KernelCall] | None = None,
+    state: dict[int, np.ndarray] | None = None,
 ) -> list[np.ndarray]:
-    """Execute the graph on `inputs` (one per graph input, in order); returns the graph outputs."""
+    """Execute the graph on `inputs` (one per graph input, in order); returns the graph outputs.
+
+    Variable tensors (SVDF's state) start as zeros, like model_reset() in the generated C; pass the same
+    `state` dict to consecutive calls to carry them from one invoke to the next (it is updated in place).
+    """
     if len(inputs) != len(graph.inputs):
         raise ValueError(f"{graph.name} takes {len(graph.inputs)} inputs, got {len(inputs)}")
     calls = lower_graph(graph) if calls is None else calls
@@ -21,6 +26,10 @@ def run_reference(
     for index, array in zip(graph.inputs, inputs, strict=True):
         t = graph.tensor(index)
         values[index] = np.asarray(array, dtype=NUMPY_DTYPES[t.dtype]).reshape(t.shape).copy()
+    for t in graph.tensors:
+        if t.is_variable:
+            kept = None if state is None else state.get(t.index)
+            values[t.index] = np.zeros(t.shape, NUMPY_DTYPES[t.dtype]) if kept is None else kept.copy()
 
     def read(index: int) -> np.ndarray:
         if index not in graph.views:
@@ -56,6 +65,8 @@ def run_reference(
         partial = out_index in values or (out_index in graph.views and graph.views[out_index][0] in values)
         kwargs = {"out": read(out_index)} if partial and out_index in values else {}
         write(out_index, REFERENCES[call.kernel](call.params, *args, **kwargs))
+    if state is not None:
+        state.update({t.index: values[t.index] for t in graph.tensors if t.is_variable})
     return [values[i] for i in graph.outputs]
 
 

@@ -42,6 +42,7 @@ class HostModel:
         self.lib.model_output.restype = ctypes.c_void_p
         self.lib.model_output.argtypes = [ctypes.c_uint32]
         self.lib.model_invoke.restype = None
+        self.lib.model_reset.restype = None
         self.lib.host_set_input.argtypes = [ctypes.c_uint32, ctypes.c_void_p]
         self.lib.host_bytes_read.restype = ctypes.c_uint32
         self._held: list[np.ndarray] = []  # streamed inputs' bytes, alive while the model reads them
@@ -64,6 +65,10 @@ class HostModel:
             ctypes.memmove(out.ctypes.data, self.lib.model_output(i), out.nbytes)
             outputs.append(out)
         return outputs
+
+    def reset(self) -> None:
+        """model_reset(): variable tensors (SVDF's state) back to zero, as after loading."""
+        self.lib.model_reset()
 
     @property
     def streamed_bytes_read(self) -> int:

@@ -87,6 +87,8 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
 def _tensor_arg(graph: Graph, plan: MemoryPlan, index: int, const: bool) -> Arg:
     ctype = IR_C_TYPES[graph.tensor(index).dtype]
     qualifier = "const " if const else ""
+    if index in plan.state_offsets:
+        return Arg("state", f"{qualifier}{ctype} *", offset=plan.state_offsets[index])
     return Arg("arena", f"{qualifier}{ctype} *", offset=plan.tensor_offsets[index])
 
 
@@ -191,6 +193,11 @@ def _model_h(graph: Graph, plan: MemoryPlan, num_calls: int) -> str:
             "const uint8_t *model_output(uint32_t index);",
             "void model_invoke(void);",
             "",
+            "/* Variable tensors (e.g. SVDF's state) keep their values from one model_invoke() to the next, in",
+            " * model_state (MODEL_STATE_BYTES, outside the arena); model_reset() zeroes them, as at start-up. */",
+            f"#define MODEL_STATE_BYTES {plan.state_bytes}",
+            "void model_reset(void);",
+            "",
             "#endif",
             "",
         ]
@@ -208,6 +215,14 @@ def _model_c(
     in_offsets = [plan.tensor_offsets.get(t, 0) for t in graph.inputs]
     streamed = [int(t in graph.streamed_inputs) for t in graph.inputs]
     out_offsets = [plan.tensor_offsets[t] for t in graph.outputs]
+    state_decl, state_reset = [], ["    /* no variable tensors */"]
+    if plan.state_bytes:
+        state_decl = [
+            "/* Variable tensors: zero at start-up (.bss), kept between invokes, never reused by the planner. */",
+            f"static uint8_t model_state[{plan.state_bytes}] __attribute__((aligned(8)));",
+            "",
+        ]
+        state_reset = ["    for (uint32_t k = 0; k < MODEL_STATE_BYTES; ++k) model_state[k] = 0;"]
     lines = [
         _GENERATED,
         '#include "model.h"',
@@ -227,7 +242,7 @@ def _model_c(
         "",
         "/* Every activation and scratch buffer, at offsets fixed by the memory planner. */",
         f"static uint8_t model_arena[{max(plan.arena_bytes, 1)}] __attribute__((aligned(8)));",
-        "",
+        *state_decl,
         *params,
         "",
         "uint8_t *model_input(uint32_t index)",
@@ -239,6 +254,11 @@ def _model_c(
         "const uint8_t *model_output(uint32_t index)",
         "{",
         "    return index < MODEL_NUM_OUTPUTS ? model_arena + output_offsets[index] : NULL;",
+        "}",
+        "",
+        "void model_reset(void)",
+        "{",
+        *state_reset,
         "}",
         "",
         "void model_invoke(void)",

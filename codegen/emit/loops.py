@@ -21,7 +21,7 @@ class Arg:
     """One argument of an emitted call: `&name` of a parameter struct, a weights array `name`, or a pointer
     into the arena at `offset` cast to `cast`."""
 
-    kind: str  # "params", "weights" or "arena"
+    kind: str  # "params", "weights", "arena" or "state" (a pointer into model_state at `offset`)
     c_type: str  # the struct type, the array's element type, or the pointer cast (e.g. "const int8_t *")
     name: str = ""
     offset: int = 0
@@ -110,6 +110,8 @@ def _literal(a: Arg) -> str:
         return f"&{a.name}"
     if a.kind == "weights":
         return a.name
+    if a.kind == "state":
+        return f"({a.c_type})(model_state + {a.offset})"
     return f"({a.c_type})(model_arena + {a.offset})"
 
 

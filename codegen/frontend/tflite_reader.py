@@ -101,6 +101,10 @@ def _fc_options(o: Any) -> dict[str, Any]:
     return {**_activation_only(o), "weights_format": o.WeightsFormat(), "keep_num_dims": bool(o.KeepNumDims())}
 
 
+def _svdf_options(o: Any) -> dict[str, Any]:
+    return {**_activation_only(o), "rank": o.Rank(), "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs())}
+
+
 def _concat_options(o: Any) -> dict[str, Any]:
     return {**_activation_only(o), "axis": o.Axis()}
 
@@ -130,6 +134,7 @@ _OPTION_PARSERS: dict[str, tuple[type, Any]] = {
     "CONV_2D": (tflite.Conv2DOptions, _conv_options),
     "DEPTHWISE_CONV_2D": (tflite.DepthwiseConv2DOptions, _depthwise_options),
     "FULLY_CONNECTED": (tflite.FullyConnectedOptions, _fc_options),
+    "SVDF": (tflite.SVDFOptions, _svdf_options),
     "ADD": (tflite.AddOptions, _activation_only),
     # pot_scale_int16 is not read: TFLite Micro ignores it (always the general int16 path).
     "SUB": (tflite.SubOptions, _activation_only),
@@ -249,6 +254,8 @@ def _parse(buf: bytes, name: str) -> Graph:
     if not graph_inputs or not graph_outputs:
         raise ModelError(f"{name}: model declares no inputs or no outputs")
     variables = {i for i in range(n_tensors) if sg.Tensors(i).IsVariable()}
+    for i in variables:
+        tensors[i].is_variable = True
     graph = Graph(tensors, operators, graph_inputs, graph_outputs, name=name)
     _check_dataflow(graph, variables)
     return graph

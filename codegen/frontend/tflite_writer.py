@@ -7,7 +7,7 @@ deprecated int8 code and the full builtin code, and op versions follow TFLite's 
 cases this compiler deals with (int8 kernels).
 
 The IR keeps only the builtin options the compiler reads. Ops whose options the IR cannot hold (custom ops,
-SVDF, ...) are refused unless `allow_lossy=True`, which writes them without options: fine for a structural
+...) are refused unless `allow_lossy=True`, which writes them without options: fine for a structural
 round trip, wrong for running the model.
 """
 
@@ -87,6 +87,14 @@ def _fc_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
     tflite.FullyConnectedOptionsAddWeightsFormat(b, int(o.get("weights_format", 0)))
     tflite.FullyConnectedOptionsAddKeepNumDims(b, bool(o.get("keep_num_dims", False)))
     return tflite.FullyConnectedOptionsEnd(b)
+
+
+def _svdf_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.SVDFOptionsStart(b)
+    tflite.SVDFOptionsAddRank(b, int(op.options["rank"]))
+    tflite.SVDFOptionsAddFusedActivationFunction(b, _activation(op))
+    tflite.SVDFOptionsAddAsymmetricQuantizeInputs(b, bool(op.options.get("asymmetric_quantize_inputs", False)))
+    return tflite.SVDFOptionsEnd(b)
 
 
 def _add_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
@@ -289,6 +297,7 @@ _OPTION_WRITERS: dict[str, _OpOptions] = {
     "CONV_2D": _OpOptions(_BO.Conv2DOptions, _conv_options),
     "DEPTHWISE_CONV_2D": _OpOptions(_BO.DepthwiseConv2DOptions, _depthwise_options),
     "FULLY_CONNECTED": _OpOptions(_BO.FullyConnectedOptions, _fc_options),
+    "SVDF": _OpOptions(_BO.SVDFOptions, _svdf_options),
     "ADD": _OpOptions(_BO.AddOptions, _add_options),
     "SUB": _OpOptions(_BO.SubOptions, _sub_options),
     "LEAKY_RELU": _OpOptions(_BO.LeakyReluOptions, _leaky_relu_options),
@@ -400,6 +409,7 @@ _INT8_VERSIONS: dict[str, int] = {
     "ARG_MIN": 2,
     "L2_NORMALIZATION": 2,
     "RELU_N1_TO_1": 1,
+    "SVDF": 3,
 }
 
 
@@ -548,6 +558,8 @@ def write_tflite(graph: Graph, *, allow_lossy: bool = False, description: str = 
         tflite.TensorAddName(b, name)
         if quant is not None:
             tflite.TensorAddQuantization(b, quant)
+        if t.is_variable:
+            tflite.TensorAddIsVariable(b, True)
         tensor_offsets.append(tflite.TensorEnd(b))
 
     # Operator codes: one per distinct (op type, version), in order of first use.

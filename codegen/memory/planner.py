@@ -44,6 +44,10 @@ class MemoryPlan:
     elided_calls: set[int]  # call positions whose work the aliasing made unnecessary
     live_bytes: list[int]  # bytes live at each step (the per-layer memory profile)
     buffers: list[Buffer]
+    # Variable tensors (SVDF's state) live outside the arena, in model_state: kept from one invoke to the next,
+    # zeroed by model_reset(), never shared. Tensor index -> byte offset in model_state.
+    state_offsets: dict[int, int] = field(default_factory=dict)
+    state_bytes: int = 0
 
 
 def _align(n: int) -> int:
@@ -59,7 +63,9 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
 
     # Lifetimes over call positions (a view lives as its base); graph inputs exist before step 0, outputs must
     # survive the last step.
-    streamed = set(graph.streamed_inputs)
+    # Variable tensors are planned apart (model_state), like streamed inputs they take no arena bytes.
+    variables = {t.index for t in graph.tensors if t.is_variable}
+    streamed = set(graph.streamed_inputs) | variables
     first: dict[int, int] = {i: 0 for i in graph.inputs if i not in streamed}
     last: dict[int, int] = {}
     for step, call in enumerate(calls):
@@ -67,6 +73,8 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
             if t not in streamed:
                 last[t] = step
         for t in map(base, call.outputs):
+            if t in variables:
+                continue
             first.setdefault(t, step)
             last[t] = max(last.get(t, step), step)
     for t in graph.outputs:
@@ -107,6 +115,8 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
         through_view = views.keys() & {*call.inputs, *call.outputs}
         if call.alias_offset is None or not call.inputs or len(call.outputs) != 1 or through_view:
             continue
+        if variables.intersection(call.inputs[:1] + call.outputs):
+            continue
         src, dst = call.inputs[0], call.outputs[0]
         if src in graph_io and dst in graph_io or call.alias_offset % ALIGNMENT:
             continue
@@ -125,6 +135,8 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
         if step in elided or not call.in_place or not call.inputs or len(call.outputs) != 1:
             continue
         if call.inputs[0] in views or call.outputs[0] in views:
+            continue
+        if variables.intersection(call.inputs[:1] + call.outputs):
             continue
         src, dst = find(call.inputs[0]), find(call.outputs[0])
         if src == dst or graph.tensor(call.inputs[0]).nbytes != graph.tensor(call.outputs[0]).nbytes:
@@ -165,6 +177,11 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
         change[max(b.first, 0)] += b.size
         change[min(b.last + 1, n_steps)] -= b.size
     live = list(itertools.accumulate(change[:n_steps]))
+    state_offsets: dict[int, int] = {}
+    state_bytes = 0
+    for t in sorted(variables):
+        state_offsets[t] = state_bytes
+        state_bytes += _align(graph.tensor(t).nbytes)
     return MemoryPlan(
         arena_bytes=arena,
         tensor_offsets=offsets,
@@ -172,6 +189,8 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
         elided_calls=elided,
         live_bytes=live,
         buffers=all_buffers,
+        state_offsets=state_offsets,
+        state_bytes=state_bytes,
     )
 
 

@@ -18,8 +18,8 @@ from tests.support.model_factory import GraphBuilder, any_graph, per_tensor, run
 
 # Every model of ../shared/models: tiers A and B, and tier C's (refused for other reasons).
 MODELS = (*TIER_AB, "tflm_person_detect_vela", "tflm_keyword_scrambled", "mlperf_ic_pretrainedResnet")
-# Their custom / SVDF options are not in the IR: they round-trip structurally but cannot run rewritten.
-LOSSY = {"tflm_person_detect_vela", "tflm_keyword_scrambled"}
+# Their custom options are not in the IR (vela): it round-trips structurally but cannot run rewritten.
+LOSSY = {"tflm_person_detect_vela"}
 # Op versions the original converter wrote that differ from TFLite's current versioning rules.
 OLD_VERSIONS = {("tflm_person_detect", "CONV_2D"), ("tinyengine_mnist_lenet300_100", "LOG_SOFTMAX")}
 
@@ -95,9 +95,11 @@ def test_op_versions_match_converter(shared_models, name):
 
 
 def test_options_the_ir_lacks_are_refused(shared_models):
+    # SVDF's options (rank) and variable state tensors are written since the svdf family: it round-trips.
     graph = read_tflite(model_path(shared_models, "tflm_keyword_scrambled"))
-    with pytest.raises(ModelError, match=r"operator 1 \(SVDF\)"):
-        write_tflite(graph)
+    back = parse_tflite(write_tflite(graph))
+    assert [op.options.get("rank") for op in back.operators if op.op_type == "SVDF"] == [1] * 7
+    assert [t.index for t in back.tensors if t.is_variable] == [4, 12, 20, 28, 36, 41, 46]
     graph = read_tflite(model_path(shared_models, "tflm_person_detect_vela"))
     with pytest.raises(ModelError, match=r"operator 0 \(CUSTOM:ethos-u\)"):
         write_tflite(graph)

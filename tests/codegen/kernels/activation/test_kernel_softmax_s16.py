@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from codegen.ir import Graph, Operator, Quantization, Tensor
 from codegen.kernels.activation.softmax_s16 import int16_lut, softmax_luts
 from codegen.kernels.base import Unsupported
-from tests.support.op_check import check_single_op
+from tests.support.op_check import check_single_op, run_tflite_ref
 from tests.support.single_op import lower
 
 
@@ -50,8 +50,12 @@ def test_softmax_s16_matches_tflm_and_tflite(host_runtime, case, log_scale):
     graph = softmax16(shape, "int16", (10**log_scale, 0), beta=beta)
     (call,) = lower(graph)
     assert call.kernel == "softmax_s16"
-    out = check_single_op(host_runtime, graph, [x])
+    # TFLite Micro is the golden reference. tflite-runtime 2.14 builds its int16 exp table its own way and
+    # now and then lands one LSB off TFLM (seen: 1 element of 56); it is held to that.
+    out = check_single_op(host_runtime, graph, [x], oracles=("tflm",))
     assert out.min() >= 0
+    other = np.asarray(run_tflite_ref(graph, [x])).reshape(out.shape).astype(np.int32)
+    assert np.abs(other - out).max() <= 1
 
 
 @settings(max_examples=30, deadline=None)

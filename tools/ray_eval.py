@@ -228,9 +228,11 @@ class RayLink:
         self.counters = LinkCounters()
         self.info: DeviceInfo | None = None
 
-    def expect_model(self, expected_hash: bytes, expected_name: str = "") -> DeviceInfo:
+    def expect_model(self, expected_hash: bytes, expected_name: str = "", input_bytes: Sequence[int] | None = None,
+                     output_bytes: Sequence[int] | None = None) -> DeviceInfo:
+        """As DeviceLink.expect_model: the firmware's model and its tensor sizes are checked."""
         info = self.pool.call(self.home, "hello")
-        check_model(info, expected_hash, expected_name)
+        check_model(info, expected_hash, expected_name, input_bytes, output_bytes)
         self.info = info
         return info
 

@@ -176,6 +176,7 @@ def test_termination_during_build_leaves_no_partial_folder(tmp_path: Path, phase
     model = tmp_path / "argmax4.tflite"
     model.write_bytes(argmax_model(64 * np.eye(4)))
     out = tmp_path / "out" / "fw"
+    out.parent.mkdir()  # made here, so the build leaves it (it removes only parents it created itself)
     proc = start_codegen("build", "--board", "nucleo-f746", "--model", model, "--out", out)
     signo = signal.SIGHUP if phase == "make" else signal.SIGTERM
     try:

@@ -84,7 +84,11 @@ def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
 
 def activation_range_s8(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
     """Clamp bounds of a fused activation for an int8 output, as TFLite's CalculateActivationRangeQuantized."""
-    qmin, qmax = -128, 127
+    return activation_range_within(activation, scale, zero_point, -128, 127)
+
+
+def activation_range_within(activation: str, scale: float, zero_point: int, qmin: int, qmax: int) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for an output whose type holds [qmin, qmax]."""
 
     def quantize(v: float) -> int:
         # TfLiteRound of a float32 quotient, then offset by the zero point.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.kernels.fixedpoint import _round_half_away
+from codegen.kernels.fixedpoint import activation_range_within
 
 # Value range of each integer element type the kernels write.
 INT_RANGES: dict[str, tuple[int, int]] = {
@@ -44,20 +44,4 @@ def multiply_by_quantized_multiplier_s64(x, multiplier, shift) -> np.ndarray:
 
 def activation_range(activation: str, scale: float, zero_point: int, dtype: str) -> tuple[int, int]:
     """CalculateActivationRangeQuantized for an int8 or int16 output."""
-    qmin, qmax = INT_RANGES[dtype]
-
-    def quantize(v: float) -> int:
-        q = _round_half_away(float(np.float32(v) / np.float32(scale)))
-        if not -(2.0**31) <= q <= 2.0**31:
-            raise ValueError(f"activation bound {v} at scale {scale} overflows int32 (TFLite Micro refuses it)")
-        return zero_point + int(q)
-
-    if activation == "NONE":
-        return qmin, qmax
-    if activation == "RELU":
-        return max(qmin, quantize(0.0)), qmax
-    if activation == "RELU6":
-        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
-    if activation == "RELU_N1_TO_1":
-        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
-    raise ValueError(f"unsupported fused activation {activation}")
+    return activation_range_within(activation, scale, zero_point, *INT_RANGES[dtype])

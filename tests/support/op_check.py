@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.kernels import REFERENCES
+from tests.support import single_op
 from tests.support.single_op import lower
 from tools.host_runtime import HostRuntime
 
@@ -27,25 +27,13 @@ def reference_and_c(host_runtime: HostRuntime, graph: Graph, values: list[np.nda
 
 
 def run_tflm(graph: Graph, values: list[np.ndarray]) -> np.ndarray:
-    from tflite_micro.python.tflite_micro import runtime
-
-    arena = 65536 + 16 * sum(t.nbytes for t in graph.tensors)  # room for TFLM's scratch (int64 accumulators)
-    interp = runtime.Interpreter.from_bytes(write_tflite(graph), arena_size=arena)
-    for i, v in enumerate(values):
-        interp.set_input(v, i)
-    interp.invoke()
-    return interp.get_output(0)
+    """The single op's output from TFLite Micro."""
+    return single_op.run_tflm(graph, values)[0]
 
 
 def run_tflite_ref(graph: Graph, values: list[np.ndarray]) -> np.ndarray:
-    from tflite_runtime.interpreter import Interpreter, OpResolverType
-
-    it = Interpreter(model_content=write_tflite(graph), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    it.allocate_tensors()
-    for detail, v in zip(it.get_input_details(), values, strict=True):
-        it.set_tensor(detail["index"], v)
-    it.invoke()
-    return it.get_tensor(it.get_output_details()[0]["index"])
+    """The single op's output from tflite-runtime with its reference kernels."""
+    return single_op.run_tflite(graph, values)[0]
 
 
 def check_single_op(host_runtime: HostRuntime, graph: Graph, values: list[np.ndarray],

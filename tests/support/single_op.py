@@ -50,7 +50,7 @@ def run_tflite(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
 def run_tflm(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     from tflite_micro.python.tflite_micro import runtime
 
-    arena = 16384 + 4 * sum(t.nbytes for t in graph.tensors)
+    arena = 65536 + 16 * sum(t.nbytes for t in graph.tensors)  # room for TFLM's scratch (int64 accumulators)
     micro = runtime.Interpreter.from_bytes(write_tflite(graph), arena_size=arena)
     for i, x in enumerate(inputs):
         micro.set_input(x, i)

@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+# A custom op's options key for a blob that is not a flexbuffer map (kept byte for byte so it writes back).
+CUSTOM_RAW = "custom_options_raw"
+
 # Dtype names as the project spells them; the reader maps TFLite's enum onto these.
 NUMPY_DTYPES: dict[str, type] = {
     "float32": np.float32,

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 import tflite
+from flatbuffers import flexbuffers
 
 from codegen.errors import ModelError
-from codegen.ir import NUMPY_DTYPES, Graph, Operator, Quantization, Tensor
+from codegen.ir import CUSTOM_RAW, NUMPY_DTYPES, Graph, Operator, Quantization, Tensor
 
 _TENSOR_TYPES = {
     tflite.TensorType.FLOAT32: "float32",
@@ -245,8 +246,9 @@ def _parse(buf: bytes, name: str) -> Graph:
         inputs = check_indices(op.InputsAsNumpy() if op.InputsLength() else np.zeros(0), where, optional=True)
         outputs = check_indices(op.OutputsAsNumpy() if op.OutputsLength() else np.zeros(0), f"{where} output")
         _check_arity(where, op_type, inputs, outputs)
-        options = _read_options(op, op_type)
-        _check_options(where, options)
+        options = _read_options(op, op_type, where)
+        if not op_type.startswith("CUSTOM:"):
+            _check_options(where, options)
         operators.append(Operator(i, op_type, inputs, outputs, options))
 
     graph_inputs = check_indices(sg.InputsAsNumpy() if sg.InputsLength() else np.zeros(0), f"{name}: graph inputs")
@@ -330,7 +332,9 @@ def _op_name(opcode: Any) -> str:
     return _OP_NAMES.get(code, f"BUILTIN_{code}")
 
 
-def _read_options(op: Any, op_type: str) -> dict[str, Any]:
+def _read_options(op: Any, op_type: str, where: str) -> dict[str, Any]:
+    if op_type.startswith("CUSTOM:"):
+        return _read_custom_options(op, where)
     options = dict(_DEFAULT_OPTIONS.get(op_type, {}))
     entry = _OPTION_PARSERS.get(op_type)
     table = op.BuiltinOptions()
@@ -341,6 +345,21 @@ def _read_options(op: Any, op_type: str) -> dict[str, Any]:
     obj.Init(table.Bytes, table.Pos)
     options.update(parse(obj))
     return options
+
+
+def _read_custom_options(op: Any, where: str) -> dict[str, Any]:
+    """A custom op's options: the flexbuffer map TFLM's Signal* ops carry, else the raw bytes (an Ethos-U
+    command stream's op has none of its own; other vendors' ops may carry any blob)."""
+    if op.CustomOptionsLength() == 0:
+        return {}
+    raw = op.CustomOptionsAsNumpy().tobytes()
+    try:
+        value = flexbuffers.Loads(raw)
+    except Exception:  # flexbuffers raises bare errors of several kinds on a blob that is not one
+        value = None
+    if not isinstance(value, dict):
+        return {CUSTOM_RAW: raw}
+    return {str(k): v for k, v in value.items()}
 
 
 def _read_tensor(model: Any, t: Any, index: int, n_buffers: int, buf: bytes, name: str) -> Tensor:

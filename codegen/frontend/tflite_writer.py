@@ -6,9 +6,9 @@ of its own (data aligned to 16 bytes, as the TFLite converter does), operator co
 deprecated int8 code and the full builtin code, and op versions follow TFLite's versioning rules for the
 cases this compiler deals with (int8 kernels).
 
-The IR keeps only the builtin options the compiler reads. Ops whose options the IR cannot hold (custom ops,
-...) are refused unless `allow_lossy=True`, which writes them without options: fine for a structural
-round trip, wrong for running the model.
+The IR keeps only the builtin options the compiler reads. Ops whose options the IR cannot hold are refused
+unless `allow_lossy=True`, which writes them without options: fine for a structural round trip, wrong for
+running the model. Custom ops (TFLM's Signal* ops) keep their options as the flexbuffer map they came in.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import Any
 import flatbuffers
 import numpy as np
 import tflite
+from flatbuffers import flexbuffers
 
 from codegen.errors import ModelError
-from codegen.ir import NUMPY_DTYPES, Graph, Operator, Quantization, Tensor
+from codegen.ir import CUSTOM_RAW, NUMPY_DTYPES, Graph, Operator, Quantization, Tensor
 
 _SCHEMA_VERSION = 3
 _DATA_ALIGNMENT = 16  # what the TFLite converter uses; TFLM reads int32/float data in place
@@ -368,6 +369,7 @@ _OPTION_WRITERS: dict[str, _OpOptions] = {
     # The schema defines no options table for these.
     "PRELU": _OpOptions(_BO.NONE, None),
     "RSQRT": _OpOptions(_BO.NONE, None),
+    "CAST": _OpOptions(_BO.NONE, None),  # TFLM infers both types from the tensors
     "LOGISTIC": _OpOptions(_BO.NONE, None),
     "TANH": _OpOptions(_BO.NONE, None),
     "RELU": _OpOptions(_BO.NONE, None),
@@ -505,6 +507,14 @@ def _vector_of_offsets(b: flatbuffers.Builder, offsets: list[int]) -> int:
     return b.EndVector()
 
 
+def _custom_options(b: flatbuffers.Builder, op: Operator) -> int | None:
+    """A custom op's options as the flexbuffer map TFLite reads them from (None when it has none)."""
+    if not op.op_type.startswith("CUSTOM:") or not op.options:
+        return None
+    raw = op.options.get(CUSTOM_RAW)
+    return _byte_vector(b, raw if raw is not None else bytes(flexbuffers.Dumps(dict(op.options))), 1)
+
+
 def _check(graph: Graph, allow_lossy: bool) -> None:
     n = len(graph.tensors)
     for pos, t in enumerate(graph.tensors):
@@ -518,7 +528,7 @@ def _check(graph: Graph, allow_lossy: bool) -> None:
             if not -1 <= i < n:
                 raise ModelError(f"{graph.name}: {op.describe()} refers to tensor {i}, the graph has {n}")
         _builtin_code(op.op_type)
-        if op.op_type not in _OPTION_WRITERS and not allow_lossy:
+        if op.op_type not in _OPTION_WRITERS and not op.op_type.startswith("CUSTOM:") and not allow_lossy:
             raise ModelError(
                 f"{graph.name}: {op.describe()}: the IR does not hold this op's options, so writing it would "
                 "lose them (pass allow_lossy=True to write it without options)"
@@ -573,6 +583,7 @@ def write_tflite(graph: Graph, *, allow_lossy: bool = False, description: str = 
         outputs = _int_vector(b, op.outputs)
         entry = _OPTION_WRITERS.get(op.op_type)
         options = entry.write(b, op, graph) if entry is not None and entry.write is not None else None
+        custom_options = _custom_options(b, op)
         tflite.OperatorStart(b)
         tflite.OperatorAddOpcodeIndex(b, opcode_index[(op.op_type, op_version(op, graph))])
         tflite.OperatorAddInputs(b, inputs)
@@ -581,6 +592,9 @@ def write_tflite(graph: Graph, *, allow_lossy: bool = False, description: str = 
             assert entry is not None
             tflite.OperatorAddBuiltinOptionsType(b, entry.kind)
             tflite.OperatorAddBuiltinOptions(b, options)
+        if custom_options is not None:
+            tflite.OperatorAddCustomOptions(b, custom_options)
+            tflite.OperatorAddCustomOptionsFormat(b, tflite.CustomOptionsFormat.FLEXBUFFERS)
         operator_offsets.append(tflite.OperatorEnd(b))
 
     tensors_vec = _vector_of_offsets(b, tensor_offsets)

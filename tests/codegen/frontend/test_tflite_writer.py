@@ -100,9 +100,33 @@ def test_options_the_ir_lacks_are_refused(shared_models):
     back = parse_tflite(write_tflite(graph))
     assert [op.options.get("rank") for op in back.operators if op.op_type == "SVDF"] == [1] * 7
     assert [t.index for t in back.tensors if t.is_variable] == [4, 12, 20, 28, 36, 41, 46]
-    graph = read_tflite(model_path(shared_models, "tflm_person_detect_vela"))
-    with pytest.raises(ModelError, match=r"operator 0 \(CUSTOM:ethos-u\)"):
+    graph = read_tflite(model_path(shared_models, "tflm_person_detect"))
+    graph.operators[0].op_type = "GELU"  # an op whose builtin options the IR has no writer for
+    with pytest.raises(ModelError, match=r"operator 0 \(GELU\)"):
         write_tflite(graph)
+
+
+def test_custom_options_round_trip(shared_models):
+    """TFLM's Signal* ops keep their flexbuffer options; a vendor blob (Ethos-U) is kept byte for byte."""
+    graph = read_tflite(model_path(shared_models, "tflm_audio_preprocessor_float"))
+    back = parse_tflite(write_tflite(graph))
+    assert [op.options for op in back.operators] == [op.options for op in graph.operators]
+    rfft = next(op for op in back.operators if op.op_type == "CUSTOM:SignalRfft")
+    assert rfft.options == {"T": 7, "fft_length": 512}
+    frames = np.load(shared_models / "vectors" / "tflm_audio_preprocessor_float__yes_1000ms.npz")
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(write_tflite(graph))  # one interpreter: the front end keeps state
+    outs = []
+    for frame in frames["in0"][:3]:
+        interp.set_input(frame, 0)
+        interp.invoke()
+        outs.append(np.array(interp.get_output(0)))
+    assert np.array_equal(np.concatenate(outs).reshape(3, 40), frames["out0"][:3])
+    vela = read_tflite(model_path(shared_models, "tflm_person_detect_vela"))
+    raw = next(op.options for op in vela.operators if op.op_type == "CUSTOM:ethos-u")
+    again = parse_tflite(write_tflite(vela))
+    assert next(op.options for op in again.operators if op.op_type == "CUSTOM:ethos-u") == raw
 
 
 def _small_graph() -> Graph:

@@ -106,6 +106,17 @@ def _svdf_options(o: Any) -> dict[str, Any]:
     return {**_activation_only(o), "rank": o.Rank(), "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs())}
 
 
+def _lstm_options(o: Any) -> dict[str, Any]:
+    # The operator's `intermediates` (the converter's gate scales) are not read: TFLite Micro ignores them.
+    return {
+        **_activation_only(o),
+        "cell_clip": float(o.CellClip()),
+        "proj_clip": float(o.ProjClip()),
+        "time_major": bool(o.TimeMajor()),
+        "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
+    }
+
+
 def _concat_options(o: Any) -> dict[str, Any]:
     return {**_activation_only(o), "axis": o.Axis()}
 
@@ -136,6 +147,7 @@ _OPTION_PARSERS: dict[str, tuple[type, Any]] = {
     "DEPTHWISE_CONV_2D": (tflite.DepthwiseConv2DOptions, _depthwise_options),
     "FULLY_CONNECTED": (tflite.FullyConnectedOptions, _fc_options),
     "SVDF": (tflite.SVDFOptions, _svdf_options),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (tflite.UnidirectionalSequenceLSTMOptions, _lstm_options),
     "ADD": (tflite.AddOptions, _activation_only),
     # pot_scale_int16 is not read: TFLite Micro ignores it (always the general int16 path).
     "SUB": (tflite.SubOptions, _activation_only),

@@ -98,6 +98,18 @@ def _svdf_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
     return tflite.SVDFOptionsEnd(b)
 
 
+def _lstm_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    o = op.options
+    tflite.UnidirectionalSequenceLSTMOptionsStart(b)
+    tflite.UnidirectionalSequenceLSTMOptionsAddFusedActivationFunction(b, _activation(op))
+    tflite.UnidirectionalSequenceLSTMOptionsAddCellClip(b, float(o.get("cell_clip", 0.0)))
+    tflite.UnidirectionalSequenceLSTMOptionsAddProjClip(b, float(o.get("proj_clip", 0.0)))
+    tflite.UnidirectionalSequenceLSTMOptionsAddTimeMajor(b, bool(o.get("time_major", False)))
+    tflite.UnidirectionalSequenceLSTMOptionsAddAsymmetricQuantizeInputs(
+        b, bool(o.get("asymmetric_quantize_inputs", False)))
+    return tflite.UnidirectionalSequenceLSTMOptionsEnd(b)
+
+
 def _add_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
     tflite.AddOptionsStart(b)
     tflite.AddOptionsAddFusedActivationFunction(b, _activation(op))
@@ -299,6 +311,7 @@ _OPTION_WRITERS: dict[str, _OpOptions] = {
     "DEPTHWISE_CONV_2D": _OpOptions(_BO.DepthwiseConv2DOptions, _depthwise_options),
     "FULLY_CONNECTED": _OpOptions(_BO.FullyConnectedOptions, _fc_options),
     "SVDF": _OpOptions(_BO.SVDFOptions, _svdf_options),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": _OpOptions(_BO.UnidirectionalSequenceLSTMOptions, _lstm_options),
     "ADD": _OpOptions(_BO.AddOptions, _add_options),
     "SUB": _OpOptions(_BO.SubOptions, _sub_options),
     "LEAKY_RELU": _OpOptions(_BO.LeakyReluOptions, _leaky_relu_options),

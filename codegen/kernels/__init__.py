@@ -65,7 +65,7 @@ from codegen.kernels.movement import (
 )
 from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, pooling_s16, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_nearest
-from codegen.kernels.sequence import svdf
+from codegen.kernels.sequence import lstm, svdf
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -120,6 +120,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     softmax_s16,
     # sequence operators with a variable state tensor
     svdf,
+    lstm,
 )
 
 

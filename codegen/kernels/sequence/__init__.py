@@ -1,1 +1,1 @@
-"""Sequence families: operators that keep a state tensor from one invoke to the next (SVDF)."""
+"""Sequence families: operators that keep state tensors from one invoke to the next (SVDF, LSTM)."""

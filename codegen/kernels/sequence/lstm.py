@@ -1,0 +1,307 @@
+"""UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations with an int16 cell state: TFLite Micro's integer kernel.
+
+Inputs as TFLite numbers them: 0 input, 1-4 input-to-{input, forget, cell, output} weights, 5-8 the recurrent
+weights in the same order, 9-11 peephole weights, 12-15 gate biases, 16-17 projection weights and bias,
+18 the hidden state (int8, variable), 19 the cell state (int16, variable), 20-23 layer-norm coefficients.
+TFLM's current kernel runs the plain LSTM only (no CIFG, peephole, projection or layer norm: it refuses them),
+and so does this family. It ignores the operator's `intermediates` (the converter's gate scales): every gate
+pre-activation is Q3.12 (scale 2^-12) and every gate output Q0.15 (2^-15), whatever the model says.
+
+Per time step and batch row, with x the input row and h the hidden state before the step:
+  gate_g = act_g(sat16(fc16(x; W_g, bias_g) + fc16(h; R_g))) for g in forget, input, cell (act: sigmoid; the
+           cell gate uses the fused activation, TANH or SIGMOID); fc16 requantizes to int16 at 2^-12;
+  c      = sat16(mul(forget, c) + mul(input, cell gate)), clipped to +-cell_clip when it is set;
+  output = sigmoid(sat16(fc16(x; W_o, bias_o) + fc16(h; R_o)));
+  h      = clamp8(h_zp + mul(tanh(c), output)), written to the output tensor at this step too.
+The int16 sigmoid and tanh interpolate a 256-entry table of sigmoid(k/24) in 0.16 fixed point; the table is
+computed here (see sigmoid_table) and placed in flash with the weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codegen.ir import Graph, Operator, Tensor
+from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
+from codegen.kernels.conv.fully_connected import effective_multiplier
+from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+
+HEADER = "lstm_s8.h"
+
+GATES = ("input", "forget", "cell", "output")  # TFLite's order of the weight and bias inputs
+_INPUT_WEIGHTS = (1, 2, 3, 4)
+_RECURRENT_WEIGHTS = (5, 6, 7, 8)
+_BIASES = (12, 13, 14, 15)
+_HIDDEN, _CELL = 18, 19
+_VARIANTS = {
+    "peephole": (9, 10, 11),
+    "projection": (16, 17),
+    "layer normalisation": (20, 21, 22, 23),
+}
+_GATE_INPUT_SCALE = 2.0**-12  # Q3.12, the input of every gate's nonlinearity
+_GATE_OUTPUT_SCALE = 2.0**-15  # Q0.15, its output
+_CELL_ACTIVATIONS = {"TANH": 0, "SIGMOID": 1}
+
+
+def sigmoid_table() -> np.ndarray:
+    """The 256 nodes sigmoid(k/24), k = 0..255, in 0.16 fixed point, that TFLite's int16 sigmoid and tanh
+    interpolate linearly. Each node is raised by half the gap between the curve and the chord at the middle of
+    the interval that starts there (sigmoid is concave for x > 0, so chords lie below it), then rounded; the
+    last node is the uint16 maximum, the value the functions saturate to past it."""
+    k = np.arange(256, dtype=np.float64)
+    step = 1.0 / 24.0
+
+    def s(v: np.ndarray) -> np.ndarray:
+        return 65536.0 / (1.0 + np.exp(-v))
+
+    x = k * step
+    gap = s(x + step / 2) - (s(x) + s(x + step)) / 2
+    nodes = np.floor(s(x) + gap / 2 + 0.5)
+    nodes[255] = 65535
+    return nodes.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class LstmParams(KernelParams):
+    C_TYPE = "lstm_s8_params_t"
+    batches: int = cfield("int32_t")
+    time_steps: int = cfield("int32_t")
+    input_size: int = cfield("int32_t")
+    units: int = cfield("int32_t")
+    time_major: int = cfield("int32_t")
+    input_offset: int = cfield("int32_t")  # -input zero point
+    hidden_offset: int = cfield("int32_t")  # -hidden state zero point (the recurrent products' input)
+    hidden_zero_point: int = cfield("int32_t")  # the new hidden state's zero point
+    cell_activation: int = cfield("int32_t")  # 0 tanh, 1 sigmoid
+    forget_cell_multiplier: int = cfield("int32_t")  # forget gate x cell state -> cell state
+    forget_cell_shift: int = cfield("int32_t")
+    input_cell_multiplier: int = cfield("int32_t")  # input gate x cell gate -> cell state
+    input_cell_shift: int = cfield("int32_t")
+    hidden_multiplier: int = cfield("int32_t")  # tanh(cell) x output gate -> hidden state
+    hidden_shift: int = cfield("int32_t")
+    tanh_multiplier: int = cfield("int32_t")  # tanh(cell) input: (c * multiplier + round) >> shift
+    tanh_shift: int = cfield("int32_t")
+    cell_clip: int = cfield("int32_t")  # quantized cell clip; 0: none
+
+
+def _weights(t: Tensor | None, name: str, shape: tuple[int, int]) -> np.ndarray:
+    if t is None or t.data is None:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM without constant {name} weights")
+    if t.dtype != "int8":
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with {t.dtype} {name} weights (int8 only)")
+    if tuple(t.shape) != shape:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM {name} weights of shape {t.shape}, not {shape}")
+    if t.quant is None or t.quant.per_channel:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM {name} weights need a per-tensor quantization")
+    if t.zero_point != 0:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM {name} weights with zero point {t.zero_point} (only 0)")
+    if not (math.isfinite(t.scale) and t.scale > 0):
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM {name} weights of scale {t.scale:g} (positive only)")
+    return np.ascontiguousarray(t.data, dtype=np.int8)
+
+
+def _per_tensor(t: Tensor, what: str) -> tuple[float, int]:
+    if t.quant is None or t.quant.per_channel:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM {what} needs a per-tensor quantization")
+    if not (math.isfinite(t.scale) and t.scale > 0):
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM {what} of scale {t.scale:g} (positive only)")
+    return t.scale, t.zero_point
+
+
+def _multiplier(real: float) -> tuple[int, int]:
+    return quantize_multiplier(real) if real > 0 else (0, 0)
+
+
+def tanh_input_scaling(cell_scale_power: int) -> tuple[int, int]:
+    """TFLM's tanh input rescaling for a cell state of scale 2^power: (multiplier, right shift)."""
+    left = 15 + cell_scale_power - 3
+    if left >= 0:
+        return 3 << left, 0
+    return 3, -left
+
+
+def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
+    ins = graph.op_inputs(op)
+    if len(ins) != 24:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with {len(ins)} inputs (TFLite Micro's has 24)")
+    x, hidden, cell = ins[0], ins[_HIDDEN], ins[_CELL]
+    (y,) = graph.op_outputs(op)
+    if ins[1] is None:
+        raise Unsupported("UNIDIRECTIONAL_SEQUENCE_LSTM with CIFG (no input gate; TFLite Micro refuses it too)")
+    for what, positions in _VARIANTS.items():
+        if any(ins[i] is not None for i in positions):
+            raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with {what} (TFLite Micro refuses it too)")
+    if x is None or hidden is None or cell is None:
+        raise Unsupported("UNIDIRECTIONAL_SEQUENCE_LSTM without its input, hidden state or cell state")
+    if x.dtype != "int8" or y.dtype != "int8" or hidden.dtype != "int8":
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with {x.dtype} input, {hidden.dtype} hidden state and "
+                          f"{y.dtype} output (int8 only)")
+    if cell.dtype != "int16":
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with a {cell.dtype} cell state (int16 only)")
+    for t, what in ((hidden, "hidden"), (cell, "cell")):
+        if not t.is_variable:
+            raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM whose {what} state is not a variable tensor")
+        if t.index in graph.inputs or t.index in graph.outputs:
+            raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM whose {what} state is a graph input or output")
+    if op.options.get("asymmetric_quantize_inputs"):
+        raise Unsupported("UNIDIRECTIONAL_SEQUENCE_LSTM with asymmetric_quantize_inputs (hybrid; int8 only)")
+    activation = op.options.get("activation", "TANH")
+    if activation not in _CELL_ACTIVATIONS:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with fused activation {activation} (TANH or SIGMOID, "
+                          "as TFLite Micro)")
+    if len(x.shape) != 3:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM input of shape {x.shape} (rank 3 only)")
+    time_major = bool(op.options.get("time_major", False))
+    steps, batches = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
+    input_size = x.shape[2]
+    w_forget = ins[2]
+    if w_forget is None or len(w_forget.shape) != 2:
+        raise Unsupported("UNIDIRECTIONAL_SEQUENCE_LSTM without rank-2 input-to-forget weights")
+    units = w_forget.shape[0]
+    if hidden.size != batches * units or cell.size != batches * units:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM states of {hidden.size} and {cell.size} elements for "
+                          f"{batches} batches of {units} units")
+    if tuple(y.shape) != (x.shape[0], x.shape[1], units):
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM output of shape {y.shape}, not "
+                          f"{(x.shape[0], x.shape[1], units)}")
+    s_x, z_x = _per_tensor(x, "input")
+    s_h, z_h = _per_tensor(hidden, "hidden state")
+    s_c, z_c = _per_tensor(cell, "cell state")
+    s_y, z_y = _per_tensor(y, "output")
+    if z_c != 0:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM cell state zero point {z_c} (only 0)")
+    power = math.frexp(s_c)[1] - 1
+    if s_c != 2.0**power:
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM cell state scale {s_c:g} is not a power of two "
+                          "(TFLite Micro requires one)")
+    if (s_y, z_y) != (s_h, z_h):
+        # TFLM copies the hidden state's bytes to the output: a different quantization would be misread.
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM output quantization ({s_y:g}, {z_y}) differs from the "
+                          f"hidden state's ({s_h:g}, {z_h})")
+    w_in = np.stack([_weights(ins[i], f"input-to-{g}", (units, input_size))
+                     for i, g in zip(_INPUT_WEIGHTS, GATES, strict=True)])
+    w_rec = np.stack([_weights(ins[i], f"recurrent-to-{g}", (units, units))
+                      for i, g in zip(_RECURRENT_WEIGHTS, GATES, strict=True)])
+    biases = []
+    for i, g in zip(_BIASES, GATES, strict=True):
+        b = ins[i]
+        if b is None or b.data is None or b.dtype != "int32" or tuple(b.shape) != (units,):
+            raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM {g} gate bias must be constant int32 of {units} "
+                              "elements")
+        biases.append(b.data.astype(np.int32))
+    mults, shifts = [], []
+    for i, j in zip(_INPUT_WEIGHTS, _RECURRENT_WEIGHTS, strict=True):
+        for m, s in (_multiplier(effective_multiplier(s_x, ins[i].scale, _GATE_INPUT_SCALE)),
+                       _multiplier(effective_multiplier(s_h, ins[j].scale, _GATE_INPUT_SCALE))):
+            mults.append(m)
+            shifts.append(s)
+    cell_clip = float(op.options.get("cell_clip", 0.0))
+    if not (math.isfinite(cell_clip) and cell_clip >= 0):
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM cell_clip {cell_clip:g} (TFLite Micro needs >= 0)")
+    # TFLM: the clip over the cell scale in double, held in [-32768, 32767], then truncated to int16.
+    q_clip = int(min(max(cell_clip / s_c, -32768.0), 32767.0)) if cell_clip > 0 else 0
+    fc_m, fc_s = quantize_multiplier(_GATE_OUTPUT_SCALE * s_c / s_c)
+    ic_m, ic_s = quantize_multiplier(_GATE_OUTPUT_SCALE * _GATE_OUTPUT_SCALE / s_c)
+    h_m, h_s = quantize_multiplier(_GATE_OUTPUT_SCALE * _GATE_OUTPUT_SCALE / s_h)
+    t_m, t_s = tanh_input_scaling(power)
+    params = LstmParams(batches, steps, input_size, units, int(time_major), -z_x, -z_h, z_h,
+                        _CELL_ACTIVATIONS[activation], fc_m, fc_s, ic_m, ic_s, h_m, h_s, t_m, t_s, q_clip)
+    consts = (
+        ConstArray("w_input", w_in.reshape(-1)),
+        ConstArray("w_recurrent", w_rec.reshape(-1)),
+        ConstArray("bias", np.concatenate(biases).astype(np.int32)),
+        ConstArray("gate_mult", np.array(mults, np.int32)),
+        ConstArray("gate_shift", np.array(shifts, np.int32)),
+        # stored minus 32768 so that it fits int16_t: every node lies in [32768, 65535]
+        ConstArray("sigmoid", (sigmoid_table() - 32768).astype(np.int16)),
+    )
+    macs = batches * steps * 4 * units * (input_size + units)
+    return [KernelCall("lstm_s8", params, (x.index, hidden.index, cell.index), consts,
+                       (y.index, hidden.index, cell.index), op.index, macs=macs, scratch_bytes=4 * units * 2)]
+
+
+# --- NumPy reference -------------------------------------------------------------------------------------------
+
+def _clamp(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return np.clip(v, lo, hi)
+
+
+def sigmoid_s16(v: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """TFLite's int16 sigmoid of a Q3.12 input, Q0.15 output."""
+    data = np.asarray(v, np.int64) * 3
+    mag = np.abs(data)
+    hi = mag >> 9
+    idx = np.minimum(hi, 254)
+    ua, ub = table[idx], table[idx + 1]
+    res = np.where(hi >= 255, 0x7FFF << 10, (ua << 9) + (mag & 0x1FF) * (ub - ua))
+    res = np.where(data >= 0, res + (1 << 9), (1 << 25) - res + (1 << 9) - 1)
+    return (res >> 10).astype(np.int64)
+
+
+def tanh_s16(v: np.ndarray, table: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
+    """TFLite's int16 tanh: input (v * multiplier + round) >> shift in Q3.12 scaled by 3/4, output Q0.15."""
+    rnd = (1 << (shift - 1)) if shift > 0 else 0
+    data = (np.asarray(v, np.int64) * multiplier + rnd) >> shift
+    mag = np.abs(data)
+    hi = mag >> 8
+    idx = np.minimum(hi, 254)
+    ua, ub = table[idx], table[idx + 1]
+    res = np.where(hi >= 255, 0xFFFF << 8, (ua << 8) + (mag & 0xFF) * (ub - ua))
+    res = np.where(data >= 0, res - (1 << 23) + (1 << 7), -res + (1 << 23) + (1 << 7) - 1)
+    return (res >> 8).astype(np.int64)
+
+
+def lstm_s8_ref(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarray, w_in: np.ndarray,
+                w_rec: np.ndarray, bias: np.ndarray, gate_mult: np.ndarray, gate_shift: np.ndarray,
+                sigmoid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole sequence: returns (output, new hidden state, new cell state); the inputs are not modified."""
+    n, u = p.input_size, p.units
+    table = np.asarray(sigmoid, np.int64) + 32768
+    w_in = np.asarray(w_in, np.int64).reshape(4, u, n)
+    w_rec = np.asarray(w_rec, np.int64).reshape(4, u, u)
+    bias = np.asarray(bias, np.int64).reshape(4, u)
+    xs = np.asarray(x, np.int64).reshape(-1)
+    if p.time_major:
+        xs = xs.reshape(p.time_steps, p.batches, n)
+    else:
+        xs = xs.reshape(p.batches, p.time_steps, n).transpose(1, 0, 2)
+    h = np.asarray(hidden, np.int64).reshape(p.batches, u).copy()
+    c = np.asarray(cell, np.int64).reshape(p.batches, u).copy()
+    out = np.zeros((p.time_steps, p.batches, u), np.int64)
+
+    def gate(g: int, xt: np.ndarray, act: str) -> np.ndarray:
+        a = (xt + p.input_offset) @ w_in[g].T + bias[g][None]
+        a = _clamp(multiply_by_quantized_multiplier(a, int(gate_mult[2 * g]), int(gate_shift[2 * g])), -32768, 32767)
+        r = (h + p.hidden_offset) @ w_rec[g].T
+        r = _clamp(multiply_by_quantized_multiplier(r, int(gate_mult[2 * g + 1]), int(gate_shift[2 * g + 1])),
+                   -32768, 32767)
+        s = _clamp(a + r, -32768, 32767)
+        return sigmoid_s16(s, table) if act == "sigmoid" else tanh_s16(s, table, 3, 0)
+
+    for t in range(p.time_steps):
+        xt = xs[t]
+        f = gate(1, xt, "sigmoid")
+        i = gate(0, xt, "sigmoid")
+        g = gate(2, xt, "tanh" if p.cell_activation == 0 else "sigmoid")
+        fc = _clamp(multiply_by_quantized_multiplier(f * c, p.forget_cell_multiplier, p.forget_cell_shift),
+                    -32768, 32767)
+        ic = _clamp(multiply_by_quantized_multiplier(i * g, p.input_cell_multiplier, p.input_cell_shift),
+                    -32768, 32767)
+        c = _clamp(fc + ic, -32768, 32767)
+        if p.cell_clip > 0:
+            c = _clamp(c, -p.cell_clip, p.cell_clip)
+        o = gate(3, xt, "sigmoid")
+        th = tanh_s16(c, table, p.tanh_multiplier, p.tanh_shift)
+        h = _clamp(multiply_by_quantized_multiplier(th * o, p.hidden_multiplier, p.hidden_shift)
+                   + p.hidden_zero_point, -128, 127)
+        out[t] = h
+    y = out if p.time_major else out.transpose(1, 0, 2)
+    return (y.astype(np.int8), h.reshape(np.shape(hidden)).astype(np.int8),
+            c.reshape(np.shape(cell)).astype(np.int16))
+
+
+LOWERINGS = {"UNIDIRECTIONAL_SEQUENCE_LSTM": lower_lstm}
+REFERENCES = {"lstm_s8": lstm_s8_ref}

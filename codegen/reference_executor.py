@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.ir import NUMPY_DTYPES, Graph
+from codegen.ir import NUMPY_DTYPES, Graph, Tensor
 from codegen.kernels import REFERENCES
 from codegen.kernels.base import KernelCall
 from codegen.passes.lowering import lower_graph
@@ -16,8 +16,9 @@ def run_reference(
 ) -> list[np.ndarray]:
     """Execute the graph on `inputs` (one per graph input, in order); returns the graph outputs.
 
-    Variable tensors (SVDF's state) start as zeros, like model_reset() in the generated C; pass the same
-    `state` dict to consecutive calls to carry them from one invoke to the next (it is updated in place).
+    Variable tensors (SVDF's state) start as zeros, int8 ones as their zero point (an LSTM's hidden state), like
+    model_reset() in the generated C and TFLite Micro; pass the same `state` dict to consecutive calls to carry
+    them from one invoke to the next (it is updated in place).
     """
     if len(inputs) != len(graph.inputs):
         raise ValueError(f"{graph.name} takes {len(graph.inputs)} inputs, got {len(inputs)}")
@@ -29,7 +30,7 @@ def run_reference(
     for t in graph.tensors:
         if t.is_variable:
             kept = None if state is None else state.get(t.index)
-            values[t.index] = np.zeros(t.shape, NUMPY_DTYPES[t.dtype]) if kept is None else kept.copy()
+            values[t.index] = _reset_value(t) if kept is None else kept.copy()
 
     def read(index: int) -> np.ndarray:
         if index not in graph.views:
@@ -68,6 +69,13 @@ def run_reference(
     if state is not None:
         state.update({t.index: values[t.index] for t in graph.tensors if t.is_variable})
     return [values[i] for i in graph.outputs]
+
+
+def _reset_value(t: Tensor) -> np.ndarray:
+    """A variable tensor's value at start and after model_reset(): TFLite Micro fills int8 ones with their zero
+    point (an LSTM's hidden state) and every other one with zeros."""
+    fill = t.zero_point if t.dtype == "int8" and t.quant is not None else 0
+    return np.full(t.shape, fill, NUMPY_DTYPES[t.dtype])
 
 
 def _bytes_of(values: dict[int, np.ndarray], graph: Graph, base: int) -> np.ndarray:

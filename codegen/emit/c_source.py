@@ -194,7 +194,8 @@ def _model_h(graph: Graph, plan: MemoryPlan, num_calls: int) -> str:
             "void model_invoke(void);",
             "",
             "/* Variable tensors (e.g. SVDF's state) keep their values from one model_invoke() to the next, in",
-            " * model_state (MODEL_STATE_BYTES, outside the arena); model_reset() zeroes them, as at start-up. */",
+            " * model_state (MODEL_STATE_BYTES, outside the arena); model_reset() sets them as at start-up: zero,",
+            " * or the zero point for int8 ones (e.g. an LSTM's hidden state), as TFLite Micro does. */",
             f"#define MODEL_STATE_BYTES {plan.state_bytes}",
             "void model_reset(void);",
             "",
@@ -217,12 +218,29 @@ def _model_c(
     out_offsets = [plan.tensor_offsets[t] for t in graph.outputs]
     state_decl, state_reset = [], ["    /* no variable tensors */"]
     if plan.state_bytes:
-        state_decl = [
-            "/* Variable tensors: zero at start-up (.bss), kept between invokes, never reused by the planner. */",
-            f"static uint8_t model_state[{plan.state_bytes}] __attribute__((aligned(8)));",
-            "",
-        ]
+        # TFLite Micro resets an int8 variable tensor to its zero point (an LSTM's hidden state), others to 0.
+        fills = [(plan.state_offsets[t.index], t.nbytes, t.zero_point) for t in graph.tensors
+                 if t.index in plan.state_offsets and t.dtype == "int8" and t.quant is not None and t.zero_point]
+        if fills:
+            start = bytearray(plan.state_bytes)
+            for offset, size, zp in fills:
+                start[offset : offset + size] = bytes([zp & 0xFF]) * size
+            state_decl = [
+                "/* Variable tensors: their reset values at start-up, kept between invokes, never reused by the",
+                " * planner. */",
+                f"static uint8_t model_state[{plan.state_bytes}] __attribute__((aligned(8))) = {{"
+                + ", ".join(str(b) for b in start) + "};",
+                "",
+            ]
+        else:
+            state_decl = [
+                "/* Variable tensors: zero at start-up (.bss), kept between invokes, never reused by the planner. */",
+                f"static uint8_t model_state[{plan.state_bytes}] __attribute__((aligned(8)));",
+                "",
+            ]
         state_reset = ["    for (uint32_t k = 0; k < MODEL_STATE_BYTES; ++k) model_state[k] = 0;"]
+        state_reset += [f"    for (uint32_t k = {o}; k < {o + n}u; ++k) model_state[k] = (uint8_t){zp & 0xFF}u;"
+                        for o, n, zp in fills]
     lines = [
         _GENERATED,
         '#include "model.h"',

@@ -9,7 +9,8 @@ pre-activation is Q3.12 (scale 2^-12) and every gate output Q0.15 (2^-15), whate
 
 Per time step and batch row, with x the input row and h the hidden state before the step:
   gate_g = act_g(sat16(fc16(x; W_g, bias_g) + fc16(h; R_g))) for g in forget, input, cell (act: sigmoid; the
-           cell gate uses the fused activation, TANH or SIGMOID); fc16 requantizes to int16 at 2^-12;
+           cell gate uses the fused activation, which must be TANH: TFLM's other choice, sigmoid, has no
+           value in the flatbuffer schema); fc16 requantizes to int16 at 2^-12;
   c      = sat16(mul(forget, c) + mul(input, cell gate)), clipped to +-cell_clip when it is set;
   output = sigmoid(sat16(fc16(x; W_o, bias_o) + fc16(h; R_o)));
   h      = clamp8(h_zp + mul(tanh(c), output)), written to the output tensor at this step too.
@@ -43,7 +44,6 @@ _VARIANTS = {
 }
 _GATE_INPUT_SCALE = 2.0**-12  # Q3.12, the input of every gate's nonlinearity
 _GATE_OUTPUT_SCALE = 2.0**-15  # Q0.15, its output
-_CELL_ACTIVATIONS = {"TANH": 0, "SIGMOID": 1}
 
 
 def sigmoid_table() -> np.ndarray:
@@ -75,7 +75,6 @@ class LstmParams(KernelParams):
     input_offset: int = cfield("int32_t")  # -input zero point
     hidden_offset: int = cfield("int32_t")  # -hidden state zero point (the recurrent products' input)
     hidden_zero_point: int = cfield("int32_t")  # the new hidden state's zero point
-    cell_activation: int = cfield("int32_t")  # 0 tanh, 1 sigmoid
     forget_cell_multiplier: int = cfield("int32_t")  # forget gate x cell state -> cell state
     forget_cell_shift: int = cfield("int32_t")
     input_cell_multiplier: int = cfield("int32_t")  # input gate x cell gate -> cell state
@@ -149,9 +148,9 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
     if op.options.get("asymmetric_quantize_inputs"):
         raise Unsupported("UNIDIRECTIONAL_SEQUENCE_LSTM with asymmetric_quantize_inputs (hybrid; int8 only)")
     activation = op.options.get("activation", "TANH")
-    if activation not in _CELL_ACTIVATIONS:
-        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with fused activation {activation} (TANH or SIGMOID, "
-                          "as TFLite Micro)")
+    if activation != "TANH":
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with fused activation {activation} (TANH only, as "
+                          "TFLite Micro)")
     if len(x.shape) != 3:
         raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM input of shape {x.shape} (rank 3 only)")
     time_major = bool(op.options.get("time_major", False))
@@ -208,7 +207,7 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
     h_m, h_s = quantize_multiplier(_GATE_OUTPUT_SCALE * _GATE_OUTPUT_SCALE / s_h)
     t_m, t_s = tanh_input_scaling(power)
     params = LstmParams(batches, steps, input_size, units, int(time_major), -z_x, -z_h, z_h,
-                        _CELL_ACTIVATIONS[activation], fc_m, fc_s, ic_m, ic_s, h_m, h_s, t_m, t_s, q_clip)
+                        fc_m, fc_s, ic_m, ic_s, h_m, h_s, t_m, t_s, q_clip)
     consts = (
         ConstArray("w_input", w_in.reshape(-1)),
         ConstArray("w_recurrent", w_rec.reshape(-1)),
@@ -285,7 +284,7 @@ def lstm_s8_ref(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarr
         xt = xs[t]
         f = gate(1, xt, "sigmoid")
         i = gate(0, xt, "sigmoid")
-        g = gate(2, xt, "tanh" if p.cell_activation == 0 else "sigmoid")
+        g = gate(2, xt, "tanh")
         fc = _clamp(multiply_by_quantized_multiplier(f * c, p.forget_cell_multiplier, p.forget_cell_shift),
                     -32768, 32767)
         ic = _clamp(multiply_by_quantized_multiplier(i * g, p.input_cell_multiplier, p.input_cell_shift),

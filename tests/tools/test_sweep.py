@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from codegen.frontend.tflite_reader import read_tflite
+from codegen.frontend.tflite_writer import write_tflite
 from tests.tools.test_eval import needs_toolchain
 from tools import cli
 from tools.sweep import mark_pareto
@@ -103,7 +105,11 @@ def test_local_pool_reports_failures_by_row(shared_models: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """Without --ray, a process pool runs the rows; a model the compiler refuses fails its rows with the compiler's
     own reason, the sweep still writes its CSV, and exits with that refusal's code."""
-    lstm = shared_models / "tflm_micro_speech_lstm.tflite"
+    # micro_speech's LSTM with a RELU cell activation, which TFLM's kernel (and so the compiler) refuses
+    graph = read_tflite(shared_models / "tflm_micro_speech_lstm.tflite")
+    graph.operators[0].options["activation"] = "RELU"
+    lstm = tmp_path / "lstm_relu.tflite"
+    lstm.write_bytes(write_tflite(graph))
     code = cli.main(["sweep", "--model", str(lstm), "--board", "nucleo-f746", "--sram-budget", "32k,64k", "--jobs",
                      "2", "--out", str(tmp_path / "out")])
     captured = capsys.readouterr()

@@ -13,8 +13,6 @@ typedef struct {
     int32_t input_size;
     int32_t units;
     int32_t time_major;            /* input [time][batch][input] when 1, [batch][time][input] when 0 */
-    int32_t input_offset;          /* -input zero point */
-    int32_t hidden_offset;         /* -hidden state zero point */
     int32_t hidden_zero_point;
     int32_t forget_cell_multiplier;
     int32_t forget_cell_shift;
@@ -28,12 +26,14 @@ typedef struct {
 } lstm_s8_params_t;
 
 /* w_input is [4][units][input_size] and w_recurrent [4][units][units] in gate order input, forget, cell,
- * output; bias [4][units]; gate_mult and gate_shift [4][2] (input then recurrent product of each gate);
+ * output; bias [4][units] with -input zero point x each weight row's sum folded in, rec_bias [4][units]
+ * the same for the recurrent weights and the hidden zero point; gate_mult and gate_shift [4][2] (input then
+ * recurrent product of each gate);
  * sigmoid holds the 256 table nodes minus 32768. hidden_in/cell_in are the states before the call and
  * hidden/cell after it: the generated code passes the same buffers for both. scratch holds 4 * units int16. */
 void lstm_s8(const lstm_s8_params_t *p, const int8_t *input, const int8_t *hidden_in, const int16_t *cell_in,
-             const int8_t *w_input, const int8_t *w_recurrent, const int32_t *bias, const int32_t *gate_mult,
-             const int32_t *gate_shift, const int16_t *sigmoid, int8_t *output, int8_t *hidden, int16_t *cell,
-             int8_t *scratch);
+             const int8_t *w_input, const int8_t *w_recurrent, const int32_t *bias, const int32_t *rec_bias,
+             const int32_t *gate_mult, const int32_t *gate_shift, const int16_t *sigmoid, int8_t *output,
+             int8_t *hidden, int16_t *cell, int8_t *scratch);
 
 #endif

@@ -52,40 +52,64 @@ static int32_t mul_q(int32_t a, int32_t b, int32_t multiplier, int32_t shift, in
     return clamp_s32(multiply_by_quantized_multiplier(a * b, multiplier, shift), lo, hi);
 }
 
-/* One gate for one batch row: act(sat16(fc(x) + fc(h))) into out[units]. */
-static void gate(const lstm_s8_params_t *p, int32_t g, const int8_t *x, const int8_t *h, const int8_t *w_input,
-                 const int8_t *w_recurrent, const int32_t *bias, const int32_t *gate_mult,
-                 const int32_t *gate_shift, const int16_t *sigmoid, int32_t use_tanh, int16_t *out)
+/* n-element dot products of one int8 vector with four int8 rows (one per gate, `stride` apart), the vector
+ * read once for the four. acc holds the starting values (the folded biases) and receives the sums; they wrap
+ * modulo 2^32 as TFLM's int32 accumulators do on its targets (unsigned avoids C's UB). */
+static void dot4(const int8_t *v, const int8_t *w, int32_t stride, int32_t n, uint32_t acc[4])
+{
+    const int8_t *w0 = w;
+    const int8_t *w1 = w + stride;
+    const int8_t *w2 = w + 2 * stride;
+    const int8_t *w3 = w + 3 * stride;
+    uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t x = v[i];
+        a0 += (uint32_t)(x * w0[i]);
+        a1 += (uint32_t)(x * w1[i]);
+        a2 += (uint32_t)(x * w2[i]);
+        a3 += (uint32_t)(x * w3[i]);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* The four gate pre-activations of unit j for one batch row: sat16(fc(x) + fc(h)), each fc requantized to
+ * int16 at 2^-12, in gate order input, forget, cell, output. */
+static void preactivations(const lstm_s8_params_t *p, int32_t j, const int8_t *x, const int8_t *h,
+                           const int8_t *w_input, const int8_t *w_recurrent, const int32_t *bias,
+                           const int32_t *rec_bias, const int32_t *gate_mult, const int32_t *gate_shift,
+                           int32_t out[4])
 {
     const int32_t n = p->input_size;
     const int32_t u = p->units;
-    const int8_t *wi = w_input + g * u * n;
-    const int8_t *wr = w_recurrent + g * u * u;
-    for (int32_t j = 0; j < u; ++j) {
-        int32_t acc = bias[g * u + j];
-        for (int32_t i = 0; i < n; ++i) {
-            acc += (int32_t)wi[j * n + i] * ((int32_t)x[i] + p->input_offset);
-        }
-        acc = clamp_s32(multiply_by_quantized_multiplier(acc, gate_mult[2 * g], gate_shift[2 * g]),
-                        INT16_MIN, INT16_MAX);
-        int32_t rec = 0;
-        for (int32_t k = 0; k < u; ++k) {
-            rec += (int32_t)wr[j * u + k] * ((int32_t)h[k] + p->hidden_offset);
-        }
-        rec = clamp_s32(multiply_by_quantized_multiplier(rec, gate_mult[2 * g + 1], gate_shift[2 * g + 1]),
-                        INT16_MIN, INT16_MAX);
-        const int32_t sum = clamp_s32(acc + rec, INT16_MIN, INT16_MAX);
-        out[j] = use_tanh ? tanh_s16(sum, 3, 0, sigmoid) : sigmoid_s16(sum, sigmoid);
+    uint32_t in[4], rec[4];
+    for (int32_t g = 0; g < 4; ++g) {
+        in[g] = (uint32_t)bias[g * u + j];
+        rec[g] = (uint32_t)rec_bias[g * u + j];
+    }
+    dot4(x, w_input + j * n, u * n, n, in);
+    dot4(h, w_recurrent + j * u, u * u, u, rec);
+    for (int32_t g = 0; g < 4; ++g) {
+        const int32_t a = clamp_s32(multiply_by_quantized_multiplier((int32_t)in[g], gate_mult[2 * g],
+                                                                     gate_shift[2 * g]), INT16_MIN, INT16_MAX);
+        const int32_t r = clamp_s32(multiply_by_quantized_multiplier((int32_t)rec[g], gate_mult[2 * g + 1],
+                                                                     gate_shift[2 * g + 1]), INT16_MIN, INT16_MAX);
+        out[g] = clamp_s32(a + r, INT16_MIN, INT16_MAX);
     }
 }
 
 void lstm_s8(const lstm_s8_params_t *p, const int8_t *input, const int8_t *hidden_in, const int16_t *cell_in,
-             const int8_t *w_input, const int8_t *w_recurrent, const int32_t *bias, const int32_t *gate_mult,
-             const int32_t *gate_shift, const int16_t *sigmoid, int8_t *output, int8_t *hidden, int16_t *cell,
-             int8_t *scratch)
+             const int8_t *w_input, const int8_t *w_recurrent, const int32_t *bias, const int32_t *rec_bias,
+             const int32_t *gate_mult, const int32_t *gate_shift, const int16_t *sigmoid, int8_t *output,
+             int8_t *hidden, int16_t *cell, int8_t *scratch)
 {
     const int32_t u = p->units;
     const int32_t n = p->input_size;
+    /* The gates of every unit come from the hidden state before the step, so they are all computed before
+     * the cell and hidden states change (TFLM computes the output gate after the cell update, from the same
+     * old hidden state). */
     int16_t *forget_gate = (int16_t *)(void *)scratch;
     int16_t *input_gate = forget_gate + u;
     int16_t *cell_gate = input_gate + u;
@@ -104,10 +128,14 @@ void lstm_s8(const lstm_s8_params_t *p, const int8_t *input, const int8_t *hidde
         for (int32_t t = 0; t < p->time_steps; ++t) {
             const int32_t row = p->time_major ? t * p->batches + b : b * p->time_steps + t;
             const int8_t *x = input + row * n;
-            gate(p, 1, x, h, w_input, w_recurrent, bias, gate_mult, gate_shift, sigmoid, 0, forget_gate);
-            gate(p, 0, x, h, w_input, w_recurrent, bias, gate_mult, gate_shift, sigmoid, 0, input_gate);
-            gate(p, 2, x, h, w_input, w_recurrent, bias, gate_mult, gate_shift, sigmoid, 1, cell_gate);
-            gate(p, 3, x, h, w_input, w_recurrent, bias, gate_mult, gate_shift, sigmoid, 0, output_gate);
+            for (int32_t j = 0; j < u; ++j) {
+                int32_t pre[4];
+                preactivations(p, j, x, h, w_input, w_recurrent, bias, rec_bias, gate_mult, gate_shift, pre);
+                input_gate[j] = sigmoid_s16(pre[0], sigmoid);
+                forget_gate[j] = sigmoid_s16(pre[1], sigmoid);
+                cell_gate[j] = tanh_s16(pre[2], 3, 0, sigmoid);
+                output_gate[j] = sigmoid_s16(pre[3], sigmoid);
+            }
             for (int32_t j = 0; j < u; ++j) {
                 const int32_t kept = mul_q(forget_gate[j], c[j], p->forget_cell_multiplier, p->forget_cell_shift,
                                            INT16_MIN, INT16_MAX);

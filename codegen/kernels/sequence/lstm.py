@@ -72,8 +72,6 @@ class LstmParams(KernelParams):
     input_size: int = cfield("int32_t")
     units: int = cfield("int32_t")
     time_major: int = cfield("int32_t")
-    input_offset: int = cfield("int32_t")  # -input zero point
-    hidden_offset: int = cfield("int32_t")  # -hidden state zero point (the recurrent products' input)
     hidden_zero_point: int = cfield("int32_t")  # the new hidden state's zero point
     forget_cell_multiplier: int = cfield("int32_t")  # forget gate x cell state -> cell state
     forget_cell_shift: int = cfield("int32_t")
@@ -206,12 +204,15 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
     ic_m, ic_s = quantize_multiplier(_GATE_OUTPUT_SCALE * _GATE_OUTPUT_SCALE / s_c)
     h_m, h_s = quantize_multiplier(_GATE_OUTPUT_SCALE * _GATE_OUTPUT_SCALE / s_h)
     t_m, t_s = tanh_input_scaling(power)
-    params = LstmParams(batches, steps, input_size, units, int(time_major), -z_x, -z_h, z_h,
+    params = LstmParams(batches, steps, input_size, units, int(time_major), z_h,
                         fc_m, fc_s, ic_m, ic_s, h_m, h_s, t_m, t_s, q_clip)
     consts = (
         ConstArray("w_input", w_in.reshape(-1)),
         ConstArray("w_recurrent", w_rec.reshape(-1)),
-        ConstArray("bias", np.concatenate(biases).astype(np.int32)),
+        # TFLM sums w * (x - zp) + bias; w * x + (bias - zp * sum(w)) is the same modulo 2^32, a MAC cheaper
+        ConstArray("bias", _wrap32(np.stack(biases).astype(np.int64) - z_x * w_in.astype(np.int64).sum(axis=2))
+                   .reshape(-1).astype(np.int32)),
+        ConstArray("rec_bias", _wrap32(-z_h * w_rec.astype(np.int64).sum(axis=2)).reshape(-1).astype(np.int32)),
         ConstArray("gate_mult", np.array(mults, np.int32)),
         ConstArray("gate_shift", np.array(shifts, np.int32)),
         # stored minus 32768 so that it fits int16_t: every node lies in [32768, 65535]
@@ -223,6 +224,10 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
 
 
 # --- NumPy reference -------------------------------------------------------------------------------------------
+
+def _wrap32(v: np.ndarray) -> np.ndarray:
+    return ((np.asarray(v, np.int64) + 2**31) % 2**32) - 2**31
+
 
 def _clamp(v: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return np.clip(v, lo, hi)
@@ -254,14 +259,15 @@ def tanh_s16(v: np.ndarray, table: np.ndarray, multiplier: int, shift: int) -> n
 
 
 def lstm_s8_ref(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarray, w_in: np.ndarray,
-                w_rec: np.ndarray, bias: np.ndarray, gate_mult: np.ndarray, gate_shift: np.ndarray,
-                sigmoid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                w_rec: np.ndarray, bias: np.ndarray, rec_bias: np.ndarray, gate_mult: np.ndarray,
+                gate_shift: np.ndarray, sigmoid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The whole sequence: returns (output, new hidden state, new cell state); the inputs are not modified."""
     n, u = p.input_size, p.units
     table = np.asarray(sigmoid, np.int64) + 32768
     w_in = np.asarray(w_in, np.int64).reshape(4, u, n)
     w_rec = np.asarray(w_rec, np.int64).reshape(4, u, u)
     bias = np.asarray(bias, np.int64).reshape(4, u)
+    rec_bias = np.asarray(rec_bias, np.int64).reshape(4, u)
     xs = np.asarray(x, np.int64).reshape(-1)
     if p.time_major:
         xs = xs.reshape(p.time_steps, p.batches, n)
@@ -272,9 +278,9 @@ def lstm_s8_ref(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarr
     out = np.zeros((p.time_steps, p.batches, u), np.int64)
 
     def gate(g: int, xt: np.ndarray, act: str) -> np.ndarray:
-        a = (xt + p.input_offset) @ w_in[g].T + bias[g][None]
+        a = _wrap32(xt @ w_in[g].T + bias[g][None])
         a = _clamp(multiply_by_quantized_multiplier(a, int(gate_mult[2 * g]), int(gate_shift[2 * g])), -32768, 32767)
-        r = (h + p.hidden_offset) @ w_rec[g].T
+        r = _wrap32(h @ w_rec[g].T + rec_bias[g][None])
         r = _clamp(multiply_by_quantized_multiplier(r, int(gate_mult[2 * g + 1]), int(gate_shift[2 * g + 1])),
                    -32768, 32767)
         s = _clamp(a + r, -32768, 32767)

@@ -1,5 +1,5 @@
 /* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 input, output and hidden state, int16 cell state, int8 weights, int32
- * biases: TFLite Micro's integer arithmetic (see codegen/kernels/sequence/lstm.py for the step). Gate
+ * biases (and the 16x8 variant below): TFLite Micro's integer arithmetic (see codegen/kernels/sequence/lstm.py for the step). Gate
  * pre-activations are Q3.12, gate outputs Q0.15; the int16 sigmoid and tanh interpolate a 256-node table of
  * sigmoid(k/24) the compiler computes. Both states are variable tensors kept between invokes. */
 #ifndef MCU_RUNTIME_LSTM_S8_H
@@ -35,5 +35,14 @@ void lstm_s8(const lstm_s8_params_t *p, const int8_t *input, const int8_t *hidde
              const int8_t *w_input, const int8_t *w_recurrent, const int32_t *bias, const int32_t *rec_bias,
              const int32_t *gate_mult, const int32_t *gate_shift, const int16_t *sigmoid, int8_t *output,
              int8_t *hidden, int16_t *cell, int8_t *scratch);
+
+/* 16x8: int16 input, output and hidden state (zero points 0), int8 weights, int64 biases [4][units], int64
+ * accumulators; the same parameters and step otherwise. */
+typedef lstm_s8_params_t lstm_s16_params_t;
+
+void lstm_s16(const lstm_s16_params_t *p, const int16_t *input, const int16_t *hidden_in, const int16_t *cell_in,
+              const int8_t *w_input, const int8_t *w_recurrent, const int64_t *bias, const int32_t *gate_mult,
+              const int32_t *gate_shift, const int16_t *sigmoid, int16_t *output, int16_t *hidden, int16_t *cell,
+              int8_t *scratch);
 
 #endif

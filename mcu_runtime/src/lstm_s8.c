@@ -1,9 +1,10 @@
-/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 with an int16 cell state: see lstm_s8.h. */
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 and 16x8 with an int16 cell state: see lstm_s8.h. */
 #include "lstm_s8.h"
 
 #include <string.h>
 
 #include "fixedpoint_s32.h"
+#include "fixedpoint_s64.h"
 
 static int32_t table_node(const int16_t *sigmoid, uint32_t k)
 {
@@ -100,6 +101,44 @@ static void preactivations(const lstm_s8_params_t *p, int32_t j, const int8_t *x
     }
 }
 
+/* The four gate outputs of every unit from their pre-activations, in gates[4][units] (input, forget, cell,
+ * output). The gates all come from the hidden state before the step, so they are all computed before the
+ * cell and hidden states change (TFLM computes the output gate after the cell update, from the same old
+ * hidden state). */
+static void activate(const int32_t pre[4], int32_t j, int32_t u, const int16_t *sigmoid, int16_t *gates)
+{
+    gates[j] = sigmoid_s16(pre[0], sigmoid);
+    gates[u + j] = sigmoid_s16(pre[1], sigmoid);
+    gates[2 * u + j] = tanh_s16(pre[2], 3, 0, sigmoid);
+    gates[3 * u + j] = sigmoid_s16(pre[3], sigmoid);
+}
+
+/* Unit j's new cell state (in place) and its new hidden value, clamped to [lo, hi]. */
+static int32_t update_unit(const lstm_s8_params_t *p, const int16_t *gates, int32_t j, int16_t *c,
+                           const int16_t *sigmoid, int32_t lo, int32_t hi)
+{
+    const int32_t u = p->units;
+    const int32_t kept = mul_q(gates[u + j], c[j], p->forget_cell_multiplier, p->forget_cell_shift, INT16_MIN,
+                               INT16_MAX);
+    const int32_t added = mul_q(gates[j], gates[2 * u + j], p->input_cell_multiplier, p->input_cell_shift,
+                                INT16_MIN, INT16_MAX);
+    int32_t next = clamp_s32(kept + added, INT16_MIN, INT16_MAX);
+    if (p->cell_clip > 0) {
+        next = clamp_s32(next, -p->cell_clip, p->cell_clip);
+    }
+    c[j] = (int16_t)next;
+    const int32_t th = tanh_s16(next, p->tanh_multiplier, p->tanh_shift, sigmoid);
+    const int32_t v = multiply_by_quantized_multiplier(th * gates[3 * u + j], p->hidden_multiplier,
+                                                       p->hidden_shift) + p->hidden_zero_point;
+    return clamp_s32(v, lo, hi);
+}
+
+/* The input row of batch b at step t. */
+static int32_t row_of(const lstm_s8_params_t *p, int32_t b, int32_t t)
+{
+    return p->time_major ? t * p->batches + b : b * p->time_steps + t;
+}
+
 void lstm_s8(const lstm_s8_params_t *p, const int8_t *input, const int8_t *hidden_in, const int16_t *cell_in,
              const int8_t *w_input, const int8_t *w_recurrent, const int32_t *bias, const int32_t *rec_bias,
              const int32_t *gate_mult, const int32_t *gate_shift, const int16_t *sigmoid, int8_t *output,
@@ -107,13 +146,7 @@ void lstm_s8(const lstm_s8_params_t *p, const int8_t *input, const int8_t *hidde
 {
     const int32_t u = p->units;
     const int32_t n = p->input_size;
-    /* The gates of every unit come from the hidden state before the step, so they are all computed before
-     * the cell and hidden states change (TFLM computes the output gate after the cell update, from the same
-     * old hidden state). */
-    int16_t *forget_gate = (int16_t *)(void *)scratch;
-    int16_t *input_gate = forget_gate + u;
-    int16_t *cell_gate = input_gate + u;
-    int16_t *output_gate = cell_gate + u;
+    int16_t *gates = (int16_t *)(void *)scratch;
 
     if (hidden != hidden_in) {
         memcpy(hidden, hidden_in, (size_t)(p->batches * u));
@@ -126,33 +159,76 @@ void lstm_s8(const lstm_s8_params_t *p, const int8_t *input, const int8_t *hidde
         int8_t *h = hidden + b * u;
         int16_t *c = cell + b * u;
         for (int32_t t = 0; t < p->time_steps; ++t) {
-            const int32_t row = p->time_major ? t * p->batches + b : b * p->time_steps + t;
+            const int32_t row = row_of(p, b, t);
             const int8_t *x = input + row * n;
             for (int32_t j = 0; j < u; ++j) {
                 int32_t pre[4];
                 preactivations(p, j, x, h, w_input, w_recurrent, bias, rec_bias, gate_mult, gate_shift, pre);
-                input_gate[j] = sigmoid_s16(pre[0], sigmoid);
-                forget_gate[j] = sigmoid_s16(pre[1], sigmoid);
-                cell_gate[j] = tanh_s16(pre[2], 3, 0, sigmoid);
-                output_gate[j] = sigmoid_s16(pre[3], sigmoid);
-            }
-            for (int32_t j = 0; j < u; ++j) {
-                const int32_t kept = mul_q(forget_gate[j], c[j], p->forget_cell_multiplier, p->forget_cell_shift,
-                                           INT16_MIN, INT16_MAX);
-                const int32_t added = mul_q(input_gate[j], cell_gate[j], p->input_cell_multiplier,
-                                            p->input_cell_shift, INT16_MIN, INT16_MAX);
-                int32_t next = clamp_s32(kept + added, INT16_MIN, INT16_MAX);
-                if (p->cell_clip > 0) {
-                    next = clamp_s32(next, -p->cell_clip, p->cell_clip);
-                }
-                c[j] = (int16_t)next;
+                activate(pre, j, u, sigmoid, gates);
             }
             int8_t *y = output + row * u;
             for (int32_t j = 0; j < u; ++j) {
-                const int32_t th = tanh_s16(c[j], p->tanh_multiplier, p->tanh_shift, sigmoid);
-                const int32_t v = multiply_by_quantized_multiplier(th * output_gate[j], p->hidden_multiplier,
-                                                                   p->hidden_shift) + p->hidden_zero_point;
-                h[j] = (int8_t)clamp_s32(v, INT8_MIN, INT8_MAX);
+                h[j] = (int8_t)update_unit(p, gates, j, c, sigmoid, INT8_MIN, INT8_MAX);
+                y[j] = h[j];
+            }
+        }
+    }
+}
+
+/* 16x8: the four gates' int64 dot products of one int16 vector with int8 rows `stride` apart. */
+static void dot4_s16(const int16_t *v, const int8_t *w, int32_t stride, int32_t n, int64_t acc[4])
+{
+    for (int32_t g = 0; g < 4; ++g) {
+        const int8_t *row = w + g * stride;
+        int64_t a = acc[g];
+        for (int32_t i = 0; i < n; ++i) {
+            a += (int64_t)((int32_t)v[i] * row[i]);
+        }
+        acc[g] = a;
+    }
+}
+
+void lstm_s16(const lstm_s16_params_t *p, const int16_t *input, const int16_t *hidden_in, const int16_t *cell_in,
+              const int8_t *w_input, const int8_t *w_recurrent, const int64_t *bias, const int32_t *gate_mult,
+              const int32_t *gate_shift, const int16_t *sigmoid, int16_t *output, int16_t *hidden, int16_t *cell,
+              int8_t *scratch)
+{
+    const int32_t u = p->units;
+    const int32_t n = p->input_size;
+    int16_t *gates = (int16_t *)(void *)scratch;
+
+    if (hidden != hidden_in) {
+        memcpy(hidden, hidden_in, (size_t)(p->batches * u) * sizeof(int16_t));
+    }
+    if (cell != cell_in) {
+        memcpy(cell, cell_in, (size_t)(p->batches * u) * sizeof(int16_t));
+    }
+    for (int32_t b = 0; b < p->batches; ++b) {
+        int16_t *h = hidden + b * u;
+        int16_t *c = cell + b * u;
+        for (int32_t t = 0; t < p->time_steps; ++t) {
+            const int32_t row = row_of(p, b, t);
+            const int16_t *x = input + row * n;
+            for (int32_t j = 0; j < u; ++j) {
+                int64_t in[4], rec[4] = {0, 0, 0, 0};
+                int32_t pre[4];
+                for (int32_t g = 0; g < 4; ++g) {
+                    in[g] = bias[g * u + j];
+                }
+                dot4_s16(x, w_input + j * n, u * n, n, in);
+                dot4_s16(h, w_recurrent + j * u, u * u, u, rec);
+                for (int32_t g = 0; g < 4; ++g) {
+                    const int32_t a = clamp_to_s16(multiply_by_quantized_multiplier_s64(in[g], gate_mult[2 * g],
+                                                                                         gate_shift[2 * g]));
+                    const int32_t r = clamp_to_s16(multiply_by_quantized_multiplier_s64(
+                        rec[g], gate_mult[2 * g + 1], gate_shift[2 * g + 1]));
+                    pre[g] = clamp_s32(a + r, INT16_MIN, INT16_MAX);
+                }
+                activate(pre, j, u, sigmoid, gates);
+            }
+            int16_t *y = output + row * u;
+            for (int32_t j = 0; j < u; ++j) {
+                h[j] = (int16_t)update_unit(p, gates, j, c, sigmoid, INT16_MIN, INT16_MAX);
                 y[j] = h[j];
             }
         }

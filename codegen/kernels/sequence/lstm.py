@@ -1,4 +1,5 @@
-"""UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations with an int16 cell state: TFLite Micro's integer kernel.
+"""UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations with an int16 cell state: TFLite Micro's integer kernel; and
+its 16x8 variant (int16 activations and hidden state with zero point 0, int64 biases and accumulators).
 
 Inputs as TFLite numbers them: 0 input, 1-4 input-to-{input, forget, cell, output} weights, 5-8 the recurrent
 weights in the same order, 9-11 peephole weights, 12-15 gate biases, 16-17 projection weights and bias,
@@ -20,6 +21,7 @@ computed here (see sigmoid_table) and placed in flash with the weights.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -29,6 +31,7 @@ from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
 from codegen.kernels.conv.fully_connected import effective_multiplier
 from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
+from codegen.kernels.fixedpoint_s16 import multiply_by_quantized_multiplier_s64
 
 HEADER = "lstm_s8.h"
 
@@ -66,6 +69,8 @@ def sigmoid_table() -> np.ndarray:
 
 @dataclass(frozen=True)
 class LstmParams(KernelParams):
+    """Both element types' parameters (the 16x8 kernel's struct is the same one under another name)."""
+
     C_TYPE = "lstm_s8_params_t"
     batches: int = cfield("int32_t")
     time_steps: int = cfield("int32_t")
@@ -82,6 +87,11 @@ class LstmParams(KernelParams):
     tanh_multiplier: int = cfield("int32_t")  # tanh(cell) input: (c * multiplier + round) >> shift
     tanh_shift: int = cfield("int32_t")
     cell_clip: int = cfield("int32_t")  # quantized cell clip; 0: none
+
+
+@dataclass(frozen=True)
+class LstmS16Params(LstmParams):
+    C_TYPE = "lstm_s16_params_t"
 
 
 def _weights(t: Tensor | None, name: str, shape: tuple[int, int]) -> np.ndarray:
@@ -133,9 +143,10 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
             raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with {what} (TFLite Micro refuses it too)")
     if x is None or hidden is None or cell is None:
         raise Unsupported("UNIDIRECTIONAL_SEQUENCE_LSTM without its input, hidden state or cell state")
-    if x.dtype != "int8" or y.dtype != "int8" or hidden.dtype != "int8":
+    act = x.dtype
+    if act not in ("int8", "int16") or y.dtype != act or hidden.dtype != act:
         raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with {x.dtype} input, {hidden.dtype} hidden state and "
-                          f"{y.dtype} output (int8 only)")
+                          f"{y.dtype} output (all int8, or all int16)")
     if cell.dtype != "int16":
         raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with a {cell.dtype} cell state (int16 only)")
     for t, what in ((hidden, "hidden"), (cell, "cell")):
@@ -182,13 +193,17 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
                      for i, g in zip(_INPUT_WEIGHTS, GATES, strict=True)])
     w_rec = np.stack([_weights(ins[i], f"recurrent-to-{g}", (units, units))
                       for i, g in zip(_RECURRENT_WEIGHTS, GATES, strict=True)])
+    bias_type = "int32" if act == "int8" else "int64"
+    if act == "int16" and (z_x, z_h) != (0, 0):
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM 16x8 with input and hidden zero points {z_x}, {z_h} "
+                          "(only 0)")
     biases = []
     for i, g in zip(_BIASES, GATES, strict=True):
         b = ins[i]
-        if b is None or b.data is None or b.dtype != "int32" or tuple(b.shape) != (units,):
-            raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM {g} gate bias must be constant int32 of {units} "
-                              "elements")
-        biases.append(b.data.astype(np.int32))
+        if b is None or b.data is None or b.dtype != bias_type or tuple(b.shape) != (units,):
+            raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM {g} gate bias must be constant {bias_type} of "
+                              f"{units} elements")
+        biases.append(b.data.astype(np.int64))
     mults, shifts = [], []
     for i, j in zip(_INPUT_WEIGHTS, _RECURRENT_WEIGHTS, strict=True):
         for m, s in (_multiplier(effective_multiplier(s_x, ins[i].scale, _GATE_INPUT_SCALE)),
@@ -206,6 +221,20 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
     t_m, t_s = tanh_input_scaling(power)
     params = LstmParams(batches, steps, input_size, units, int(time_major), z_h,
                         fc_m, fc_s, ic_m, ic_s, h_m, h_s, t_m, t_s, q_clip)
+    macs = batches * steps * 4 * units * (input_size + units)
+    table = ConstArray("sigmoid", (sigmoid_table() - 32768).astype(np.int16))
+    if act == "int16":
+        consts16 = (
+            ConstArray("w_input", w_in.reshape(-1)),
+            ConstArray("w_recurrent", w_rec.reshape(-1)),
+            ConstArray("bias", np.stack(biases).reshape(-1).astype(np.int64)),
+            ConstArray("gate_mult", np.array(mults, np.int32)),
+            ConstArray("gate_shift", np.array(shifts, np.int32)),
+            table,
+        )
+        return [KernelCall("lstm_s16", LstmS16Params(**dataclasses.asdict(params)), (x.index, hidden.index,
+                           cell.index), consts16, (y.index, hidden.index, cell.index), op.index, macs=macs,
+                           scratch_bytes=4 * units * 2)]
     consts = (
         ConstArray("w_input", w_in.reshape(-1)),
         ConstArray("w_recurrent", w_rec.reshape(-1)),
@@ -215,10 +244,8 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
         ConstArray("rec_bias", _wrap32(-z_h * w_rec.astype(np.int64).sum(axis=2)).reshape(-1).astype(np.int32)),
         ConstArray("gate_mult", np.array(mults, np.int32)),
         ConstArray("gate_shift", np.array(shifts, np.int32)),
-        # stored minus 32768 so that it fits int16_t: every node lies in [32768, 65535]
-        ConstArray("sigmoid", (sigmoid_table() - 32768).astype(np.int16)),
+        table,
     )
-    macs = batches * steps * 4 * units * (input_size + units)
     return [KernelCall("lstm_s8", params, (x.index, hidden.index, cell.index), consts,
                        (y.index, hidden.index, cell.index), op.index, macs=macs, scratch_bytes=4 * units * 2)]
 
@@ -258,16 +285,11 @@ def tanh_s16(v: np.ndarray, table: np.ndarray, multiplier: int, shift: int) -> n
     return (res >> 8).astype(np.int64)
 
 
-def lstm_s8_ref(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarray, w_in: np.ndarray,
-                w_rec: np.ndarray, bias: np.ndarray, rec_bias: np.ndarray, gate_mult: np.ndarray,
-                gate_shift: np.ndarray, sigmoid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The whole sequence: returns (output, new hidden state, new cell state); the inputs are not modified."""
+def _sequence(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarray, pre: object,
+              sigmoid: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps every batch row through the sequence; pre(g, x_t, h) gives gate g's int16 pre-activations."""
     n, u = p.input_size, p.units
     table = np.asarray(sigmoid, np.int64) + 32768
-    w_in = np.asarray(w_in, np.int64).reshape(4, u, n)
-    w_rec = np.asarray(w_rec, np.int64).reshape(4, u, u)
-    bias = np.asarray(bias, np.int64).reshape(4, u)
-    rec_bias = np.asarray(rec_bias, np.int64).reshape(4, u)
     xs = np.asarray(x, np.int64).reshape(-1)
     if p.time_major:
         xs = xs.reshape(p.time_steps, p.batches, n)
@@ -276,21 +298,11 @@ def lstm_s8_ref(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarr
     h = np.asarray(hidden, np.int64).reshape(p.batches, u).copy()
     c = np.asarray(cell, np.int64).reshape(p.batches, u).copy()
     out = np.zeros((p.time_steps, p.batches, u), np.int64)
-
-    def gate(g: int, xt: np.ndarray, act: str) -> np.ndarray:
-        a = _wrap32(xt @ w_in[g].T + bias[g][None])
-        a = _clamp(multiply_by_quantized_multiplier(a, int(gate_mult[2 * g]), int(gate_shift[2 * g])), -32768, 32767)
-        r = _wrap32(h @ w_rec[g].T + rec_bias[g][None])
-        r = _clamp(multiply_by_quantized_multiplier(r, int(gate_mult[2 * g + 1]), int(gate_shift[2 * g + 1])),
-                   -32768, 32767)
-        s = _clamp(a + r, -32768, 32767)
-        return sigmoid_s16(s, table) if act == "sigmoid" else tanh_s16(s, table, 3, 0)
-
     for t in range(p.time_steps):
         xt = xs[t]
-        f = gate(1, xt, "sigmoid")
-        i = gate(0, xt, "sigmoid")
-        g = gate(2, xt, "tanh")
+        f = sigmoid_s16(pre(1, xt, h), table)  # type: ignore[operator]
+        i = sigmoid_s16(pre(0, xt, h), table)  # type: ignore[operator]
+        g = tanh_s16(pre(2, xt, h), table, 3, 0)  # type: ignore[operator]
         fc = _clamp(multiply_by_quantized_multiplier(f * c, p.forget_cell_multiplier, p.forget_cell_shift),
                     -32768, 32767)
         ic = _clamp(multiply_by_quantized_multiplier(i * g, p.input_cell_multiplier, p.input_cell_shift),
@@ -298,15 +310,56 @@ def lstm_s8_ref(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarr
         c = _clamp(fc + ic, -32768, 32767)
         if p.cell_clip > 0:
             c = _clamp(c, -p.cell_clip, p.cell_clip)
-        o = gate(3, xt, "sigmoid")
+        o = sigmoid_s16(pre(3, xt, h), table)  # type: ignore[operator]
         th = tanh_s16(c, table, p.tanh_multiplier, p.tanh_shift)
         h = _clamp(multiply_by_quantized_multiplier(th * o, p.hidden_multiplier, p.hidden_shift)
-                   + p.hidden_zero_point, -128, 127)
+                   + p.hidden_zero_point, lo, hi)
         out[t] = h
     y = out if p.time_major else out.transpose(1, 0, 2)
-    return (y.astype(np.int8), h.reshape(np.shape(hidden)).astype(np.int8),
+    dtype = np.int8 if hi == 127 else np.int16
+    return (y.astype(dtype), h.reshape(np.shape(hidden)).astype(dtype),
             c.reshape(np.shape(cell)).astype(np.int16))
 
 
+def lstm_s8_ref(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarray, w_in: np.ndarray,
+                w_rec: np.ndarray, bias: np.ndarray, rec_bias: np.ndarray, gate_mult: np.ndarray,
+                gate_shift: np.ndarray, sigmoid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole sequence: returns (output, new hidden state, new cell state); the inputs are not modified."""
+    n, u = p.input_size, p.units
+    w_in = np.asarray(w_in, np.int64).reshape(4, u, n)
+    w_rec = np.asarray(w_rec, np.int64).reshape(4, u, u)
+    bias = np.asarray(bias, np.int64).reshape(4, u)
+    rec_bias = np.asarray(rec_bias, np.int64).reshape(4, u)
+
+    def pre(g: int, xt: np.ndarray, h: np.ndarray) -> np.ndarray:
+        a = _wrap32(xt @ w_in[g].T + bias[g][None])
+        a = _clamp(multiply_by_quantized_multiplier(a, int(gate_mult[2 * g]), int(gate_shift[2 * g])), -32768, 32767)
+        r = _wrap32(h @ w_rec[g].T + rec_bias[g][None])
+        r = _clamp(multiply_by_quantized_multiplier(r, int(gate_mult[2 * g + 1]), int(gate_shift[2 * g + 1])),
+                   -32768, 32767)
+        return _clamp(a + r, -32768, 32767)
+
+    return _sequence(p, x, hidden, cell, pre, sigmoid, -128, 127)
+
+
+def lstm_s16_ref(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarray, w_in: np.ndarray,
+                 w_rec: np.ndarray, bias: np.ndarray, gate_mult: np.ndarray, gate_shift: np.ndarray,
+                 sigmoid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """16x8: int16 activations and hidden state, int64 accumulators and biases (zero points 0)."""
+    n, u = p.input_size, p.units
+    w_in = np.asarray(w_in, np.int64).reshape(4, u, n)
+    w_rec = np.asarray(w_rec, np.int64).reshape(4, u, u)
+    bias = np.asarray(bias, np.int64).reshape(4, u)
+
+    def pre(g: int, xt: np.ndarray, h: np.ndarray) -> np.ndarray:
+        a = multiply_by_quantized_multiplier_s64(xt @ w_in[g].T + bias[g][None], int(gate_mult[2 * g]),
+                                                 int(gate_shift[2 * g]))
+        r = multiply_by_quantized_multiplier_s64(h @ w_rec[g].T, int(gate_mult[2 * g + 1]),
+                                                 int(gate_shift[2 * g + 1]))
+        return _clamp(_clamp(a, -32768, 32767) + _clamp(r, -32768, 32767), -32768, 32767)
+
+    return _sequence(p, x, hidden, cell, pre, sigmoid, -32768, 32767)
+
+
 LOWERINGS = {"UNIDIRECTIONAL_SEQUENCE_LSTM": lower_lstm}
-REFERENCES = {"lstm_s8": lstm_s8_ref}
+REFERENCES = {"lstm_s8": lstm_s8_ref, "lstm_s16": lstm_s16_ref}

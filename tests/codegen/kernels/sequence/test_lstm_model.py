@@ -59,3 +59,17 @@ def test_micro_speech_lstm_generated_c_on_host():
         if i == 0:
             np.testing.assert_array_equal(got, golden["out0"])
         np.testing.assert_array_equal(got, micro.get_output(0).reshape(got.shape), err_msg=f"invoke {i}")
+
+
+def test_16x8_generated_c_matches_reference_and_tflite_micro():
+    rng = np.random.default_rng(6)
+    graph = lstm_graph(rng, 2, 4, 7, 6, True, 2e-4, 0, 1 / 32768, 0, (3.0, 2.0), -12, 10.0, act="int16")
+    compiled = compile_graph(graph, write_tflite(graph))
+    assert [c.kernel for c in compiled.calls] == ["lstm_s16"]
+    model = HostModel(compiled.graph, compiled.sources.files)
+    xs = [rng.integers(-32768, 32768, (4, 2, 7), dtype=np.int16) for _ in range(3)]
+    state: dict[int, np.ndarray] = {}
+    want = [run_reference(graph, [x], state=state)[0] for x in xs]
+    np.testing.assert_array_equal([model.run([x])[0] for x in xs], want)
+    np.testing.assert_array_equal([w.reshape(want[0].shape) for w in run_tflm(graph, xs)], want)
+    assert len(np.unique(np.concatenate([w.ravel() for w in want]))) > 50

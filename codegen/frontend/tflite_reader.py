@@ -114,6 +114,7 @@ def _lstm_options(o: Any) -> dict[str, Any]:
         "proj_clip": float(o.ProjClip()),
         "time_major": bool(o.TimeMajor()),
         "asymmetric_quantize_inputs": bool(o.AsymmetricQuantizeInputs()),
+        "diagonal_recurrent_tensors": bool(o.DiagonalRecurrentTensors()),
     }
 
 

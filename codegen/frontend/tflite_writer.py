@@ -107,6 +107,8 @@ def _lstm_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
     tflite.UnidirectionalSequenceLSTMOptionsAddTimeMajor(b, bool(o.get("time_major", False)))
     tflite.UnidirectionalSequenceLSTMOptionsAddAsymmetricQuantizeInputs(
         b, bool(o.get("asymmetric_quantize_inputs", False)))
+    if o.get("diagonal_recurrent_tensors", False):
+        tflite.UnidirectionalSequenceLSTMOptionsAddDiagonalRecurrentTensors(b, True)
     return tflite.UnidirectionalSequenceLSTMOptionsEnd(b)
 
 

@@ -156,6 +156,8 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
             raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM whose {what} state is a graph input or output")
     if op.options.get("asymmetric_quantize_inputs"):
         raise Unsupported("UNIDIRECTIONAL_SEQUENCE_LSTM with asymmetric_quantize_inputs (hybrid; int8 only)")
+    if op.options.get("diagonal_recurrent_tensors"):
+        raise Unsupported("UNIDIRECTIONAL_SEQUENCE_LSTM with diagonal recurrent weights (TFLite Micro has none)")
     activation = op.options.get("activation", "TANH")
     if activation != "TANH":
         raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM with fused activation {activation} (TANH only, as "

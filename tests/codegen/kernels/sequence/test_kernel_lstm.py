@@ -213,8 +213,12 @@ def test_written_model_round_trips_options():
     graph = lstm_graph(np.random.default_rng(0), 2, 3, 4, 5, True, 0.1, 0, 1 / 128, 0, (1.0, 1.0), -12, 2.5)
     back = parse_tflite(write_tflite(graph), "lstm_case")
     assert back.operators[0].options == {"activation": "TANH", "cell_clip": 2.5, "proj_clip": 0.0,
-                                         "time_major": True, "asymmetric_quantize_inputs": False}
+                                         "time_major": True, "asymmetric_quantize_inputs": False,
+                                         "diagonal_recurrent_tensors": False}
     assert [t.is_variable for t in back.tensors][HIDDEN:] == [True, True, False]
+    graph.operators[0].options.update(diagonal_recurrent_tensors=True, proj_clip=1.5, time_major=False)
+    options = parse_tflite(write_tflite(graph), "lstm_case").operators[0].options
+    assert options["diagonal_recurrent_tensors"] and options["proj_clip"] == 1.5 and not options["time_major"]
 
 
 def _drop(position: int):
@@ -244,6 +248,7 @@ def _add(position: int):
     (lambda g: g.operators[0].options.update(asymmetric_quantize_inputs=True), "asymmetric_quantize_inputs"),
     (lambda g: setattr(g.tensors[2], "quant", Quantization((0.01,), (3,))), "zero point 3"),
     (lambda g: setattr(g.tensors[HIDDEN], "dtype", "int16"), "all int8, or all int16"),
+    (lambda g: g.operators[0].options.update(diagonal_recurrent_tensors=True), "diagonal recurrent"),
     (lambda g: setattr(g.tensors[9], "dtype", "int64"), "constant int32"),
 ])
 def test_refusals(change, message):

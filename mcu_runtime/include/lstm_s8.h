@@ -25,8 +25,8 @@ typedef struct {
     int32_t cell_clip;             /* 0: no clipping */
 } lstm_s8_params_t;
 
-/* w_input is [4][units][input_size] and w_recurrent [4][units][units] in gate order input, forget, cell,
- * output; bias [4][units] with -input zero point x each weight row's sum folded in, rec_bias [4][units]
+/* w_input ([4][units][input_size]) and w_recurrent ([4][units][units]), gate order input, forget, cell,
+ * output, come packed per unit (see dot4 in lstm_s8.c; lstm_s16 reads them unpacked); bias [4][units] with -input zero point x each weight row's sum folded in, rec_bias [4][units]
  * the same for the recurrent weights and the hidden zero point; gate_mult and gate_shift [4][2] (input then
  * recurrent product of each gate);
  * sigmoid holds the 256 table nodes minus 32768. hidden_in/cell_in are the states before the call and

@@ -7,6 +7,19 @@
 #include "fixedpoint_s32.h"
 #include "fixedpoint_s64.h"
 
+/* Lanes 1 and 3 of four int8, sign-extended to two int16: one SXTB16 with its rotation on Cortex-M (GCC does
+ * not fold dsp_ror8 into it here). */
+static inline __attribute__((always_inline)) uint32_t sxtb16_ror8(uint32_t x)
+{
+#if MCU_HAS_DSP
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+#else
+    return dsp_sxtb16(dsp_ror8(x));
+#endif
+}
+
 static int32_t table_node(const int16_t *sigmoid, uint32_t k)
 {
     return (int32_t)sigmoid[k] + 32768;
@@ -54,48 +67,42 @@ static int32_t mul_q(int32_t a, int32_t b, int32_t multiplier, int32_t shift, in
     return clamp_s32(multiply_by_quantized_multiplier(a * b, multiplier, shift), lo, hi);
 }
 
-/* n-element dot products of one int8 vector with four int8 rows (one per gate, `stride` apart), the vector
- * read once for the four. acc holds the starting values (the folded biases) and receives the sums; they wrap
- * modulo 2^32 as TFLM's int32 accumulators do on its targets (SMLAD wraps too; unsigned avoids C's UB).
- * Four columns at a time: SXTB16 splits four int8 into lanes (0, 2) and (1, 3), SMLAD multiplies two lanes
- * pairwise and accumulates (dsp_intrinsics.h: the instructions on Cortex-M, bit-identical C elsewhere). */
-static void dot4(const int8_t *v, const int8_t *w, int32_t stride, int32_t n, uint32_t acc[4])
+/* n-element dot products of one int8 vector with one unit's four gate rows, packed as the compiler lays them
+ * out (pack_gate_rows in lstm.py: four columns of each gate in turn, then each gate's n % 4 last columns), so
+ * that one pointer walks them. acc holds the starting values (the folded biases) and receives the sums; they
+ * wrap modulo 2^32 as TFLM's int32 accumulators do on its targets (SMLAD wraps too; unsigned avoids C's UB).
+ * SXTB16 splits four int8 into lanes (0, 2) and (1, 3), SMLAD multiplies two lanes pairwise and accumulates
+ * (dsp_intrinsics.h: the instructions on Cortex-M, bit-identical C elsewhere). */
+static void dot4(const int8_t *v, const int8_t *w, int32_t n, uint32_t acc[4])
 {
-    const int8_t *w0 = w;
-    const int8_t *w1 = w + stride;
-    const int8_t *w2 = w + 2 * stride;
-    const int8_t *w3 = w + 3 * stride;
     int32_t a0 = (int32_t)acc[0], a1 = (int32_t)acc[1], a2 = (int32_t)acc[2], a3 = (int32_t)acc[3];
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
+    const int32_t body = n & ~3;
+    for (int32_t i = 0; i < body; i += 4) {
         const uint32_t xv = dsp_load_s8x4(v + i);
         const uint32_t x02 = dsp_sxtb16(xv);
-        const uint32_t x13 = dsp_sxtb16(dsp_ror8(xv));
-        uint32_t wv = dsp_load_s8x4(w0 + i);
+        const uint32_t x13 = sxtb16_ror8(xv);
+        uint32_t wv = dsp_load_s8x4(w);
         a0 = dsp_smlad(dsp_sxtb16(wv), x02, a0);
-        a0 = dsp_smlad(dsp_sxtb16(dsp_ror8(wv)), x13, a0);
-        wv = dsp_load_s8x4(w1 + i);
+        a0 = dsp_smlad(sxtb16_ror8(wv), x13, a0);
+        wv = dsp_load_s8x4(w + 4);
         a1 = dsp_smlad(dsp_sxtb16(wv), x02, a1);
-        a1 = dsp_smlad(dsp_sxtb16(dsp_ror8(wv)), x13, a1);
-        wv = dsp_load_s8x4(w2 + i);
+        a1 = dsp_smlad(sxtb16_ror8(wv), x13, a1);
+        wv = dsp_load_s8x4(w + 8);
         a2 = dsp_smlad(dsp_sxtb16(wv), x02, a2);
-        a2 = dsp_smlad(dsp_sxtb16(dsp_ror8(wv)), x13, a2);
-        wv = dsp_load_s8x4(w3 + i);
+        a2 = dsp_smlad(sxtb16_ror8(wv), x13, a2);
+        wv = dsp_load_s8x4(w + 12);
         a3 = dsp_smlad(dsp_sxtb16(wv), x02, a3);
-        a3 = dsp_smlad(dsp_sxtb16(dsp_ror8(wv)), x13, a3);
+        a3 = dsp_smlad(sxtb16_ror8(wv), x13, a3);
+        w += 16;
     }
-    uint32_t u0 = (uint32_t)a0, u1 = (uint32_t)a1, u2 = (uint32_t)a2, u3 = (uint32_t)a3;
-    for (; i < n; ++i) {
-        const int32_t x = v[i];
-        u0 += (uint32_t)(x * w0[i]);
-        u1 += (uint32_t)(x * w1[i]);
-        u2 += (uint32_t)(x * w2[i]);
-        u3 += (uint32_t)(x * w3[i]);
+    uint32_t sums[4] = {(uint32_t)a0, (uint32_t)a1, (uint32_t)a2, (uint32_t)a3};
+    const int32_t rest = n - body;
+    for (int32_t g = 0; g < 4; ++g) {
+        for (int32_t i = 0; i < rest; ++i) {
+            sums[g] += (uint32_t)((int32_t)v[body + i] * w[g * rest + i]);
+        }
+        acc[g] = sums[g];
     }
-    acc[0] = u0;
-    acc[1] = u1;
-    acc[2] = u2;
-    acc[3] = u3;
 }
 
 /* The four gate pre-activations of unit j for one batch row: sat16(fc(x) + fc(h)), each fc requantized to
@@ -112,8 +119,8 @@ static void preactivations(const lstm_s8_params_t *p, int32_t j, const int8_t *x
         in[g] = (uint32_t)bias[g * u + j];
         rec[g] = (uint32_t)rec_bias[g * u + j];
     }
-    dot4(x, w_input + j * n, u * n, n, in);
-    dot4(h, w_recurrent + j * u, u * u, u, rec);
+    dot4(x, w_input + 4 * j * n, n, in);
+    dot4(h, w_recurrent + 4 * j * u, u, rec);
     for (int32_t g = 0; g < 4; ++g) {
         const int32_t a = clamp_s32(multiply_by_quantized_multiplier((int32_t)in[g], gate_mult[2 * g],
                                                                      gate_shift[2 * g]), INT16_MIN, INT16_MAX);

@@ -122,6 +122,26 @@ def _multiplier(real: float) -> tuple[int, int]:
     return quantize_multiplier(real) if real > 0 else (0, 0)
 
 
+def pack_gate_rows(w: np.ndarray) -> np.ndarray:
+    """[4 gates][units][n] int8 weights as the int8 kernel streams them: per unit, the four gates' rows four
+    columns at a time (gate 0 columns 4k..4k+3, gate 1 the same columns, ...), then each gate's n % 4 last
+    columns. One pointer then walks every gate's weights, in the order the kernel multiplies them."""
+    g, u, n = w.shape
+    body = n // 4 * 4
+    blocks = w[:, :, :body].reshape(g, u, n // 4, 4).transpose(1, 2, 0, 3).reshape(u, -1)
+    tail = w[:, :, body:].transpose(1, 0, 2).reshape(u, -1)
+    return np.concatenate([blocks, tail], axis=1).reshape(-1)
+
+
+def unpack_gate_rows(packed: np.ndarray, units: int, n: int) -> np.ndarray:
+    """The inverse of pack_gate_rows: [4][units][n]."""
+    body = n // 4 * 4
+    rows = np.asarray(packed).reshape(units, 4 * n)
+    blocks = rows[:, : 4 * body].reshape(units, n // 4, 4, 4).transpose(2, 0, 1, 3).reshape(4, units, body)
+    tail = rows[:, 4 * body :].reshape(units, 4, n - body).transpose(1, 0, 2)
+    return np.concatenate([blocks, tail], axis=2)
+
+
 def tanh_input_scaling(cell_scale_power: int) -> tuple[int, int]:
     """TFLM's tanh input rescaling for a cell state of scale 2^power: (multiplier, right shift)."""
     left = 15 + cell_scale_power - 3
@@ -238,8 +258,8 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
                            cell.index), consts16, (y.index, hidden.index, cell.index), op.index, macs=macs,
                            scratch_bytes=4 * units * 2)]
     consts = (
-        ConstArray("w_input", w_in.reshape(-1)),
-        ConstArray("w_recurrent", w_rec.reshape(-1)),
+        ConstArray("w_input", pack_gate_rows(w_in)),
+        ConstArray("w_recurrent", pack_gate_rows(w_rec)),
         # TFLM sums w * (x - zp) + bias; w * x + (bias - zp * sum(w)) is the same modulo 2^32, a MAC cheaper
         ConstArray("bias", _wrap32(np.stack(biases).astype(np.int64) - z_x * w_in.astype(np.int64).sum(axis=2))
                    .reshape(-1).astype(np.int32)),
@@ -326,10 +346,11 @@ def _sequence(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarray
 def lstm_s8_ref(p: LstmParams, x: np.ndarray, hidden: np.ndarray, cell: np.ndarray, w_in: np.ndarray,
                 w_rec: np.ndarray, bias: np.ndarray, rec_bias: np.ndarray, gate_mult: np.ndarray,
                 gate_shift: np.ndarray, sigmoid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The whole sequence: returns (output, new hidden state, new cell state); the inputs are not modified."""
+    """The whole sequence: returns (output, new hidden state, new cell state); the inputs are not modified.
+    Both weight arrays come packed (pack_gate_rows)."""
     n, u = p.input_size, p.units
-    w_in = np.asarray(w_in, np.int64).reshape(4, u, n)
-    w_rec = np.asarray(w_rec, np.int64).reshape(4, u, u)
+    w_in = unpack_gate_rows(w_in, u, n).astype(np.int64)
+    w_rec = unpack_gate_rows(w_rec, u, u).astype(np.int64)
     bias = np.asarray(bias, np.int64).reshape(4, u)
     rec_bias = np.asarray(rec_bias, np.int64).reshape(4, u)
 

@@ -207,6 +207,12 @@ def test_sigmoid_table_properties():
     exact = 65536 / (1 + np.exp(-np.arange(256) / 24))
     assert table[0] == 32768 and table[-1] == 65535 and np.all(np.diff(table) >= 0)
     assert np.all(table[:-1] - exact[:-1] > -0.5) and np.all(table - exact < 1.5)
+    # Every node before rounding lies at least 0.004 from a rounding boundary: no libm's exp can move one.
+    k = np.arange(255) / 24
+    s = 65536 / (1 + np.exp(-k))
+    mid, nxt = 65536 / (1 + np.exp(-(k + 1 / 48))), 65536 / (1 + np.exp(-(k + 1 / 24)))
+    raw = s + (mid - (s + nxt) / 2) / 2
+    assert np.abs(raw - np.floor(raw) - 0.5).min() > 0.004
 
 
 def test_written_model_round_trips_options():

@@ -20,6 +20,7 @@ from codegen.kernels.activation import (
     logistic,
     prelu,
     relu_s16,
+    sigmoid_s16,
     softmax,
     softmax_s16,
     unary_lut,
@@ -118,6 +119,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     mean_s16,
     pooling_s16,
     softmax_s16,
+    sigmoid_s16,
     # sequence operators with a variable state tensor
     svdf,
 )

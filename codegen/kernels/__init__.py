@@ -27,8 +27,10 @@ from codegen.kernels.activation import (
 from codegen.kernels.arithmetic import (
     add_dsp,
     add_sub,
+    cast,
     elementwise,
     maximum_minimum,
+    mul_f32,
     mul_s16,
     quantize,
     quantize_s16,
@@ -66,6 +68,7 @@ from codegen.kernels.movement import (
 from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, pooling_s16, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_nearest
 from codegen.kernels.sequence import svdf
+from codegen.kernels.signal import filter_bank, pcan, spectral_subtraction
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -120,6 +123,12 @@ FAMILIES: tuple[ModuleType, ...] = (
     softmax_s16,
     # sequence operators with a variable state tensor
     svdf,
+    # TFLM's audio front end: the signal library's filter bank onward, and the plain ops its graph uses
+    filter_bank,
+    spectral_subtraction,
+    pcan,
+    cast,
+    mul_f32,
 )
 
 

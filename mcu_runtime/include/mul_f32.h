@@ -8,7 +8,7 @@ typedef struct {
     int32_t size;
     int32_t a_step;     /* 1, or 0: a holds one value for every output */
     int32_t b_step;
-    int32_t activation; /* 0 none, 1 relu, 2 relu6, 3 relu_n1_to_1 */
+    int32_t activation; /* 0 none ([-FLT_MAX, FLT_MAX]), 1 relu, 2 relu6, 3 relu_n1_to_1 */
 } mul_f32_params_t;
 
 void mul_f32(const mul_f32_params_t *p, const float *a, const float *b, float *output);

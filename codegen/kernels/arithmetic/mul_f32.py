@@ -1,5 +1,6 @@
 """MUL of two float32 tensors (same shape, or either one a single value), as TFLite Micro's float MUL:
-one IEEE single multiply per element, then the fused activation as min(max(v, low), high) (NaN passes).
+one IEEE single multiply per element, then the fused activation as min(max(v, low), high) (NaN passes;
+without an activation the bounds are -FLT_MAX and FLT_MAX, so an infinite product becomes FLT_MAX).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from codegen.kernels.movement.reshape import operand
 HEADER = "mul_f32.h"
 
 ACTIVATION_CODES = {"NONE": 0, "RELU": 1, "RELU6": 2, "RELU_N1_TO_1": 3}
-_BOUNDS = {0: (-np.inf, np.inf), 1: (0.0, np.inf), 2: (0.0, 6.0), 3: (-1.0, 1.0)}
+_MAX = float(np.finfo(np.float32).max)
+# TFLM's CalculateActivationRange for float: "none" is [lowest, max], so +-inf become +-FLT_MAX.
+_BOUNDS = {0: (-_MAX, _MAX), 1: (0.0, _MAX), 2: (0.0, 6.0), 3: (-1.0, 1.0)}
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from codegen.kernels.activation import (
 from codegen.kernels.arithmetic import (
     add_dsp,
     add_sub,
+    binary_wide,
     cast,
     elementwise,
     maximum_minimum,
@@ -129,6 +130,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     pcan,
     cast,
     mul_f32,
+    binary_wide,
 )
 
 

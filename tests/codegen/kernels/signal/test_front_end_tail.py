@@ -54,3 +54,12 @@ def test_state_matters(case):
         got = run_reference(case.tail, inputs, state={})[0]  # a fresh state: as after model_reset()
         differ += int(not np.array_equal(_bits(got), _bits(want)))
     assert differ >= len(case.inputs) // 2, f"only {differ} of {len(case.inputs) - 1} frames depend on the state"
+
+
+def test_front_end_models_are_not_sent_to_the_quantizer(case, tmp_path):
+    """The tail reads float32 (its last MUL) yet is no float network to quantize: build and run take it as it is."""
+    from codegen.frontend import float_reason
+
+    path = tmp_path / "tail.tflite"
+    path.write_bytes(case.model)
+    assert float_reason(path) is None

@@ -9,6 +9,11 @@ static int32_t op_i32(int32_t op, int32_t u, int32_t v)
     case BINARY_SUB: return (int32_t)((uint32_t)u - (uint32_t)v);
     case BINARY_MUL: return (int32_t)((uint32_t)u * (uint32_t)v);
     case BINARY_MAXIMUM: return u > v ? u : v;
+    case BINARY_DIV:
+        if (v == 0) {
+            return 0; /* TFLM fails the invoke */
+        }
+        return (u == INT32_MIN && v == -1) ? INT32_MIN : u / v;
     default: return u < v ? u : v;
     }
 }
@@ -49,6 +54,7 @@ static float op_f32(int32_t op, int32_t activation, float u, float v)
     case BINARY_ADD: r = u + v; break;
     case BINARY_SUB: r = u - v; break;
     case BINARY_MUL: r = u * v; break;
+    case BINARY_DIV: r = u / v; break;
     case BINARY_MAXIMUM: return u > v ? u : v;
     default: return u < v ? u : v;
     }

@@ -1,9 +1,11 @@
-"""ADD, SUB, MUL, MAXIMUM, MINIMUM of int32 tensors and ADD, SUB, MAXIMUM, MINIMUM of float32 tensors (the
+"""ADD, SUB, MUL, DIV, MAXIMUM, MINIMUM of int32 tensors and ADD, SUB, DIV, MAXIMUM, MINIMUM of float32 (the
 unquantized arithmetic of front-end graphs), NumPy broadcasting up to rank 4, as TFLite Micro computes them:
 int32 results wrap modulo 2^32 (TFLM's signed arithmetic does on its hosts), then the fused activation clamps
 (int32: NONE is the whole range, RELU [0, max], RELU6 [0, 6], RELU_N1_TO_1 [-1, 1]; float32 the same with
 +-FLT_MAX, NaN passing), except that TFLM's int32 ADD ignores the activation. MAXIMUM is a > b ? a : b and
-MINIMUM a < b ? a : b, as maximum_minimum.cc writes them. float32 MUL is mul_f32's.
+MINIMUM a < b ? a : b, as maximum_minimum.cc writes them. int32 DIV truncates toward zero; where TFLM fails the
+invoke (a zero divisor) or C leaves it undefined (INT32_MIN / -1) the kernels give 0 and INT32_MIN. float32 MUL
+is mul_f32's.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from codegen.kernels.movement.reshape import operand
 
 HEADER = "binary_wide.h"
 
-OPS = {"ADD": 0, "SUB": 1, "MUL": 2, "MAXIMUM": 3, "MINIMUM": 4}
+OPS = {"ADD": 0, "SUB": 1, "MUL": 2, "MAXIMUM": 3, "MINIMUM": 4, "DIV": 5}
 _ACTIVATIONS = {"NONE": 0, "RELU": 1, "RELU6": 2, "RELU_N1_TO_1": 3}
 _INT32_BOUNDS = {0: (-(2**31), 2**31 - 1), 1: (0, 2**31 - 1), 2: (0, 6), 3: (-1, 1)}
 _FLT_MAX = float(np.finfo(np.float32).max)
@@ -118,7 +120,11 @@ def _operands(p: BinaryWideParams, x: np.ndarray, z: np.ndarray) -> tuple[np.nda
 
 def binary_i32_ref(p: BinaryWideParams, x: np.ndarray, z: np.ndarray) -> np.ndarray:
     u, v = (w.astype(np.int64) for w in _operands(p, x, z))
-    r = [u + v, u - v, u * v, np.where(u > v, u, v), np.where(u < v, u, v)][p.op]
+    if p.op == OPS["DIV"]:
+        safe = np.where(v == 0, 1, v)
+        r = np.where(v == 0, 0, np.sign(u) * np.sign(safe) * (np.abs(u) // np.abs(safe)))
+    else:
+        r = [u + v, u - v, u * v, np.where(u > v, u, v), np.where(u < v, u, v)][p.op]
     r = ((r + 2**31) % 2**32) - 2**31
     low, high = _INT32_BOUNDS[p.activation]
     return np.clip(r, low, high).astype(np.int32)
@@ -127,8 +133,8 @@ def binary_i32_ref(p: BinaryWideParams, x: np.ndarray, z: np.ndarray) -> np.ndar
 def binary_f32_ref(p: BinaryWideParams, x: np.ndarray, z: np.ndarray) -> np.ndarray:
     u, v = (w.astype(np.float32) for w in _operands(p, x, z))
     with np.errstate(all="ignore"):
-        r = [u + v, u - v, u * v, np.where(u > v, u, v), np.where(u < v, u, v)][p.op].astype(np.float32)
-    if p.op <= 2:  # the arithmetic ops apply the activation; MAXIMUM and MINIMUM have none
+        r = [u + v, u - v, u * v, np.where(u > v, u, v), np.where(u < v, u, v), u / v][p.op].astype(np.float32)
+    if p.op in (OPS["ADD"], OPS["SUB"], OPS["MUL"], OPS["DIV"]):  # MAXIMUM and MINIMUM have no activation
         low, high = _FLOAT_BOUNDS[p.activation]
         r = np.where(r < low, np.float32(low), r)
         r = np.where(r > high, np.float32(high), r)
@@ -140,6 +146,7 @@ VARIANTS = {
     "ADD": (_accepts(("int32", "float32")), lower_binary_wide),
     "SUB": (_accepts(("int32", "float32")), lower_binary_wide),
     "MUL": (_accepts(("int32",)), lower_binary_wide),
+    "DIV": (_accepts(("int32", "float32")), lower_binary_wide),
     "MAXIMUM": (_accepts(("int32", "float32")), lower_binary_wide),
     "MINIMUM": (_accepts(("int32", "float32")), lower_binary_wide),
 }

@@ -1,5 +1,6 @@
-"""int32 ADD/SUB/MUL/MAXIMUM/MINIMUM and float32 ADD/SUB/MAXIMUM/MINIMUM with broadcasting: the reference
-against TFLite Micro on single-op models, the C kernels against the reference, bit for bit."""
+"""int32 ADD/SUB/MUL/DIV/MAXIMUM/MINIMUM and float32 ADD/SUB/DIV/MAXIMUM/MINIMUM with broadcasting: the
+reference against TFLite Micro on single-op models, the C kernels against the reference, bit for bit. int32 DIV
+avoids what TFLM fails on (a zero divisor) or crashes on (INT32_MIN / -1)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from tests.support.model_factory import GraphBuilder
 from tests.support.stateful_ops import Invokes, assert_same, run_c, run_ref, run_tflm
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-ARITHMETIC = ("ADD", "SUB", "MUL")
+ARITHMETIC = ("ADD", "SUB", "MUL", "DIV")
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +28,15 @@ def lib() -> ctypes.CDLL:
     return ctypes.CDLL(str(build_host_library()))
 
 
-def _values(rng: np.random.Generator, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+def _values(rng: np.random.Generator, dtype: str, shape: tuple[int, ...], int_divisor: bool = False) -> np.ndarray:
     n = int(np.prod(shape))
     if dtype == "int32":
         wide = rng.integers(-(2**31), 2**31, n, dtype=np.int64)
         small = rng.integers(-10, 11, n, dtype=np.int64)  # near the activation bounds
         v = np.where(rng.random(n) < 0.4, small, wide)
+        # no zero divisor; no INT32_MIN at all (so never INT32_MIN / -1)
+        v = np.where(v == 0, 7, v) if int_divisor else v
+        v = np.maximum(v, -(2**31) + 1)
     else:
         v = rng.standard_normal(n) * 2.0 ** rng.integers(-10, 128, n)  # some overflow to inf
         v[rng.random(n) < 0.05] = np.inf
@@ -43,7 +47,8 @@ def _values(rng: np.random.Generator, dtype: str, shape: tuple[int, ...]) -> np.
 def cases(draw) -> tuple[Graph, Invokes]:
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     dtype = draw(st.sampled_from(["int32", "float32"]))
-    ops = ("ADD", "SUB", "MUL", "MAXIMUM", "MINIMUM") if dtype == "int32" else ("ADD", "SUB", "MAXIMUM", "MINIMUM")
+    ops = ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM") if dtype == "int32" else (
+        "ADD", "SUB", "DIV", "MAXIMUM", "MINIMUM")
     op = draw(st.sampled_from(ops))
     out = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=4)))
     shapes = []
@@ -56,7 +61,7 @@ def cases(draw) -> tuple[Graph, Invokes]:
     b = GraphBuilder("binary_wide")
     tensors = []
     for k, shape in enumerate(shapes):
-        data = _values(rng, dtype, shape) if k == const else None
+        data = _values(rng, dtype, shape, op == "DIV" and k == 1) if k == const else None
         tensors.append(b.tensor(f"in{k}", shape, dtype, data=data))
     y = b.tensor("y", out, dtype)
     options = {"activation": draw(st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]))} if (
@@ -64,7 +69,9 @@ def cases(draw) -> tuple[Graph, Invokes]:
     b.op(op, tuple(tensors), (y,), **options)
     inputs = tuple(t for k, t in enumerate(tensors) if k != const)
     graph = b.build(inputs, (y,))
-    return graph, [[_values(rng, dtype, graph.tensor(i).shape) for i in inputs] for _ in range(2)]
+    divisor = tensors[1]
+    return graph, [[_values(rng, dtype, graph.tensor(i).shape, op == "DIV" and i == divisor) for i in inputs]
+                   for _ in range(2)]
 
 
 @SETTINGS
@@ -91,6 +98,18 @@ def test_int32_add_wraps():
     assert call.params.swapped == 1
     got = binary_wide.binary_i32_ref(call.params, np.array([-(2**31) + 1, 5], np.int32), np.array([3], np.int32))
     assert got.tolist() == [-(2**31) + 2, -2]  # 3 - x: the constant stays the first operand
+
+
+def test_int32_div_truncates_and_defines_what_c_leaves_undefined():
+    b = GraphBuilder("div")
+    x, z = b.tensor("x", (5,), "int32"), b.tensor("z", (5,), "int32")
+    y = b.tensor("y", (5,), "int32")
+    b.op("DIV", (x, z), (y,), activation="NONE")
+    graph = b.build((x, z), (y,))
+    (call,) = binary_wide.VARIANTS["DIV"][1](graph.operators[0], graph)
+    got = binary_wide.binary_i32_ref(call.params, np.array([-7, 9, 7, 5, -(2**31)], np.int32),
+                                     np.array([2, -2, 7, 0, -1], np.int32))
+    assert got.tolist() == [-3, -4, 1, 0, -(2**31)]
 
 
 def test_refuses_quantized_int32():

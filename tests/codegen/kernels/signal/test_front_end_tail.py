@@ -63,3 +63,30 @@ def test_front_end_models_are_not_sent_to_the_quantizer(case, tmp_path):
     path = tmp_path / "tail.tflite"
     path.write_bytes(case.model)
     assert float_reason(path) is None
+
+
+def test_whole_preprocessor_matches_tflite_micro_once_every_op_lowers(case):
+    """The whole model over the 49 frames, reference and generated C against TFLM. Window, FFT and Energy are
+    another family's (signal part A): until they are merged, this skips naming what does not lower."""
+    from codegen.errors import ModelError
+    from codegen.frontend.tflite_reader import read_tflite
+    from codegen.passes.lowering import lower_graph
+    from tests.support.audio_front_end import FRAMES, MODEL
+    from tools.host_model import HostModel
+
+    graph = read_tflite(MODEL)
+    try:
+        lower_graph(graph)
+    except ModelError as exc:
+        part_a = ("SignalWindow", "SignalFftAutoScale", "SignalRfft", "SignalEnergy")
+        others = [p for p in exc.problems if not any(f"CUSTOM:{name})" in p for name in part_a)]
+        assert not others, others  # only the front half's own ops may be missing
+        pytest.skip("the front half does not lower on this branch yet: " + "; ".join(exc.problems))
+    frames = np.load(FRAMES)["in0"]
+    compiled = compile_graph(copy.deepcopy(graph), MODEL.read_bytes())
+    model = HostModel(compiled.graph, compiled.sources.files)
+    state: dict[int, np.ndarray] = {}
+    for k, (frame, want) in enumerate(zip(frames, case.wanted, strict=True)):
+        np.testing.assert_array_equal(_bits(run_reference(graph, [frame], state=state)[0]), _bits(want),
+                                      err_msg=f"reference, frame {k}")
+        np.testing.assert_array_equal(_bits(model.run([frame])[0]), _bits(want), err_msg=f"generated C, frame {k}")

@@ -173,7 +173,8 @@ def sqrt64(num: int) -> int:
 
 
 def signal_filter_bank_sqrt_ref(p: FilterBankSqrtParams, x: np.ndarray, scale_bits: np.ndarray) -> np.ndarray:
-    # A uint32 shifted by an int: x86 and Arm both use the count modulo 32 here (the generated C does too).
+    # C leaves shifts by 32 or more undefined; TFLM on x86 (its Python runtime) takes the count modulo 32, and
+    # so do the kernels on every target (SignalFftAutoScale gives 0..15).
     shift = int(np.asarray(scale_bits).reshape(-1)[0]) & 31
     return np.array([sqrt64(int(v)) >> shift for v in np.asarray(x, np.uint64).reshape(-1)], np.uint32)
 

@@ -3,7 +3,8 @@
 An integer value converts to another integer type modulo 2^bits (e.g. uint32 4294967295 -> int32 -1), to float32
 rounded to nearest (exact below 2^24); a float32 converts to an integer type truncated toward zero (C leaves
 values outside the target range undefined; the kernels go through int64 and wrap, the reference likewise).
-The C kernel reads each element as int64 (or float) by its type code and writes it by the output's code.
+The C kernel reads each element as int64 (or float) by its type code and writes it by the output's code; a cast
+between integers of one width (int32 <-> uint32) keeps the bits, so it is a byte copy the planner may elide.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from codegen.ir import NUMPY_DTYPES, Graph, Operator
 from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield
+from codegen.kernels.movement.reshape import CopyBytesParams
 
 HEADER = "cast.h"
 
@@ -44,6 +46,11 @@ def lower_cast(op: Operator, graph: Graph) -> list[KernelCall]:
         raise Unsupported(f"CAST of {x.shape} to {y.shape}: the element counts differ")
     if x.is_const:
         raise Unsupported("CAST of a constant tensor")
+    if x.dtype != "float32" and y.dtype != "float32" and x.nbytes == y.nbytes:
+        # Same-width integers (int32 <-> uint32): the bits do not change. A RESHAPE-like copy the planner may
+        # drop by making the output a view of the input.
+        return [KernelCall("copy_bytes", CopyBytesParams(x.nbytes), (x.index,), (), (y.index,), op.index,
+                           in_place=True, alias_offset=0)]
     params = CastParams(x.size, TYPE_CODES[x.dtype], TYPE_CODES[y.dtype])
     same_size = x.nbytes == y.nbytes
     return [KernelCall("cast_elements", params, (x.index,), (), (y.index,), op.index, in_place=same_size)]

@@ -1,24 +1,32 @@
 #include "signal_filter_bank.h"
 
-/* Number of significant bits of x (0 for 0). */
+/* Number of significant bits of x (0 for 0): one CLZ instruction with GCC or Clang, else a loop. */
 static uint32_t bit_length32(uint32_t x)
 {
+#if defined(__GNUC__)
+    return x != 0u ? 32u - (uint32_t)__builtin_clz(x) : 0u;
+#else
     uint32_t n = 0;
     while (x != 0u) {
         x >>= 1;
         ++n;
     }
     return n;
+#endif
 }
 
 static uint32_t bit_length64(uint64_t x)
 {
+#if defined(__GNUC__)
+    return x != 0u ? 64u - (uint32_t)__builtin_clzll(x) : 0u;
+#else
     uint32_t n = 0;
     while (x != 0u) {
         x >>= 1;
         ++n;
     }
     return n;
+#endif
 }
 
 void signal_filter_bank(const signal_filter_bank_params_t *p, const uint32_t *input, const int16_t *weights,

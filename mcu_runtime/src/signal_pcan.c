@@ -5,10 +5,14 @@ static int16_t pcan_gain(uint32_t x, const int16_t *lut)
     if (x <= 2u) {
         return lut[x];
     }
+#if defined(__GNUC__)
+    const int32_t interval = 32 - __builtin_clz(x); /* x > 2: nonzero */
+#else
     int32_t interval = 0;
     for (uint32_t v = x; v != 0u; v >>= 1) {
         ++interval;
     }
+#endif
     const int16_t *c = lut + 4 * interval - 6;
     const uint32_t moved = interval < 11 ? x << (11 - interval) : x >> (interval - 11);
     const int32_t frac = (int32_t)(moved & 0x3FFu);

@@ -86,7 +86,7 @@ def measure(name: str, graph: Graph, calib: list, test: list, budget: int | None
         from codegen.schedule.search import candidates
 
         weighed = candidates(graph, calls, cost)
-    schedule = mp.patch_schedule_of(chosen, weighed, budget)
+    schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, budget)
     stage = mp.patch_stage(graph, calls, schedule.split, schedule.grid)
     result = mp.search(stage, calib, options)
     print(f"{name}: budget {budget:,} B, {schedule.describe()}")

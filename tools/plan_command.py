@@ -69,7 +69,7 @@ def mixed_precision(args: argparse.Namespace, graph: Graph, calls: list[KernelCa
     options = mp.MixedPrecisionOptions(
         outlier_percentile=defaults.outlier_percentile if args.outlier_percentile is None else args.outlier_percentile,
         lam=defaults.lam if args.mp_lambda is None else args.mp_lambda)
-    schedule = mp.patch_schedule_of(chosen, weighed, budget)
+    schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, budget)
     try:
         stage = mp.patch_stage(graph, calls, schedule.split, schedule.grid)
     except ValueError as exc:

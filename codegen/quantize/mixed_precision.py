@@ -144,6 +144,8 @@ def patch_stage(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[i
     if not weighted:
         raise ValueError(f"{graph.name}: stage 1 up to call {split} has no convolution to run in fewer bits")
     classified = stage1[weighted[0]].outputs[0]
+    if classified == split_tensor:
+        raise ValueError(f"{graph.name}: stage 1 up to call {split} has no feature map after its first convolution")
     candidates = tuple(c.outputs[0] for c in stage1[weighted[0]:] if c.outputs[0] != split_tensor
                        and graph.tensor(c.outputs[0]).dtype == "int8")
     return PatchStage(graph, calls, split, grid, g, expanded, origin, patch, classified, candidates)
@@ -420,19 +422,25 @@ def calibration_samples(arrays: dict[str, np.ndarray], graph: Graph, limit: int 
     return [[sample.reshape(shape)] for sample in data[:limit]]
 
 
-def patch_schedule_of(chosen: Schedule, weighed: list[Schedule], sram_budget: int) -> Schedule:
-    """The schedule mixed precision runs on: the chosen one if it runs recomputed-halo patches, else the
-    best-ranked recomputed-halo patch schedule that fits the budget (phase 1 does not run cached bands)."""
-    def is_patches(s: Schedule) -> bool:
-        return s.split is not None and not s.cached and not s.banded
+def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule],
+                      sram_budget: int) -> Schedule:
+    """The schedule mixed precision runs on: the chosen one if it runs recomputed-halo patches whose stage 1 has
+    a feature map after its first convolution, else the best-ranked such schedule that fits the budget (phase 1
+    does not run cached bands)."""
+    def eligible(s: Schedule) -> bool:
+        if s.split is None or s.cached or s.banded:
+            return False
+        weighted = [k for k, c in enumerate(calls[: s.split + 1]) if c.kernel in WEIGHTED]
+        return bool(weighted) and weighted[0] < s.split
 
-    if is_patches(chosen):
+    if eligible(chosen):
         return chosen
-    fitting = sorted((s for s in weighed if is_patches(s) and s.peak_sram_bytes <= sram_budget),
+    fitting = sorted((s for s in weighed if eligible(s) and s.peak_sram_bytes <= sram_budget),
                      key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
     if not fitting:
-        raise BudgetError(f"mixed precision runs on patches with recomputed halos, and none fits "
-                          f"{sram_budget:,} bytes of SRAM (chosen: {chosen.describe()})")
+        raise BudgetError(f"{graph.name}: mixed precision runs on patches with recomputed halos whose stage 1 holds "
+                          f"a feature map after its first convolution, and none fits {sram_budget:,} bytes of SRAM "
+                          f"(chosen: {chosen.describe()})")
     return fitting[0]
 
 

@@ -144,8 +144,8 @@ def patch_stage(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[i
     if not weighted:
         raise ValueError(f"{graph.name}: stage 1 up to call {split} has no convolution to run in fewer bits")
     classified = stage1[weighted[0]].outputs[0]
-    if classified == split_tensor:
-        raise ValueError(f"{graph.name}: stage 1 up to call {split} has no feature map after its first convolution")
+    if len(weighted) < 2:
+        raise ValueError(f"{graph.name}: stage 1 up to call {split} has no convolution reading a feature map")
     candidates = tuple(c.outputs[0] for c in stage1[weighted[0]:] if c.outputs[0] != split_tensor
                        and graph.tensor(c.outputs[0]).dtype == "int8")
     return PatchStage(graph, calls, split, grid, g, expanded, origin, patch, classified, candidates)
@@ -425,13 +425,12 @@ def calibration_samples(arrays: dict[str, np.ndarray], graph: Graph, limit: int 
 def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule],
                       sram_budget: int) -> Schedule:
     """The schedule mixed precision runs on: the chosen one if it runs recomputed-halo patches whose stage 1 has
-    a feature map after its first convolution, else the best-ranked such schedule that fits the budget (phase 1
-    does not run cached bands)."""
+    two convolutions or more (so that a later one reads a feature map that may get fewer bits), else the
+    best-ranked such schedule that fits the budget (phase 1 does not run cached bands)."""
     def eligible(s: Schedule) -> bool:
         if s.split is None or s.cached or s.banded:
             return False
-        weighted = [k for k, c in enumerate(calls[: s.split + 1]) if c.kernel in WEIGHTED]
-        return bool(weighted) and weighted[0] < s.split
+        return sum(c.kernel in WEIGHTED for c in calls[: s.split + 1]) >= 2
 
     if eligible(chosen):
         return chosen
@@ -439,7 +438,7 @@ def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, w
                      key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
     if not fitting:
         raise BudgetError(f"{graph.name}: mixed precision runs on patches with recomputed halos whose stage 1 holds "
-                          f"a feature map after its first convolution, and none fits {sram_budget:,} bytes of SRAM "
+                          f"two convolutions or more, and none fits {sram_budget:,} bytes of SRAM "
                           f"(chosen: {chosen.describe()})")
     return fitting[0]
 

@@ -84,7 +84,7 @@ def test_build_refuses_mixed_precision_before_building(model, tmp_path, capsys):
 
 def test_plan_refuses_a_model_without_a_stage_one_feature_map(tmp_path, calib, capsys):
     # One 3x3 convolution before a 1x1 one: the only split is right after the first convolution, so no stage-1
-    # feature map is left to run in fewer bits.
+    # convolution reads a feature map that could run in fewer bits.
     path = tmp_path / "short.tflite"
     path.write_bytes(write_tflite(conv_chain(8, (3, 1), scale=4.0)))
     assert main(["plan", "--model", str(path), "--mixed-precision", "--calib", str(calib)]) == 3

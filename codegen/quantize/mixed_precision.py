@@ -341,7 +341,10 @@ class MixedPrecisionResult:
 
     def to_json(self) -> dict:
         g = self.stage.graph
-        name = {t: g.tensor(t).name for t in self.stage.candidates}
+        names = [g.tensor(t).name for t in self.stage.candidates]
+        # tensor names key the report; a name two maps share gets each map's index
+        name = {t: n if names.count(n) == 1 else f"{n} (t{t})" for t, n in zip(self.stage.candidates, names,
+                                                                             strict=True)}
         return {
             "bits": {name[t]: b for t, b in self.plan.bits.items()},
             "thresholds": {name[t]: _real(g, t, q) for t, q in self.plan.q_thresholds.items()},

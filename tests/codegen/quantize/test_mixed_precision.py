@@ -181,3 +181,13 @@ def test_calibration_samples_quantize_floats_for_an_int8_input():
         mp.calibration_samples({"x": np.zeros((2, 5, 5, 1), np.float32)}, graph)
     with pytest.raises(mp.CodegenError):
         mp.calibration_samples({"y": x}, graph)
+
+
+def test_report_keys_stay_distinct_when_maps_share_a_name():
+    graph = conv_chain(4, (3, 3, 3, 1), scale=4.0)
+    graph.tensors[graph.operators[1].outputs[0]].name = "y0"  # the second map named like the first
+    stage = mp.patch_stage(graph, lower_graph(graph), 2, (2, 1))
+    rng = np.random.default_rng(4)
+    result = mp.search(stage, [[rng.integers(-128, 128, (1, 4, 4, 1)).astype(np.int8)]], mp.MixedPrecisionOptions())
+    t0, t1 = stage.candidates
+    assert set(result.to_json()["bits"]) == {f"y0 (t{t0})", f"y0 (t{t1})"}

@@ -22,7 +22,9 @@ NUMPY_DTYPES: dict[str, type] = {
     "uint8": np.uint8,
     "int16": np.int16,
     "int32": np.int32,
+    "uint32": np.uint32,
     "int64": np.int64,
+    "uint64": np.uint64,
     "bool": np.bool_,
 }
 ITEMSIZE: dict[str, int] = {name: np.dtype(t).itemsize for name, t in NUMPY_DTYPES.items()}

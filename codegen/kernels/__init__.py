@@ -66,6 +66,7 @@ from codegen.kernels.movement import (
 from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, pooling_s16, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_nearest
 from codegen.kernels.sequence import svdf
+from codegen.kernels.signal import energy, fft, window
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -120,6 +121,10 @@ FAMILIES: tuple[ModuleType, ...] = (
     softmax_s16,
     # sequence operators with a variable state tensor
     svdf,
+    # TFLM's signal library (the audio front end's custom operators)
+    window,
+    fft,
+    energy,
 )
 
 

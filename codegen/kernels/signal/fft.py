@@ -1,0 +1,222 @@
+"""SignalFftAutoScale and SignalRfft (int16): TFLM's block scaling and its fixed-point real FFT.
+
+FftAutoScale: m = the largest |x| (as TFLM's int16 arithmetic finds it), bits = max(0, 15 - msb(m)) with
+msb(0) = 32 (GCC's count of leading zeros, as TFLM builds it) and a -32768 read as 0xFFFF8000 (msb 32);
+the output is x * 2^bits (wrapping to int16) and the second output the int32 `bits`.
+
+Rfft int16: TFLM wraps kissfft (v1.3.0) built with FIXED_POINT=16. Each row of `input_length` samples,
+zero-padded to N = fft_length, is read as N/2 complex values, transformed by the complex FFT of size
+N/2 (decimation in time over the radices kf_factor picks: 4s first, then 2, 3, 5, ...), then split into
+the N/2 + 1 bins of the real spectrum. The fixed-point arithmetic, every intermediate stored to int16:
+  sround(v) = (v + 2^14) >> 15;  c * w = (sround(cr*wr - ci*wi), sround(cr*wi + ci*wr))
+  a radix-p butterfly first divides its p inputs by p: x = sround(x * (32767 / p))
+  twiddles: (floor(0.5 + 32767 cos t), floor(0.5 + 32767 sin t)), t = -2 pi k / (N/2) (in double)
+  split: f = X[k] / 2, g = conj(X[N/2-k]) / 2, s = f + g, t = (f - g) * u_k with
+  u_k = cexp(-pi ((k / (N/2)) + 1/2)) (k = 1...N/4, fixed point as the twiddles),
+  Y[k] = ((s + t) >> 1 as int), Y[N/2-k] = ((s.r - t.r) >> 1, (t.i - s.i) >> 1); Y[0] and Y[N/2] from X[0]/2.
+Only radices 2 and 4 are implemented (fft_length a power of two from 4 up); others are refused.
+The tables (twiddles, the input permutation of the decimation in time) are built here, at compile time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codegen.ir import Graph, Operator
+from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
+
+HEADER = "signal_fft.h"
+_SAMP_MAX = 32767
+
+
+@dataclass(frozen=True)
+class FftAutoScaleParams(KernelParams):
+    C_TYPE = "signal_fft_auto_scale_params_t"
+    size: int = cfield("int32_t")
+
+
+@dataclass(frozen=True)
+class RfftParams(KernelParams):
+    C_TYPE = "signal_rfft_params_t"
+    rows: int = cfield("int32_t")
+    input_length: int = cfield("int32_t")  # samples per input row (the rest up to fft_length reads as zeros)
+    fft_length: int = cfield("int32_t")
+    output_length: int = cfield("int32_t")  # int16 values per output row (2 per complex bin)
+    stages: int = cfield("int32_t")  # pairs (radix, m) in the factors table
+
+
+def kiss_factors(n: int) -> list[tuple[int, int]]:
+    """kissfft's kf_factor: (radix p, remaining length m) per stage, outermost first."""
+    out: list[tuple[int, int]] = []
+    p, floor_sqrt = 4, math.floor(math.sqrt(n))
+    while True:
+        while n % p:
+            p = {4: 2, 2: 3}.get(p, p + 2)
+            if p > floor_sqrt:
+                p = n
+        n //= p
+        out.append((p, n))
+        if n <= 1:
+            return out
+
+
+def _cexp_fixed(phase: float) -> tuple[int, int]:
+    return math.floor(0.5 + _SAMP_MAX * math.cos(phase)), math.floor(0.5 + _SAMP_MAX * math.sin(phase))
+
+
+def rfft_tables(fft_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(factors [p, m, ...] int32, twiddles [re, im, ...] int16, split twiddles int16, input permutation int16)."""
+    ncfft = fft_length // 2
+    factors = kiss_factors(ncfft)
+    pi = 3.14159265358979323846264338327
+    tw = [_cexp_fixed(-2 * pi * i / ncfft) for i in range(ncfft)]
+    super_tw = [_cexp_fixed(-pi * ((i + 1) / ncfft + 0.5)) for i in range(ncfft // 2)]
+    # Output position sum_i j_i * m_i reads input sum_i j_i * (product of the radices before stage i).
+    perm = np.zeros(ncfft, np.int64)
+    strides = [math.prod(p for p, _ in factors[:i]) for i in range(len(factors))]
+    for digits in itertools.product(*(range(p) for p, _ in factors)):
+        out = sum(j * m for j, (_, m) in zip(digits, factors, strict=True))
+        perm[out] = sum(j * s for j, s in zip(digits, strides, strict=True))
+    return (np.asarray([v for pm in factors for v in pm], np.int32), np.asarray(tw, np.int16).reshape(-1),
+            np.asarray(super_tw, np.int16).reshape(-1), perm.astype(np.int16))
+
+
+def lower_fft_auto_scale(op: Operator, graph: Graph) -> list[KernelCall]:
+    ins = graph.op_inputs(op)
+    if len(ins) != 1 or ins[0] is None or len(op.outputs) != 2:
+        raise Unsupported("SignalFftAutoScale takes one input and has two outputs")
+    x = ins[0]
+    y, bits = graph.op_outputs(op)
+    if (x.dtype, y.dtype, bits.dtype) != ("int16", "int16", "int32"):
+        raise Unsupported(f"SignalFftAutoScale of {x.dtype} into {y.dtype}, {bits.dtype} (int16, int16, int32)")
+    if len(x.shape) != 1 or y.shape != x.shape or bits.size != 1:
+        raise Unsupported(f"SignalFftAutoScale of shape {x.shape} into {y.shape} and {bits.shape} (1-D, a scalar)")
+    return [KernelCall("signal_fft_auto_scale_s16", FftAutoScaleParams(x.size), (x.index,), (),
+                       (y.index, bits.index), op.index, macs=x.size)]
+
+
+def _msb32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return 32 if v == 0 else v.bit_length()
+
+
+def max_abs16(x: np.ndarray) -> int:
+    """TFLM's MaxAbs16 loop, int16 wraps included: -(-32768) stored as int16 is -32768 again."""
+    m = 0
+    for v in np.asarray(x, np.int64).reshape(-1).tolist():
+        if v > m:
+            m = v
+        elif -v > m:
+            m = ((-v + 32768) & 0xFFFF) - 32768
+    return m
+
+
+def signal_fft_auto_scale_s16_ref(p: FftAutoScaleParams, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    bits = max(0, 15 - _msb32(max_abs16(x)))
+    y = _wrap16(np.asarray(x, np.int64).reshape(-1) * (1 << bits))
+    return y.astype(np.int16), np.asarray(bits, np.int32)
+
+
+def lower_rfft(op: Operator, graph: Graph) -> list[KernelCall]:
+    ins = graph.op_inputs(op)
+    if len(ins) != 1 or ins[0] is None or len(op.outputs) != 1:
+        raise Unsupported("SignalRfft takes one input and has one output")
+    x = ins[0]
+    (y,) = graph.op_outputs(op)
+    if x.dtype != "int16" or y.dtype != "int16":
+        raise Unsupported(f"SignalRfft of {x.dtype} into {y.dtype} (int16 only)")
+    n = int(op.options.get("fft_length", 0))
+    if n < 4 or n & (n - 1) or n > 32768:
+        raise Unsupported(f"SignalRfft fft_length {n} (a power of two from 4 to 32768)")
+    if len(x.shape) < 1 or len(x.shape) != len(y.shape):
+        raise Unsupported(f"SignalRfft of shape {x.shape} into {y.shape} (equal ranks)")
+    in_len, out_len = x.shape[-1], y.shape[-1]
+    rows = x.size // in_len if in_len else 0
+    if in_len < 1 or in_len > n or out_len < n + 2 or out_len % 2 or y.size != rows * out_len:
+        raise Unsupported(f"SignalRfft rows of {in_len} samples into rows of {out_len} values for fft_length {n} "
+                          f"(needs 1 <= samples <= {n}, values >= {n + 2} and even, as many rows)")
+    factors, tw, super_tw, perm = rfft_tables(n)
+    params = RfftParams(rows, in_len, n, out_len, len(factors) // 2)
+    consts = (ConstArray("factors", factors), ConstArray("twiddles", tw), ConstArray("split_twiddles", super_tw),
+              ConstArray("perm", perm))
+    stages = len(factors) // 2
+    return [KernelCall("signal_rfft_s16", params, (x.index,), consts, (y.index,), op.index,
+                       macs=rows * (n // 2) * (stages + 1) * 4)]
+
+
+def _wrap16(v: np.ndarray) -> np.ndarray:
+    return ((np.asarray(v, np.int64) + 32768) & 0xFFFF) - 32768
+
+
+def _sround(v: np.ndarray) -> np.ndarray:
+    return _wrap16((v + (1 << 14)) >> 15)
+
+
+def _cmul(ar: np.ndarray, ai: np.ndarray, br: np.ndarray, bi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return _sround(ar * br - ai * bi), _sround(ar * bi + ai * br)
+
+
+def _fixdiv(v: np.ndarray, k: int) -> np.ndarray:
+    return _sround(v * (_SAMP_MAX // k))
+
+
+def _butterflies(re: np.ndarray, im: np.ndarray, p: int, m: int, fstride: int, tw: np.ndarray) -> None:
+    """One stage, in place on [blocks][p][m] views: kissfft's kf_bfly2 / kf_bfly4 (forward)."""
+    r, i = re.reshape(-1, p, m), im.reshape(-1, p, m)
+    r[:], i[:] = _fixdiv(r, p), _fixdiv(i, p)
+    k = np.arange(m)
+    twr, twi = tw[0::2].astype(np.int64), tw[1::2].astype(np.int64)
+    if p == 2:
+        tr, ti = _cmul(r[:, 1], i[:, 1], twr[k * fstride], twi[k * fstride])
+        r[:, 1], i[:, 1] = _wrap16(r[:, 0] - tr), _wrap16(i[:, 0] - ti)
+        r[:, 0], i[:, 0] = _wrap16(r[:, 0] + tr), _wrap16(i[:, 0] + ti)
+        return
+    s0r, s0i = _cmul(r[:, 1], i[:, 1], twr[k * fstride], twi[k * fstride])
+    s1r, s1i = _cmul(r[:, 2], i[:, 2], twr[2 * k * fstride], twi[2 * k * fstride])
+    s2r, s2i = _cmul(r[:, 3], i[:, 3], twr[3 * k * fstride], twi[3 * k * fstride])
+    s5r, s5i = _wrap16(r[:, 0] - s1r), _wrap16(i[:, 0] - s1i)
+    f0r, f0i = _wrap16(r[:, 0] + s1r), _wrap16(i[:, 0] + s1i)
+    s3r, s3i = _wrap16(s0r + s2r), _wrap16(s0i + s2i)
+    s4r, s4i = _wrap16(s0r - s2r), _wrap16(s0i - s2i)
+    r[:, 2], i[:, 2] = _wrap16(f0r - s3r), _wrap16(f0i - s3i)
+    r[:, 0], i[:, 0] = _wrap16(f0r + s3r), _wrap16(f0i + s3i)
+    r[:, 1], i[:, 1] = _wrap16(s5r + s4i), _wrap16(s5i - s4r)
+    r[:, 3], i[:, 3] = _wrap16(s5r - s4i), _wrap16(s5i + s4r)
+
+
+def signal_rfft_s16_ref(p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+                        perm: np.ndarray) -> np.ndarray:
+    ncfft = p.fft_length // 2
+    stages = [(int(factors[2 * s]), int(factors[2 * s + 1])) for s in range(p.stages)]
+    padded = np.zeros((p.rows, p.fft_length), np.int64)
+    padded[:, : p.input_length] = np.asarray(x, np.int64).reshape(p.rows, p.input_length)
+    out = np.zeros((p.rows, p.output_length), np.int64)
+    perm = np.asarray(perm, np.int64)
+    for row in range(p.rows):
+        re, im = padded[row, 0::2][perm].copy(), padded[row, 1::2][perm].copy()
+        fstride = ncfft
+        for radix, m in reversed(stages):
+            fstride //= radix
+            _butterflies(re, im, radix, m, fstride, tw)
+        y = out[row]
+        tdr, tdi = _fixdiv(re[0], 2), _fixdiv(im[0], 2)
+        y[0], y[1] = _wrap16(tdr + tdi), 0
+        y[2 * ncfft], y[2 * ncfft + 1] = _wrap16(tdr - tdi), 0
+        str_, sti = super_tw[0::2].astype(np.int64), super_tw[1::2].astype(np.int64)
+        for k in range(1, ncfft // 2 + 1):
+            fkr, fki = _fixdiv(re[k], 2), _fixdiv(im[k], 2)
+            gkr, gki = _fixdiv(re[ncfft - k], 2), _fixdiv(_wrap16(-im[ncfft - k]), 2)
+            s_r, s_i = _wrap16(fkr + gkr), _wrap16(fki + gki)
+            d_r, d_i = _wrap16(fkr - gkr), _wrap16(fki - gki)
+            t_r, t_i = _cmul(d_r, d_i, str_[k - 1], sti[k - 1])
+            y[2 * k], y[2 * k + 1] = _wrap16((s_r + t_r) >> 1), _wrap16((s_i + t_i) >> 1)
+            y[2 * (ncfft - k)], y[2 * (ncfft - k) + 1] = _wrap16((s_r - t_r) >> 1), _wrap16((t_i - s_i) >> 1)
+    return out.astype(np.int16).reshape(-1)
+
+
+LOWERINGS = {"CUSTOM:SignalFftAutoScale": lower_fft_auto_scale, "CUSTOM:SignalRfft": lower_rfft}
+REFERENCES = {"signal_fft_auto_scale_s16": signal_fft_auto_scale_s16_ref, "signal_rfft_s16": signal_rfft_s16_ref}

@@ -1,0 +1,35 @@
+/* TFLM's signal-library FFT operators, int16.
+ *
+ * signal_fft_auto_scale_s16: shifts the block left by as many bits as its largest magnitude leaves free
+ * (TFLM's MaxAbs16 and MostSignificantBit32) and writes that count to *scale_bits.
+ *
+ * signal_rfft_s16: the real FFT of each row (input_length samples zero-padded to fft_length) as TFLM's
+ * kissfft FIXED_POINT=16 computes it: a complex FFT of fft_length / 2 points by decimation in time with
+ * radix-4 and radix-2 butterflies that divide by their radix, then the split into fft_length / 2 + 1 bins
+ * ([re, im] pairs). `factors` holds (radix, m) per stage outermost first, `perm` the input position of each
+ * complex point, the twiddle tables the fixed-point exp(-i t) values, all computed by the compiler. The
+ * output row (output_length >= fft_length + 2 values) serves as the work buffer; values past the bins are 0. */
+#ifndef MCU_RUNTIME_SIGNAL_FFT_H
+#define MCU_RUNTIME_SIGNAL_FFT_H
+
+#include <stdint.h>
+
+typedef struct {
+    int32_t size;
+} signal_fft_auto_scale_params_t;
+
+typedef struct {
+    int32_t rows;
+    int32_t input_length;
+    int32_t fft_length;
+    int32_t output_length;
+    int32_t stages;
+} signal_rfft_params_t;
+
+void signal_fft_auto_scale_s16(const signal_fft_auto_scale_params_t *p, const int16_t *input, int16_t *output,
+                               int32_t *scale_bits);
+
+void signal_rfft_s16(const signal_rfft_params_t *p, const int16_t *input, const int32_t *factors,
+                     const int16_t *twiddles, const int16_t *split_twiddles, const int16_t *perm, int16_t *output);
+
+#endif

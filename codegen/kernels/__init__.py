@@ -66,7 +66,7 @@ from codegen.kernels.movement import (
 from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, pooling_s16, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_nearest
 from codegen.kernels.sequence import svdf
-from codegen.kernels.signal import energy, fft, window
+from codegen.kernels.signal import energy, fft, framing, window
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -125,6 +125,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     window,
     fft,
     energy,
+    framing,
 )
 
 

@@ -8,7 +8,11 @@
  * radix-4 and radix-2 butterflies that divide by their radix, then the split into fft_length / 2 + 1 bins
  * ([re, im] pairs). `factors` holds (radix, m) per stage outermost first, `perm` the input position of each
  * complex point, the twiddle tables the fixed-point exp(-i t) values, all computed by the compiler. The
- * output row (output_length >= fft_length + 2 values) serves as the work buffer; values past the bins are 0. */
+ * output row (output_length >= fft_length + 2 values) serves as the work buffer; values past the bins are 0.
+ *
+ * signal_irfft_s16: kissfft's inverse real FFT (kiss_fftri): the fft_length / 2 + 1 bins of each row merged
+ * into fft_length / 2 complex points (written at their decimation-in-time places, `inverse_perm`), then the
+ * inverse complex FFT (conjugate twiddles), giving fft_length samples; the same per-radix division applies. */
 #ifndef MCU_RUNTIME_SIGNAL_FFT_H
 #define MCU_RUNTIME_SIGNAL_FFT_H
 
@@ -26,10 +30,22 @@ typedef struct {
     int32_t stages;
 } signal_rfft_params_t;
 
+typedef struct {
+    int32_t rows;
+    int32_t input_length;  /* int16 values per input row: 2 per bin, at least fft_length + 2 */
+    int32_t fft_length;
+    int32_t output_length; /* samples per output row, at least fft_length (the rest are set to 0) */
+    int32_t stages;
+} signal_irfft_params_t;
+
 void signal_fft_auto_scale_s16(const signal_fft_auto_scale_params_t *p, const int16_t *input, int16_t *output,
                                int32_t *scale_bits);
 
 void signal_rfft_s16(const signal_rfft_params_t *p, const int16_t *input, const int32_t *factors,
                      const int16_t *twiddles, const int16_t *split_twiddles, const int16_t *perm, int16_t *output);
+
+void signal_irfft_s16(const signal_irfft_params_t *p, const int16_t *input, const int32_t *factors,
+                      const int16_t *twiddles, const int16_t *split_twiddles, const int16_t *inverse_perm,
+                      int16_t *output);
 
 #endif

@@ -53,8 +53,8 @@ static void butterfly2(int16_t *c, int32_t m, int32_t fstride, const int16_t *tw
     }
 }
 
-/* A radix-4 stage on one block: c holds [4][m] complex values (forward transform). */
-static void butterfly4(int16_t *c, int32_t m, int32_t fstride, const int16_t *tw) {
+/* A radix-4 stage on one block: c holds [4][m] complex values; `inverse` swaps the roles of +i and -i. */
+static void butterfly4(int16_t *c, int32_t m, int32_t fstride, const int16_t *tw, int32_t inverse) {
     for (int32_t k = 0; k < m; ++k) {
         int16_t *f0 = c + 2 * k;
         int16_t *f1 = c + 2 * (k + m);
@@ -74,10 +74,36 @@ static void butterfly4(int16_t *c, int32_t m, int32_t fstride, const int16_t *tw
         f2[1] = (int16_t)(a0i - s3i);
         f0[0] = (int16_t)(a0r + s3r);
         f0[1] = (int16_t)(a0i + s3i);
-        f1[0] = (int16_t)(s5r + s4i);
-        f1[1] = (int16_t)(s5i - s4r);
-        f3[0] = (int16_t)(s5r - s4i);
-        f3[1] = (int16_t)(s5i + s4r);
+        if (inverse) {
+            f1[0] = (int16_t)(s5r - s4i);
+            f1[1] = (int16_t)(s5i + s4r);
+            f3[0] = (int16_t)(s5r + s4i);
+            f3[1] = (int16_t)(s5i - s4r);
+        } else {
+            f1[0] = (int16_t)(s5r + s4i);
+            f1[1] = (int16_t)(s5i - s4r);
+            f3[0] = (int16_t)(s5r - s4i);
+            f3[1] = (int16_t)(s5i + s4r);
+        }
+    }
+}
+
+/* The complex FFT of n points already in decimation-in-time order, in place: innermost stage first; stage s
+ * works on `fstride` blocks of radix * m points. */
+static void complex_fft(int16_t *y, int32_t n, int32_t stages, const int32_t *factors, const int16_t *twiddles,
+                        int32_t inverse) {
+    int32_t fstride = n;
+    for (int32_t s = stages - 1; s >= 0; --s) {
+        const int32_t radix = factors[2 * s], m = factors[2 * s + 1];
+        fstride /= radix;
+        for (int32_t b = 0; b < fstride; ++b) {
+            int16_t *block = y + 2 * b * radix * m;
+            if (radix == 4) {
+                butterfly4(block, m, fstride, twiddles, inverse);
+            } else {
+                butterfly2(block, m, fstride, twiddles);
+            }
+        }
     }
 }
 
@@ -94,20 +120,7 @@ void signal_rfft_s16(const signal_rfft_params_t *p, const int16_t *input, const 
             y[2 * o + 1] = at + 1 < p->input_length ? x[at + 1] : 0;
         }
         for (int32_t i = 2 * ncfft; i < p->output_length; ++i) y[i] = 0;
-        /* Innermost stage first; stage s works on `fstride` blocks of radix * m points. */
-        int32_t fstride = ncfft;
-        for (int32_t s = p->stages - 1; s >= 0; --s) {
-            const int32_t radix = factors[2 * s], m = factors[2 * s + 1];
-            fstride /= radix;
-            for (int32_t b = 0; b < fstride; ++b) {
-                int16_t *block = y + 2 * b * radix * m;
-                if (radix == 4) {
-                    butterfly4(block, m, fstride, twiddles);
-                } else {
-                    butterfly2(block, m, fstride, twiddles);
-                }
-            }
-        }
+        complex_fft(y, ncfft, p->stages, factors, twiddles, 0);
         /* The split into the bins of the real spectrum, in place: step k reads and writes k and ncfft - k. */
         const int16_t dcr = fixdiv(y[0], 2), dci = fixdiv(y[1], 2);
         y[0] = (int16_t)(dcr + dci);
@@ -127,5 +140,36 @@ void signal_rfft_s16(const signal_rfft_params_t *p, const int16_t *input, const 
             y[2 * j] = (int16_t)(((int32_t)sr - tr) >> 1);
             y[2 * j + 1] = (int16_t)(((int32_t)ti - si) >> 1);
         }
+    }
+}
+
+void signal_irfft_s16(const signal_irfft_params_t *p, const int16_t *input, const int32_t *factors,
+                      const int16_t *twiddles, const int16_t *split_twiddles, const int16_t *inverse_perm,
+                      int16_t *output) {
+    const int32_t ncfft = p->fft_length / 2;
+    for (int32_t row = 0; row < p->rows; ++row) {
+        const int16_t *x = input + row * p->input_length;
+        int16_t *y = output + row * p->output_length;
+        /* The bins merged into ncfft complex points, each stored straight at its decimation-in-time place. */
+        int16_t *t0 = y + 2 * inverse_perm[0];
+        t0[0] = fixdiv((int16_t)(x[0] + x[2 * ncfft]), 2);
+        t0[1] = fixdiv((int16_t)(x[0] - x[2 * ncfft]), 2);
+        for (int32_t k = 1; k <= ncfft / 2; ++k) {
+            const int32_t j = ncfft - k;
+            const int16_t fr = fixdiv(x[2 * k], 2), fi = fixdiv(x[2 * k + 1], 2);
+            const int16_t gr = fixdiv(x[2 * j], 2), gi = fixdiv((int16_t)(-x[2 * j + 1]), 2);
+            const int16_t er = (int16_t)(fr + gr), ei = (int16_t)(fi + gi);
+            const int16_t dr = (int16_t)(fr - gr), di = (int16_t)(fi - gi);
+            int16_t okr, oki;
+            cmul(dr, di, split_twiddles[2 * (k - 1)], split_twiddles[2 * (k - 1) + 1], &okr, &oki);
+            int16_t *tk = y + 2 * inverse_perm[k];
+            int16_t *tj = y + 2 * inverse_perm[j];
+            tk[0] = (int16_t)(er + okr);
+            tk[1] = (int16_t)(ei + oki);
+            tj[0] = (int16_t)(er - okr);
+            tj[1] = (int16_t)(-(int16_t)(ei - oki));
+        }
+        for (int32_t i = 2 * ncfft; i < p->output_length; ++i) y[i] = 0;
+        complex_fft(y, ncfft, p->stages, factors, twiddles, 1);
     }
 }

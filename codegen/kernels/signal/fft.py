@@ -1,4 +1,4 @@
-"""SignalFftAutoScale and SignalRfft (int16): TFLM's block scaling and its fixed-point real FFT.
+"""SignalFftAutoScale, SignalRfft and SignalIrfft (int16): TFLM's block scaling and fixed-point real FFTs.
 
 FftAutoScale: m = the largest |x| (as TFLM's int16 arithmetic finds it), bits = max(0, 15 - msb(m)) with
 msb(0) = 32 (GCC's count of leading zeros, as TFLM builds it) and a -32768 read as 0xFFFF8000 (msb 32);
@@ -14,6 +14,10 @@ the N/2 + 1 bins of the real spectrum. The fixed-point arithmetic, every interme
   split: f = X[k] / 2, g = conj(X[N/2-k]) / 2, s = f + g, t = (f - g) * u_k with
   u_k = cexp(-pi ((k / (N/2)) + 1/2)) (k = 1...N/4, fixed point as the twiddles),
   Y[k] = ((s + t) >> 1 as int), Y[N/2-k] = ((s.r - t.r) >> 1, (t.i - s.i) >> 1); Y[0] and Y[N/2] from X[0]/2.
+Irfft int16 is kissfft's kiss_fftri: Z[0] = ((Y[0].r + Y[N/2].r) / 2, (Y[0].r - Y[N/2].r) / 2), and for
+k = 1...N/4 with f = Y[k] / 2, g = conj(Y[N/2-k]) / 2, e = f + g, o = (f - g) * conj(u_k): Z[k] = e + o,
+Z[N/2-k] = conj(e - o); then the inverse complex FFT of Z (conjugate twiddles, the same division by each
+radix) gives the N samples [re, im, re, im, ...].
 Only radices 2 and 4 are implemented (fft_length a power of two from 4 up); others are refused.
 The tables (twiddles, the input permutation of the decimation in time) are built here, at compile time.
 """
@@ -68,13 +72,15 @@ def _cexp_fixed(phase: float) -> tuple[int, int]:
     return math.floor(0.5 + _SAMP_MAX * math.cos(phase)), math.floor(0.5 + _SAMP_MAX * math.sin(phase))
 
 
-def rfft_tables(fft_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(factors [p, m, ...] int32, twiddles [re, im, ...] int16, split twiddles int16, input permutation int16)."""
+def rfft_tables(fft_length: int, inverse: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(factors [p, m, ...] int32, twiddles [re, im, ...] int16, split twiddles int16, input permutation int16).
+    The inverse transform's twiddles are the conjugates (kissfft negates the phase)."""
     ncfft = fft_length // 2
     factors = kiss_factors(ncfft)
     pi = 3.14159265358979323846264338327
-    tw = [_cexp_fixed(-2 * pi * i / ncfft) for i in range(ncfft)]
-    super_tw = [_cexp_fixed(-pi * ((i + 1) / ncfft + 0.5)) for i in range(ncfft // 2)]
+    sign = -1.0 if inverse else 1.0
+    tw = [_cexp_fixed(sign * (-2 * pi * i / ncfft)) for i in range(ncfft)]
+    super_tw = [_cexp_fixed(sign * (-pi * ((i + 1) / ncfft + 0.5))) for i in range(ncfft // 2)]
     # Output position sum_i j_i * m_i reads input sum_i j_i * (product of the radices before stage i).
     perm = np.zeros(ncfft, np.int64)
     strides = [math.prod(p for p, _ in factors[:i]) for i in range(len(factors))]
@@ -164,8 +170,9 @@ def _fixdiv(v: np.ndarray, k: int) -> np.ndarray:
     return _sround(v * (_SAMP_MAX // k))
 
 
-def _butterflies(re: np.ndarray, im: np.ndarray, p: int, m: int, fstride: int, tw: np.ndarray) -> None:
-    """One stage, in place on [blocks][p][m] views: kissfft's kf_bfly2 / kf_bfly4 (forward)."""
+def _butterflies(re: np.ndarray, im: np.ndarray, p: int, m: int, fstride: int, tw: np.ndarray,
+                 inverse: bool = False) -> None:
+    """One stage, in place on [blocks][p][m] views: kissfft's kf_bfly2 / kf_bfly4."""
     r, i = re.reshape(-1, p, m), im.reshape(-1, p, m)
     r[:], i[:] = _fixdiv(r, p), _fixdiv(i, p)
     k = np.arange(m)
@@ -184,8 +191,12 @@ def _butterflies(re: np.ndarray, im: np.ndarray, p: int, m: int, fstride: int, t
     s4r, s4i = _wrap16(s0r - s2r), _wrap16(s0i - s2i)
     r[:, 2], i[:, 2] = _wrap16(f0r - s3r), _wrap16(f0i - s3i)
     r[:, 0], i[:, 0] = _wrap16(f0r + s3r), _wrap16(f0i + s3i)
-    r[:, 1], i[:, 1] = _wrap16(s5r + s4i), _wrap16(s5i - s4r)
-    r[:, 3], i[:, 3] = _wrap16(s5r - s4i), _wrap16(s5i + s4r)
+    if inverse:
+        r[:, 1], i[:, 1] = _wrap16(s5r - s4i), _wrap16(s5i + s4r)
+        r[:, 3], i[:, 3] = _wrap16(s5r + s4i), _wrap16(s5i - s4r)
+    else:
+        r[:, 1], i[:, 1] = _wrap16(s5r + s4i), _wrap16(s5i - s4r)
+        r[:, 3], i[:, 3] = _wrap16(s5r - s4i), _wrap16(s5i + s4r)
 
 
 def signal_rfft_s16_ref(p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
@@ -197,11 +208,7 @@ def signal_rfft_s16_ref(p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: n
     out = np.zeros((p.rows, p.output_length), np.int64)
     perm = np.asarray(perm, np.int64)
     for row in range(p.rows):
-        re, im = padded[row, 0::2][perm].copy(), padded[row, 1::2][perm].copy()
-        fstride = ncfft
-        for radix, m in reversed(stages):
-            fstride //= radix
-            _butterflies(re, im, radix, m, fstride, tw)
+        re, im = _complex_fft(padded[row, 0::2][perm], padded[row, 1::2][perm], stages, tw, False)
         y = out[row]
         tdr, tdi = _fixdiv(re[0], 2), _fixdiv(im[0], 2)
         y[0], y[1] = _wrap16(tdr + tdi), 0
@@ -218,5 +225,83 @@ def signal_rfft_s16_ref(p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: n
     return out.astype(np.int16).reshape(-1)
 
 
-LOWERINGS = {"CUSTOM:SignalFftAutoScale": lower_fft_auto_scale, "CUSTOM:SignalRfft": lower_rfft}
-REFERENCES = {"signal_fft_auto_scale_s16": signal_fft_auto_scale_s16_ref, "signal_rfft_s16": signal_rfft_s16_ref}
+def _complex_fft(re: np.ndarray, im: np.ndarray, stages: list[tuple[int, int]], tw: np.ndarray,
+                 inverse: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The stages, innermost first, on points already in decimation-in-time order."""
+    re, im = np.asarray(re, np.int64).copy(), np.asarray(im, np.int64).copy()
+    fstride = re.size
+    for radix, m in reversed(stages):
+        fstride //= radix
+        _butterflies(re, im, radix, m, fstride, tw, inverse)
+    return re, im
+
+
+@dataclass(frozen=True)
+class IrfftParams(KernelParams):
+    C_TYPE = "signal_irfft_params_t"
+    rows: int = cfield("int32_t")
+    input_length: int = cfield("int32_t")  # int16 values per input row (2 per complex bin)
+    fft_length: int = cfield("int32_t")
+    output_length: int = cfield("int32_t")  # samples per output row
+    stages: int = cfield("int32_t")
+
+
+def lower_irfft(op: Operator, graph: Graph) -> list[KernelCall]:
+    ins = graph.op_inputs(op)
+    if len(ins) != 1 or ins[0] is None or len(op.outputs) != 1:
+        raise Unsupported("SignalIrfft takes one input and has one output")
+    x = ins[0]
+    (y,) = graph.op_outputs(op)
+    if x.dtype != "int16" or y.dtype != "int16":
+        raise Unsupported(f"SignalIrfft of {x.dtype} into {y.dtype} (int16 only)")
+    n = int(op.options.get("fft_length", 0))
+    if n < 4 or n & (n - 1) or n > 32768:
+        raise Unsupported(f"SignalIrfft fft_length {n} (a power of two from 4 to 32768)")
+    if len(x.shape) < 1 or len(x.shape) != len(y.shape):
+        raise Unsupported(f"SignalIrfft of shape {x.shape} into {y.shape} (equal ranks)")
+    in_len, out_len = x.shape[-1], y.shape[-1]
+    rows = x.size // in_len if in_len else 0
+    if in_len < n + 2 or in_len % 2 or out_len < n or y.size != rows * out_len:
+        raise Unsupported(f"SignalIrfft rows of {in_len} values into rows of {out_len} samples for fft_length {n} "
+                          f"(needs values >= {n + 2} and even, samples >= {n}, as many rows)")
+    factors, tw, super_tw, perm = rfft_tables(n, inverse=True)
+    inverse_perm = np.empty_like(perm)
+    inverse_perm[perm.astype(np.int64)] = np.arange(perm.size, dtype=np.int16)
+    params = IrfftParams(rows, in_len, n, out_len, len(factors) // 2)
+    consts = (ConstArray("factors", factors), ConstArray("twiddles", tw), ConstArray("split_twiddles", super_tw),
+              ConstArray("inverse_perm", inverse_perm))
+    return [KernelCall("signal_irfft_s16", params, (x.index,), consts, (y.index,), op.index,
+                       macs=rows * (n // 2) * (len(factors) // 2 + 1) * 4)]
+
+
+def signal_irfft_s16_ref(p: IrfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+                         inverse_perm: np.ndarray) -> np.ndarray:
+    """kissfft's kiss_fftri: the bins merged into N/2 complex points, then the inverse complex FFT."""
+    ncfft = p.fft_length // 2
+    stages = [(int(factors[2 * s]), int(factors[2 * s + 1])) for s in range(p.stages)]
+    rows = np.asarray(x, np.int64).reshape(p.rows, p.input_length)
+    out = np.zeros((p.rows, p.output_length), np.int64)
+    str_, sti = super_tw[0::2].astype(np.int64), super_tw[1::2].astype(np.int64)
+    for row in range(p.rows):
+        fr, fi = rows[row, 0::2], rows[row, 1::2]
+        tr, ti = np.zeros(ncfft, np.int64), np.zeros(ncfft, np.int64)
+        tr[0] = _fixdiv(_wrap16(fr[0] + fr[ncfft]), 2)
+        ti[0] = _fixdiv(_wrap16(fr[0] - fr[ncfft]), 2)
+        for k in range(1, ncfft // 2 + 1):
+            fkr, fki = _fixdiv(fr[k], 2), _fixdiv(fi[k], 2)
+            gkr, gki = _fixdiv(fr[ncfft - k], 2), _fixdiv(_wrap16(-fi[ncfft - k]), 2)
+            er, ei = _wrap16(fkr + gkr), _wrap16(fki + gki)
+            dr, di = _wrap16(fkr - gkr), _wrap16(fki - gki)
+            okr, oki = _cmul(dr, di, str_[k - 1], sti[k - 1])
+            tr[k], ti[k] = _wrap16(er + okr), _wrap16(ei + oki)
+            tr[ncfft - k], ti[ncfft - k] = _wrap16(er - okr), _wrap16(-_wrap16(ei - oki))
+        order = np.argsort(np.asarray(inverse_perm, np.int64))  # position o reads point perm[o]
+        re, im = _complex_fft(tr[order], ti[order], stages, tw, True)
+        out[row, 0 : 2 * ncfft : 2], out[row, 1 : 2 * ncfft : 2] = re, im
+    return out.astype(np.int16).reshape(-1)
+
+
+LOWERINGS = {"CUSTOM:SignalFftAutoScale": lower_fft_auto_scale, "CUSTOM:SignalRfft": lower_rfft,
+             "CUSTOM:SignalIrfft": lower_irfft}
+REFERENCES = {"signal_fft_auto_scale_s16": signal_fft_auto_scale_s16_ref, "signal_rfft_s16": signal_rfft_s16_ref,
+              "signal_irfft_s16": signal_irfft_s16_ref}

@@ -156,3 +156,44 @@ def test_preprocessor_front_is_bit_exact_with_tflm(host_runtime) -> None:
         scales.add(int(expected[1]))
         assert np.any(expected[0][start:end])
     assert len(scales) > 1  # the frames exercise several block scales
+
+
+@st.composite
+def irfft_cases(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = 1 << draw(st.integers(2, 10))
+    lead = draw(st.sampled_from([(), (), (2,), (3,)]))
+    in_len = n + 2 + 2 * draw(st.sampled_from([0, 0, 1]))
+    out_len = n + draw(st.sampled_from([0, 0, 3]))
+    graph = one_op_graph("SignalIrfft", [((*lead, in_len), "int16", None)], [((*lead, out_len), "int16")],
+                         T=7, fft_length=n)
+    return graph, [_signal(rng, (*lead, in_len), draw(KINDS))], n
+
+
+@settings(max_examples=60, deadline=None)
+@given(irfft_cases())
+def test_irfft_reference_matches_tflm(case) -> None:
+    graph, inputs, n = case
+    got, expected = run_ref(graph, inputs)[0], run_tflm(graph, inputs)[0]
+    # TFLM writes the first n samples of each output row.
+    assert_equal(_bins(got, n - 2), _bins(expected, n - 2), f"SignalIrfft {n} reference vs TFLM")
+
+
+@settings(max_examples=60, deadline=None)
+@given(irfft_cases())
+def test_irfft_c_matches_reference(host_runtime, case) -> None:
+    graph, inputs, n = case
+    assert_equal(run_c(host_runtime, graph, inputs)[0], run_ref(graph, inputs)[0], f"SignalIrfft {n} C vs reference")
+
+
+def test_irfft_inverts_rfft() -> None:
+    """Rfft then Irfft gives the signal back, scaled by kissfft's divisions (1/N overall for the pair)."""
+    n = 64
+    x = (8000 * np.sin(2 * np.pi * 5 * np.arange(n) / n)).astype(np.int16)
+    spectrum = run_ref(one_op_graph("SignalRfft", [((n,), "int16", None)], [((n + 2,), "int16")], T=7,
+                                    fft_length=n), [x])[0]
+    back = run_ref(one_op_graph("SignalIrfft", [((n + 2,), "int16", None)], [((n,), "int16")], T=7,
+                                fft_length=n), [spectrum])[0]
+    xf, bf = x.astype(np.float64), back.astype(np.float64)
+    scale = float(np.dot(bf, xf)) / float(np.dot(xf, xf))
+    assert np.abs(bf - scale * xf).max() <= 3 and 0.5 / n < scale < 2.0 / n

@@ -48,4 +48,17 @@ void signal_irfft_s16(const signal_irfft_params_t *p, const int16_t *input, cons
                       const int16_t *twiddles, const int16_t *split_twiddles, const int16_t *inverse_perm,
                       int16_t *output);
 
+/* The int32 (kissfft FIXED_POINT=32: 31 fraction bits, int64 products) and float32 forms; the float inverse
+ * is divided by fft_length at the end, as TFLM does. Tables are of the transform's element type. */
+void signal_rfft_s32(const signal_rfft_params_t *p, const int32_t *input, const int32_t *factors,
+                     const int32_t *twiddles, const int32_t *split_twiddles, const int16_t *perm, int32_t *output);
+void signal_irfft_s32(const signal_irfft_params_t *p, const int32_t *input, const int32_t *factors,
+                      const int32_t *twiddles, const int32_t *split_twiddles, const int16_t *inverse_perm,
+                      int32_t *output);
+void signal_rfft_f32(const signal_rfft_params_t *p, const float *input, const int32_t *factors,
+                     const float *twiddles, const float *split_twiddles, const int16_t *perm, float *output);
+void signal_irfft_f32(const signal_irfft_params_t *p, const float *input, const int32_t *factors,
+                      const float *twiddles, const float *split_twiddles, const int16_t *inverse_perm,
+                      float *output);
+
 #endif

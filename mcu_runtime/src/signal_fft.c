@@ -173,3 +173,252 @@ void signal_irfft_s16(const signal_irfft_params_t *p, const int16_t *input, cons
         complex_fft(y, ncfft, p->stages, factors, twiddles, 1);
     }
 }
+
+/* ---- int32 (kissfft FIXED_POINT=32): 31 fraction bits, int64 products; sums wrap as two's complement ---- */
+
+static inline int32_t add32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+static inline int32_t sub32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
+static inline int32_t neg32(int32_t a) { return (int32_t)(0u - (uint32_t)a); }
+static inline int32_t sround32(int64_t v) { return (int32_t)((v + ((int64_t)1 << 30)) >> 31); }
+static inline int32_t fixdiv32(int32_t x, int32_t k) { return sround32((int64_t)x * (INT32_MAX / k)); }
+/* HALF_OF(a + b): the sum in C int (which wraps), then an arithmetic shift. */
+static inline int32_t half_sum32(int32_t a, int32_t b) { return add32(a, b) >> 1; }
+
+static inline void cmul32(int32_t ar, int32_t ai, int32_t br, int32_t bi, int32_t *mr, int32_t *mi) {
+    *mr = sround32((int64_t)ar * br - (int64_t)ai * bi);
+    *mi = sround32((int64_t)ar * bi + (int64_t)ai * br);
+}
+
+static void complex_fft32(int32_t *y, int32_t n, int32_t stages, const int32_t *factors, const int32_t *tw,
+                          int32_t inverse) {
+    int32_t fstride = n;
+    for (int32_t s = stages - 1; s >= 0; --s) {
+        const int32_t radix = factors[2 * s], m = factors[2 * s + 1];
+        fstride /= radix;
+        for (int32_t b = 0; b < fstride; ++b) {
+            int32_t *c = y + 2 * b * radix * m;
+            for (int32_t k = 0; k < m; ++k) {
+                const int32_t t1 = 2 * k * fstride;
+                if (radix == 2) {
+                    int32_t *a = c + 2 * k, *d = c + 2 * (k + m);
+                    const int32_t ar = fixdiv32(a[0], 2), ai = fixdiv32(a[1], 2);
+                    int32_t tr, ti;
+                    cmul32(fixdiv32(d[0], 2), fixdiv32(d[1], 2), tw[t1], tw[t1 + 1], &tr, &ti);
+                    d[0] = sub32(ar, tr);
+                    d[1] = sub32(ai, ti);
+                    a[0] = add32(ar, tr);
+                    a[1] = add32(ai, ti);
+                    continue;
+                }
+                int32_t *f0 = c + 2 * k, *f1 = c + 2 * (k + m), *f2 = c + 2 * (k + 2 * m), *f3 = c + 2 * (k + 3 * m);
+                const int32_t t2 = 2 * t1, t3 = 3 * t1;
+                const int32_t x0r = fixdiv32(f0[0], 4), x0i = fixdiv32(f0[1], 4);
+                int32_t s0r, s0i, s1r, s1i, s2r, s2i;
+                cmul32(fixdiv32(f1[0], 4), fixdiv32(f1[1], 4), tw[t1], tw[t1 + 1], &s0r, &s0i);
+                cmul32(fixdiv32(f2[0], 4), fixdiv32(f2[1], 4), tw[t2], tw[t2 + 1], &s1r, &s1i);
+                cmul32(fixdiv32(f3[0], 4), fixdiv32(f3[1], 4), tw[t3], tw[t3 + 1], &s2r, &s2i);
+                const int32_t s5r = sub32(x0r, s1r), s5i = sub32(x0i, s1i);
+                const int32_t a0r = add32(x0r, s1r), a0i = add32(x0i, s1i);
+                const int32_t s3r = add32(s0r, s2r), s3i = add32(s0i, s2i);
+                const int32_t s4r = sub32(s0r, s2r), s4i = sub32(s0i, s2i);
+                f2[0] = sub32(a0r, s3r);
+                f2[1] = sub32(a0i, s3i);
+                f0[0] = add32(a0r, s3r);
+                f0[1] = add32(a0i, s3i);
+                if (inverse) {
+                    f1[0] = sub32(s5r, s4i);
+                    f1[1] = add32(s5i, s4r);
+                    f3[0] = add32(s5r, s4i);
+                    f3[1] = sub32(s5i, s4r);
+                } else {
+                    f1[0] = add32(s5r, s4i);
+                    f1[1] = sub32(s5i, s4r);
+                    f3[0] = sub32(s5r, s4i);
+                    f3[1] = add32(s5i, s4r);
+                }
+            }
+        }
+    }
+}
+
+void signal_rfft_s32(const signal_rfft_params_t *p, const int32_t *input, const int32_t *factors,
+                     const int32_t *twiddles, const int32_t *split_twiddles, const int16_t *perm, int32_t *output) {
+    const int32_t ncfft = p->fft_length / 2;
+    for (int32_t row = 0; row < p->rows; ++row) {
+        const int32_t *x = input + row * p->input_length;
+        int32_t *y = output + row * p->output_length;
+        for (int32_t o = 0; o < ncfft; ++o) {
+            const int32_t at = 2 * (int32_t)perm[o];
+            y[2 * o] = at < p->input_length ? x[at] : 0;
+            y[2 * o + 1] = at + 1 < p->input_length ? x[at + 1] : 0;
+        }
+        for (int32_t i = 2 * ncfft; i < p->output_length; ++i) y[i] = 0;
+        complex_fft32(y, ncfft, p->stages, factors, twiddles, 0);
+        const int32_t dcr = fixdiv32(y[0], 2), dci = fixdiv32(y[1], 2);
+        y[0] = add32(dcr, dci);
+        y[1] = 0;
+        y[2 * ncfft] = sub32(dcr, dci);
+        y[2 * ncfft + 1] = 0;
+        for (int32_t k = 1; k <= ncfft / 2; ++k) {
+            const int32_t j = ncfft - k;
+            const int32_t fr = fixdiv32(y[2 * k], 2), fi = fixdiv32(y[2 * k + 1], 2);
+            const int32_t gr = fixdiv32(y[2 * j], 2), gi = fixdiv32(neg32(y[2 * j + 1]), 2);
+            const int32_t sr = add32(fr, gr), si = add32(fi, gi);
+            const int32_t dr = sub32(fr, gr), di = sub32(fi, gi);
+            int32_t tr, ti;
+            cmul32(dr, di, split_twiddles[2 * (k - 1)], split_twiddles[2 * (k - 1) + 1], &tr, &ti);
+            y[2 * k] = half_sum32(sr, tr);
+            y[2 * k + 1] = half_sum32(si, ti);
+            y[2 * j] = half_sum32(sr, neg32(tr));
+            y[2 * j + 1] = half_sum32(ti, neg32(si));
+        }
+    }
+}
+
+void signal_irfft_s32(const signal_irfft_params_t *p, const int32_t *input, const int32_t *factors,
+                      const int32_t *twiddles, const int32_t *split_twiddles, const int16_t *inverse_perm,
+                      int32_t *output) {
+    const int32_t ncfft = p->fft_length / 2;
+    for (int32_t row = 0; row < p->rows; ++row) {
+        const int32_t *x = input + row * p->input_length;
+        int32_t *y = output + row * p->output_length;
+        int32_t *t0 = y + 2 * inverse_perm[0];
+        t0[0] = fixdiv32(add32(x[0], x[2 * ncfft]), 2);
+        t0[1] = fixdiv32(sub32(x[0], x[2 * ncfft]), 2);
+        for (int32_t k = 1; k <= ncfft / 2; ++k) {
+            const int32_t j = ncfft - k;
+            const int32_t fr = fixdiv32(x[2 * k], 2), fi = fixdiv32(x[2 * k + 1], 2);
+            const int32_t gr = fixdiv32(x[2 * j], 2), gi = fixdiv32(neg32(x[2 * j + 1]), 2);
+            const int32_t er = add32(fr, gr), ei = add32(fi, gi);
+            const int32_t dr = sub32(fr, gr), di = sub32(fi, gi);
+            int32_t okr, oki;
+            cmul32(dr, di, split_twiddles[2 * (k - 1)], split_twiddles[2 * (k - 1) + 1], &okr, &oki);
+            int32_t *tk = y + 2 * inverse_perm[k];
+            int32_t *tj = y + 2 * inverse_perm[j];
+            tk[0] = add32(er, okr);
+            tk[1] = add32(ei, oki);
+            tj[0] = sub32(er, okr);
+            tj[1] = neg32(sub32(ei, oki));
+        }
+        for (int32_t i = 2 * ncfft; i < p->output_length; ++i) y[i] = 0;
+        complex_fft32(y, ncfft, p->stages, factors, twiddles, 1);
+    }
+}
+
+/* ---- float32 (kissfft's float build): no division per stage; float rounding after every operation ---- */
+
+static void complex_fft_f32(float *y, int32_t n, int32_t stages, const int32_t *factors, const float *tw,
+                            int32_t inverse) {
+    int32_t fstride = n;
+    for (int32_t s = stages - 1; s >= 0; --s) {
+        const int32_t radix = factors[2 * s], m = factors[2 * s + 1];
+        fstride /= radix;
+        for (int32_t b = 0; b < fstride; ++b) {
+            float *c = y + 2 * b * radix * m;
+            for (int32_t k = 0; k < m; ++k) {
+                const int32_t t1 = 2 * k * fstride;
+                if (radix == 2) {
+                    float *a = c + 2 * k, *d = c + 2 * (k + m);
+                    const float tr = d[0] * tw[t1] - d[1] * tw[t1 + 1];
+                    const float ti = d[0] * tw[t1 + 1] + d[1] * tw[t1];
+                    d[0] = a[0] - tr;
+                    d[1] = a[1] - ti;
+                    a[0] = a[0] + tr;
+                    a[1] = a[1] + ti;
+                    continue;
+                }
+                float *f0 = c + 2 * k, *f1 = c + 2 * (k + m), *f2 = c + 2 * (k + 2 * m), *f3 = c + 2 * (k + 3 * m);
+                const int32_t t2 = 2 * t1, t3 = 3 * t1;
+                const float s0r = f1[0] * tw[t1] - f1[1] * tw[t1 + 1], s0i = f1[0] * tw[t1 + 1] + f1[1] * tw[t1];
+                const float s1r = f2[0] * tw[t2] - f2[1] * tw[t2 + 1], s1i = f2[0] * tw[t2 + 1] + f2[1] * tw[t2];
+                const float s2r = f3[0] * tw[t3] - f3[1] * tw[t3 + 1], s2i = f3[0] * tw[t3 + 1] + f3[1] * tw[t3];
+                const float s5r = f0[0] - s1r, s5i = f0[1] - s1i;
+                const float a0r = f0[0] + s1r, a0i = f0[1] + s1i;
+                const float s3r = s0r + s2r, s3i = s0i + s2i;
+                const float s4r = s0r - s2r, s4i = s0i - s2i;
+                f2[0] = a0r - s3r;
+                f2[1] = a0i - s3i;
+                f0[0] = a0r + s3r;
+                f0[1] = a0i + s3i;
+                if (inverse) {
+                    f1[0] = s5r - s4i;
+                    f1[1] = s5i + s4r;
+                    f3[0] = s5r + s4i;
+                    f3[1] = s5i - s4r;
+                } else {
+                    f1[0] = s5r + s4i;
+                    f1[1] = s5i - s4r;
+                    f3[0] = s5r - s4i;
+                    f3[1] = s5i + s4r;
+                }
+            }
+        }
+    }
+}
+
+void signal_rfft_f32(const signal_rfft_params_t *p, const float *input, const int32_t *factors,
+                     const float *twiddles, const float *split_twiddles, const int16_t *perm, float *output) {
+    const int32_t ncfft = p->fft_length / 2;
+    for (int32_t row = 0; row < p->rows; ++row) {
+        const float *x = input + row * p->input_length;
+        float *y = output + row * p->output_length;
+        for (int32_t o = 0; o < ncfft; ++o) {
+            const int32_t at = 2 * (int32_t)perm[o];
+            y[2 * o] = at < p->input_length ? x[at] : 0.0f;
+            y[2 * o + 1] = at + 1 < p->input_length ? x[at + 1] : 0.0f;
+        }
+        for (int32_t i = 2 * ncfft; i < p->output_length; ++i) y[i] = 0.0f;
+        complex_fft_f32(y, ncfft, p->stages, factors, twiddles, 0);
+        const float dcr = y[0], dci = y[1];
+        y[0] = dcr + dci;
+        y[1] = 0.0f;
+        y[2 * ncfft] = dcr - dci;
+        y[2 * ncfft + 1] = 0.0f;
+        for (int32_t k = 1; k <= ncfft / 2; ++k) {
+            const int32_t j = ncfft - k;
+            const float fr = y[2 * k], fi = y[2 * k + 1];
+            const float gr = y[2 * j], gi = -y[2 * j + 1];
+            const float sr = fr + gr, si = fi + gi;
+            const float dr = fr - gr, di = fi - gi;
+            const float wr = split_twiddles[2 * (k - 1)], wi = split_twiddles[2 * (k - 1) + 1];
+            const float tr = dr * wr - di * wi, ti = dr * wi + di * wr;
+            y[2 * k] = (sr + tr) * 0.5f;
+            y[2 * k + 1] = (si + ti) * 0.5f;
+            y[2 * j] = (sr - tr) * 0.5f;
+            y[2 * j + 1] = (ti - si) * 0.5f;
+        }
+    }
+}
+
+void signal_irfft_f32(const signal_irfft_params_t *p, const float *input, const int32_t *factors,
+                      const float *twiddles, const float *split_twiddles, const int16_t *inverse_perm,
+                      float *output) {
+    const int32_t ncfft = p->fft_length / 2;
+    const float length = (float)p->fft_length;
+    for (int32_t row = 0; row < p->rows; ++row) {
+        const float *x = input + row * p->input_length;
+        float *y = output + row * p->output_length;
+        float *t0 = y + 2 * inverse_perm[0];
+        t0[0] = x[0] + x[2 * ncfft];
+        t0[1] = x[0] - x[2 * ncfft];
+        for (int32_t k = 1; k <= ncfft / 2; ++k) {
+            const int32_t j = ncfft - k;
+            const float fr = x[2 * k], fi = x[2 * k + 1];
+            const float gr = x[2 * j], gi = -x[2 * j + 1];
+            const float er = fr + gr, ei = fi + gi;
+            const float dr = fr - gr, di = fi - gi;
+            const float wr = split_twiddles[2 * (k - 1)], wi = split_twiddles[2 * (k - 1) + 1];
+            const float okr = dr * wr - di * wi, oki = dr * wi + di * wr;
+            float *tk = y + 2 * inverse_perm[k];
+            float *tj = y + 2 * inverse_perm[j];
+            tk[0] = er + okr;
+            tk[1] = ei + oki;
+            tj[0] = er - okr;
+            tj[1] = -(ei - oki);
+        }
+        for (int32_t i = 2 * ncfft; i < p->output_length; ++i) y[i] = 0.0f;
+        complex_fft_f32(y, ncfft, p->stages, factors, twiddles, 1);
+        /* TFLM divides the float inverse transform by fft_length. */
+        for (int32_t i = 0; i < p->fft_length; ++i) y[i] = y[i] / length;
+    }
+}

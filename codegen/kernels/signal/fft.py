@@ -68,27 +68,38 @@ def kiss_factors(n: int) -> list[tuple[int, int]]:
             return out
 
 
-def _cexp_fixed(phase: float) -> tuple[int, int]:
-    return math.floor(0.5 + _SAMP_MAX * math.cos(phase)), math.floor(0.5 + _SAMP_MAX * math.sin(phase))
+_SAMP_MAXES = {"int16": _SAMP_MAX, "int32": 2**31 - 1}
+_NP_TYPES = {"int16": np.int16, "int32": np.int32, "float32": np.float32}
+_SUFFIX = {"int16": "s16", "int32": "s32", "float32": "f32"}
 
 
-def rfft_tables(fft_length: int, inverse: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(factors [p, m, ...] int32, twiddles [re, im, ...] int16, split twiddles int16, input permutation int16).
-    The inverse transform's twiddles are the conjugates (kissfft negates the phase)."""
+def _cexp(phase: float, kind: str) -> tuple[float, float]:
+    """kissfft's kf_cexp: fixed point floor(0.5 + SAMP_MAX cos t), float (float) cos t."""
+    if kind == "float32":
+        return float(np.float32(math.cos(phase))), float(np.float32(math.sin(phase)))
+    top = _SAMP_MAXES[kind]
+    return math.floor(0.5 + top * math.cos(phase)), math.floor(0.5 + top * math.sin(phase))
+
+
+def rfft_tables(fft_length: int, inverse: bool = False, kind: str = "int16",
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(factors [p, m, ...] int32, twiddles [re, im, ...], split twiddles (both of the transform's type),
+    input permutation int16). The inverse transform's twiddles are the conjugates (kissfft negates the phase)."""
     ncfft = fft_length // 2
     factors = kiss_factors(ncfft)
     pi = 3.14159265358979323846264338327
     sign = -1.0 if inverse else 1.0
-    tw = [_cexp_fixed(sign * (-2 * pi * i / ncfft)) for i in range(ncfft)]
-    super_tw = [_cexp_fixed(sign * (-pi * ((i + 1) / ncfft + 0.5))) for i in range(ncfft // 2)]
+    tw = [_cexp(sign * (-2 * pi * i / ncfft), kind) for i in range(ncfft)]
+    super_tw = [_cexp(sign * (-pi * ((i + 1) / ncfft + 0.5)), kind) for i in range(ncfft // 2)]
     # Output position sum_i j_i * m_i reads input sum_i j_i * (product of the radices before stage i).
     perm = np.zeros(ncfft, np.int64)
     strides = [math.prod(p for p, _ in factors[:i]) for i in range(len(factors))]
     for digits in itertools.product(*(range(p) for p, _ in factors)):
         out = sum(j * m for j, (_, m) in zip(digits, factors, strict=True))
         perm[out] = sum(j * s for j, s in zip(digits, strides, strict=True))
-    return (np.asarray([v for pm in factors for v in pm], np.int32), np.asarray(tw, np.int16).reshape(-1),
-            np.asarray(super_tw, np.int16).reshape(-1), perm.astype(np.int16))
+    np_type = _NP_TYPES[kind]
+    return (np.asarray([v for pm in factors for v in pm], np.int32), np.asarray(tw, np_type).reshape(-1),
+            np.asarray(super_tw, np_type).reshape(-1), perm.astype(np.int16))
 
 
 def lower_fft_auto_scale(op: Operator, graph: Graph) -> list[KernelCall]:
@@ -133,8 +144,8 @@ def lower_rfft(op: Operator, graph: Graph) -> list[KernelCall]:
         raise Unsupported("SignalRfft takes one input and has one output")
     x = ins[0]
     (y,) = graph.op_outputs(op)
-    if x.dtype != "int16" or y.dtype != "int16":
-        raise Unsupported(f"SignalRfft of {x.dtype} into {y.dtype} (int16 only)")
+    if x.dtype != y.dtype or x.dtype not in _NP_TYPES:
+        raise Unsupported(f"SignalRfft of {x.dtype} into {y.dtype} (int16, int32 or float32)")
     n = int(op.options.get("fft_length", 0))
     if n < 4 or n & (n - 1) or n > 32768:
         raise Unsupported(f"SignalRfft fft_length {n} (a power of two from 4 to 32768)")
@@ -145,12 +156,12 @@ def lower_rfft(op: Operator, graph: Graph) -> list[KernelCall]:
     if in_len < 1 or in_len > n or out_len < n + 2 or out_len % 2 or y.size != rows * out_len:
         raise Unsupported(f"SignalRfft rows of {in_len} samples into rows of {out_len} values for fft_length {n} "
                           f"(needs 1 <= samples <= {n}, values >= {n + 2} and even, as many rows)")
-    factors, tw, super_tw, perm = rfft_tables(n)
+    factors, tw, super_tw, perm = rfft_tables(n, kind=x.dtype)
     params = RfftParams(rows, in_len, n, out_len, len(factors) // 2)
     consts = (ConstArray("factors", factors), ConstArray("twiddles", tw), ConstArray("split_twiddles", super_tw),
               ConstArray("perm", perm))
     stages = len(factors) // 2
-    return [KernelCall("signal_rfft_s16", params, (x.index,), consts, (y.index,), op.index,
+    return [KernelCall(f"signal_rfft_{_SUFFIX[x.dtype]}", params, (x.index,), consts, (y.index,), op.index,
                        macs=rows * (n // 2) * (stages + 1) * 4)]
 
 
@@ -158,82 +169,141 @@ def _wrap16(v: np.ndarray) -> np.ndarray:
     return ((np.asarray(v, np.int64) + 32768) & 0xFFFF) - 32768
 
 
-def _sround(v: np.ndarray) -> np.ndarray:
-    return _wrap16((v + (1 << 14)) >> 15)
+@dataclass(frozen=True)
+class _Arith:
+    """kissfft's scalar arithmetic for one build of it: FIXED_POINT=16, FIXED_POINT=32 or float.
+
+    Fixed point: values are int64 arrays holding `bits`-bit integers; every store to a kiss_fft_scalar wraps
+    to `bits` bits; HALF_OF sums in C int (32 bits, which an int32 sum can wrap) then shifts right."""
+
+    kind: str  # "int16", "int32" or "float32"
+
+    @property
+    def bits(self) -> int:
+        return {"int16": 16, "int32": 32}[self.kind]
+
+    def load(self, v: np.ndarray) -> np.ndarray:
+        return np.asarray(v, np.float32).copy() if self.kind == "float32" else np.asarray(v, np.int64).copy()
+
+    def wrap(self, v: np.ndarray) -> np.ndarray:
+        if self.kind == "float32":
+            return np.asarray(v, np.float32)
+        half = 1 << (self.bits - 1)
+        return ((np.asarray(v, np.int64) + half) & ((1 << self.bits) - 1)) - half
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.wrap(a + b)
+
+    def sub(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.wrap(a - b)
+
+    def neg(self, a: np.ndarray) -> np.ndarray:
+        return self.wrap(-a)
+
+    def sround(self, v: np.ndarray) -> np.ndarray:
+        return self.wrap((v + (1 << (self.bits - 2))) >> (self.bits - 1))
+
+    def fixdiv(self, v: np.ndarray, k: int) -> np.ndarray:
+        if self.kind == "float32":
+            return v
+        return self.sround(v * (((1 << (self.bits - 1)) - 1) // k))
+
+    def cmul(self, ar: np.ndarray, ai: np.ndarray, br: np.ndarray, bi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.kind == "float32":
+            return ar * br - ai * bi, ar * bi + ai * br
+        return self.sround(ar * br - ai * bi), self.sround(ar * bi + ai * br)
+
+    def half_sum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """HALF_OF(a + b): float (a + b) * 0.5; fixed point the C int sum shifted right."""
+        if self.kind == "float32":
+            return (a + b) * np.float32(0.5)
+        int_sum = ((np.asarray(a + b, np.int64) + 2**31) & 0xFFFFFFFF) - 2**31
+        return self.wrap(int_sum >> 1)
 
 
-def _cmul(ar: np.ndarray, ai: np.ndarray, br: np.ndarray, bi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return _sround(ar * br - ai * bi), _sround(ar * bi + ai * br)
-
-
-def _fixdiv(v: np.ndarray, k: int) -> np.ndarray:
-    return _sround(v * (_SAMP_MAX // k))
-
-
-def _butterflies(re: np.ndarray, im: np.ndarray, p: int, m: int, fstride: int, tw: np.ndarray,
-                 inverse: bool = False) -> None:
+def _butterflies(ar: _Arith, re: np.ndarray, im: np.ndarray, p: int, m: int, fstride: int, twr: np.ndarray,
+                 twi: np.ndarray, inverse: bool) -> None:
     """One stage, in place on [blocks][p][m] views: kissfft's kf_bfly2 / kf_bfly4."""
     r, i = re.reshape(-1, p, m), im.reshape(-1, p, m)
-    r[:], i[:] = _fixdiv(r, p), _fixdiv(i, p)
+    r[:], i[:] = ar.fixdiv(r, p), ar.fixdiv(i, p)
     k = np.arange(m)
-    twr, twi = tw[0::2].astype(np.int64), tw[1::2].astype(np.int64)
     if p == 2:
-        tr, ti = _cmul(r[:, 1], i[:, 1], twr[k * fstride], twi[k * fstride])
-        r[:, 1], i[:, 1] = _wrap16(r[:, 0] - tr), _wrap16(i[:, 0] - ti)
-        r[:, 0], i[:, 0] = _wrap16(r[:, 0] + tr), _wrap16(i[:, 0] + ti)
+        tr, ti = ar.cmul(r[:, 1], i[:, 1], twr[k * fstride], twi[k * fstride])
+        r[:, 1], i[:, 1] = ar.sub(r[:, 0], tr), ar.sub(i[:, 0], ti)
+        r[:, 0], i[:, 0] = ar.add(r[:, 0], tr), ar.add(i[:, 0], ti)
         return
-    s0r, s0i = _cmul(r[:, 1], i[:, 1], twr[k * fstride], twi[k * fstride])
-    s1r, s1i = _cmul(r[:, 2], i[:, 2], twr[2 * k * fstride], twi[2 * k * fstride])
-    s2r, s2i = _cmul(r[:, 3], i[:, 3], twr[3 * k * fstride], twi[3 * k * fstride])
-    s5r, s5i = _wrap16(r[:, 0] - s1r), _wrap16(i[:, 0] - s1i)
-    f0r, f0i = _wrap16(r[:, 0] + s1r), _wrap16(i[:, 0] + s1i)
-    s3r, s3i = _wrap16(s0r + s2r), _wrap16(s0i + s2i)
-    s4r, s4i = _wrap16(s0r - s2r), _wrap16(s0i - s2i)
-    r[:, 2], i[:, 2] = _wrap16(f0r - s3r), _wrap16(f0i - s3i)
-    r[:, 0], i[:, 0] = _wrap16(f0r + s3r), _wrap16(f0i + s3i)
+    s0r, s0i = ar.cmul(r[:, 1], i[:, 1], twr[k * fstride], twi[k * fstride])
+    s1r, s1i = ar.cmul(r[:, 2], i[:, 2], twr[2 * k * fstride], twi[2 * k * fstride])
+    s2r, s2i = ar.cmul(r[:, 3], i[:, 3], twr[3 * k * fstride], twi[3 * k * fstride])
+    s5r, s5i = ar.sub(r[:, 0], s1r), ar.sub(i[:, 0], s1i)
+    f0r, f0i = ar.add(r[:, 0], s1r), ar.add(i[:, 0], s1i)
+    s3r, s3i = ar.add(s0r, s2r), ar.add(s0i, s2i)
+    s4r, s4i = ar.sub(s0r, s2r), ar.sub(s0i, s2i)
+    r[:, 2], i[:, 2] = ar.sub(f0r, s3r), ar.sub(f0i, s3i)
+    r[:, 0], i[:, 0] = ar.add(f0r, s3r), ar.add(f0i, s3i)
     if inverse:
-        r[:, 1], i[:, 1] = _wrap16(s5r - s4i), _wrap16(s5i + s4r)
-        r[:, 3], i[:, 3] = _wrap16(s5r + s4i), _wrap16(s5i - s4r)
+        r[:, 1], i[:, 1] = ar.sub(s5r, s4i), ar.add(s5i, s4r)
+        r[:, 3], i[:, 3] = ar.add(s5r, s4i), ar.sub(s5i, s4r)
     else:
-        r[:, 1], i[:, 1] = _wrap16(s5r + s4i), _wrap16(s5i - s4r)
-        r[:, 3], i[:, 3] = _wrap16(s5r - s4i), _wrap16(s5i + s4r)
+        r[:, 1], i[:, 1] = ar.add(s5r, s4i), ar.sub(s5i, s4r)
+        r[:, 3], i[:, 3] = ar.sub(s5r, s4i), ar.add(s5i, s4r)
+
+
+def _complex_fft(ar: _Arith, re: np.ndarray, im: np.ndarray, stages: list[tuple[int, int]], tw: np.ndarray,
+                 inverse: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The stages, innermost first, on points already in decimation-in-time order."""
+    re, im = ar.load(re), ar.load(im)
+    twr, twi = ar.load(tw[0::2]), ar.load(tw[1::2])
+    fstride = re.size
+    for radix, m in reversed(stages):
+        fstride //= radix
+        _butterflies(ar, re, im, radix, m, fstride, twr, twi, inverse)
+    return re, im
+
+
+def _stages(p: RfftParams | IrfftParams, factors: np.ndarray) -> list[tuple[int, int]]:
+    return [(int(factors[2 * s]), int(factors[2 * s + 1])) for s in range(p.stages)]
+
+
+def _rfft(ar: _Arith, p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+          perm: np.ndarray) -> np.ndarray:
+    """kissfft's kiss_fftr, row by row."""
+    ncfft = p.fft_length // 2
+    padded = np.zeros((p.rows, p.fft_length), np.asarray(ar.load(x[:0])).dtype)
+    padded[:, : p.input_length] = ar.load(x).reshape(p.rows, p.input_length)
+    out = np.zeros((p.rows, p.output_length), padded.dtype)
+    perm = np.asarray(perm, np.int64)
+    str_, sti = ar.load(super_tw[0::2]), ar.load(super_tw[1::2])
+    for row in range(p.rows):
+        re, im = _complex_fft(ar, padded[row, 0::2][perm], padded[row, 1::2][perm], _stages(p, factors), tw, False)
+        y = out[row]
+        tdr, tdi = ar.fixdiv(re[0], 2), ar.fixdiv(im[0], 2)
+        y[0], y[1] = ar.add(tdr, tdi), 0
+        y[2 * ncfft], y[2 * ncfft + 1] = ar.sub(tdr, tdi), 0
+        for k in range(1, ncfft // 2 + 1):
+            fkr, fki = ar.fixdiv(re[k], 2), ar.fixdiv(im[k], 2)
+            gkr, gki = ar.fixdiv(re[ncfft - k], 2), ar.fixdiv(ar.neg(im[ncfft - k]), 2)
+            s_r, s_i = ar.add(fkr, gkr), ar.add(fki, gki)
+            d_r, d_i = ar.sub(fkr, gkr), ar.sub(fki, gki)
+            t_r, t_i = ar.cmul(d_r, d_i, str_[k - 1], sti[k - 1])
+            y[2 * k], y[2 * k + 1] = ar.half_sum(s_r, t_r), ar.half_sum(s_i, t_i)
+            y[2 * (ncfft - k)], y[2 * (ncfft - k) + 1] = ar.half_sum(s_r, -t_r), ar.half_sum(t_i, -s_i)
+    return out.reshape(-1)
 
 
 def signal_rfft_s16_ref(p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
                         perm: np.ndarray) -> np.ndarray:
-    ncfft = p.fft_length // 2
-    stages = [(int(factors[2 * s]), int(factors[2 * s + 1])) for s in range(p.stages)]
-    padded = np.zeros((p.rows, p.fft_length), np.int64)
-    padded[:, : p.input_length] = np.asarray(x, np.int64).reshape(p.rows, p.input_length)
-    out = np.zeros((p.rows, p.output_length), np.int64)
-    perm = np.asarray(perm, np.int64)
-    for row in range(p.rows):
-        re, im = _complex_fft(padded[row, 0::2][perm], padded[row, 1::2][perm], stages, tw, False)
-        y = out[row]
-        tdr, tdi = _fixdiv(re[0], 2), _fixdiv(im[0], 2)
-        y[0], y[1] = _wrap16(tdr + tdi), 0
-        y[2 * ncfft], y[2 * ncfft + 1] = _wrap16(tdr - tdi), 0
-        str_, sti = super_tw[0::2].astype(np.int64), super_tw[1::2].astype(np.int64)
-        for k in range(1, ncfft // 2 + 1):
-            fkr, fki = _fixdiv(re[k], 2), _fixdiv(im[k], 2)
-            gkr, gki = _fixdiv(re[ncfft - k], 2), _fixdiv(_wrap16(-im[ncfft - k]), 2)
-            s_r, s_i = _wrap16(fkr + gkr), _wrap16(fki + gki)
-            d_r, d_i = _wrap16(fkr - gkr), _wrap16(fki - gki)
-            t_r, t_i = _cmul(d_r, d_i, str_[k - 1], sti[k - 1])
-            y[2 * k], y[2 * k + 1] = _wrap16((s_r + t_r) >> 1), _wrap16((s_i + t_i) >> 1)
-            y[2 * (ncfft - k)], y[2 * (ncfft - k) + 1] = _wrap16((s_r - t_r) >> 1), _wrap16((t_i - s_i) >> 1)
-    return out.astype(np.int16).reshape(-1)
+    return _rfft(_Arith("int16"), p, x, factors, tw, super_tw, perm).astype(np.int16)
 
 
-def _complex_fft(re: np.ndarray, im: np.ndarray, stages: list[tuple[int, int]], tw: np.ndarray,
-                 inverse: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The stages, innermost first, on points already in decimation-in-time order."""
-    re, im = np.asarray(re, np.int64).copy(), np.asarray(im, np.int64).copy()
-    fstride = re.size
-    for radix, m in reversed(stages):
-        fstride //= radix
-        _butterflies(re, im, radix, m, fstride, tw, inverse)
-    return re, im
+def signal_rfft_s32_ref(p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+                        perm: np.ndarray) -> np.ndarray:
+    return _rfft(_Arith("int32"), p, x, factors, tw, super_tw, perm).astype(np.int32)
+
+
+def signal_rfft_f32_ref(p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+                        perm: np.ndarray) -> np.ndarray:
+    return _rfft(_Arith("float32"), p, x, factors, tw, super_tw, perm).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -252,8 +322,8 @@ def lower_irfft(op: Operator, graph: Graph) -> list[KernelCall]:
         raise Unsupported("SignalIrfft takes one input and has one output")
     x = ins[0]
     (y,) = graph.op_outputs(op)
-    if x.dtype != "int16" or y.dtype != "int16":
-        raise Unsupported(f"SignalIrfft of {x.dtype} into {y.dtype} (int16 only)")
+    if x.dtype != y.dtype or x.dtype not in _NP_TYPES:
+        raise Unsupported(f"SignalIrfft of {x.dtype} into {y.dtype} (int16, int32 or float32)")
     n = int(op.options.get("fft_length", 0))
     if n < 4 or n & (n - 1) or n > 32768:
         raise Unsupported(f"SignalIrfft fft_length {n} (a power of two from 4 to 32768)")
@@ -264,44 +334,68 @@ def lower_irfft(op: Operator, graph: Graph) -> list[KernelCall]:
     if in_len < n + 2 or in_len % 2 or out_len < n or y.size != rows * out_len:
         raise Unsupported(f"SignalIrfft rows of {in_len} values into rows of {out_len} samples for fft_length {n} "
                           f"(needs values >= {n + 2} and even, samples >= {n}, as many rows)")
-    factors, tw, super_tw, perm = rfft_tables(n, inverse=True)
+    factors, tw, super_tw, perm = rfft_tables(n, inverse=True, kind=x.dtype)
     inverse_perm = np.empty_like(perm)
     inverse_perm[perm.astype(np.int64)] = np.arange(perm.size, dtype=np.int16)
     params = IrfftParams(rows, in_len, n, out_len, len(factors) // 2)
     consts = (ConstArray("factors", factors), ConstArray("twiddles", tw), ConstArray("split_twiddles", super_tw),
               ConstArray("inverse_perm", inverse_perm))
-    return [KernelCall("signal_irfft_s16", params, (x.index,), consts, (y.index,), op.index,
+    return [KernelCall(f"signal_irfft_{_SUFFIX[x.dtype]}", params, (x.index,), consts, (y.index,), op.index,
                        macs=rows * (n // 2) * (len(factors) // 2 + 1) * 4)]
+
+
+def _irfft(ar: _Arith, p: IrfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+           inverse_perm: np.ndarray) -> np.ndarray:
+    """kissfft's kiss_fftri: the bins merged into N/2 complex points, then the inverse complex FFT."""
+    ncfft = p.fft_length // 2
+    rows = ar.load(x).reshape(p.rows, p.input_length)
+    out = np.zeros((p.rows, p.output_length), rows.dtype)
+    str_, sti = ar.load(super_tw[0::2]), ar.load(super_tw[1::2])
+    order = np.argsort(np.asarray(inverse_perm, np.int64))  # position o reads point perm[o]
+    for row in range(p.rows):
+        fr, fi = rows[row, 0::2], rows[row, 1::2]
+        tr, ti = np.zeros(ncfft, rows.dtype), np.zeros(ncfft, rows.dtype)
+        tr[0] = ar.fixdiv(ar.add(fr[0], fr[ncfft]), 2)
+        ti[0] = ar.fixdiv(ar.sub(fr[0], fr[ncfft]), 2)
+        for k in range(1, ncfft // 2 + 1):
+            fkr, fki = ar.fixdiv(fr[k], 2), ar.fixdiv(fi[k], 2)
+            gkr, gki = ar.fixdiv(fr[ncfft - k], 2), ar.fixdiv(ar.neg(fi[ncfft - k]), 2)
+            er, ei = ar.add(fkr, gkr), ar.add(fki, gki)
+            dr, di = ar.sub(fkr, gkr), ar.sub(fki, gki)
+            okr, oki = ar.cmul(dr, di, str_[k - 1], sti[k - 1])
+            tr[k], ti[k] = ar.add(er, okr), ar.add(ei, oki)
+            tr[ncfft - k], ti[ncfft - k] = ar.sub(er, okr), ar.neg(ar.sub(ei, oki))
+        re, im = _complex_fft(ar, tr[order], ti[order], _stages(p, factors), tw, True)
+        out[row, 0 : 2 * ncfft : 2], out[row, 1 : 2 * ncfft : 2] = re, im
+    return out.reshape(-1)
 
 
 def signal_irfft_s16_ref(p: IrfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
                          inverse_perm: np.ndarray) -> np.ndarray:
-    """kissfft's kiss_fftri: the bins merged into N/2 complex points, then the inverse complex FFT."""
-    ncfft = p.fft_length // 2
-    stages = [(int(factors[2 * s]), int(factors[2 * s + 1])) for s in range(p.stages)]
-    rows = np.asarray(x, np.int64).reshape(p.rows, p.input_length)
-    out = np.zeros((p.rows, p.output_length), np.int64)
-    str_, sti = super_tw[0::2].astype(np.int64), super_tw[1::2].astype(np.int64)
-    for row in range(p.rows):
-        fr, fi = rows[row, 0::2], rows[row, 1::2]
-        tr, ti = np.zeros(ncfft, np.int64), np.zeros(ncfft, np.int64)
-        tr[0] = _fixdiv(_wrap16(fr[0] + fr[ncfft]), 2)
-        ti[0] = _fixdiv(_wrap16(fr[0] - fr[ncfft]), 2)
-        for k in range(1, ncfft // 2 + 1):
-            fkr, fki = _fixdiv(fr[k], 2), _fixdiv(fi[k], 2)
-            gkr, gki = _fixdiv(fr[ncfft - k], 2), _fixdiv(_wrap16(-fi[ncfft - k]), 2)
-            er, ei = _wrap16(fkr + gkr), _wrap16(fki + gki)
-            dr, di = _wrap16(fkr - gkr), _wrap16(fki - gki)
-            okr, oki = _cmul(dr, di, str_[k - 1], sti[k - 1])
-            tr[k], ti[k] = _wrap16(er + okr), _wrap16(ei + oki)
-            tr[ncfft - k], ti[ncfft - k] = _wrap16(er - okr), _wrap16(-_wrap16(ei - oki))
-        order = np.argsort(np.asarray(inverse_perm, np.int64))  # position o reads point perm[o]
-        re, im = _complex_fft(tr[order], ti[order], stages, tw, True)
-        out[row, 0 : 2 * ncfft : 2], out[row, 1 : 2 * ncfft : 2] = re, im
-    return out.astype(np.int16).reshape(-1)
+    return _irfft(_Arith("int16"), p, x, factors, tw, super_tw, inverse_perm).astype(np.int16)
+
+
+def signal_irfft_s32_ref(p: IrfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+                         inverse_perm: np.ndarray) -> np.ndarray:
+    return _irfft(_Arith("int32"), p, x, factors, tw, super_tw, inverse_perm).astype(np.int32)
+
+
+def signal_irfft_f32_ref(p: IrfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+                         inverse_perm: np.ndarray) -> np.ndarray:
+    """TFLM then divides the float transform's samples by fft_length (in float)."""
+    out = _irfft(_Arith("float32"), p, x, factors, tw, super_tw, inverse_perm).reshape(p.rows, p.output_length)
+    out[:, : p.fft_length] = out[:, : p.fft_length] / np.float32(p.fft_length)
+    return out.reshape(-1).astype(np.float32)
 
 
 LOWERINGS = {"CUSTOM:SignalFftAutoScale": lower_fft_auto_scale, "CUSTOM:SignalRfft": lower_rfft,
              "CUSTOM:SignalIrfft": lower_irfft}
-REFERENCES = {"signal_fft_auto_scale_s16": signal_fft_auto_scale_s16_ref, "signal_rfft_s16": signal_rfft_s16_ref,
-              "signal_irfft_s16": signal_irfft_s16_ref}
+REFERENCES = {
+    "signal_fft_auto_scale_s16": signal_fft_auto_scale_s16_ref,
+    "signal_rfft_s16": signal_rfft_s16_ref,
+    "signal_rfft_s32": signal_rfft_s32_ref,
+    "signal_rfft_f32": signal_rfft_f32_ref,
+    "signal_irfft_s16": signal_irfft_s16_ref,
+    "signal_irfft_s32": signal_irfft_s32_ref,
+    "signal_irfft_f32": signal_irfft_f32_ref,
+}

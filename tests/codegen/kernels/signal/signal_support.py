@@ -92,3 +92,5 @@ def assert_equal(got: np.ndarray, expected: np.ndarray, what: str) -> None:
     got, expected = np.asarray(got), np.asarray(expected)
     assert got.shape == expected.shape or got.size == expected.size, f"{what}: {got.shape} vs {expected.shape}"
     np.testing.assert_array_equal(got.reshape(-1), expected.reshape(-1).astype(got.dtype), err_msg=what)
+    if got.dtype == expected.dtype:  # bit for bit: float -0.0 against 0.0 counts as a difference
+        assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(expected).tobytes(), what

@@ -36,6 +36,21 @@ def _signal(rng: np.random.Generator, shape: tuple[int, ...], kind: str) -> np.n
 
 
 KINDS = st.sampled_from(["full", "extremes", "tone", "small"])
+T_CODES = {"int16": 7, "int32": 2, "float32": 0}  # TFLite's TensorType, the ops' "T" option
+DTYPES = st.sampled_from(["int16", "int16", "int32", "float32"])
+
+
+def _typed_signal(rng: np.random.Generator, shape: tuple[int, ...], kind: str, dtype: str) -> np.ndarray:
+    """int16 signals as _signal gives them; int32 scaled up to its range (or kept small); float32 at random
+    magnitudes."""
+    x = _signal(rng, shape, kind)
+    if dtype == "int32":
+        if kind in ("full", "extremes"):
+            return x.astype(np.int32) * 65536 + rng.integers(0, 65536, shape).astype(np.int32)
+        return x.astype(np.int32)
+    if dtype == "float32":
+        return (x.astype(np.float32) * np.float32(10.0 ** rng.uniform(-3, 3))).astype(np.float32)
+    return x
 
 
 @st.composite
@@ -82,9 +97,10 @@ def rfft_cases(draw):
     in_len = draw(st.integers(1, n))
     lead = draw(st.sampled_from([(), (), (2,), (3,)]))
     out_len = n + 2 + 2 * draw(st.sampled_from([0, 0, 1]))
-    graph = one_op_graph("SignalRfft", [((*lead, in_len), "int16", None)], [((*lead, out_len), "int16")],
-                         T=7, fft_length=n)
-    return graph, [_signal(rng, (*lead, in_len), draw(KINDS))], n
+    dtype = draw(DTYPES)
+    graph = one_op_graph("SignalRfft", [((*lead, in_len), dtype, None)], [((*lead, out_len), dtype)],
+                         T=T_CODES[dtype], fft_length=n)
+    return graph, [_typed_signal(rng, (*lead, in_len), draw(KINDS), dtype)], n
 
 
 def _bins(y: np.ndarray, n: int) -> np.ndarray:
@@ -92,7 +108,7 @@ def _bins(y: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(y).reshape(-1, np.asarray(y).shape[-1])[:, : n + 2]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(rfft_cases())
 def test_rfft_reference_matches_tflm(case) -> None:
     graph, inputs, n = case
@@ -100,7 +116,7 @@ def test_rfft_reference_matches_tflm(case) -> None:
     assert_equal(_bins(got, n), _bins(expected, n), f"SignalRfft {n} reference vs TFLM")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(rfft_cases())
 def test_rfft_c_matches_reference(host_runtime, case) -> None:
     graph, inputs, n = case
@@ -165,12 +181,13 @@ def irfft_cases(draw):
     lead = draw(st.sampled_from([(), (), (2,), (3,)]))
     in_len = n + 2 + 2 * draw(st.sampled_from([0, 0, 1]))
     out_len = n + draw(st.sampled_from([0, 0, 3]))
-    graph = one_op_graph("SignalIrfft", [((*lead, in_len), "int16", None)], [((*lead, out_len), "int16")],
-                         T=7, fft_length=n)
-    return graph, [_signal(rng, (*lead, in_len), draw(KINDS))], n
+    dtype = draw(DTYPES)
+    graph = one_op_graph("SignalIrfft", [((*lead, in_len), dtype, None)], [((*lead, out_len), dtype)],
+                         T=T_CODES[dtype], fft_length=n)
+    return graph, [_typed_signal(rng, (*lead, in_len), draw(KINDS), dtype)], n
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(irfft_cases())
 def test_irfft_reference_matches_tflm(case) -> None:
     graph, inputs, n = case
@@ -179,7 +196,7 @@ def test_irfft_reference_matches_tflm(case) -> None:
     assert_equal(_bins(got, n - 2), _bins(expected, n - 2), f"SignalIrfft {n} reference vs TFLM")
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(irfft_cases())
 def test_irfft_c_matches_reference(host_runtime, case) -> None:
     graph, inputs, n = case

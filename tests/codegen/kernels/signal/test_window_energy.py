@@ -28,9 +28,13 @@ def window_cases(draw):
     extremes = draw(st.booleans())
     window = _int16(rng, (size,), extremes)
     shift = draw(st.integers(0, 20))
-    graph = one_op_graph("SignalWindow", [(shape, "int16", None), ((size,), "int16", window)],
+    if draw(st.booleans()):  # a constant window (flash), as models have it
+        graph = one_op_graph("SignalWindow", [(shape, "int16", None), ((size,), "int16", window)],
+                             [(shape, "int16")], shift=shift)
+        return graph, [_int16(rng, shape, extremes)]
+    graph = one_op_graph("SignalWindow", [(shape, "int16", None), ((size,), "int16", None)],
                          [(shape, "int16")], shift=shift)
-    return graph, [_int16(rng, shape, extremes)]
+    return graph, [_int16(rng, shape, extremes), window]
 
 
 @settings(max_examples=40, deadline=None)

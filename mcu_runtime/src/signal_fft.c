@@ -88,6 +88,68 @@ static void butterfly4(int16_t *c, int32_t m, int32_t fstride, const int16_t *tw
     }
 }
 
+static inline int16_t smul(int16_t a, int16_t b) { return sround((int32_t)a * b); }
+
+/* A radix-3 stage on one block (kf_bfly3): e3i is the imaginary part of the table's exp(-+2 pi i / 3). */
+static void butterfly3(int16_t *c, int32_t m, int32_t fstride, const int16_t *tw) {
+    const int16_t e3i = tw[2 * fstride * m + 1];
+    for (int32_t k = 0; k < m; ++k) {
+        int16_t *f0 = c + 2 * k, *f1 = c + 2 * (k + m), *f2 = c + 2 * (k + 2 * m);
+        const int32_t t1 = 2 * k * fstride, t2 = 2 * t1;
+        const int16_t x0r = fixdiv(f0[0], 3), x0i = fixdiv(f0[1], 3);
+        int16_t s1r, s1i, s2r, s2i;
+        cmul(fixdiv(f1[0], 3), fixdiv(f1[1], 3), tw[t1], tw[t1 + 1], &s1r, &s1i);
+        cmul(fixdiv(f2[0], 3), fixdiv(f2[1], 3), tw[t2], tw[t2 + 1], &s2r, &s2i);
+        const int16_t s3r = (int16_t)(s1r + s2r), s3i = (int16_t)(s1i + s2i);
+        const int16_t s0r = smul((int16_t)(s1r - s2r), e3i), s0i = smul((int16_t)(s1i - s2i), e3i);
+        const int16_t hr = (int16_t)(x0r - (s3r >> 1)), hi = (int16_t)(x0i - (s3i >> 1));
+        f0[0] = (int16_t)(x0r + s3r);
+        f0[1] = (int16_t)(x0i + s3i);
+        f2[0] = (int16_t)(hr + s0i);
+        f2[1] = (int16_t)(hi - s0r);
+        f1[0] = (int16_t)(hr - s0i);
+        f1[1] = (int16_t)(hi + s0r);
+    }
+}
+
+/* A radix-5 stage on one block (kf_bfly5): ya, yb are the table's exp(-+2 pi i / 5) and exp(-+4 pi i / 5). */
+static void butterfly5(int16_t *c, int32_t m, int32_t fstride, const int16_t *tw) {
+    const int16_t yar = tw[2 * fstride * m], yai = tw[2 * fstride * m + 1];
+    const int16_t ybr = tw[4 * fstride * m], ybi = tw[4 * fstride * m + 1];
+    for (int32_t u = 0; u < m; ++u) {
+        int16_t *f[5];
+        int16_t sr[5], si[5];
+        for (int32_t q = 0; q < 5; ++q) f[q] = c + 2 * (u + q * m);
+        const int16_t x0r = fixdiv(f[0][0], 5), x0i = fixdiv(f[0][1], 5);
+        for (int32_t q = 1; q < 5; ++q) {
+            const int32_t t = 2 * q * u * fstride;
+            cmul(fixdiv(f[q][0], 5), fixdiv(f[q][1], 5), tw[t], tw[t + 1], &sr[q], &si[q]);
+        }
+        const int16_t s7r = (int16_t)(sr[1] + sr[4]), s7i = (int16_t)(si[1] + si[4]);
+        const int16_t s10r = (int16_t)(sr[1] - sr[4]), s10i = (int16_t)(si[1] - si[4]);
+        const int16_t s8r = (int16_t)(sr[2] + sr[3]), s8i = (int16_t)(si[2] + si[3]);
+        const int16_t s9r = (int16_t)(sr[2] - sr[3]), s9i = (int16_t)(si[2] - si[3]);
+        f[0][0] = (int16_t)(x0r + s7r + s8r);
+        f[0][1] = (int16_t)(x0i + s7i + s8i);
+        const int16_t s5r = (int16_t)(x0r + smul(s7r, yar) + smul(s8r, ybr));
+        const int16_t s5i = (int16_t)(x0i + smul(s7i, yar) + smul(s8i, ybr));
+        const int16_t s6r = (int16_t)(smul(s10i, yai) + smul(s9i, ybi));
+        const int16_t s6i = (int16_t)(-smul(s10r, yai) - smul(s9r, ybi));
+        f[1][0] = (int16_t)(s5r - s6r);
+        f[1][1] = (int16_t)(s5i - s6i);
+        f[4][0] = (int16_t)(s5r + s6r);
+        f[4][1] = (int16_t)(s5i + s6i);
+        const int16_t s11r = (int16_t)(x0r + smul(s7r, ybr) + smul(s8r, yar));
+        const int16_t s11i = (int16_t)(x0i + smul(s7i, ybr) + smul(s8i, yar));
+        const int16_t s12r = (int16_t)(-smul(s10i, ybi) + smul(s9i, yai));
+        const int16_t s12i = (int16_t)(smul(s10r, ybi) - smul(s9r, yai));
+        f[2][0] = (int16_t)(s11r + s12r);
+        f[2][1] = (int16_t)(s11i + s12i);
+        f[3][0] = (int16_t)(s11r - s12r);
+        f[3][1] = (int16_t)(s11i - s12i);
+    }
+}
+
 /* The complex FFT of n points already in decimation-in-time order, in place: innermost stage first; stage s
  * works on `fstride` blocks of radix * m points. */
 static void complex_fft(int16_t *y, int32_t n, int32_t stages, const int32_t *factors, const int16_t *twiddles,
@@ -100,8 +162,12 @@ static void complex_fft(int16_t *y, int32_t n, int32_t stages, const int32_t *fa
             int16_t *block = y + 2 * b * radix * m;
             if (radix == 4) {
                 butterfly4(block, m, fstride, twiddles, inverse);
-            } else {
+            } else if (radix == 2) {
                 butterfly2(block, m, fstride, twiddles);
+            } else if (radix == 3) {
+                butterfly3(block, m, fstride, twiddles);
+            } else {
+                butterfly5(block, m, fstride, twiddles);
             }
         }
     }

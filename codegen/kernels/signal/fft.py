@@ -102,6 +102,20 @@ def rfft_tables(fft_length: int, inverse: bool = False, kind: str = "int16",
             np.asarray(super_tw, np_type).reshape(-1), perm.astype(np.int16))
 
 
+_C_RADICES = {"int16": (2, 3, 4, 5), "int32": (2, 4), "float32": (2, 4)}
+
+
+def _check_length(name: str, n: int, dtype: str) -> None:
+    """kissfft takes any even length; the kernels here have the radix-2/4 stages for every type and the
+    radix-3/5 ones for int16 (not kissfft's generic stage for larger prime factors)."""
+    if n < 4 or n % 2 or n > 32768:
+        raise Unsupported(f"{name} fft_length {n} (an even length from 4 to 32768)")
+    radices = sorted({p for p, _ in kiss_factors(n // 2)})
+    if any(p not in _C_RADICES.get(dtype, ()) for p in radices):
+        raise Unsupported(f"{name} {dtype} fft_length {n}: its stages of radix {radices} are not all among "
+                          f"{list(_C_RADICES.get(dtype, ()))}")
+
+
 def lower_fft_auto_scale(op: Operator, graph: Graph) -> list[KernelCall]:
     ins = graph.op_inputs(op)
     if len(ins) != 1 or ins[0] is None or len(op.outputs) != 2:
@@ -147,8 +161,7 @@ def lower_rfft(op: Operator, graph: Graph) -> list[KernelCall]:
     if x.dtype != y.dtype or x.dtype not in _NP_TYPES:
         raise Unsupported(f"SignalRfft of {x.dtype} into {y.dtype} (int16, int32 or float32)")
     n = int(op.options.get("fft_length", 0))
-    if n < 4 or n & (n - 1) or n > 32768:
-        raise Unsupported(f"SignalRfft fft_length {n} (a power of two from 4 to 32768)")
+    _check_length("SignalRfft", n, x.dtype)
     if len(x.shape) < 1 or len(x.shape) != len(y.shape):
         raise Unsupported(f"SignalRfft of shape {x.shape} into {y.shape} (equal ranks)")
     in_len, out_len = x.shape[-1], y.shape[-1]
@@ -213,6 +226,13 @@ class _Arith:
             return ar * br - ai * bi, ar * bi + ai * br
         return self.sround(ar * br - ai * bi), self.sround(ar * bi + ai * br)
 
+    def smul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """S_MUL (and C_MULBYSCALAR per part): the rounded fixed-point product, or the float product."""
+        return a * b if self.kind == "float32" else self.sround(a * b)
+
+    def half(self, a: np.ndarray) -> np.ndarray:
+        return a * np.float32(0.5) if self.kind == "float32" else a >> 1
+
     def half_sum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """HALF_OF(a + b): float (a + b) * 0.5; fixed point the C int sum shifted right."""
         if self.kind == "float32":
@@ -223,10 +243,16 @@ class _Arith:
 
 def _butterflies(ar: _Arith, re: np.ndarray, im: np.ndarray, p: int, m: int, fstride: int, twr: np.ndarray,
                  twi: np.ndarray, inverse: bool) -> None:
-    """One stage, in place on [blocks][p][m] views: kissfft's kf_bfly2 / kf_bfly4."""
+    """One stage, in place on [blocks][p][m] views: kissfft's kf_bfly2 / 3 / 4 / 5."""
     r, i = re.reshape(-1, p, m), im.reshape(-1, p, m)
     r[:], i[:] = ar.fixdiv(r, p), ar.fixdiv(i, p)
     k = np.arange(m)
+    if p == 3:
+        _butterfly3(ar, r, i, m, fstride, twr, twi)
+        return
+    if p == 5:
+        _butterfly5(ar, r, i, m, fstride, twr, twi)
+        return
     if p == 2:
         tr, ti = ar.cmul(r[:, 1], i[:, 1], twr[k * fstride], twi[k * fstride])
         r[:, 1], i[:, 1] = ar.sub(r[:, 0], tr), ar.sub(i[:, 0], ti)
@@ -247,6 +273,48 @@ def _butterflies(ar: _Arith, re: np.ndarray, im: np.ndarray, p: int, m: int, fst
     else:
         r[:, 1], i[:, 1] = ar.add(s5r, s4i), ar.sub(s5i, s4r)
         r[:, 3], i[:, 3] = ar.sub(s5r, s4i), ar.add(s5i, s4r)
+
+
+def _butterfly3(ar: _Arith, r: np.ndarray, i: np.ndarray, m: int, fstride: int, twr: np.ndarray,
+                twi: np.ndarray) -> None:
+    k = np.arange(m)
+    e3i = twi[fstride * m]  # the imaginary part of exp(-+2 pi i / 3), as the twiddle table holds it
+    s1r, s1i = ar.cmul(r[:, 1], i[:, 1], twr[k * fstride], twi[k * fstride])
+    s2r, s2i = ar.cmul(r[:, 2], i[:, 2], twr[2 * k * fstride], twi[2 * k * fstride])
+    s3r, s3i = ar.add(s1r, s2r), ar.add(s1i, s2i)
+    s0r, s0i = ar.sub(s1r, s2r), ar.sub(s1i, s2i)
+    m1r, m1i = ar.sub(r[:, 0], ar.half(s3r)), ar.sub(i[:, 0], ar.half(s3i))
+    s0r, s0i = ar.smul(s0r, e3i), ar.smul(s0i, e3i)
+    r[:, 0], i[:, 0] = ar.add(r[:, 0], s3r), ar.add(i[:, 0], s3i)
+    r[:, 2], i[:, 2] = ar.add(m1r, s0i), ar.sub(m1i, s0r)
+    r[:, 1], i[:, 1] = ar.sub(m1r, s0i), ar.add(m1i, s0r)
+
+
+def _butterfly5(ar: _Arith, r: np.ndarray, i: np.ndarray, m: int, fstride: int, twr: np.ndarray,
+                twi: np.ndarray) -> None:
+    k = np.arange(m)
+    yar, yai = twr[fstride * m], twi[fstride * m]
+    ybr, ybi = twr[2 * fstride * m], twi[2 * fstride * m]
+    s0r, s0i = r[:, 0].copy(), i[:, 0].copy()
+    s = [ar.cmul(r[:, q], i[:, q], twr[q * k * fstride], twi[q * k * fstride]) for q in range(1, 5)]
+    (s1r, s1i), (s2r, s2i), (s3r, s3i), (s4r, s4i) = s
+    s7r, s7i = ar.add(s1r, s4r), ar.add(s1i, s4i)
+    s10r, s10i = ar.sub(s1r, s4r), ar.sub(s1i, s4i)
+    s8r, s8i = ar.add(s2r, s3r), ar.add(s2i, s3i)
+    s9r, s9i = ar.sub(s2r, s3r), ar.sub(s2i, s3i)
+    r[:, 0], i[:, 0] = ar.add(s0r, ar.add(s7r, s8r)), ar.add(s0i, ar.add(s7i, s8i))
+    s5r = ar.add(ar.add(s0r, ar.smul(s7r, yar)), ar.smul(s8r, ybr))
+    s5i = ar.add(ar.add(s0i, ar.smul(s7i, yar)), ar.smul(s8i, ybr))
+    s6r = ar.add(ar.smul(s10i, yai), ar.smul(s9i, ybi))
+    s6i = ar.sub(ar.neg(ar.smul(s10r, yai)), ar.smul(s9r, ybi))
+    r[:, 1], i[:, 1] = ar.sub(s5r, s6r), ar.sub(s5i, s6i)
+    r[:, 4], i[:, 4] = ar.add(s5r, s6r), ar.add(s5i, s6i)
+    s11r = ar.add(ar.add(s0r, ar.smul(s7r, ybr)), ar.smul(s8r, yar))
+    s11i = ar.add(ar.add(s0i, ar.smul(s7i, ybr)), ar.smul(s8i, yar))
+    s12r = ar.add(ar.neg(ar.smul(s10i, ybi)), ar.smul(s9i, yai))
+    s12i = ar.sub(ar.smul(s10r, ybi), ar.smul(s9r, yai))
+    r[:, 2], i[:, 2] = ar.add(s11r, s12r), ar.add(s11i, s12i)
+    r[:, 3], i[:, 3] = ar.sub(s11r, s12r), ar.sub(s11i, s12i)
 
 
 def _complex_fft(ar: _Arith, re: np.ndarray, im: np.ndarray, stages: list[tuple[int, int]], tw: np.ndarray,
@@ -325,8 +393,7 @@ def lower_irfft(op: Operator, graph: Graph) -> list[KernelCall]:
     if x.dtype != y.dtype or x.dtype not in _NP_TYPES:
         raise Unsupported(f"SignalIrfft of {x.dtype} into {y.dtype} (int16, int32 or float32)")
     n = int(op.options.get("fft_length", 0))
-    if n < 4 or n & (n - 1) or n > 32768:
-        raise Unsupported(f"SignalIrfft fft_length {n} (a power of two from 4 to 32768)")
+    _check_length("SignalIrfft", n, x.dtype)
     if len(x.shape) < 1 or len(x.shape) != len(y.shape):
         raise Unsupported(f"SignalIrfft of shape {x.shape} into {y.shape} (equal ranks)")
     in_len, out_len = x.shape[-1], y.shape[-1]

@@ -38,6 +38,14 @@ def _signal(rng: np.random.Generator, shape: tuple[int, ...], kind: str) -> np.n
 KINDS = st.sampled_from(["full", "extremes", "tone", "small"])
 T_CODES = {"int16": 7, "int32": 2, "float32": 0}  # TFLite's TensorType, the ops' "T" option
 DTYPES = st.sampled_from(["int16", "int16", "int32", "float32"])
+# Even lengths whose half kissfft splits into radices 2, 3, 4 and 5 (the int16 kernels have all four).
+MIXED_LENGTHS = [6, 10, 12, 20, 30, 60, 96, 120, 240, 400, 480, 960]
+
+
+def _length(draw, dtype: str) -> int:
+    if dtype == "int16" and draw(st.booleans()):
+        return draw(st.sampled_from(MIXED_LENGTHS))
+    return 1 << draw(st.integers(2, 10))
 
 
 def _typed_signal(rng: np.random.Generator, shape: tuple[int, ...], kind: str, dtype: str) -> np.ndarray:
@@ -93,11 +101,11 @@ def test_auto_scale_bits() -> None:
 @st.composite
 def rfft_cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n = 1 << draw(st.integers(2, 10))
+    dtype = draw(DTYPES)
+    n = _length(draw, dtype)
     in_len = draw(st.integers(1, n))
     lead = draw(st.sampled_from([(), (), (2,), (3,)]))
     out_len = n + 2 + 2 * draw(st.sampled_from([0, 0, 1]))
-    dtype = draw(DTYPES)
     graph = one_op_graph("SignalRfft", [((*lead, in_len), dtype, None)], [((*lead, out_len), dtype)],
                          T=T_CODES[dtype], fft_length=n)
     return graph, [_typed_signal(rng, (*lead, in_len), draw(KINDS), dtype)], n
@@ -131,14 +139,21 @@ def test_rfft_of_a_constant_is_its_scaled_sum() -> None:
 
 
 def test_kiss_factors() -> None:
+    assert kiss_factors(240) == [(4, 60), (4, 15), (3, 5), (5, 1)]
     assert kiss_factors(256) == [(4, 64), (4, 16), (4, 4), (4, 1)]
     assert kiss_factors(128) == [(4, 32), (4, 8), (4, 2), (2, 1)]
     assert kiss_factors(2) == [(2, 1)]
 
 
 def test_rfft_refuses_what_it_lacks() -> None:
-    graph = one_op_graph("SignalRfft", [((24,), "int16", None)], [((26,), "int16")], T=7, fft_length=24)
-    with pytest.raises(Unsupported, match="power of two"):
+    graph = one_op_graph("SignalRfft", [((14,), "int16", None)], [((16,), "int16")], T=7, fft_length=14)
+    with pytest.raises(Unsupported, match="radix"):  # 7 points: kissfft's generic stage
+        lower(graph)
+    graph = one_op_graph("SignalRfft", [((24,), "int32", None)], [((26,), "int32")], T=2, fft_length=24)
+    with pytest.raises(Unsupported, match="radix"):  # int32 has radix-2/4 stages only
+        lower(graph)
+    graph = one_op_graph("SignalRfft", [((9,), "int16", None)], [((11,), "int16")], T=7, fft_length=9)
+    with pytest.raises(Unsupported, match="even"):
         lower(graph)
     graph = one_op_graph("SignalRfft", [((16,), "int16", None)], [((16,), "int16")], T=7, fft_length=16)
     with pytest.raises(Unsupported, match="values"):
@@ -177,11 +192,11 @@ def test_preprocessor_front_is_bit_exact_with_tflm(host_runtime) -> None:
 @st.composite
 def irfft_cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n = 1 << draw(st.integers(2, 10))
+    dtype = draw(DTYPES)
+    n = _length(draw, dtype)
     lead = draw(st.sampled_from([(), (), (2,), (3,)]))
     in_len = n + 2 + 2 * draw(st.sampled_from([0, 0, 1]))
     out_len = n + draw(st.sampled_from([0, 0, 3]))
-    dtype = draw(DTYPES)
     graph = one_op_graph("SignalIrfft", [((*lead, in_len), dtype, None)], [((*lead, out_len), dtype)],
                          T=T_CODES[dtype], fft_length=n)
     return graph, [_typed_signal(rng, (*lead, in_len), draw(KINDS), dtype)], n

@@ -255,6 +255,66 @@ static inline void cmul32(int32_t ar, int32_t ai, int32_t br, int32_t bi, int32_
     *mi = sround32((int64_t)ar * bi + (int64_t)ai * br);
 }
 
+static inline int32_t smul32(int32_t a, int32_t b) { return sround32((int64_t)a * b); }
+
+static void butterfly3_s32(int32_t *c, int32_t m, int32_t fstride, const int32_t *tw) {
+    const int32_t e3i = tw[2 * fstride * m + 1];
+    for (int32_t k = 0; k < m; ++k) {
+        int32_t *f0 = c + 2 * k, *f1 = c + 2 * (k + m), *f2 = c + 2 * (k + 2 * m);
+        const int32_t t1 = 2 * k * fstride, t2 = 2 * t1;
+        const int32_t x0r = fixdiv32(f0[0], 3), x0i = fixdiv32(f0[1], 3);
+        int32_t s1r, s1i, s2r, s2i;
+        cmul32(fixdiv32(f1[0], 3), fixdiv32(f1[1], 3), tw[t1], tw[t1 + 1], &s1r, &s1i);
+        cmul32(fixdiv32(f2[0], 3), fixdiv32(f2[1], 3), tw[t2], tw[t2 + 1], &s2r, &s2i);
+        const int32_t s3r = add32(s1r, s2r), s3i = add32(s1i, s2i);
+        const int32_t s0r = smul32(sub32(s1r, s2r), e3i), s0i = smul32(sub32(s1i, s2i), e3i);
+        const int32_t hr = sub32(x0r, s3r >> 1), hi = sub32(x0i, s3i >> 1);
+        f0[0] = add32(x0r, s3r);
+        f0[1] = add32(x0i, s3i);
+        f2[0] = add32(hr, s0i);
+        f2[1] = sub32(hi, s0r);
+        f1[0] = sub32(hr, s0i);
+        f1[1] = add32(hi, s0r);
+    }
+}
+
+static void butterfly5_s32(int32_t *c, int32_t m, int32_t fstride, const int32_t *tw) {
+    const int32_t yar = tw[2 * fstride * m], yai = tw[2 * fstride * m + 1];
+    const int32_t ybr = tw[4 * fstride * m], ybi = tw[4 * fstride * m + 1];
+    for (int32_t u = 0; u < m; ++u) {
+        int32_t *f[5];
+        int32_t sr[5], si[5];
+        for (int32_t q = 0; q < 5; ++q) f[q] = c + 2 * (u + q * m);
+        const int32_t x0r = fixdiv32(f[0][0], 5), x0i = fixdiv32(f[0][1], 5);
+        for (int32_t q = 1; q < 5; ++q) {
+            const int32_t t = 2 * q * u * fstride;
+            cmul32(fixdiv32(f[q][0], 5), fixdiv32(f[q][1], 5), tw[t], tw[t + 1], &sr[q], &si[q]);
+        }
+        const int32_t s7r = add32(sr[1], sr[4]), s7i = add32(si[1], si[4]);
+        const int32_t s10r = sub32(sr[1], sr[4]), s10i = sub32(si[1], si[4]);
+        const int32_t s8r = add32(sr[2], sr[3]), s8i = add32(si[2], si[3]);
+        const int32_t s9r = sub32(sr[2], sr[3]), s9i = sub32(si[2], si[3]);
+        f[0][0] = add32(x0r, add32(s7r, s8r));
+        f[0][1] = add32(x0i, add32(s7i, s8i));
+        const int32_t s5r = add32(add32(x0r, smul32(s7r, yar)), smul32(s8r, ybr));
+        const int32_t s5i = add32(add32(x0i, smul32(s7i, yar)), smul32(s8i, ybr));
+        const int32_t s6r = add32(smul32(s10i, yai), smul32(s9i, ybi));
+        const int32_t s6i = sub32(neg32(smul32(s10r, yai)), smul32(s9r, ybi));
+        f[1][0] = sub32(s5r, s6r);
+        f[1][1] = sub32(s5i, s6i);
+        f[4][0] = add32(s5r, s6r);
+        f[4][1] = add32(s5i, s6i);
+        const int32_t s11r = add32(add32(x0r, smul32(s7r, ybr)), smul32(s8r, yar));
+        const int32_t s11i = add32(add32(x0i, smul32(s7i, ybr)), smul32(s8i, yar));
+        const int32_t s12r = add32(neg32(smul32(s10i, ybi)), smul32(s9i, yai));
+        const int32_t s12i = sub32(smul32(s10r, ybi), smul32(s9r, yai));
+        f[2][0] = add32(s11r, s12r);
+        f[2][1] = add32(s11i, s12i);
+        f[3][0] = sub32(s11r, s12r);
+        f[3][1] = sub32(s11i, s12i);
+    }
+}
+
 static void complex_fft32(int32_t *y, int32_t n, int32_t stages, const int32_t *factors, const int32_t *tw,
                           int32_t inverse) {
     int32_t fstride = n;
@@ -263,6 +323,14 @@ static void complex_fft32(int32_t *y, int32_t n, int32_t stages, const int32_t *
         fstride /= radix;
         for (int32_t b = 0; b < fstride; ++b) {
             int32_t *c = y + 2 * b * radix * m;
+            if (radix == 3) {
+                butterfly3_s32(c, m, fstride, tw);
+                continue;
+            }
+            if (radix == 5) {
+                butterfly5_s32(c, m, fstride, tw);
+                continue;
+            }
             for (int32_t k = 0; k < m; ++k) {
                 const int32_t t1 = 2 * k * fstride;
                 if (radix == 2) {
@@ -373,6 +441,59 @@ void signal_irfft_s32(const signal_irfft_params_t *p, const int32_t *input, cons
 
 /* ---- float32 (kissfft's float build): no division per stage; float rounding after every operation ---- */
 
+static void butterfly3_f32(float *c, int32_t m, int32_t fstride, const float *tw) {
+    const float e3i = tw[2 * fstride * m + 1];
+    for (int32_t k = 0; k < m; ++k) {
+        float *f0 = c + 2 * k, *f1 = c + 2 * (k + m), *f2 = c + 2 * (k + 2 * m);
+        const int32_t t1 = 2 * k * fstride, t2 = 2 * t1;
+        const float s1r = f1[0] * tw[t1] - f1[1] * tw[t1 + 1], s1i = f1[0] * tw[t1 + 1] + f1[1] * tw[t1];
+        const float s2r = f2[0] * tw[t2] - f2[1] * tw[t2 + 1], s2i = f2[0] * tw[t2 + 1] + f2[1] * tw[t2];
+        const float s3r = s1r + s2r, s3i = s1i + s2i;
+        const float s0r = (s1r - s2r) * e3i, s0i = (s1i - s2i) * e3i;
+        const float hr = f0[0] - s3r * 0.5f, hi = f0[1] - s3i * 0.5f;
+        f0[0] = f0[0] + s3r;
+        f0[1] = f0[1] + s3i;
+        f2[0] = hr + s0i;
+        f2[1] = hi - s0r;
+        f1[0] = hr - s0i;
+        f1[1] = hi + s0r;
+    }
+}
+
+static void butterfly5_f32(float *c, int32_t m, int32_t fstride, const float *tw) {
+    const float yar = tw[2 * fstride * m], yai = tw[2 * fstride * m + 1];
+    const float ybr = tw[4 * fstride * m], ybi = tw[4 * fstride * m + 1];
+    for (int32_t u = 0; u < m; ++u) {
+        float *f[5];
+        float sr[5], si[5];
+        for (int32_t q = 0; q < 5; ++q) f[q] = c + 2 * (u + q * m);
+        const float x0r = f[0][0], x0i = f[0][1];
+        for (int32_t q = 1; q < 5; ++q) {
+            const int32_t t = 2 * q * u * fstride;
+            sr[q] = f[q][0] * tw[t] - f[q][1] * tw[t + 1];
+            si[q] = f[q][0] * tw[t + 1] + f[q][1] * tw[t];
+        }
+        const float s7r = sr[1] + sr[4], s7i = si[1] + si[4];
+        const float s10r = sr[1] - sr[4], s10i = si[1] - si[4];
+        const float s8r = sr[2] + sr[3], s8i = si[2] + si[3];
+        const float s9r = sr[2] - sr[3], s9i = si[2] - si[3];
+        f[0][0] = x0r + (s7r + s8r);
+        f[0][1] = x0i + (s7i + s8i);
+        const float s5r = x0r + s7r * yar + s8r * ybr, s5i = x0i + s7i * yar + s8i * ybr;
+        const float s6r = s10i * yai + s9i * ybi, s6i = -(s10r * yai) - s9r * ybi;
+        f[1][0] = s5r - s6r;
+        f[1][1] = s5i - s6i;
+        f[4][0] = s5r + s6r;
+        f[4][1] = s5i + s6i;
+        const float s11r = x0r + s7r * ybr + s8r * yar, s11i = x0i + s7i * ybr + s8i * yar;
+        const float s12r = -(s10i * ybi) + s9i * yai, s12i = s10r * ybi - s9r * yai;
+        f[2][0] = s11r + s12r;
+        f[2][1] = s11i + s12i;
+        f[3][0] = s11r - s12r;
+        f[3][1] = s11i - s12i;
+    }
+}
+
 static void complex_fft_f32(float *y, int32_t n, int32_t stages, const int32_t *factors, const float *tw,
                             int32_t inverse) {
     int32_t fstride = n;
@@ -381,6 +502,14 @@ static void complex_fft_f32(float *y, int32_t n, int32_t stages, const int32_t *
         fstride /= radix;
         for (int32_t b = 0; b < fstride; ++b) {
             float *c = y + 2 * b * radix * m;
+            if (radix == 3) {
+                butterfly3_f32(c, m, fstride, tw);
+                continue;
+            }
+            if (radix == 5) {
+                butterfly5_f32(c, m, fstride, tw);
+                continue;
+            }
             for (int32_t k = 0; k < m; ++k) {
                 const int32_t t1 = 2 * k * fstride;
                 if (radix == 2) {

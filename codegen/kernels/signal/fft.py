@@ -18,7 +18,10 @@ Irfft int16 is kissfft's kiss_fftri: Z[0] = ((Y[0].r + Y[N/2].r) / 2, (Y[0].r - 
 k = 1...N/4 with f = Y[k] / 2, g = conj(Y[N/2-k]) / 2, e = f + g, o = (f - g) * conj(u_k): Z[k] = e + o,
 Z[N/2-k] = conj(e - o); then the inverse complex FFT of Z (conjugate twiddles, the same division by each
 radix) gives the N samples [re, im, re, im, ...].
-Only radices 2 and 4 are implemented (fft_length a power of two from 4 up); others are refused.
+Radix-3 and radix-5 stages follow kissfft's kf_bfly3 / kf_bfly5; lengths whose half has a prime factor
+above 5 (kissfft's generic stage) are refused. Rfft and Irfft int32 are the same algorithms with
+FIXED_POINT=32 (31 fraction bits, int64 products), float32 kissfft's float build (no division per stage;
+TFLM divides the float inverse by fft_length).
 The tables (twiddles, the input permutation of the decimation in time) are built here, at compile time.
 """
 
@@ -102,12 +105,12 @@ def rfft_tables(fft_length: int, inverse: bool = False, kind: str = "int16",
             np.asarray(super_tw, np_type).reshape(-1), perm.astype(np.int16))
 
 
-_C_RADICES = {"int16": (2, 3, 4, 5), "int32": (2, 4), "float32": (2, 4)}
+_C_RADICES = {"int16": (2, 3, 4, 5), "int32": (2, 3, 4, 5), "float32": (2, 3, 4, 5)}
 
 
 def _check_length(name: str, n: int, dtype: str) -> None:
-    """kissfft takes any even length; the kernels here have the radix-2/4 stages for every type and the
-    radix-3/5 ones for int16 (not kissfft's generic stage for larger prime factors)."""
+    """kissfft takes any even length; the kernels here have its radix-2, 3, 4 and 5 stages (not its generic
+    stage for larger prime factors)."""
     if n < 4 or n % 2 or n > 32768:
         raise Unsupported(f"{name} fft_length {n} (an even length from 4 to 32768)")
     radices = sorted({p for p, _ in kiss_factors(n // 2)})

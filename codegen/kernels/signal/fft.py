@@ -19,9 +19,9 @@ k = 1...N/4 with f = Y[k] / 2, g = conj(Y[N/2-k]) / 2, e = f + g, o = (f - g) * 
 Z[N/2-k] = conj(e - o); then the inverse complex FFT of Z (conjugate twiddles, the same division by each
 radix) gives the N samples [re, im, re, im, ...].
 Radix-3 and radix-5 stages follow kissfft's kf_bfly3 / kf_bfly5; lengths whose half has a prime factor
-above 5 (kissfft's generic stage) are refused. Rfft and Irfft int32 are the same algorithms with
-FIXED_POINT=32 (31 fraction bits, int64 products), float32 kissfft's float build (no division per stage;
-TFLM divides the float inverse by fft_length).
+above 5 (kissfft's generic stage, on which the tflite-micro package segfaults: fft_length 14 does) are
+refused. Rfft and Irfft int32 are the same algorithms with FIXED_POINT=32 (31 fraction bits, int64 products),
+float32 kissfft's float build (no division per stage; TFLM divides the float inverse by fft_length).
 The tables (twiddles, the input permutation of the decimation in time) are built here, at compile time.
 """
 

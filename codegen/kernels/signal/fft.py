@@ -37,7 +37,6 @@ from codegen.ir import Graph, Operator
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
 
 HEADER = "signal_fft.h"
-_SAMP_MAX = 32767
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def kiss_factors(n: int) -> list[tuple[int, int]]:
             return out
 
 
-_SAMP_MAXES = {"int16": _SAMP_MAX, "int32": 2**31 - 1}
+_SAMP_MAXES = {"int16": 2**15 - 1, "int32": 2**31 - 1}
 _NP_TYPES = {"int16": np.int16, "int32": np.int32, "float32": np.float32}
 _SUFFIX = {"int16": "s16", "int32": "s32", "float32": "f32"}
 
@@ -151,7 +150,7 @@ def max_abs16(x: np.ndarray) -> int:
 
 def signal_fft_auto_scale_s16_ref(p: FftAutoScaleParams, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bits = max(0, 15 - _msb32(max_abs16(x)))
-    y = _wrap16(np.asarray(x, np.int64).reshape(-1) * (1 << bits))
+    y = _Arith("int16").wrap(np.asarray(x, np.int64).reshape(-1) * (1 << bits))
     return y.astype(np.int16), np.asarray(bits, np.int32)
 
 
@@ -181,10 +180,6 @@ def lower_rfft(op: Operator, graph: Graph) -> list[KernelCall]:
                        macs=rows * (n // 2) * (stages + 1) * 4)]
 
 
-def _wrap16(v: np.ndarray) -> np.ndarray:
-    return ((np.asarray(v, np.int64) + 32768) & 0xFFFF) - 32768
-
-
 @dataclass(frozen=True)
 class _Arith:
     """kissfft's scalar arithmetic for one build of it: FIXED_POINT=16, FIXED_POINT=32 or float.
@@ -198,8 +193,13 @@ class _Arith:
     def bits(self) -> int:
         return {"int16": 16, "int32": 32}[self.kind]
 
+    @property
+    def dtype(self) -> type:
+        """The NumPy type values are computed in: float32, or int64 holding the fixed-point integers."""
+        return np.float32 if self.kind == "float32" else np.int64
+
     def load(self, v: np.ndarray) -> np.ndarray:
-        return np.asarray(v, np.float32).copy() if self.kind == "float32" else np.asarray(v, np.int64).copy()
+        return np.array(v, self.dtype)
 
     def wrap(self, v: np.ndarray) -> np.ndarray:
         if self.kind == "float32":
@@ -340,7 +340,7 @@ def _rfft(ar: _Arith, p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.
           perm: np.ndarray) -> np.ndarray:
     """kissfft's kiss_fftr, row by row."""
     ncfft = p.fft_length // 2
-    padded = np.zeros((p.rows, p.fft_length), np.asarray(ar.load(x[:0])).dtype)
+    padded = np.zeros((p.rows, p.fft_length), ar.dtype)
     padded[:, : p.input_length] = ar.load(x).reshape(p.rows, p.input_length)
     out = np.zeros((p.rows, p.output_length), padded.dtype)
     perm = np.asarray(perm, np.int64)

@@ -68,3 +68,20 @@ def test_framing_chain_state_in_generated_c() -> None:
     model.reset()
     assert_equal(model.run([xs[0]])[0], outs[0], "after model_reset(), the first output again")
     assert_equal(model.run([xs[1]])[0], outs[1], "and the second")
+
+
+def test_unsigned_constants_compile_as_unsigned_literals(tmp_path) -> None:
+    """uint32/uint64 tensors (the signal ops' energies and filter-bank sums) as flash constants: 2^64 - 1 as a
+    plain decimal is 'so large that it is unsigned', an error under -Werror."""
+    import subprocess
+
+    from codegen.emit.c_source import _format_values
+
+    lines = _format_values(np.array([0, 2**64 - 1, 2**63], np.uint64))
+    lines32 = _format_values(np.array([2**32 - 1, 5], np.uint32))
+    source = tmp_path / "u.c"
+    source.write_text("#include <stdint.h>\nconst uint64_t a[] = {\n" + "\n".join(lines) + "\n};\n"
+                      "const uint32_t b[] = {\n" + "\n".join(lines32) + "\n};\n")
+    done = subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", str(source), "-o",
+                           str(tmp_path / "u.o")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

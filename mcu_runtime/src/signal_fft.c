@@ -173,7 +173,7 @@ static void complex_fft(int16_t *y, int32_t n, int32_t stages, const int32_t *fa
     }
 }
 
-void signal_rfft_s16(const signal_rfft_params_t *p, const int16_t *input, const int32_t *factors,
+void signal_rfft_s16(const signal_real_fft_params_t *p, const int16_t *input, const int32_t *factors,
                      const int16_t *twiddles, const int16_t *split_twiddles, const int16_t *perm, int16_t *output) {
     const int32_t ncfft = p->fft_length / 2;
     for (int32_t row = 0; row < p->rows; ++row) {
@@ -209,7 +209,7 @@ void signal_rfft_s16(const signal_rfft_params_t *p, const int16_t *input, const 
     }
 }
 
-void signal_irfft_s16(const signal_irfft_params_t *p, const int16_t *input, const int32_t *factors,
+void signal_irfft_s16(const signal_real_fft_params_t *p, const int16_t *input, const int32_t *factors,
                       const int16_t *twiddles, const int16_t *split_twiddles, const int16_t *inverse_perm,
                       int16_t *output) {
     const int32_t ncfft = p->fft_length / 2;
@@ -375,7 +375,7 @@ static void complex_fft32(int32_t *y, int32_t n, int32_t stages, const int32_t *
     }
 }
 
-void signal_rfft_s32(const signal_rfft_params_t *p, const int32_t *input, const int32_t *factors,
+void signal_rfft_s32(const signal_real_fft_params_t *p, const int32_t *input, const int32_t *factors,
                      const int32_t *twiddles, const int32_t *split_twiddles, const int16_t *perm, int32_t *output) {
     const int32_t ncfft = p->fft_length / 2;
     for (int32_t row = 0; row < p->rows; ++row) {
@@ -409,7 +409,7 @@ void signal_rfft_s32(const signal_rfft_params_t *p, const int32_t *input, const 
     }
 }
 
-void signal_irfft_s32(const signal_irfft_params_t *p, const int32_t *input, const int32_t *factors,
+void signal_irfft_s32(const signal_real_fft_params_t *p, const int32_t *input, const int32_t *factors,
                       const int32_t *twiddles, const int32_t *split_twiddles, const int16_t *inverse_perm,
                       int32_t *output) {
     const int32_t ncfft = p->fft_length / 2;
@@ -551,7 +551,7 @@ static void complex_fft_f32(float *y, int32_t n, int32_t stages, const int32_t *
     }
 }
 
-void signal_rfft_f32(const signal_rfft_params_t *p, const float *input, const int32_t *factors,
+void signal_rfft_f32(const signal_real_fft_params_t *p, const float *input, const int32_t *factors,
                      const float *twiddles, const float *split_twiddles, const int16_t *perm, float *output) {
     const int32_t ncfft = p->fft_length / 2;
     for (int32_t row = 0; row < p->rows; ++row) {
@@ -585,7 +585,7 @@ void signal_rfft_f32(const signal_rfft_params_t *p, const float *input, const in
     }
 }
 
-void signal_irfft_f32(const signal_irfft_params_t *p, const float *input, const int32_t *factors,
+void signal_irfft_f32(const signal_real_fft_params_t *p, const float *input, const int32_t *factors,
                       const float *twiddles, const float *split_twiddles, const int16_t *inverse_perm,
                       float *output) {
     const int32_t ncfft = p->fft_length / 2;

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from codegen.ir import Graph, Operator
+from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
 
 HEADER = "signal_fft.h"
@@ -46,12 +47,14 @@ class FftAutoScaleParams(KernelParams):
 
 
 @dataclass(frozen=True)
-class RfftParams(KernelParams):
-    C_TYPE = "signal_rfft_params_t"
+class RealFftParams(KernelParams):
+    """Rfft and Irfft: per row, `input_length` values in, `output_length` out (each row's stride)."""
+
+    C_TYPE = "signal_real_fft_params_t"
     rows: int = cfield("int32_t")
-    input_length: int = cfield("int32_t")  # samples per input row (the rest up to fft_length reads as zeros)
+    input_length: int = cfield("int32_t")  # Rfft: samples (zero-padded to fft_length); Irfft: 2 per bin
     fft_length: int = cfield("int32_t")
-    output_length: int = cfield("int32_t")  # int16 values per output row (2 per complex bin)
+    output_length: int = cfield("int32_t")  # Rfft: 2 per bin; Irfft: samples
     stages: int = cfield("int32_t")  # pairs (radix, m) in the factors table
 
 
@@ -104,7 +107,7 @@ def rfft_tables(fft_length: int, inverse: bool = False, kind: str = "int16",
             np.asarray(super_tw, np_type).reshape(-1), perm.astype(np.int16))
 
 
-_C_RADICES = {"int16": (2, 3, 4, 5), "int32": (2, 3, 4, 5), "float32": (2, 3, 4, 5)}
+_RADICES = (2, 3, 4, 5)
 
 
 def _check_length(name: str, n: int, dtype: str) -> None:
@@ -113,9 +116,9 @@ def _check_length(name: str, n: int, dtype: str) -> None:
     if n < 4 or n % 2 or n > 32768:
         raise Unsupported(f"{name} fft_length {n} (an even length from 4 to 32768)")
     radices = sorted({p for p, _ in kiss_factors(n // 2)})
-    if any(p not in _C_RADICES.get(dtype, ()) for p in radices):
+    if any(p not in _RADICES for p in radices):
         raise Unsupported(f"{name} {dtype} fft_length {n}: its stages of radix {radices} are not all among "
-                          f"{list(_C_RADICES.get(dtype, ()))}")
+                          f"{list(_RADICES)}")
 
 
 def lower_fft_auto_scale(op: Operator, graph: Graph) -> list[KernelCall]:
@@ -154,30 +157,42 @@ def signal_fft_auto_scale_s16_ref(p: FftAutoScaleParams, x: np.ndarray) -> tuple
     return y.astype(np.int16), np.asarray(bits, np.int32)
 
 
-def lower_rfft(op: Operator, graph: Graph) -> list[KernelCall]:
+def _real_fft_operands(op: Operator, graph: Graph, name: str) -> tuple[Tensor, Tensor, int, int]:
+    """(input, output, fft_length, rows) after the checks Rfft and Irfft share."""
     ins = graph.op_inputs(op)
     if len(ins) != 1 or ins[0] is None or len(op.outputs) != 1:
-        raise Unsupported("SignalRfft takes one input and has one output")
+        raise Unsupported(f"{name} takes one input and has one output")
     x = ins[0]
     (y,) = graph.op_outputs(op)
     if x.dtype != y.dtype or x.dtype not in _NP_TYPES:
-        raise Unsupported(f"SignalRfft of {x.dtype} into {y.dtype} (int16, int32 or float32)")
+        raise Unsupported(f"{name} of {x.dtype} into {y.dtype} (int16, int32 or float32)")
     n = int(op.options.get("fft_length", 0))
-    _check_length("SignalRfft", n, x.dtype)
-    if len(x.shape) < 1 or len(x.shape) != len(y.shape):
-        raise Unsupported(f"SignalRfft of shape {x.shape} into {y.shape} (equal ranks)")
+    _check_length(name, n, x.dtype)
+    if len(x.shape) < 1 or len(x.shape) != len(y.shape) or x.shape[-1] < 1:
+        raise Unsupported(f"{name} of shape {x.shape} into {y.shape} (equal ranks)")
+    rows = x.size // x.shape[-1]
+    if y.size != rows * y.shape[-1]:
+        raise Unsupported(f"{name} of {rows} rows {x.shape} into {y.shape}")
+    return x, y, n, rows
+
+
+def _real_fft_call(kernel: str, op: Operator, x: Tensor, y: Tensor, n: int, rows: int, consts: tuple[ConstArray, ...],
+                   stages: int) -> list[KernelCall]:
+    params = RealFftParams(rows, x.shape[-1], n, y.shape[-1], stages)
+    return [KernelCall(f"{kernel}_{_SUFFIX[x.dtype]}", params, (x.index,), consts, (y.index,), op.index,
+                       macs=rows * (n // 2) * (stages + 1) * 4)]
+
+
+def lower_rfft(op: Operator, graph: Graph) -> list[KernelCall]:
+    x, y, n, rows = _real_fft_operands(op, graph, "SignalRfft")
     in_len, out_len = x.shape[-1], y.shape[-1]
-    rows = x.size // in_len if in_len else 0
-    if in_len < 1 or in_len > n or out_len < n + 2 or out_len % 2 or y.size != rows * out_len:
+    if in_len > n or out_len < n + 2 or out_len % 2:
         raise Unsupported(f"SignalRfft rows of {in_len} samples into rows of {out_len} values for fft_length {n} "
-                          f"(needs 1 <= samples <= {n}, values >= {n + 2} and even, as many rows)")
+                          f"(needs 1 <= samples <= {n}, values >= {n + 2} and even)")
     factors, tw, super_tw, perm = rfft_tables(n, kind=x.dtype)
-    params = RfftParams(rows, in_len, n, out_len, len(factors) // 2)
     consts = (ConstArray("factors", factors), ConstArray("twiddles", tw), ConstArray("split_twiddles", super_tw),
               ConstArray("perm", perm))
-    stages = len(factors) // 2
-    return [KernelCall(f"signal_rfft_{_SUFFIX[x.dtype]}", params, (x.index,), consts, (y.index,), op.index,
-                       macs=rows * (n // 2) * (stages + 1) * 4)]
+    return _real_fft_call("signal_rfft", op, x, y, n, rows, consts, len(factors) // 2)
 
 
 @dataclass(frozen=True)
@@ -332,11 +347,11 @@ def _complex_fft(ar: _Arith, re: np.ndarray, im: np.ndarray, stages: list[tuple[
     return re, im
 
 
-def _stages(p: RfftParams | IrfftParams, factors: np.ndarray) -> list[tuple[int, int]]:
+def _stages(p: RealFftParams, factors: np.ndarray) -> list[tuple[int, int]]:
     return [(int(factors[2 * s]), int(factors[2 * s + 1])) for s in range(p.stages)]
 
 
-def _rfft(ar: _Arith, p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+def _rfft(ar: _Arith, p: RealFftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
           perm: np.ndarray) -> np.ndarray:
     """kissfft's kiss_fftr, row by row."""
     ncfft = p.fft_length // 2
@@ -362,59 +377,21 @@ def _rfft(ar: _Arith, p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.
     return out.reshape(-1)
 
 
-def signal_rfft_s16_ref(p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
-                        perm: np.ndarray) -> np.ndarray:
-    return _rfft(_Arith("int16"), p, x, factors, tw, super_tw, perm).astype(np.int16)
-
-
-def signal_rfft_s32_ref(p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
-                        perm: np.ndarray) -> np.ndarray:
-    return _rfft(_Arith("int32"), p, x, factors, tw, super_tw, perm).astype(np.int32)
-
-
-def signal_rfft_f32_ref(p: RfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
-                        perm: np.ndarray) -> np.ndarray:
-    return _rfft(_Arith("float32"), p, x, factors, tw, super_tw, perm).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class IrfftParams(KernelParams):
-    C_TYPE = "signal_irfft_params_t"
-    rows: int = cfield("int32_t")
-    input_length: int = cfield("int32_t")  # int16 values per input row (2 per complex bin)
-    fft_length: int = cfield("int32_t")
-    output_length: int = cfield("int32_t")  # samples per output row
-    stages: int = cfield("int32_t")
-
-
 def lower_irfft(op: Operator, graph: Graph) -> list[KernelCall]:
-    ins = graph.op_inputs(op)
-    if len(ins) != 1 or ins[0] is None or len(op.outputs) != 1:
-        raise Unsupported("SignalIrfft takes one input and has one output")
-    x = ins[0]
-    (y,) = graph.op_outputs(op)
-    if x.dtype != y.dtype or x.dtype not in _NP_TYPES:
-        raise Unsupported(f"SignalIrfft of {x.dtype} into {y.dtype} (int16, int32 or float32)")
-    n = int(op.options.get("fft_length", 0))
-    _check_length("SignalIrfft", n, x.dtype)
-    if len(x.shape) < 1 or len(x.shape) != len(y.shape):
-        raise Unsupported(f"SignalIrfft of shape {x.shape} into {y.shape} (equal ranks)")
+    x, y, n, rows = _real_fft_operands(op, graph, "SignalIrfft")
     in_len, out_len = x.shape[-1], y.shape[-1]
-    rows = x.size // in_len if in_len else 0
-    if in_len < n + 2 or in_len % 2 or out_len < n or y.size != rows * out_len:
+    if in_len < n + 2 or in_len % 2 or out_len < n:
         raise Unsupported(f"SignalIrfft rows of {in_len} values into rows of {out_len} samples for fft_length {n} "
-                          f"(needs values >= {n + 2} and even, samples >= {n}, as many rows)")
+                          f"(needs values >= {n + 2} and even, samples >= {n})")
     factors, tw, super_tw, perm = rfft_tables(n, inverse=True, kind=x.dtype)
     inverse_perm = np.empty_like(perm)
     inverse_perm[perm.astype(np.int64)] = np.arange(perm.size, dtype=np.int16)
-    params = IrfftParams(rows, in_len, n, out_len, len(factors) // 2)
     consts = (ConstArray("factors", factors), ConstArray("twiddles", tw), ConstArray("split_twiddles", super_tw),
               ConstArray("inverse_perm", inverse_perm))
-    return [KernelCall(f"signal_irfft_{_SUFFIX[x.dtype]}", params, (x.index,), consts, (y.index,), op.index,
-                       macs=rows * (n // 2) * (len(factors) // 2 + 1) * 4)]
+    return _real_fft_call("signal_irfft", op, x, y, n, rows, consts, len(factors) // 2)
 
 
-def _irfft(ar: _Arith, p: IrfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+def _irfft(ar: _Arith, p: RealFftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
            inverse_perm: np.ndarray) -> np.ndarray:
     """kissfft's kiss_fftri: the bins merged into N/2 complex points, then the inverse complex FFT."""
     ncfft = p.fft_length // 2
@@ -437,35 +414,25 @@ def _irfft(ar: _Arith, p: IrfftParams, x: np.ndarray, factors: np.ndarray, tw: n
             tr[ncfft - k], ti[ncfft - k] = ar.sub(er, okr), ar.neg(ar.sub(ei, oki))
         re, im = _complex_fft(ar, tr[order], ti[order], _stages(p, factors), tw, True)
         out[row, 0 : 2 * ncfft : 2], out[row, 1 : 2 * ncfft : 2] = re, im
+        if ar.kind == "float32":  # TFLM divides the float transform's samples by fft_length (in float)
+            out[row, : p.fft_length] = out[row, : p.fft_length] / np.float32(p.fft_length)
     return out.reshape(-1)
 
 
-def signal_irfft_s16_ref(p: IrfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
-                         inverse_perm: np.ndarray) -> np.ndarray:
-    return _irfft(_Arith("int16"), p, x, factors, tw, super_tw, inverse_perm).astype(np.int16)
+def _reference(transform: Callable[..., np.ndarray], kind: str) -> Callable[..., np.ndarray]:
+    """The NumPy reference of one kernel: the transform in `kind`'s arithmetic, as that element type."""
 
+    def reference(p: RealFftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
+                  perm: np.ndarray) -> np.ndarray:
+        return transform(_Arith(kind), p, x, factors, tw, super_tw, perm).astype(_NP_TYPES[kind])
 
-def signal_irfft_s32_ref(p: IrfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
-                         inverse_perm: np.ndarray) -> np.ndarray:
-    return _irfft(_Arith("int32"), p, x, factors, tw, super_tw, inverse_perm).astype(np.int32)
-
-
-def signal_irfft_f32_ref(p: IrfftParams, x: np.ndarray, factors: np.ndarray, tw: np.ndarray, super_tw: np.ndarray,
-                         inverse_perm: np.ndarray) -> np.ndarray:
-    """TFLM then divides the float transform's samples by fft_length (in float)."""
-    out = _irfft(_Arith("float32"), p, x, factors, tw, super_tw, inverse_perm).reshape(p.rows, p.output_length)
-    out[:, : p.fft_length] = out[:, : p.fft_length] / np.float32(p.fft_length)
-    return out.reshape(-1).astype(np.float32)
+    return reference
 
 
 LOWERINGS = {"CUSTOM:SignalFftAutoScale": lower_fft_auto_scale, "CUSTOM:SignalRfft": lower_rfft,
              "CUSTOM:SignalIrfft": lower_irfft}
 REFERENCES = {
     "signal_fft_auto_scale_s16": signal_fft_auto_scale_s16_ref,
-    "signal_rfft_s16": signal_rfft_s16_ref,
-    "signal_rfft_s32": signal_rfft_s32_ref,
-    "signal_rfft_f32": signal_rfft_f32_ref,
-    "signal_irfft_s16": signal_irfft_s16_ref,
-    "signal_irfft_s32": signal_irfft_s32_ref,
-    "signal_irfft_f32": signal_irfft_f32_ref,
+    **{f"signal_rfft_{suffix}": _reference(_rfft, kind) for kind, suffix in _SUFFIX.items()},
+    **{f"signal_irfft_{suffix}": _reference(_irfft, kind) for kind, suffix in _SUFFIX.items()},
 }

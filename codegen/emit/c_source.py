@@ -142,6 +142,8 @@ def _format_values(flat: np.ndarray) -> list[str]:
         items = ["INT32_MIN" if v == -(2**31) else str(v) for v in flat.tolist()]
     elif flat.dtype == np.int64:  # 16x8 biases; -2^63 has no plain decimal literal
         items = ["INT64_MIN" if v == -(2**63) else str(v) for v in flat.tolist()]
+    elif flat.dtype in (np.uint32, np.uint64):  # unsigned literals: 2^64 - 1 has no signed type
+        items = [f"{v}u" for v in flat.tolist()]
     else:
         items = [str(v) for v in flat.tolist()]
     return ["    " + ", ".join(items[i : i + VALUES_PER_LINE]) + "," for i in range(0, len(items), VALUES_PER_LINE)]

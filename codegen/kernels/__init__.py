@@ -70,7 +70,7 @@ from codegen.kernels.movement import (
 from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, pooling_s16, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_nearest
 from codegen.kernels.sequence import svdf
-from codegen.kernels.signal import filter_bank, pcan, spectral_subtraction
+from codegen.kernels.signal import energy, fft, filter_bank, framing, pcan, spectral_subtraction, window
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -133,6 +133,11 @@ FAMILIES: tuple[ModuleType, ...] = (
     cast,
     mul_f32,
     binary_wide,
+    # TFLM's signal library (the audio front end's custom operators)
+    window,
+    fft,
+    energy,
+    framing,
 )
 
 

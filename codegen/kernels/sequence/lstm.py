@@ -15,8 +15,9 @@ Per time step and batch row, with x the input row and h the hidden state before 
   c      = sat16(mul(forget, c) + mul(input, cell gate)), clipped to +-cell_clip when it is set;
   output = sigmoid(sat16(fc16(x; W_o, bias_o) + fc16(h; R_o)));
   h      = clamp8(h_zp + mul(tanh(c), output)), written to the output tensor at this step too.
-The int16 sigmoid and tanh interpolate a 256-entry table of sigmoid(k/24) in 0.16 fixed point; the table is
-computed here (see sigmoid_table) and placed in flash with the weights.
+The int16 sigmoid and tanh interpolate a 256-entry table of sigmoid(k/24) in 0.16 fixed point, the one the
+16x8 LOGISTIC/TANH family computes (codegen/kernels/activation/sigmoid_s16.py), placed in flash with the
+weights.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from codegen.ir import Graph, Operator, Tensor
+from codegen.kernels.activation.sigmoid_s16 import sigmoid_table
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
 from codegen.kernels.conv.fully_connected import effective_multiplier
 from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
@@ -47,24 +49,6 @@ _VARIANTS = {
 }
 _GATE_INPUT_SCALE = 2.0**-12  # Q3.12, the input of every gate's nonlinearity
 _GATE_OUTPUT_SCALE = 2.0**-15  # Q0.15, its output
-
-
-def sigmoid_table() -> np.ndarray:
-    """The 256 nodes sigmoid(k/24), k = 0..255, in 0.16 fixed point, that TFLite's int16 sigmoid and tanh
-    interpolate linearly. Each node is raised by half the gap between the curve and the chord at the middle of
-    the interval that starts there (sigmoid is concave for x > 0, so chords lie below it), then rounded; the
-    last node is the uint16 maximum, the value the functions saturate to past it."""
-    k = np.arange(256, dtype=np.float64)
-    step = 1.0 / 24.0
-
-    def s(v: np.ndarray) -> np.ndarray:
-        return 65536.0 / (1.0 + np.exp(-v))
-
-    x = k * step
-    gap = s(x + step / 2) - (s(x) + s(x + step)) / 2
-    nodes = np.floor(s(x) + gap / 2 + 0.5)
-    nodes[255] = 65535
-    return nodes.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -205,8 +189,8 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
         raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM cell state zero point {z_c} (only 0)")
     power = math.frexp(s_c)[1] - 1
     if s_c != 2.0**power:
-        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM cell state scale {s_c:g} is not a power of two "
-                          "(TFLite Micro requires one)")
+        # TFLM rounds log2 of any cell scale to an integer for its tanh (a different scale would be misread)
+        raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM cell state scale {s_c:g} is not a power of two")
     if (s_y, z_y) != (s_h, z_h):
         # TFLM copies the hidden state's bytes to the output: a different quantization would be misread.
         raise Unsupported(f"UNIDIRECTIONAL_SEQUENCE_LSTM output quantization ({s_y:g}, {z_y}) differs from the "
@@ -244,7 +228,7 @@ def lower_lstm(op: Operator, graph: Graph) -> list[KernelCall]:
     params = LstmParams(batches, steps, input_size, units, int(time_major), z_h,
                         fc_m, fc_s, ic_m, ic_s, h_m, h_s, t_m, t_s, q_clip)
     macs = batches * steps * 4 * units * (input_size + units)
-    table = ConstArray("sigmoid", (sigmoid_table() - 32768).astype(np.int16))
+    table = ConstArray("sigmoid", (sigmoid_table().astype(np.int32) - 32768).astype(np.int16))
     if act == "int16":
         consts16 = (
             ConstArray("w_input", w_in.reshape(-1)),

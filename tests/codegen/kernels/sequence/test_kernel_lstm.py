@@ -200,21 +200,6 @@ def test_state_is_carried_between_invokes():
     np.testing.assert_array_equal(outs, [o.reshape(outs[0].shape) for o in run_tflm(graph, [x, x, x])])
 
 
-def test_sigmoid_table_properties():
-    """The table the compiler computes: 0.5 at 0, increasing, every node within 1 of 65536 sigmoid(k/24) or
-    above it (raised towards the chords' gap), the uint16 maximum last."""
-    table = lstm.sigmoid_table()
-    exact = 65536 / (1 + np.exp(-np.arange(256) / 24))
-    assert table[0] == 32768 and table[-1] == 65535 and np.all(np.diff(table) >= 0)
-    assert np.all(table[:-1] - exact[:-1] > -0.5) and np.all(table - exact < 1.5)
-    # Every node before rounding lies at least 0.004 from a rounding boundary: no libm's exp can move one.
-    k = np.arange(255) / 24
-    s = 65536 / (1 + np.exp(-k))
-    mid, nxt = 65536 / (1 + np.exp(-(k + 1 / 48))), 65536 / (1 + np.exp(-(k + 1 / 24)))
-    raw = s + (mid - (s + nxt) / 2) / 2
-    assert np.abs(raw - np.floor(raw) - 0.5).min() > 0.004
-
-
 def test_written_model_round_trips_options():
     graph = lstm_graph(np.random.default_rng(0), 2, 3, 4, 5, True, 0.1, 0, 1 / 128, 0, (1.0, 1.0), -12, 2.5)
     back = parse_tflite(write_tflite(graph), "lstm_case")

@@ -49,6 +49,7 @@ from codegen.kernels.conv import (
     fully_connected_s16,
     fully_connected_s16_dsp,
     transpose_conv,
+    transpose_conv_dsp,
 )
 from codegen.kernels.movement import (
     concatenation,
@@ -118,6 +119,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     fully_connected_s16,
     fully_connected_s16_dsp,
     transpose_conv,
+    transpose_conv_dsp,
     mul_s16,
     mean_s16,
     pooling_s16,

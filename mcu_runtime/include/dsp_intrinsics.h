@@ -41,6 +41,13 @@ DSP_INLINE int32_t dsp_smlad(uint32_t a, uint32_t b, int32_t acc)
 {
     return __smlad((int16x2_t)a, (int16x2_t)b, acc);
 }
+/* Lanes 1 and 3 of four int8, sign-extended: SXTB16 with ROR #8 (GCC does not always fold the rotation). */
+DSP_INLINE uint32_t dsp_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
 /* acc + lo(a)*lo(b) + hi(a)*hi(b) in 64 bits (exact), the int16 lanes signed: SMLALD. */
 DSP_INLINE int64_t dsp_smlald(uint32_t a, uint32_t b, int64_t acc)
 {
@@ -81,6 +88,7 @@ DSP_INLINE int32_t dsp_smlad(uint32_t a, uint32_t b, int32_t acc)
     const uint32_t sum = (uint32_t)acc + (uint32_t)(dsp_lo16(a) * dsp_lo16(b)) + (uint32_t)(dsp_hi16(a) * dsp_hi16(b));
     return (int32_t)sum;
 }
+DSP_INLINE uint32_t dsp_sxtb16_ror8(uint32_t x) { return dsp_sxtb16(dsp_ror8(x)); }
 DSP_INLINE int64_t dsp_smlald(uint32_t a, uint32_t b, int64_t acc)
 {
     return acc + (int64_t)(dsp_lo16(a) * dsp_lo16(b)) + (int64_t)(dsp_hi16(a) * dsp_hi16(b));

@@ -3,15 +3,19 @@
 #include "dot_s16_dsp.h"
 #include "fixedpoint_s64.h"
 
-/* Sum of filter * input over the taps of output (oy, ox, oc) inside the input, from `acc`. Each filter tap's
- * in_c weights are re-laid out in groups of four; with whole groups per tap and dilation 1, a row's taps are
- * one contiguous run of input and of weights, else each tap is a run of its own. */
-static int64_t conv_dot(const conv2d_s8_params_t *p, const int16_t *input, const int8_t *filter, int32_t oy,
-                        int32_t ox, int32_t oc, int64_t acc)
+/* Sums of filter * input over the taps of output pixel (oy, ox) inside the input, for output channel oc and,
+ * when `pair`, oc + 1 too (each input word loaded once for both), added to acc[0] (and acc[1]). Each filter
+ * tap's in_c weights are re-laid out in groups of four; with whole groups per tap and dilation 1, a row's
+ * taps are one contiguous run of input and of weights, else each tap is a run of its own. */
+static void conv_dot(const conv2d_s8_params_t *p, const int16_t *input, const int8_t *filter, int32_t oy,
+                     int32_t ox, int32_t oc, int32_t pair, int64_t *acc)
 {
     const int32_t y0 = oy * p->stride_h - p->pad_h;
     const int32_t x0 = ox * p->stride_w - p->pad_w;
     const int32_t whole_runs = p->dilation_w == 1 && (p->in_c & 3) == 0;
+    const int32_t filter_size = p->kernel_h * p->kernel_w * p->in_c;
+    const int32_t kx0 = whole_runs && x0 < 0 ? -x0 : 0;
+    const int32_t kx1 = whole_runs && p->in_w - x0 < p->kernel_w ? p->in_w - x0 : p->kernel_w;
     for (int32_t ky = 0; ky < p->kernel_h; ++ky) {
         const int32_t iy = y0 + ky * p->dilation_h;
         if (iy < 0 || iy >= p->in_h) {
@@ -19,22 +23,32 @@ static int64_t conv_dot(const conv2d_s8_params_t *p, const int16_t *input, const
         }
         const int8_t *w_row = filter + (oc * p->kernel_h + ky) * p->kernel_w * p->in_c;
         if (whole_runs) {
-            const int32_t kx0 = x0 < 0 ? -x0 : 0;
-            const int32_t kx1 = p->in_w - x0 < p->kernel_w ? p->in_w - x0 : p->kernel_w;
             if (kx1 > kx0) {
-                acc = dot_s16_dsp(input + (iy * p->in_w + x0 + kx0) * p->in_c, w_row + kx0 * p->in_c,
-                                  (kx1 - kx0) * p->in_c, acc);
+                const int16_t *in = input + (iy * p->in_w + x0 + kx0) * p->in_c;
+                const int8_t *w = w_row + kx0 * p->in_c;
+                const int32_t n = (kx1 - kx0) * p->in_c;
+                if (pair) {
+                    dot2_s16_dsp(in, w, w + filter_size, n, &acc[0], &acc[1]);
+                } else {
+                    acc[0] = dot_s16_dsp(in, w, n, acc[0]);
+                }
             }
             continue;
         }
         for (int32_t kx = 0; kx < p->kernel_w; ++kx) {
             const int32_t ix = x0 + kx * p->dilation_w;
-            if (ix >= 0 && ix < p->in_w) {
-                acc = dot_s16_dsp(input + (iy * p->in_w + ix) * p->in_c, w_row + kx * p->in_c, p->in_c, acc);
+            if (ix < 0 || ix >= p->in_w) {
+                continue;
+            }
+            const int16_t *in = input + (iy * p->in_w + ix) * p->in_c;
+            const int8_t *w = w_row + kx * p->in_c;
+            if (pair) {
+                dot2_s16_dsp(in, w, w + filter_size, p->in_c, &acc[0], &acc[1]);
+            } else {
+                acc[0] = dot_s16_dsp(in, w, p->in_c, acc[0]);
             }
         }
     }
-    return acc;
 }
 
 void conv2d_s16_dsp(const conv2d_s8_params_t *p, const int16_t *input, const int8_t *filter, const int64_t *bias,
@@ -43,10 +57,14 @@ void conv2d_s16_dsp(const conv2d_s8_params_t *p, const int16_t *input, const int
     int16_t *out = output;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
-            for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                const int64_t acc = conv_dot(p, input, filter, oy, ox, oc, bias[oc]);
-                const int32_t y = multiply_by_quantized_multiplier_s64(acc, mult[oc], shift[oc]);
-                *out++ = (int16_t)clamp_s32(y, p->act_min, p->act_max);
+            for (int32_t oc = 0; oc < p->out_c; oc += 2) {
+                const int32_t pair = oc + 1 < p->out_c;
+                int64_t acc[2] = {bias[oc], pair ? bias[oc + 1] : 0};
+                conv_dot(p, input, filter, oy, ox, oc, pair, acc);
+                for (int32_t k = 0; k <= pair; ++k) {
+                    const int32_t y = multiply_by_quantized_multiplier_s64(acc[k], mult[oc + k], shift[oc + k]);
+                    *out++ = (int16_t)clamp_s32(y, p->act_min, p->act_max);
+                }
             }
         }
     }
@@ -58,11 +76,16 @@ void conv2d_s16_b32_dsp(const conv2d_s8_params_t *p, const int16_t *input, const
     int16_t *out = output;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
-            for (int32_t oc = 0; oc < p->out_c; ++oc) {
-                /* TFLite's int32 accumulator: wrap modulo 2^32 (through uint32, without undefined behaviour). */
-                const uint32_t sum = (uint32_t)conv_dot(p, input, filter, oy, ox, oc, 0) + (uint32_t)bias[oc];
-                const int32_t y = multiply_by_quantized_multiplier((int32_t)sum, mult[oc], shift[oc]);
-                *out++ = (int16_t)clamp_s32(y, p->act_min, p->act_max);
+            for (int32_t oc = 0; oc < p->out_c; oc += 2) {
+                const int32_t pair = oc + 1 < p->out_c;
+                int64_t acc[2] = {0, 0};
+                conv_dot(p, input, filter, oy, ox, oc, pair, acc);
+                for (int32_t k = 0; k <= pair; ++k) {
+                    /* TFLite's int32 accumulator: wrap modulo 2^32 (through uint32, without undefined behaviour). */
+                    const uint32_t sum = (uint32_t)acc[k] + (uint32_t)bias[oc + k];
+                    const int32_t y = multiply_by_quantized_multiplier((int32_t)sum, mult[oc + k], shift[oc + k]);
+                    *out++ = (int16_t)clamp_s32(y, p->act_min, p->act_max);
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
-"""16x8 models for the DSP CONV_2D / FULLY_CONNECTED kernels: a chain through all four fast variants (int64 and
-int32 biases), and single layers of realistic size for measuring instructions (scripts/benchmark_s16_dsp.py)."""
+"""Models for the DSP CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV kernels: a 16x8 chain through the fast variants
+(int64 and int32 biases), an int8 TRANSPOSE_CONV, and single layers of realistic size for measuring
+instructions (scripts/benchmark_s16_dsp.py)."""
 
 from __future__ import annotations
 
@@ -40,14 +41,45 @@ def fc(b: GraphBuilder, rng: np.random.Generator, x: int, units: int, bias: str)
     return y
 
 
+def transpose_conv(b: GraphBuilder, rng: np.random.Generator, x: int, cout: int) -> int:
+    """A 3x3 stride-2 SAME TRANSPOSE_CONV (int64 bias for int16, int32 for int8)."""
+    n, h, w, cin = b.shape(x)
+    dtype = b.tensors[x].dtype
+    xq = b.quant(x)
+    filt = _weights(b, rng, (cout, 3, 3, cin))
+    if dtype == "int16":
+        bias = _bias(b, rng, cout, "int64")
+        out_q = _out_q(xq, 3 * cin)
+    else:
+        scales = tuple(f32(xq.scale[0] * s) for s in b.quant(filt).scale)
+        bias = b.tensor("b", (cout,), "int32", Quantization(scales, (0,) * cout, 0),
+                        rng.integers(-3000, 3000, size=cout))
+        out_q = per_tensor(xq.scale[0] * 0.0075 * 74 * 73 * np.sqrt(2.25 * cin) * 3 / 128, 9)  # about 3 sigma
+    y = b.tensor("tconv", (n, 2 * h, 2 * w, cout), dtype, out_q)
+    b.op("TRANSPOSE_CONV", (b.const_i32("out_shape", [n, 2 * h, 2 * w, cout]), filt, x, bias), (y,),
+         padding="SAME", stride_h=2, stride_w=2, activation="NONE")
+    return y
+
+
+def tconv_s8_graph(seed: int = 4) -> Graph:
+    """An int8 TRANSPOSE_CONV, 8 -> 6 channels from 5x5 to 10x10, input zero point -7."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("tconv_s8_dsp")
+    x = b.tensor("input", (1, 5, 5, 8), "int8", per_tensor(0.05, -7))
+    return b.build((x,), (transpose_conv(b, rng, x, 6),))
+
+
 def chain_graph(seed: int = 0) -> Graph:
+    """CONV_2D (int64 bias) -> CONV_2D stride 2 (int32 bias) -> TRANSPOSE_CONV -> FULLY_CONNECTED (int64 bias)
+    -> FULLY_CONNECTED (int32 bias), all 16x8."""
     rng = np.random.default_rng(seed)
     b = GraphBuilder("s16_dsp_chain")
     x = b.tensor("input", (1, 8, 8, 8), "int16", per_tensor(1 / 4096, 0))
     c1 = conv(b, rng, x, 8, 1, "int64")
     c2 = conv(b, rng, c1, 10, 2, "int32")
-    flat = b.tensor("flat", (1, 160), "int16", b.quant(c2))
-    b.op("RESHAPE", (c2, b.const_i32("shape", [1, 160])), (flat,))
+    t = transpose_conv(b, rng, c2, 5)
+    flat = b.tensor("flat", (1, 320), "int16", b.quant(t))
+    b.op("RESHAPE", (t, b.const_i32("shape", [1, 320])), (flat,))
     f1 = fc(b, rng, flat, 18, "int64")
     f2 = fc(b, rng, f1, 7, "int32")
     return b.build((x,), (f2,))
@@ -69,6 +101,7 @@ def fc_layer() -> Graph:
     return b.build((x,), (fc(b, rng, x, 64, "int64"),))
 
 
-def int16_input(graph: Graph, seed: int = 3) -> np.ndarray:
-    shape = graph.tensor(graph.inputs[0]).shape
-    return np.random.default_rng(seed).integers(-32768, 32768, size=shape).astype(np.int16)
+def model_input(graph: Graph, seed: int = 3) -> np.ndarray:
+    t = graph.tensor(graph.inputs[0])
+    info = np.iinfo(t.dtype)
+    return np.random.default_rng(seed).integers(info.min, info.max + 1, size=t.shape).astype(t.dtype)

@@ -105,3 +105,11 @@ def model_input(graph: Graph, seed: int = 3) -> np.ndarray:
     t = graph.tensor(graph.inputs[0])
     info = np.iinfo(t.dtype)
     return np.random.default_rng(seed).integers(info.min, info.max + 1, size=t.shape).astype(t.dtype)
+
+
+def tconv_layer() -> Graph:
+    """An int8 3x3 stride-2 TRANSPOSE_CONV, 16 -> 16 channels from 8x8 to 16x16 (147,456 MACs)."""
+    rng = np.random.default_rng(5)
+    b = GraphBuilder("tconv_s8_8x8x16")
+    x = b.tensor("input", (1, 8, 8, 16), "int8", per_tensor(0.05, -7))
+    return b.build((x,), (transpose_conv(b, rng, x, 16),))

@@ -15,9 +15,14 @@ from codegen.ir import NUMPY_DTYPES, Graph, Operator, Quantization, Tensor
 from codegen.kernels import REFERENCES, SPECIALIZERS
 from codegen.kernels.conv.conv2d import compute_out_size
 from codegen.kernels.conv.conv2d_s16_dsp import relay_groups, unrelay_groups
+from codegen.pipeline import compile_file
 from codegen.targets.core import HOST
 from tests.codegen.kernels.conv.test_kernel_conv16x8 import _f32, _filter, _out_scale, transpose_cases
+from tests.codegen.test_seanet_models import MODELS as SEANET_MODELS
+from tests.codegen.test_seanet_models import SEANET
+from tests.codegen.test_seanet_models import _load as seanet_case
 from tests.support.single_op import lower
+from tools.host_model import HostModel
 
 
 def _bias(rng, draw, tensors: list[Tensor], n: int, in_scale: float, w_q: Quantization) -> str:
@@ -126,3 +131,18 @@ def test_fewer_than_four_channels_keep_the_portable_kernel():
     (call,) = lower(graph)
     assert SPECIALIZERS[call.kernel](call, graph, HOST) is None
 
+
+
+SEANET_DSP = [m for m in SEANET_MODELS if m.startswith(("conv/", "transpose_conv/"))]
+
+
+@pytest.mark.parametrize("name", SEANET_DSP or [pytest.param("none", marks=pytest.mark.skip("no SEANet models"))])
+def test_seanet_models_with_the_dsp_kernels_equal_tflm_golden_outputs(name, shared_models):
+    """TFLM's SEANet 16x8 CONV_2D and TRANSPOSE_CONV models, compiled for a DSP target (host emulation of the
+    intrinsics): every one but conv0 (one input channel) takes a DSP kernel, and all equal TFLM's outputs."""
+    compiled = compile_file(SEANET / f"{name}.tflite", HOST)
+    fast = [c.kernel for c in compiled.calls if c.kernel.endswith("_dsp")]
+    assert fast or name == "conv/conv0"
+    inputs, want = seanet_case(name)
+    (got,) = HostModel(compiled.graph, compiled.sources.files).run(inputs)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)

@@ -68,6 +68,8 @@ class BuildResult:
             "model_hash": c.hash8.hex(),
             "board": self.board.name,
             "emulator": self.board.qemu_machine,
+            "inputs": [_io_entry(c.graph, i) for i in c.graph.inputs],
+            "outputs": [_io_entry(c.graph, i) for i in c.graph.outputs],
             "macs": c.macs,
             "schedule": c.schedule.to_json(),
             "arena_bytes": c.plan.arena_bytes,
@@ -254,6 +256,13 @@ def measuring_invoke_wait(compiled: CompiledModel) -> float:
 
     report = {"schedule": {"predicted_instructions": compiled.schedule.predicted_instructions}}
     return max(60.0, invoke_wait(report, 2.0, emulated=True))
+
+
+def _io_entry(graph: Graph, index: int) -> dict:
+    """A model input or output as the firmware exchanges it: name, element type, shape, bytes (in graph order)."""
+    t = graph.tensor(index)
+    return {"name": t.name, "dtype": t.dtype, "shape": list(t.shape),
+            "bytes": t.size * np.dtype(NUMPY_DTYPES[t.dtype]).itemsize}
 
 
 def io_bytes(graph: Graph) -> tuple[list[int], list[int]]:

@@ -33,11 +33,27 @@ WINDOWED: dict[str, tuple[str, str, str | None, str | None]] = {
     "depthwise_conv2d_s8": ("kernel_h", "kernel_w", "dilation_h", "dilation_w"),
     "avg_pool2d_s8": ("filter_h", "filter_w", None, None),
     "max_pool2d_s8": ("filter_h", "filter_w", None, None),
+    # the 16x8 scheme's kernels share the int8 ones' window params (and index padding the same way)
+    "conv2d_s16": ("kernel_h", "kernel_w", "dilation_h", "dilation_w"),
+    "conv2d_s16_b32": ("kernel_h", "kernel_w", "dilation_h", "dilation_w"),
+    "depthwise_conv2d_s16": ("kernel_h", "kernel_w", "dilation_h", "dilation_w"),
+    "avg_pool2d_s16": ("filter_h", "filter_w", None, None),
+    "max_pool2d_s16": ("filter_h", "filter_w", None, None),
 }
 # Kernels whose output pixel copies the input pixel its (row, column) tables name: receptive field one pixel.
 RESAMPLED = ("resize_nearest_bytes",)
 _BROADCAST_FIELDS = tuple(f"{p}_d{i}" for p in ("out", "in1", "in2") for i in range(4))
 MINMAX = ("maximum_s8", "minimum_s8", "maximum_s16", "minimum_s16")
+# Element-wise kernels on BroadcastParams (out_d*, in1_d*, in2_d*): a window sets the output's and each runtime
+# operand's dims; a constant second operand that does not vary over H and W keeps its own.
+BINARY = ("add_s8", "mul_s8", "sub_s8", "add_s16", "sub_s16", "mul_s16", "squared_difference_s8", "prelu_s8",
+          *MINMAX)
+# Element-wise kernels of one runtime input whose params count elements (`size`): a window sets the count.
+# lut_s8's one constant is its table (RELU, RELU6, RELU_N1_TO_1, HARD_SWISH, TANH on int8).
+UNARY = ("lut_s8", "relu_s16", "logistic_s8", "leaky_relu_s8", "leaky_relu_s16")
+# Conversions of one runtime input, by `size` too (a constant input is folded, not windowed).
+CONVERSIONS = ("quantize_f32_s8", "requantize_s8", "quantize_f32_s16", "requantize_s8_s16", "requantize_s16_s8",
+               "requantize_s16_s16")
 
 
 @dataclass(frozen=True)
@@ -82,18 +98,17 @@ def is_patchable(call: KernelCall, graph: Graph) -> bool:
         return False
     if call.kernel in WINDOWED or call.kernel in RESAMPLED:
         return len(call.inputs) == 1
-    if call.kernel in ("add_s8", "mul_s8"):
-        return not call.consts and not call.params.broadcast
-    if call.kernel in MINMAX:
+    if call.kernel in BINARY:
         p = call.params
         if not call.consts:
             return not p.broadcast
-        # A constant second operand that does not vary over H and W (e.g. a per-channel floor) is the same
-        # for every patch: only the runtime operand and the output are cut.
-        return len(call.inputs) == 1 and p.in1_shape == p.out_shape and p.in2_d1 == p.in2_d2 == 1
-    if call.kernel in ("lut_s8", "relu_s16"):  # element-wise; lut_s8's one constant is its table
-        return True
-    return call.kernel in ("quantize_f32_s8", "requantize_s8") and not call.consts
+        # A constant second operand that does not vary over H and W (e.g. a per-channel floor, PRELU's alpha)
+        # is the same for every patch: only the runtime operand and the output are cut.
+        return (len(call.inputs) == 1 and len(call.consts) == 1 and p.in1_shape == p.out_shape
+                and p.in2_d1 == p.in2_d2 == 1)
+    if call.kernel in UNARY:
+        return len(call.inputs) == 1
+    return call.kernel in CONVERSIONS and len(call.inputs) == 1 and not call.consts
 
 
 def input_region(call: KernelCall, out: Region, source: Tensor) -> Region:
@@ -215,7 +230,7 @@ def resample_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> 
 
 def pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[int, ...]) -> KernelCall:
     p = call.params
-    if call.kernel in ("add_s8", "mul_s8") or call.kernel in MINMAX:
+    if call.kernel in BINARY:
         dims = (1, out.h, out.w, channels)
         # A constant operand keeps its own (spatially constant) dims: see is_patchable.
         fields = _BROADCAST_FIELDS if not call.consts else tuple(f for f in _BROADCAST_FIELDS if f[:3] != "in2")

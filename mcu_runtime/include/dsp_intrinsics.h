@@ -17,6 +17,14 @@ DSP_INLINE uint32_t dsp_load_s8x4(const int8_t *p)
     return v;
 }
 
+/* Unaligned 32-bit load of two int16 values, lane 0 the first. */
+DSP_INLINE uint32_t dsp_load_s16x2(const int16_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 DSP_INLINE uint32_t dsp_ror8(uint32_t x)
 {
     return (x >> 8) | (x << 24); /* GCC folds this into SXTB16's ROR operand */
@@ -32,6 +40,18 @@ DSP_INLINE uint32_t dsp_sxtb16(uint32_t x) { return (uint32_t)__sxtb16((int8x4_t
 DSP_INLINE int32_t dsp_smlad(uint32_t a, uint32_t b, int32_t acc)
 {
     return __smlad((int16x2_t)a, (int16x2_t)b, acc);
+}
+/* Lanes 1 and 3 of four int8, sign-extended: SXTB16 with ROR #8 (GCC does not always fold the rotation). */
+DSP_INLINE uint32_t dsp_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+/* acc + lo(a)*lo(b) + hi(a)*hi(b) in 64 bits (exact), the int16 lanes signed: SMLALD. */
+DSP_INLINE int64_t dsp_smlald(uint32_t a, uint32_t b, int64_t acc)
+{
+    return __smlald((int16x2_t)a, (int16x2_t)b, acc);
 }
 /* Lane-wise int16 additions (wrapping). */
 DSP_INLINE uint32_t dsp_sadd16(uint32_t a, uint32_t b) { return (uint32_t)__sadd16((int16x2_t)a, (int16x2_t)b); }
@@ -67,6 +87,11 @@ DSP_INLINE int32_t dsp_smlad(uint32_t a, uint32_t b, int32_t acc)
     /* The hardware wraps the 32-bit sum (and sets Q on overflow); so does this, via uint32_t. */
     const uint32_t sum = (uint32_t)acc + (uint32_t)(dsp_lo16(a) * dsp_lo16(b)) + (uint32_t)(dsp_hi16(a) * dsp_hi16(b));
     return (int32_t)sum;
+}
+DSP_INLINE uint32_t dsp_sxtb16_ror8(uint32_t x) { return dsp_sxtb16(dsp_ror8(x)); }
+DSP_INLINE int64_t dsp_smlald(uint32_t a, uint32_t b, int64_t acc)
+{
+    return acc + (int64_t)(dsp_lo16(a) * dsp_lo16(b)) + (int64_t)(dsp_hi16(a) * dsp_hi16(b));
 }
 DSP_INLINE uint32_t dsp_sadd16(uint32_t a, uint32_t b)
 {

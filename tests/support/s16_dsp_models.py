@@ -1,0 +1,115 @@
+"""Models for the DSP CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV kernels: a 16x8 chain through the fast variants
+(int64 and int32 biases), an int8 TRANSPOSE_CONV, and single layers of realistic size for measuring
+instructions (scripts/benchmark_s16_dsp.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codegen.ir import Graph, Quantization
+from tests.support.model_factory import GraphBuilder, f32, per_tensor
+
+
+def _weights(b: GraphBuilder, rng: np.random.Generator, shape: tuple[int, ...]) -> int:
+    scales = tuple(f32(s) for s in rng.uniform(0.005, 0.01, size=shape[0]))
+    return b.tensor("w", shape, "int8", Quantization(scales, (0,) * shape[0], 0), rng.integers(-127, 128, size=shape))
+
+
+def _bias(b: GraphBuilder, rng: np.random.Generator, n: int, dtype: str) -> int:
+    return b.tensor("b", (n,), dtype, None, rng.integers(-20000, 20000, size=n))
+
+
+def _out_q(x_q: Quantization, taps: int) -> Quantization:
+    """An output scale that spreads int16 outputs of random weights without saturating most of them."""
+    return per_tensor(x_q.scale[0] * 0.0075 * 128 * np.sqrt(taps) * 3000 / 32767 * 16, 0)
+
+
+def conv(b: GraphBuilder, rng: np.random.Generator, x: int, cout: int, stride: int, bias: str) -> int:
+    n, h, w, cin = b.shape(x)
+    filt = _weights(b, rng, (cout, 3, 3, cin))
+    y = b.tensor("conv", (n, -(-h // stride), -(-w // stride), cout), "int16", _out_q(b.quant(x), 9 * cin))
+    b.op("CONV_2D", (x, filt, _bias(b, rng, cout, bias)), (y,), padding="SAME", stride_h=stride, stride_w=stride,
+         dilation_h=1, dilation_w=1, activation="NONE")
+    return y
+
+
+def fc(b: GraphBuilder, rng: np.random.Generator, x: int, units: int, bias: str) -> int:
+    depth = b.shape(x)[-1]
+    y = b.tensor("fc", (1, units), "int16", _out_q(b.quant(x), depth))
+    b.op("FULLY_CONNECTED", (x, _weights(b, rng, (units, depth)), _bias(b, rng, units, bias)), (y,),
+         activation="NONE", weights_format=0, keep_num_dims=False)
+    return y
+
+
+def transpose_conv(b: GraphBuilder, rng: np.random.Generator, x: int, cout: int) -> int:
+    """A 3x3 stride-2 SAME TRANSPOSE_CONV (int64 bias for int16, int32 for int8)."""
+    n, h, w, cin = b.shape(x)
+    dtype = b.tensors[x].dtype
+    xq = b.quant(x)
+    filt = _weights(b, rng, (cout, 3, 3, cin))
+    if dtype == "int16":
+        bias = _bias(b, rng, cout, "int64")
+        out_q = _out_q(xq, 3 * cin)
+    else:
+        scales = tuple(f32(xq.scale[0] * s) for s in b.quant(filt).scale)
+        bias = b.tensor("b", (cout,), "int32", Quantization(scales, (0,) * cout, 0),
+                        rng.integers(-3000, 3000, size=cout))
+        out_q = per_tensor(xq.scale[0] * 0.0075 * 74 * 73 * np.sqrt(2.25 * cin) * 3 / 128, 9)  # about 3 sigma
+    y = b.tensor("tconv", (n, 2 * h, 2 * w, cout), dtype, out_q)
+    b.op("TRANSPOSE_CONV", (b.const_i32("out_shape", [n, 2 * h, 2 * w, cout]), filt, x, bias), (y,),
+         padding="SAME", stride_h=2, stride_w=2, activation="NONE")
+    return y
+
+
+def tconv_s8_graph(seed: int = 4) -> Graph:
+    """An int8 TRANSPOSE_CONV, 8 -> 6 channels from 5x5 to 10x10, input zero point -7."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("tconv_s8_dsp")
+    x = b.tensor("input", (1, 5, 5, 8), "int8", per_tensor(0.05, -7))
+    return b.build((x,), (transpose_conv(b, rng, x, 6),))
+
+
+def chain_graph(seed: int = 0) -> Graph:
+    """CONV_2D (int64 bias) -> CONV_2D stride 2 (int32 bias) -> TRANSPOSE_CONV -> FULLY_CONNECTED (int64 bias)
+    -> FULLY_CONNECTED (int32 bias), all 16x8."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("s16_dsp_chain")
+    x = b.tensor("input", (1, 8, 8, 8), "int16", per_tensor(1 / 4096, 0))
+    c1 = conv(b, rng, x, 8, 1, "int64")
+    c2 = conv(b, rng, c1, 10, 2, "int32")
+    t = transpose_conv(b, rng, c2, 5)
+    flat = b.tensor("flat", (1, 320), "int16", b.quant(t))
+    b.op("RESHAPE", (t, b.const_i32("shape", [1, 320])), (flat,))
+    f1 = fc(b, rng, flat, 18, "int64")
+    f2 = fc(b, rng, f1, 7, "int32")
+    return b.build((x,), (f2,))
+
+
+def conv_layer() -> Graph:
+    """A 3x3 convolution, 16 -> 16 channels on 16x16 (589,824 MACs)."""
+    rng = np.random.default_rng(1)
+    b = GraphBuilder("conv16x8_16x16x16")
+    x = b.tensor("input", (1, 16, 16, 16), "int16", per_tensor(1 / 4096, 0))
+    return b.build((x,), (conv(b, rng, x, 16, 1, "int64"),))
+
+
+def fc_layer() -> Graph:
+    """A 1024 -> 64 fully connected layer (65,536 MACs)."""
+    rng = np.random.default_rng(2)
+    b = GraphBuilder("fc16x8_1024x64")
+    x = b.tensor("input", (1, 1024), "int16", per_tensor(1 / 4096, 0))
+    return b.build((x,), (fc(b, rng, x, 64, "int64"),))
+
+
+def model_input(graph: Graph, seed: int = 3) -> np.ndarray:
+    t = graph.tensor(graph.inputs[0])
+    info = np.iinfo(t.dtype)
+    return np.random.default_rng(seed).integers(info.min, info.max + 1, size=t.shape).astype(t.dtype)
+
+
+def tconv_layer() -> Graph:
+    """An int8 3x3 stride-2 TRANSPOSE_CONV, 16 -> 16 channels from 8x8 to 16x16 (147,456 MACs)."""
+    rng = np.random.default_rng(5)
+    b = GraphBuilder("tconv_s8_8x8x16")
+    x = b.tensor("input", (1, 8, 8, 16), "int8", per_tensor(0.05, -7))
+    return b.build((x,), (transpose_conv(b, rng, x, 16),))

@@ -50,7 +50,7 @@ BINARY = ("add_s8", "mul_s8", "sub_s8", "add_s16", "sub_s16", "mul_s16", "square
           *MINMAX)
 # Element-wise kernels of one runtime input whose params count elements (`size`): a window sets the count.
 # lut_s8's one constant is its table (RELU, RELU6, RELU_N1_TO_1, HARD_SWISH, TANH on int8).
-UNARY = ("lut_s8", "relu_s16", "logistic_s8", "leaky_relu_s8", "leaky_relu_s16")
+UNARY = ("lut_s8", "relu_s16", "logistic_s8", "leaky_relu_s8", "leaky_relu_s16", "sigmoid_s16")
 # Conversions of one runtime input, by `size` too (a constant input is folded, not windowed).
 CONVERSIONS = ("quantize_f32_s8", "requantize_s8", "quantize_f32_s16", "requantize_s8_s16", "requantize_s16_s8",
                "requantize_s16_s16")

@@ -14,7 +14,8 @@ from tests.support.model_factory import GraphBuilder, f32, per_tensor
 INT8_KINDS = ("LEAKY_RELU", "PRELU", "RELU", "RELU6", "RELU_N1_TO_1", "HARD_SWISH", "TANH", "LOGISTIC", "SUB",
               "SUB_CONST", "ADD_CONST", "MUL_CONST", "MINIMUM", "MAXIMUM", "SQUARED_DIFFERENCE",
               "RESIZE_NEAREST_NEIGHBOR")
-INT16_KINDS = ("LEAKY_RELU", "RELU", "RELU6", "ADD", "SUB_CONST", "MUL_CONST", "MAXIMUM", "AVERAGE_POOL_2D")
+INT16_KINDS = ("LEAKY_RELU", "RELU", "RELU6", "TANH", "LOGISTIC", "ADD", "SUB_CONST", "MUL_CONST", "MAXIMUM",
+               "AVERAGE_POOL_2D")
 SHAPE = (1, 24, 16, 4)
 _SAME = dict(padding="SAME", dilation_h=1, dilation_w=1, activation="NONE")
 
@@ -69,7 +70,9 @@ def _middle(m: _Builder, kind: str, c: int) -> int:
     if kind in ("RELU", "RELU6", "RELU_N1_TO_1", "HARD_SWISH", "TANH", "LOGISTIC", "LEAKY_RELU"):
         out_q = {"RELU6": cq, "TANH": m.q(1 / 128, 0), "LOGISTIC": m.q(1 / 256, -128),
                  "RELU_N1_TO_1": m.q(1 / 128, 0)}.get(kind, m.q(0.03, -20))
-        if m.dtype == "int16" and kind != "RELU6":
+        if m.dtype == "int16" and kind in ("TANH", "LOGISTIC"):
+            out_q = per_tensor(2.0**-15, 0)  # the only int16 output quantization TFLM gives them
+        elif m.dtype == "int16" and kind != "RELU6":
             out_q = per_tensor(1 / 1500, 0)
         y = m.act(kind.lower(), shape, out_q)
         b.op(kind, (c,), (y,), **({"alpha": f32(0.2)} if kind == "LEAKY_RELU" else {}))

@@ -29,22 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from codegen.ir import Graph, Operator, Tensor
-from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield
+from codegen.kernels.base import KernelCall, KernelParams, Unsupported, cfield, persistent_state
 
 HEADER = "signal_framing.h"
-
-
-def state_tensor(graph: Graph, op: Operator, role: str, shape: tuple[int, ...], dtype: str) -> int:
-    """The operator's persistent state as a variable tensor of the graph, added on first use."""
-    name = f"{op.op_type.removeprefix('CUSTOM:')}_{op.index}_{role}"
-    for t in graph.tensors:
-        if t.is_variable and t.name == name:
-            if t.shape != shape or t.dtype != dtype:
-                raise Unsupported(f"{op.op_type} state tensor {name} exists with another shape or type")
-            return t.index
-    index = len(graph.tensors)
-    graph.tensors.append(Tensor(index, name, shape, dtype, is_variable=True))
-    return index
 
 
 def _one_in(op: Operator, graph: Graph, name: str, outputs: int) -> Tensor:
@@ -95,8 +82,8 @@ def lower_framer(op: Operator, graph: Graph) -> list[KernelCall]:
     history = size if prefill else capacity
     init = size - step if prefill else 0
     first_valid = -(-(size - init) // step)  # pushes until `size` samples are held
-    hist = state_tensor(graph, op, "history", (outer, history), "int16")
-    count = state_tensor(graph, op, "count", (1,), "int32")
+    hist = persistent_state(graph, op, "history", (outer, history), "int16")
+    count = persistent_state(graph, op, "count", (1,), "int32")
     params = FramerParams(outer, n_frames, size, step, history, first_valid)
     return [KernelCall("signal_framer_s16", params, (x.index, hist, count), (), (y.index, valid.index, hist, count),
                        op.index)]
@@ -146,8 +133,8 @@ def lower_stacker(op: Operator, graph: Graph) -> list[KernelCall]:
                           f", step {step} (the input is one frame; 1 <= step <= left + right + 1)")
     if y.size != channels * frames:
         raise Unsupported(f"SignalStacker output of {y.size} values for {frames} frames of {channels}")
-    hist = state_tensor(graph, op, "history", (frames * channels,), "int16")
-    count = state_tensor(graph, op, "count", (1,), "int32")
+    hist = persistent_state(graph, op, "history", (frames * channels,), "int16")
+    count = persistent_state(graph, op, "count", (1,), "int32")
     params = StackerParams(channels, left, frames, step)
     return [KernelCall("signal_stacker_s16", params, (x.index, hist, count), (), (y.index, valid.index, hist, count),
                        op.index)]
@@ -194,7 +181,7 @@ def lower_delay(op: Operator, graph: Graph) -> list[KernelCall]:
     if delay == 0:  # nothing to keep: the output is the input
         return [KernelCall("signal_delay_s16_stateless", params, (x.index,), (), (y.index,), op.index,
                            in_place=True, alias_offset=0)]
-    hist = state_tensor(graph, op, "history", (x.size // frame, delay), "int16")
+    hist = persistent_state(graph, op, "history", (x.size // frame, delay), "int16")
     return [KernelCall("signal_delay_s16", params, (x.index, hist), (), (y.index, hist), op.index)]
 
 
@@ -231,7 +218,7 @@ def lower_overlap_add(op: Operator, graph: Graph) -> list[KernelCall]:
     outer = x.size // (n_frames * size) if n_frames * size else 0
     if not 1 <= step <= size or y.size != outer * n_frames * step:
         raise Unsupported(f"SignalOverlapAdd frame_step {step} for frames of {size} into {y.shape}")
-    buf = state_tensor(graph, op, "buffer", (outer, size), x.dtype)
+    buf = persistent_state(graph, op, "buffer", (outer, size), x.dtype)
     kernel = "signal_overlap_add_s16" if x.dtype == "int16" else "signal_overlap_add_f32"
     params = OverlapAddParams(outer, n_frames, size, step)
     return [KernelCall(kernel, params, (x.index, buf), (), (y.index, buf), op.index, macs=x.size)]

@@ -72,6 +72,8 @@ class BuildResult:
             "schedule": c.schedule.to_json(),
             "arena_bytes": c.plan.arena_bytes,
             "arena_portable_bytes": c.portable_arena_bytes,
+            # variable tensors (e.g. SVDF state): model_state, outside the arena, kept between invokes
+            "state_bytes": c.plan.state_bytes,
             "scratch": c.scratch_summary(),
             "stack_high_water_bytes": m.stack_high_water if m else None,
             "stack_reserved_bytes": self.size.stack_reserved_bytes,
@@ -320,6 +322,8 @@ def format_report(result: BuildResult) -> str:
                      + ("; searched again with the runtime SRAM measured here" if result.remeasured else "")),
         ("MACs", f"{r['macs']:,}"),
         ("arena", kb(r["arena_bytes"]) + _describe_scratch(r)),
+        *([("state", f"{r['state_bytes']:,} B of variable tensors, outside the arena, kept between invokes "
+                     "(RESET zeroes them)")] if r["state_bytes"] else []),
         ("stack high-water", kb(m.stack_high_water) + " measured by stack painting" if m else "not measured"),
         ("SRAM total", f"{kb(result.sram_used)} = static {r['ram_static_bytes']:,} + stack; "
                        f"budget {r['sram_budget_bytes']:,}"),

@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="keep the build in this directory (default: a temporary one)")
     run.add_argument("--profile", action="store_true",
                      help="build with per-call profiling and print each kernel call's instructions")
+    run.add_argument("--sequence", action="store_true",
+                     help="each --input holds N steps, shaped (N, *input shape): invoke N times in order with the "
+                          "model's state (e.g. SVDF) carried, reset before the first; outputs are (N, *output shape)")
     from codegen.quantize.command import add_calibration_arguments
 
     add_calibration_arguments(build)

@@ -525,7 +525,7 @@ def test_emulated_firmware_reports_broken_frames(firmware_elf: Path) -> None:
         (reply,) = collect(link, 1)
         assert (reply.type, reply.seq, reply.payload[0]) == (MsgType.ERROR, 0x43, ErrorCode.BAD_LENGTH)
 
-        link.port.write(proto.encode_frame(0x7F, 0x44) + proto.encode_frame(MsgType.INVOKE, 0x45, b"x"))
+        link.port.write(proto.encode_frame(0x7F, 0x44) + proto.encode_frame(MsgType.INVOKE, 0x45, b"xy"))
         replies = collect(link, 2)
         assert [(r.type, r.seq, r.payload[0]) for r in replies] == [
             (MsgType.ERROR, 0x44, ErrorCode.UNKNOWN_TYPE),

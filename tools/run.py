@@ -84,6 +84,13 @@ def _read_npy(path: Path, i: int) -> np.ndarray:
 def check_run_args(args: argparse.Namespace) -> None:
     """What can be checked before anything is compiled (or quantized): the board, --out and every --output."""
     load_board(args.board)
+    models = getattr(args, "models", None) or [args.model]
+    index = getattr(args, "model_index", 0)
+    if not 0 <= index < len(models):
+        raise CodegenError(f"--model-index {index}: the firmware carries {len(models)} model(s), indices 0.."
+                           f"{len(models) - 1}")
+    if len(models) > 1 and getattr(args, "profile", False):
+        raise CodegenError("--profile takes one model")
     if args.out is not None:
         resolve_out(args.out)
     for path in args.output:
@@ -121,17 +128,30 @@ def run_command(args: argparse.Namespace) -> int:
         from codegen.pipeline import compile_file
 
         # Validates the model and the inputs before building.
-        compiled = compile_file(args.model, Target(board.core), board.sram.size)
+        models = getattr(args, "models", None) or [args.model]
+        if len(models) == 1:
+            models = [args.model]  # (a float model's quantized copy)
+        index = getattr(args, "model_index", 0)
+        compiled = compile_file(models[index], Target(board.core), board.sram.size)
         graph = compiled.graph
         sequence = getattr(args, "sequence", False)
         inputs = load_sequence_inputs(graph, args.input) if sequence else load_inputs(graph, args.input)
         if len(args.output) > len(graph.outputs):
             raise CodegenError(f"{graph.name} has {len(graph.outputs)} output(s); {len(args.output)} --output given")
         profile = getattr(args, "profile", False)
-        result = build(args.model, board, out, measure_run=False, compiled=compiled, profile=profile)
+        if len(models) > 1:
+            from tools.build import build_models
+
+            multi = build_models(models, board, out, measure_run=False)
+            compiled = multi.compiled[index]
+        else:
+            compiled = build(args.model, board, out, measure_run=False, compiled=compiled,
+                             profile=profile).compiled
         with Emulator(out / EMULATED_DIR / "firmware.elf", machine=board.qemu_machine or "mps2-an500",
-                      link_options={"invoke_timeout": measuring_invoke_wait(result.compiled)}) as emu:
-            emu.link.expect_model(result.compiled.hash8, graph.name, *io_bytes(graph))
+                      link_options={"invoke_timeout": measuring_invoke_wait(compiled)}) as emu:
+            if index:
+                emu.link.hello(index)
+            emu.link.expect_model(compiled.hash8, graph.name, *io_bytes(graph))
             if sequence:  # state zeroed once, then carried from step to step
                 emu.link.reset_state()
                 steps = [emu.link.infer([x[k] for x in inputs]) for k in range(len(inputs[0]))]
@@ -139,7 +159,7 @@ def run_command(args: argparse.Namespace) -> int:
                 stats = steps[-1][1]
             else:
                 raw, stats = emu.link.infer(inputs)
-            profile_ticks = emu.link.read_profile(len(result.compiled.sources.profile_positions)) if profile else None
+            profile_ticks = emu.link.read_profile(len(compiled.sources.profile_positions)) if profile else None
     if len(args.output) > len(raw):
         raise CodegenError(f"{graph.name} has {len(raw)} output(s); {len(args.output)} --output given")
     lead = (len(inputs[0]),) if sequence else ()
@@ -152,7 +172,7 @@ def run_command(args: argparse.Namespace) -> int:
         if i < len(args.output):
             _save(args.output[i], array)
     if profile_ticks is not None:
-        print(format_profile(result.compiled, profile_ticks, stats.tick_unit))
+        print(format_profile(compiled, profile_ticks, stats.tick_unit))
     instructions = instructions_from_ticks(stats.ticks, stats.tick_unit)
     last = " (the last one)" if sequence else ""
     print(f"instructions per inference{last}: {instructions:,}; stack high-water: {stats.stack_high_water:,} B")

@@ -320,10 +320,14 @@ class MultiBuildResult:
         return self.size.ram_static_bytes + (0 if self.board.stack_region is not None else stack)
 
     def report(self) -> dict:
+        from codegen.emit.multi_model import model_prefixes
+
         models = []
+        prefixes = model_prefixes([c.graph.name for c in self.compiled])
         for index, (c, m) in enumerate(zip(self.compiled, self.measurements, strict=True)):
             models.append({
                 "index": index,
+                "invoke": f"{prefixes[index]}_invoke",
                 "model": c.graph.name,
                 "model_hash": c.hash8.hex(),
                 "model_file": f"model_{index}.tflite",
@@ -401,7 +405,7 @@ def format_multi_report(result: MultiBuildResult) -> str:
     rows = []
     for entry, m in zip(r["models"], result.measurements, strict=True):
         k = entry["index"]
-        rows.append((f"model {k}", f"{entry['model']} (hash {entry['model_hash']}), model_invoke_{k}: "
+        rows.append((f"model {k}", f"{entry['model']} (hash {entry['model_hash']}), {entry['invoke']}(): "
                                   f"MACs {entry['macs']:,}, arena need {entry['arena_bytes']:,} B, "
                                   f"state {entry['state_bytes']:,} B"
                                   + (f", {m.instructions:,} instructions, stack {m.stack_high_water:,} B" if m

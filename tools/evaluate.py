@@ -103,6 +103,9 @@ def open_build(path: Path) -> BuildInfo:
     path = Path(path)
     report = read_build_report(path)
     report_path = path / "report.json"
+    if isinstance(report.get("models"), list):
+        raise CodegenError(f"{path} is a firmware with {len(report['models'])} models: eval takes a one-model build "
+                           "(run one with `codegen run --model ... --model-index K`)")
     model = path / MODEL_COPY
     if not model.is_file():
         raise CodegenError(f"{path} has no {MODEL_COPY} (built by an older codegen?): rebuild it with `codegen build`")

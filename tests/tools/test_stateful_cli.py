@@ -48,3 +48,35 @@ def test_eval_stateful_refuses_several_devices(tmp_path: Path, svdf_model: Path,
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 1, 24), np.int8))
     _fails(["eval", str(build), "--emulate", "--jobs", "2", "--stateful", "--data", str(tmp_path / "d.npz")], capsys,
            "--stateful runs the samples in order on one device")
+
+
+def test_run_model_index_out_of_range(svdf_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((1, 24), np.int8))
+    for models, index in (([svdf_model, svdf_model], 2), ([svdf_model], 1), ([svdf_model, svdf_model], -1)):
+        argv = ["run", "--board", "nucleo-f746", "--emulate", "--input", str(tmp_path / "x.npy"),
+                "--model-index", str(index), "--out", str(tmp_path / "b")]
+        for model in models:
+            argv += ["--model", str(model)]
+        _fails(argv, capsys, f"--model-index {index}: the firmware carries {len(models)} model(s), indices 0..")
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(("extra", "phrase"), [
+    (["--sram-budget", "64k"], "--sram-budget, --stream-input and --plot take one model"),
+    (["--stream-input"], "--sram-budget, --stream-input and --plot take one model"),
+    (["--calib", "c.npz"], "several --model take int8 .tflite models"),
+])
+def test_build_several_models_refuses_single_model_options(svdf_model: Path, tmp_path: Path, extra: list[str],
+                                                           phrase: str, capsys: pytest.CaptureFixture[str]) -> None:
+    _fails(["build", "--board", "nucleo-f746", "--model", str(svdf_model), "--model", str(svdf_model),
+            "--out", str(tmp_path / "b"), *extra], capsys, phrase)
+    assert not (tmp_path / "b").exists()
+
+
+def test_eval_refuses_a_several_model_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build = tmp_path / "b"
+    build.mkdir()
+    (build / "report.json").write_text('{"models": [{"model": "a"}, {"model": "b"}], "board": "nucleo-f746"}')
+    np.savez(tmp_path / "d.npz", x=np.zeros((2, 1, 24), np.int8))
+    _fails(["eval", str(build), "--emulate", "--data", str(tmp_path / "d.npz")], capsys,
+           "is a firmware with 2 models: eval takes a one-model build")

@@ -21,8 +21,11 @@ NUMPY_DTYPES: dict[str, type] = {
     "int8": np.int8,
     "uint8": np.uint8,
     "int16": np.int16,
+    "uint16": np.uint16,
     "int32": np.int32,
+    "uint32": np.uint32,
     "int64": np.int64,
+    "uint64": np.uint64,  # TFLM's signal ops (SignalFilterBank's output)
     "bool": np.bool_,
 }
 ITEMSIZE: dict[str, int] = {name: np.dtype(t).itemsize for name, t in NUMPY_DTYPES.items()}

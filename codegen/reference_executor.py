@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from codegen.ir import NUMPY_DTYPES, Graph
@@ -13,11 +15,14 @@ from codegen.passes.lowering import lower_graph
 def run_reference(
     graph: Graph, inputs: list[np.ndarray], calls: list[KernelCall] | None = None,
     state: dict[int, np.ndarray] | None = None,
+    transform: Callable[[KernelCall, np.ndarray], np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """Execute the graph on `inputs` (one per graph input, in order); returns the graph outputs.
 
     Variable tensors (SVDF's state) start as zeros, like model_reset() in the generated C; pass the same
     `state` dict to consecutive calls to carry them from one invoke to the next (it is updated in place).
+    `transform(call, result)`, when given, sees each single-output call's result and returns what is written
+    (mixed precision requantizes low-bit patches' feature maps through it: codegen/quantize/mixed_precision.py).
     """
     if len(inputs) != len(graph.inputs):
         raise ValueError(f"{graph.name} takes {len(graph.inputs)} inputs, got {len(inputs)}")
@@ -64,7 +69,8 @@ def run_reference(
         # gets the output written so far and fills in its own part.
         partial = out_index in values or (out_index in graph.views and graph.views[out_index][0] in values)
         kwargs = {"out": read(out_index)} if partial and out_index in values else {}
-        write(out_index, REFERENCES[call.kernel](call.params, *args, **kwargs))
+        result = REFERENCES[call.kernel](call.params, *args, **kwargs)
+        write(out_index, result if transform is None else transform(call, result))
     if state is not None:
         state.update({t.index: values[t.index] for t in graph.tensors if t.is_variable})
     return [values[i] for i in graph.outputs]

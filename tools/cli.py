@@ -50,6 +50,46 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _percent(text: str) -> float:
+    """A percentile in [0, 100]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a percentile in [0, 100]")
+    return value
+
+
+def _unit(text: str) -> float:
+    """A weight in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not in [0, 1]")
+    return value
+
+
+def _add_mixed_precision_arguments(parser: argparse.ArgumentParser, calib: bool) -> None:
+    group = parser.add_argument_group(
+        "mixed precision (QuantMCU)", "patches without outliers compute stage 1 in fewer bits (README: "
+        "\"Mixed precision (QuantMCU), phase 1\"); thresholds and bit-widths are calibrated on --calib")
+    group.add_argument("--mixed-precision", action="store_true",
+                       help="search per-feature-map bit-widths (8/4/2) for stage 1's low-bit patches")
+    if calib:
+        group.add_argument("--calib", type=Path, metavar="CALIB.npz",
+                           help="calibration inputs: array x = N samples in the model's input layout")
+    group.add_argument("--outlier-percentile", type=_percent, default=None, metavar="P",
+                       help="thresholds: the P-th percentile of per-patch maxima (default 90)")
+    group.add_argument("--mp-lambda", type=_unit, default=None, metavar="L",
+                       help="search weight of entropy loss against bit operations saved (default 0.3)")
+    if calib:
+        group.add_argument("--mp-report", type=Path, metavar="REPORT.json",
+                           help="write the mixed_precision block (with the model and schedule) to this file")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="codegen", description="Compile TFLite models into Cortex-M firmware.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -89,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_calibration_arguments(build)
     add_calibration_arguments(run)
+    _add_mixed_precision_arguments(build, calib=False)
 
     plan = sub.add_parser("plan", help="show the execution schedules weighed under an SRAM budget, without building")
     plan.add_argument("--model", required=True, type=Path)
@@ -98,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="let the schedule read the input row by row while it runs instead of holding it whole "
                            "in SRAM (the firmware then asks the host, or your code, for rows: model_read_input)")
     plan.add_argument("--all", action="store_true", help="list every candidate, not the 12 smallest")
+    _add_mixed_precision_arguments(plan, calib=True)
 
     sweep = sub.add_parser("sweep", help="build and measure every model x board x SRAM budget in the emulator "
                                          "(locally or on Ray): sweep.csv and pareto.png")
@@ -181,6 +223,9 @@ def _main(args: argparse.Namespace) -> int:
             from codegen.quantize.command import with_quantized_model
             from tools.build import build_command, check_build_args
 
+            if args.mixed_precision:
+                raise CodegenError("--mixed-precision is not yet emitted to firmware: `codegen plan --model M "
+                                   "--mixed-precision --calib C.npz` runs its offline half")
             check_build_args(args)  # before the (slow) quantization and compilation
             return with_quantized_model(args, build_command)
         if args.command == "run":

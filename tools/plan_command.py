@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 
+from codegen.errors import CodegenError
+from codegen.ir import Graph
+from codegen.kernels.base import KernelCall
 from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.passes.specialize import scratch_hint
@@ -34,7 +38,54 @@ def format_candidates(weighed: list[Schedule], chosen: Schedule | None, budget: 
     return "\n".join(lines)
 
 
+def check_mixed_precision_args(args: argparse.Namespace) -> None:
+    """Refuse mixed-precision options that cannot be used, before anything is read or searched."""
+    if not args.mixed_precision:
+        given = [flag for flag, value in (("--calib", args.calib), ("--outlier-percentile", args.outlier_percentile),
+                                          ("--mp-lambda", args.mp_lambda), ("--mp-report", args.mp_report))
+                 if value is not None]
+        if given:
+            raise CodegenError(f"{', '.join(given)} only work with --mixed-precision")
+        return
+    if args.calib is None:
+        raise CodegenError("--mixed-precision needs --calib CALIB.npz (array x: input samples) to calibrate "
+                           "its thresholds and bit-widths")
+    if not args.calib.is_file():
+        raise CodegenError(f"calibration data {args.calib} does not exist")
+    report = args.mp_report
+    if report is not None and (report.is_dir() or not report.parent.resolve().is_dir()):
+        raise CodegenError(f"--mp-report {report} must name a file in an existing folder")
+
+
+def mixed_precision(args: argparse.Namespace, graph: Graph, calls: list[KernelCall], chosen: Schedule,
+                    weighed: list[Schedule], budget: int) -> dict:
+    """The offline half of QuantMCU on the chosen (or best fitting) patch schedule: printed, and returned as
+    report.json's "mixed_precision" block."""
+    from codegen.quantize import mixed_precision as mp
+    from codegen.quantize.calibrate import read_npz
+
+    samples = mp.calibration_samples(read_npz(args.calib), graph)
+    defaults = mp.MixedPrecisionOptions()
+    options = mp.MixedPrecisionOptions(
+        outlier_percentile=defaults.outlier_percentile if args.outlier_percentile is None else args.outlier_percentile,
+        lam=defaults.lam if args.mp_lambda is None else args.mp_lambda)
+    schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, budget)
+    try:
+        stage = mp.patch_stage(graph, calls, schedule.split, schedule.grid)
+    except ValueError as exc:
+        raise CodegenError(f"--mixed-precision: {exc}") from None
+    result = mp.search(stage, samples, options)
+    print(mp.format_result(result))
+    block = result.to_json()
+    if args.mp_report is not None:
+        info = {"model": graph.name, "sram_budget": budget, "schedule": schedule.to_json(),
+                "mixed_precision": block}
+        args.mp_report.write_text(json.dumps(info, indent=2) + "\n")
+    return block
+
+
 def plan_command(args: argparse.Namespace) -> int:
+    check_mixed_precision_args(args)
     board = load_board(args.board)
     budget = args.sram_budget if args.sram_budget is not None else board.sram.size
     # The graph as the build's search sees it: PADs fused, nothing else applied (compile_file's graph would
@@ -50,4 +101,6 @@ def plan_command(args: argparse.Namespace) -> int:
     if len(weighed) == 1:  # per-layer fits: still show what else there is
         weighed = candidates(graph, calls, cost, args.stream_input)
     print(format_candidates(weighed, chosen, budget, len(weighed) if args.all else 12))
+    if args.mixed_precision:
+        mixed_precision(args, graph, calls, chosen, weighed, budget)
     return 0

@@ -21,12 +21,15 @@ C_TYPES = {
     np.dtype(np.int8): "int8_t",
     np.dtype(np.uint8): "uint8_t",
     np.dtype(np.int16): "int16_t",
+    np.dtype(np.uint16): "uint16_t",
     np.dtype(np.int32): "int32_t",
+    np.dtype(np.uint32): "uint32_t",
     np.dtype(np.int64): "int64_t",
+    np.dtype(np.uint64): "uint64_t",
     np.dtype(np.float32): "float",
 }
-IR_C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
-              "float32": "float", "bool": "uint8_t"}
+IR_C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "uint16": "uint16_t", "int32": "int32_t",
+              "uint32": "uint32_t", "int64": "int64_t", "uint64": "uint64_t", "float32": "float", "bool": "uint8_t"}
 VALUES_PER_LINE = 24
 
 
@@ -139,6 +142,8 @@ def _format_values(flat: np.ndarray) -> list[str]:
         items = ["INT32_MIN" if v == -(2**31) else str(v) for v in flat.tolist()]
     elif flat.dtype == np.int64:  # 16x8 biases; -2^63 has no plain decimal literal
         items = ["INT64_MIN" if v == -(2**63) else str(v) for v in flat.tolist()]
+    elif flat.dtype in (np.uint32, np.uint64):  # unsigned literals: 2^64 - 1 has no signed type
+        items = [f"{v}u" for v in flat.tolist()]
     else:
         items = [str(v) for v in flat.tolist()]
     return ["    " + ", ".join(items[i : i + VALUES_PER_LINE]) + "," for i in range(0, len(items), VALUES_PER_LINE)]

@@ -27,8 +27,8 @@ def model_kind(spec: str | Path) -> str:
 
 
 def float_reason(spec: str | Path) -> str | None:
-    """Why `spec` is a float model that needs quantizing (--calib), or None for an int8 .tflite, which goes
-    straight to the compiler."""
+    """Why `spec` is a float model that needs quantizing (--calib), or None for an int8 .tflite (or a TFLM
+    audio front end), which goes straight to the compiler."""
     kind = model_kind(spec)
     if kind == "keras":
         return "a Keras model computes in float32"
@@ -38,6 +38,10 @@ def float_reason(spec: str | Path) -> str | None:
     from codegen.frontend.tflite_reader import read_tflite
 
     graph = read_tflite(spec)
+    if any(o.op_type.startswith("CUSTOM:Signal") for o in graph.operators):
+        # TFLM's audio front end (signal-library ops): it runs as it is, its float ops (CAST, MUL) included;
+        # quantizing it would change what it computes. The compiler names whatever does not lower.
+        return None
     op = first_float_operator(graph)
     return None if op is None else f"{op.describe()} computes in float32"
 

@@ -149,6 +149,12 @@ def _mul_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
     return tflite.MulOptionsEnd(b)
 
 
+def _div_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
+    tflite.DivOptionsStart(b)
+    tflite.DivOptionsAddFusedActivationFunction(b, _activation(op))
+    return tflite.DivOptionsEnd(b)
+
+
 def _pool_options(b: flatbuffers.Builder, op: Operator, graph: Graph) -> int:
     o = op.options
     tflite.Pool2DOptionsStart(b)
@@ -305,6 +311,7 @@ _OPTION_WRITERS: dict[str, _OpOptions] = {
     "STRIDED_SLICE": _OpOptions(_BO.StridedSliceOptions, _strided_slice_options),
     "TRANSPOSE_CONV": _OpOptions(_BO.TransposeConvOptions, _transpose_conv_options),
     "MUL": _OpOptions(_BO.MulOptions, _mul_options),
+    "DIV": _OpOptions(_BO.DivOptions, _div_options),
     "AVERAGE_POOL_2D": _OpOptions(_BO.Pool2DOptions, _pool_options),
     "MAX_POOL_2D": _OpOptions(_BO.Pool2DOptions, _pool_options),
     "MEAN": _OpOptions(_BO.ReducerOptions, _reducer_options),

@@ -20,6 +20,7 @@ from codegen.kernels.activation import (
     logistic,
     prelu,
     relu_s16,
+    sigmoid_s16,
     softmax,
     softmax_s16,
     unary_lut,
@@ -27,8 +28,11 @@ from codegen.kernels.activation import (
 from codegen.kernels.arithmetic import (
     add_dsp,
     add_sub,
+    binary_wide,
+    cast,
     elementwise,
     maximum_minimum,
+    mul_f32,
     mul_s16,
     quantize,
     quantize_s16,
@@ -66,6 +70,7 @@ from codegen.kernels.movement import (
 from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, pooling_s16, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_nearest
 from codegen.kernels.sequence import svdf
+from codegen.kernels.signal import energy, fft, filter_bank, framing, pcan, spectral_subtraction, window
 
 # One module per kernel family; add a family here and nowhere else.
 FAMILIES: tuple[ModuleType, ...] = (
@@ -118,8 +123,21 @@ FAMILIES: tuple[ModuleType, ...] = (
     mean_s16,
     pooling_s16,
     softmax_s16,
+    sigmoid_s16,
     # sequence operators with a variable state tensor
     svdf,
+    # TFLM's audio front end: the signal library's filter bank onward, and the plain ops its graph uses
+    filter_bank,
+    spectral_subtraction,
+    pcan,
+    cast,
+    mul_f32,
+    binary_wide,
+    # TFLM's signal library (the audio front end's custom operators)
+    window,
+    fft,
+    energy,
+    framing,
 )
 
 

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from codegen.ir import Graph, Operator, Tensor
+
 _CTYPES = {
     "int8_t": ctypes.c_int8,
     "uint8_t": ctypes.c_uint8,
@@ -101,3 +103,20 @@ class KernelCall:
     # EXPAND_DIMS, a SLICE or SPLIT of contiguous bytes): the memory planner may then make the output a view of the
     # input and drop the call. The kernel must still compute the output when it is not dropped.
     alias_offset: int | None = None
+
+
+def persistent_state(graph: Graph, op: Operator, role: str, shape: tuple[int, ...], dtype: str) -> int:
+    """The index of a variable tensor holding `op`'s internal state (e.g. TFLM's SignalFilterBankSpectralSubtraction
+    keeps its noise estimate in a persistent buffer of the op, not in a model tensor): created on the first
+    lowering of the op, found again on later ones. From then on it is like SVDF's state tensor: zero at start,
+    kept in model_state across invokes, zeroed by model_reset(), carried by the reference executor's `state`.
+    The call reads it as an input and writes it as an output (the same tensor)."""
+    name = f"op{op.index}_{role}_state"
+    for t in graph.tensors:
+        if t.name == name and t.is_variable:
+            if t.shape != tuple(shape) or t.dtype != dtype:
+                raise Unsupported(f"state {name} exists with shape {t.shape} {t.dtype}, not {shape} {dtype}")
+            return t.index
+    index = len(graph.tensors)
+    graph.tensors.append(Tensor(index, name, tuple(shape), dtype, is_variable=True))
+    return index

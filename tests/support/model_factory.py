@@ -693,3 +693,18 @@ def run_builtin_ref(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
         interp.set_tensor(detail["index"], np.ascontiguousarray(x))
     interp.invoke()
     return [np.array(interp.get_tensor(d["index"])) for d in interp.get_output_details()]
+
+
+def conv_chain(size: int = 4, kernels: tuple[int, ...] = (1, 1, 1), scale: float = 1.0) -> Graph:
+    """int8 input 1 x size x size x 1 (scale 1, zero point 0), then single-channel convolutions of weight 1 and
+    bias 0, SAME padding, no activation: with scale 1 each 1x1 layer copies its input exactly."""
+    b = GraphBuilder("chain")
+    x = first = b.tensor("input", (1, size, size, 1), "int8", per_tensor(1.0, 0))
+    for n, k in enumerate(kernels):
+        w = b.tensor(f"w{n}", (1, k, k, 1), "int8", per_tensor(1.0, 0), np.ones((1, k, k, 1), np.int8))
+        bias = b.tensor(f"b{n}", (1,), "int32", Quantization((1.0,), (0,), 0), np.zeros(1, np.int32))
+        y = b.tensor(f"y{n}", (1, size, size, 1), "int8", per_tensor(scale, 0))
+        b.op("CONV_2D", (x, w, bias), (y,), padding="SAME", stride_h=1, stride_w=1, dilation_h=1, dilation_w=1,
+             activation="NONE")
+        x = y
+    return b.build((first,), (x,))

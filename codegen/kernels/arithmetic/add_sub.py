@@ -78,7 +78,8 @@ def _operands(op: Operator, graph: Graph) -> tuple[Tensor, Tensor, Tensor]:
     a, b = ins
     (y,) = graph.op_outputs(op)
     if not a.dtype == b.dtype == y.dtype or y.dtype not in LEFT_SHIFT:
-        raise Unsupported(f"{name} of {a.dtype}, {b.dtype} -> {y.dtype} (int8 or int16 throughout)")
+        raise Unsupported(f"{name} of {a.dtype}, {b.dtype} -> {y.dtype} "
+                          "(one type throughout: int8, int16, int32 or float32)")
     for t, role in ((a, "first input"), (b, "second input"), (y, "output")):
         if t.quant is None or t.quant.per_channel:
             raise Unsupported(f"{name} whose {role} is not per-tensor quantized")

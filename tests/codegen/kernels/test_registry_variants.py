@@ -23,15 +23,16 @@ def _lower(graph: Graph):
     return LOWERINGS[op.op_type](op, graph)
 
 
-@pytest.mark.parametrize(("dtype", "kernel"), [("int8", "add_s8"), ("int16", "add_s16")])
+@pytest.mark.parametrize(("dtype", "kernel"), [("int8", "add_s8"), ("int16", "add_s16"), ("float32", "binary_f32")])
 def test_add_goes_to_the_family_of_its_element_type(dtype, kernel):
     (call,) = _lower(_binary("ADD", dtype))
     assert call.kernel == kernel
 
 
 def test_an_element_type_no_family_takes_keeps_the_base_refusal():
-    with pytest.raises(Unsupported, match="float32"):
-        _lower(_binary("ADD", "float32"))
+    # (float32 and int32 ADD have a family now: binary_wide)
+    with pytest.raises(Unsupported, match="uint8"):
+        _lower(_binary("ADD", "uint8"))
 
 
 def test_the_int16_conv_variant_refuses_with_its_own_reason():

@@ -90,9 +90,10 @@ def test_int16_add_uses_the_general_path_with_left_shift_15():
 
 @pytest.mark.parametrize(
     ("dtypes", "message"),
-    [(("int16", "int16", "int8"), "int16, int16 -> int8"), (("float32",) * 3, "float32")],
+    [(("int16", "int16", "int8"), "int16, int16 -> int8"), (("float32", "float32", "int16"), "float32"),
+     (("uint8",) * 3, "uint8")],
 )
-def test_mixed_or_float_types_are_refused(dtypes, message):
+def test_mixed_or_unsupported_types_are_refused(dtypes, message):
     q = Quantization((0.1,), (0,))
     tensors = [Tensor(i, n, (2,), d, q if d != "float32" else None)
                for i, (n, d) in enumerate(zip("aby", dtypes, strict=True))]

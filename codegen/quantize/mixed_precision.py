@@ -1,0 +1,460 @@
+"""Value-driven mixed precision of the patch stage (QuantMCU, Tao et al., DATE 2024), offline half.
+
+Stage 1 of a patch schedule (recomputed halos, codegen/schedule/patch_schedule.expand) runs each patch on one
+of two paths, chosen at run time (VDPC):
+- the patch's region of the *classified map* (the output of stage 1's first weighted call, i.e. its first
+  convolution) is computed in int8 as today; if its largest int8 value exceeds the map's threshold qT, the
+  patch stays on the int8 path (today's code, unchanged);
+- otherwise the patch takes the low-bit path: every stage-1 feature map with a bit-width b < 8 is requantized
+  to b bits as soon as it is computed, and its consumers read the b-bit values.
+
+Low-bit arithmetic (exact, so that firmware can reproduce it bit for bit): a map of int8 scale s and zero point
+z gets the scale s * 2^k (a power-of-two multiple of its int8 scale). An int8 value q becomes the signed level
+    m = clamp(RoundingDivideByPOT(q - z, k), m_lo, m_hi)        (TFLite's round half away from zero)
+stored as the unsigned b-bit code m - m_lo (0 .. 2^b - 1), and is read back as the int8 value z + m * 2^k,
+which lies in [-128, 127] by construction. A consumer's int8 kernel on those values equals a b-bit kernel that
+accumulates sum(w * m) and shifts its accumulator left by k before the bias and the usual requantization, so
+the low-bit firmware kernel can match the reference exactly. k is the smallest shift whose 2^b levels cover the
+map's non-outlier range: from the int8 minimum to the threshold qT (values above qT clip at m_hi).
+
+Thresholds (VDPC): per stage-1 feature map, the P-th percentile (default 90, nearest observed value, so an int8
+value) of the per-patch maxima of the map over the calibration set, in int8; T = s * (qT - z) in real units.
+
+Bit-widths (VDQS, no training): every map starts at 8 bits; a step lowers one map 8 -> 4 or 4 -> 2. Each step
+is scored S = -lambda * dH + (1 - lambda) * dB, where dH is the map's entropy loss (bits; entropy of its
+values on the calibration set's low-bit patches, after that map's requantization alone) divided by the summed
+8-bit entropies of all candidate maps, and dB the bit operations the step saves on the low-bit path divided by
+stage 1's int8 bit operations. The best step is taken while its S > 0 and, with a target, until the low-bit
+path's bit operations reach target x int8.
+
+Bit operations of stage 1: sum over weighted calls (convolutions) of the patched call list, halo recomputation
+included, of MACs x input activation bits x 8 weight bits. The mixed figure is the expectation over the
+calibration set: each patch at its measured low-bit share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from codegen.errors import BudgetError, CodegenError
+from codegen.ir import Graph
+from codegen.kernels.base import KernelCall
+from codegen.kernels.fixedpoint import rounding_divide_by_pot
+from codegen.reference_executor import run_reference
+from codegen.schedule.patch_schedule import expand
+from codegen.schedule.search import Schedule
+
+WEIGHTED = ("conv2d_s8", "depthwise_conv2d_s8")  # calls whose MACs multiply an activation by an int8 weight
+WEIGHT_BITS = 8
+BIT_STEPS = {8: 4, 4: 2}
+ALL_INT8 = -129  # a threshold below every int8 value: every patch takes the int8 path
+
+
+@dataclass(frozen=True)
+class LowBitFormat:
+    """How one int8 feature map is held on the low-bit path (see the module docstring)."""
+
+    bits: int
+    shift: int  # k: the low-bit scale is the int8 scale x 2^k
+    zero_point: int  # the int8 map's zero point z
+    m_lo: int
+    m_hi: int
+
+    def levels(self, q: np.ndarray) -> np.ndarray:
+        m = rounding_divide_by_pot(np.asarray(q, dtype=np.int64) - self.zero_point, self.shift)
+        return np.clip(m, self.m_lo, self.m_hi)
+
+    def codes(self, q: np.ndarray) -> np.ndarray:
+        """The unsigned b-bit codes the low-bit path stores."""
+        return (self.levels(q) - self.m_lo).astype(np.uint8)
+
+    def from_codes(self, codes: np.ndarray) -> np.ndarray:
+        return (self.zero_point + (codes.astype(np.int64) + self.m_lo) * (1 << self.shift)).astype(np.int8)
+
+    def requantize(self, q: np.ndarray) -> np.ndarray:
+        """int8 -> b bits -> int8, as a consumer of the low-bit map sees it."""
+        return self.from_codes(self.codes(q))
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def low_bit_format(bits: int, zero_point: int, q_threshold: int) -> LowBitFormat:
+    """The smallest power-of-two step whose 2^bits levels cover int8 values [-128, max(q_threshold, z)]."""
+    top = max(q_threshold, zero_point) - zero_point  # >= 0: the range always holds real zero
+    for shift in range(8):
+        step = 1 << shift
+        m_hi = min(-(-top // step), (127 - zero_point) // step)
+        m_lo = max(m_hi - (1 << bits) + 1, -((128 + zero_point) // step))
+        if zero_point + m_lo * step <= -128 + step - 1:  # the levels reach the bottom of the int8 range
+            return LowBitFormat(bits, shift, zero_point, m_lo, m_hi)
+    raise AssertionError("a shift of 7 always covers the int8 range")
+
+
+@dataclass(frozen=True)
+class PatchStage:
+    """Stage 1 of a recomputed-halo patch schedule, as mixed precision sees it."""
+
+    graph: Graph  # the original graph
+    calls: list[KernelCall]
+    split: int
+    grid: tuple[int, int]
+    expanded_graph: Graph
+    expanded_calls: list[KernelCall]
+    origin: dict[int, tuple[int, int]]  # patch buffer tensor -> (patch, stage-1 tensor it holds part of)
+    patches: int
+    classified: int  # the stage-1 tensor VDPC checks
+    candidates: tuple[int, ...]  # stage-1 tensors that may get fewer bits, in call order
+
+    def low_path_macs(self) -> dict[int, int]:
+        """Per candidate: MACs of the weighted calls reading it, over every patch (halo recompute included)."""
+        macs = dict.fromkeys(self.candidates, 0)
+        for call in self.expanded_calls:
+            if call.kernel in WEIGHTED and call.inputs[0] in self.origin:
+                source = self.origin[call.inputs[0]][1]
+                if source in macs:
+                    macs[source] += call.macs
+        return macs
+
+
+def patch_stage(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, int]) -> PatchStage:
+    """Expand stage 1 (calls[0..split]) into grid patches and note which buffer holds which map of which patch."""
+    g, expanded = expand(graph, calls, split, grid)
+    stage1 = calls[: split + 1]
+    split_tensor = stage1[-1].outputs[0]
+    first = len(graph.tensors)
+    origin: dict[int, tuple[int, int]] = {}
+    patch, position = 0, 0
+    for call in expanded[: len(expanded) - (len(calls) - split - 1)]:
+        out = call.outputs[0]
+        if out == split_tensor:  # the patch's store into its tile of the split tensor
+            patch, position = patch + 1, 0
+        elif out >= first and g.tensor(out).name.endswith("crop"):
+            origin[out] = origin.get(call.inputs[0], (patch, call.inputs[0]))
+        else:
+            origin[out] = (patch, stage1[position].outputs[0])
+            position += 1
+    weighted = [k for k, c in enumerate(stage1) if c.kernel in WEIGHTED]
+    if not weighted:
+        raise ValueError(f"{graph.name}: stage 1 up to call {split} has no convolution to run in fewer bits")
+    classified = stage1[weighted[0]].outputs[0]
+    if len(weighted) < 2:
+        raise ValueError(f"{graph.name}: stage 1 up to call {split} has no convolution reading a feature map")
+    candidates = tuple(c.outputs[0] for c in stage1[weighted[0]:] if c.outputs[0] != split_tensor
+                       and graph.tensor(c.outputs[0]).dtype == "int8")
+    return PatchStage(graph, calls, split, grid, g, expanded, origin, patch, classified, candidates)
+
+
+@dataclass(frozen=True)
+class MixedPrecisionPlan:
+    """What the offline half decides: per candidate map its bit-width and int8 threshold."""
+
+    bits: dict[int, int]
+    q_thresholds: dict[int, int]  # int8 value; the classified map's decides each patch's path
+
+    def formats(self, stage: PatchStage) -> dict[int, LowBitFormat]:
+        return {t: low_bit_format(b, stage.graph.tensor(t).zero_point, self.q_thresholds[t])
+                for t, b in self.bits.items() if b < 8}
+
+
+@dataclass
+class _Run:
+    """A reference-executor hook: classifies each patch on its classified-map buffer, requantizes low-bit maps."""
+
+    stage: PatchStage
+    plan: MixedPrecisionPlan
+    formats: dict[int, LowBitFormat]
+    low: dict[int, bool] = field(default_factory=dict)  # patch -> took the low-bit path
+
+    def __call__(self, call: KernelCall, array: np.ndarray) -> np.ndarray:
+        where = self.stage.origin.get(call.outputs[0])
+        if where is None or call.kernel == "copy_window":
+            return array
+        patch, tensor = where
+        if tensor == self.stage.classified:
+            self.low[patch] = int(np.max(array)) <= self.plan.q_thresholds[tensor]
+        fmt = self.formats.get(tensor)
+        if fmt is not None and self.low.get(patch, False):
+            return fmt.requantize(array)
+        return array
+
+
+def run_mixed(stage: PatchStage, plan: MixedPrecisionPlan, inputs: list[np.ndarray]
+              ) -> tuple[list[np.ndarray], list[bool]]:
+    """The reference result of the mixed-precision schedule, and which patches took the low-bit path."""
+    hook = _Run(stage, plan, plan.formats(stage))
+    outputs = run_reference(stage.expanded_graph, inputs, stage.expanded_calls, transform=hook)
+    return outputs, [hook.low.get(n, False) for n in range(stage.patches)]
+
+
+# ---- bit operations ------------------------------------------------------------------------------------
+
+
+def patch_bitops(stage: PatchStage, bits: dict[int, int]) -> tuple[list[int], list[int]]:
+    """Per patch: stage-1 bit operations on the int8 path and on the low-bit path with `bits`."""
+    int8 = [0] * stage.patches
+    low = [0] * stage.patches
+    for call in stage.expanded_calls:
+        if call.kernel not in WEIGHTED or call.outputs[0] not in stage.origin:
+            continue  # stage 2, or no weights
+        patch = stage.origin[call.outputs[0]][0]
+        source = stage.origin.get(call.inputs[0], (patch, call.inputs[0]))[1]
+        int8[patch] += call.macs * 8 * WEIGHT_BITS
+        low[patch] += call.macs * bits.get(source, 8) * WEIGHT_BITS
+    return int8, low
+
+
+# ---- calibration ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibrationStats:
+    """Per calibration sample and patch, each candidate map's largest int8 value and its value histogram."""
+
+    maxima: dict[int, np.ndarray]  # tensor -> (samples, patches) int
+    histograms: dict[int, np.ndarray]  # tensor -> (samples, patches, 256) counts of q + 128
+
+
+@dataclass
+class _Collect:
+    stage: PatchStage
+    maxima: dict[tuple[int, int], int] = field(default_factory=dict)
+    histograms: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+
+    def __call__(self, call: KernelCall, array: np.ndarray) -> np.ndarray:
+        where = self.stage.origin.get(call.outputs[0])
+        if where is not None and call.kernel != "copy_window" and where[1] in self.stage.candidates:
+            key = (where[1], where[0])
+            values = np.asarray(array, dtype=np.int64).reshape(-1)
+            self.maxima[key] = int(values.max())
+            self.histograms[key] = np.bincount(values + 128, minlength=256)
+        return array
+
+
+def collect_stats(stage: PatchStage, samples: list[list[np.ndarray]]) -> CalibrationStats:
+    """Run every sample through the all-int8 patch schedule and record its maps patch by patch."""
+    maxima = {t: np.zeros((len(samples), stage.patches), np.int64) for t in stage.candidates}
+    hists = {t: np.zeros((len(samples), stage.patches, 256), np.int64) for t in stage.candidates}
+    for i, inputs in enumerate(samples):
+        hook = _Collect(stage)
+        run_reference(stage.expanded_graph, inputs, stage.expanded_calls, transform=hook)
+        for (t, n), value in hook.maxima.items():
+            maxima[t][i, n] = value
+            hists[t][i, n] = hook.histograms[(t, n)]
+    return CalibrationStats(maxima, hists)
+
+
+def calibrate_thresholds(maxima: dict[int, np.ndarray], percentile: float) -> dict[int, int]:
+    """Per map: the `percentile`-th percentile of its per-patch maxima (an observed int8 value)."""
+    if not 0 <= percentile <= 100:
+        raise ValueError(f"outlier percentile {percentile} is not in [0, 100]")
+    return {t: int(np.percentile(m.reshape(-1), percentile, method="higher")) for t, m in maxima.items()}
+
+
+def entropy_bits(histogram: np.ndarray) -> float:
+    total = histogram.sum()
+    if total == 0:
+        return 0.0
+    p = histogram[histogram > 0] / total
+    return float(-(p * np.log2(p)).sum())
+
+
+def entropy_table(histogram: np.ndarray, zero_point: int, q_threshold: int) -> dict[int, float]:
+    """A map's entropy at 8, 4 and 2 bits, from the histogram of its int8 values."""
+    table = {8: entropy_bits(histogram)}
+    q = np.arange(-128, 128)
+    for bits in (4, 2):
+        codes = low_bit_format(bits, zero_point, q_threshold).codes(q)
+        table[bits] = entropy_bits(np.bincount(codes, weights=histogram, minlength=1 << bits))
+    return table
+
+
+# ---- VDQS ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchStep:
+    tensor: int
+    bits: int  # the bit-width the step lowered the map to
+    score: float
+    bitops: int  # low-bit path's bit operations after the step
+
+
+def vdqs(entropies: dict[int, dict[int, float]], macs: dict[int, int], bitops_int8: int, lam: float = 0.5,
+         bitops_target: float | None = None) -> tuple[dict[int, int], list[SearchStep]]:
+    """The greedy bit-width search (module docstring). `entropies[t][b]`: map t's entropy at b bits; `macs[t]`:
+    MACs of the weighted calls reading t on the low-bit path; `bitops_int8`: stage 1's int8 bit operations.
+    Stops when no step scores above 0, or once the bit operations reach bitops_target x bitops_int8."""
+    if not 0 <= lam <= 1:
+        raise ValueError(f"lambda {lam} is not in [0, 1]")
+    bits = dict.fromkeys(entropies, 8)
+    total_entropy = sum(e[8] for e in entropies.values()) or 1.0
+    bitops = bitops_int8
+    steps: list[SearchStep] = []
+    while bitops_target is None or bitops > bitops_target * bitops_int8:
+        best: tuple[float, int] | None = None
+        for t in sorted(bits):
+            lower = BIT_STEPS.get(bits[t])
+            if lower is None:
+                continue
+            d_entropy = (entropies[t][bits[t]] - entropies[t][lower]) / total_entropy
+            d_bitops = (bits[t] - lower) * macs.get(t, 0) * WEIGHT_BITS / max(bitops_int8, 1)
+            score = -lam * d_entropy + (1 - lam) * d_bitops
+            if best is None or score > best[0]:
+                best = (score, t)
+        if best is None or best[0] <= 0:
+            break
+        score, t = best
+        lower = BIT_STEPS[bits[t]]
+        bitops -= (bits[t] - lower) * macs.get(t, 0) * WEIGHT_BITS
+        bits[t] = lower
+        steps.append(SearchStep(t, lower, score, bitops))
+    return bits, steps
+
+
+# ---- the whole offline half ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MixedPrecisionOptions:
+    outlier_percentile: float = 90.0
+    lam: float = 0.3
+    bitops_target: float | None = None  # fraction of the int8 bit operations; None: stop when S stops improving
+
+
+@dataclass(frozen=True)
+class MixedPrecisionResult:
+    stage: PatchStage
+    plan: MixedPrecisionPlan
+    steps: list[SearchStep]
+    bitops_int8: int
+    bitops: int  # expected over the calibration set
+    bitops_low_path: int  # every patch on the low-bit path
+    low_bit_patch_share: float
+    search_seconds: float
+
+    def to_json(self) -> dict:
+        g = self.stage.graph
+        names = [g.tensor(t).name for t in self.stage.candidates]
+        # tensor names key the report; a name two maps share gets each map's index
+        name = {t: n if names.count(n) == 1 else f"{n} (t{t})" for t, n in zip(self.stage.candidates, names,
+                                                                             strict=True)}
+        return {
+            "bits": {name[t]: b for t, b in self.plan.bits.items()},
+            "thresholds": {name[t]: _real(g, t, q) for t, q in self.plan.q_thresholds.items()},
+            "bitops_int8": self.bitops_int8,
+            "bitops": self.bitops,
+            "low_bit_patch_share": round(self.low_bit_patch_share, 4),
+            "search_seconds": round(self.search_seconds, 3),
+            "classified_tensor": name[self.stage.classified],
+            "int8_thresholds": {name[t]: q for t, q in self.plan.q_thresholds.items()},
+            "bitops_low_path": self.bitops_low_path,
+            "formats": {name[t]: f.to_json() for t, f in self.plan.formats(self.stage).items()},
+            "schedule": {"split_call": self.stage.split, "grid": list(self.stage.grid)},
+        }
+
+
+def _real(graph: Graph, t: int, q: int) -> float:
+    tensor = graph.tensor(t)
+    return float(tensor.scale * (q - tensor.zero_point))
+
+
+def search(stage: PatchStage, samples: list[list[np.ndarray]], options: MixedPrecisionOptions,
+           clock: Callable[[], float] = time.perf_counter) -> MixedPrecisionResult:
+    """Calibrate thresholds on `samples` (each a list of graph inputs), search bit-widths, count bit operations."""
+    if not samples:
+        raise ValueError("mixed precision needs at least one calibration sample")
+    start = clock()
+    stats = collect_stats(stage, samples)
+    q_thresholds = calibrate_thresholds(stats.maxima, options.outlier_percentile)
+    low = stats.maxima[stage.classified] <= q_thresholds[stage.classified]  # (samples, patches)
+    entropies = {}
+    for t in stage.candidates:
+        histogram = stats.histograms[t][low].sum(axis=0) if low.any() else np.zeros(256, np.int64)
+        entropies[t] = entropy_table(histogram, stage.graph.tensor(t).zero_point, q_thresholds[t])
+    int8, _ = patch_bitops(stage, {})
+    bits, steps = vdqs(entropies, stage.low_path_macs(), sum(int8), options.lam, options.bitops_target)
+    _, low_bitops = patch_bitops(stage, bits)
+    share = low.mean(axis=0)
+    expected = sum(s * lb + (1 - s) * b8 for s, lb, b8 in zip(share, low_bitops, int8, strict=True))
+    plan = MixedPrecisionPlan(bits, q_thresholds)
+    return MixedPrecisionResult(stage, plan, steps, sum(int8), int(round(expected)), sum(low_bitops),
+                                float(low.mean()), clock() - start)
+
+
+def bitops_ratio(result: MixedPrecisionResult) -> float:
+    return result.bitops_int8 / result.bitops if result.bitops else math.inf
+
+
+# ---- glue for `codegen plan --mixed-precision` -----------------------------------------------------------
+
+
+def calibration_samples(arrays: dict[str, np.ndarray], graph: Graph, limit: int = 64) -> list[list[np.ndarray]]:
+    """Up to `limit` samples of `x` (one input; a batch-of-one axis may be kept) in the graph input's type:
+    int8 data is taken as it is, float data is quantized with the input's scale and zero point (or kept float
+    for a float32 input, which the model quantizes itself)."""
+    if len(graph.inputs) != 1 or "x" not in arrays:
+        raise CodegenError(f"mixed precision takes one-input models and an .npz with an array x (it holds: "
+                           f"{', '.join(sorted(arrays)) or 'nothing'})")
+    t = graph.tensor(graph.inputs[0])
+    x = np.asarray(arrays["x"])
+    shape = tuple(t.shape)
+    if x.ndim == len(shape) + 1 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != len(shape) or tuple(x.shape[1:]) != shape[1:] or len(x) == 0:
+        raise CodegenError(f"calibration x has shape {x.shape}; {graph.name} takes samples of shape {shape}")
+    if t.dtype == "float32":
+        if x.dtype.kind != "f" or not np.isfinite(x).all():
+            raise CodegenError("calibration x must be finite floats for a float-input model")
+        data = x.astype(np.float32)
+    elif t.dtype == "int8":
+        if x.dtype == np.int8:
+            data = x
+        elif x.dtype.kind == "f" and np.isfinite(x).all():
+            data = np.clip(np.round(x / t.scale) + t.zero_point, -128, 127).astype(np.int8)
+        else:
+            raise CodegenError(f"calibration x is {x.dtype}: give int8 data or finite floats for an int8 input")
+    else:
+        raise CodegenError(f"mixed precision takes int8 or float32 model inputs, not {t.dtype}")
+    return [[sample.reshape(shape)] for sample in data[:limit]]
+
+
+def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule],
+                      sram_budget: int) -> Schedule:
+    """The schedule mixed precision runs on: the chosen one if it runs recomputed-halo patches whose stage 1 has
+    two convolutions or more (so that a later one reads a feature map that may get fewer bits), else the
+    best-ranked such schedule that fits the budget (phase 1 does not run cached bands)."""
+    def eligible(s: Schedule) -> bool:
+        if s.split is None or s.cached or s.banded:
+            return False
+        return sum(c.kernel in WEIGHTED for c in calls[: s.split + 1]) >= 2
+
+    if eligible(chosen):
+        return chosen
+    fitting = sorted((s for s in weighed if eligible(s) and s.peak_sram_bytes <= sram_budget),
+                     key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
+    if not fitting:
+        raise BudgetError(f"{graph.name}: mixed precision runs on patches with recomputed halos whose stage 1 holds "
+                          f"two convolutions or more, and none fits {sram_budget:,} bytes of SRAM "
+                          f"(chosen: {chosen.describe()})")
+    return fitting[0]
+
+
+def format_result(result: MixedPrecisionResult) -> str:
+    info = result.to_json()
+    lines = [f"mixed precision on patches {result.stage.grid[0]}x{result.stage.grid[1]} up to call "
+             f"{result.stage.split}; patch path decided on {info['classified_tensor']}"]
+    lines.append(f"  {'feature map':48}{'bits':>5}{'T (real)':>12}{'qT':>6}")
+    for name, bits in info["bits"].items():
+        lines.append(f"  {name[:48]:48}{bits:>5}{info['thresholds'][name]:>12.4g}{info['int8_thresholds'][name]:>6}")
+    ratio = bitops_ratio(result)
+    lines.append(f"  bit operations of stage 1: int8 {result.bitops_int8:,}, mixed {result.bitops:,} "
+                 f"(int8/mixed {ratio:.2f}x; every patch low-bit: {result.bitops_low_path:,}); low-bit patches "
+                 f"{result.low_bit_patch_share:.1%} of the calibration set; search {result.search_seconds:.1f} s")
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""`codegen plan --mixed-precision`: the report block printed and written, and every refusal as one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen.frontend.tflite_writer import write_tflite
+from tests.support.model_factory import conv_chain
+from tools.cli import main
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    path = tmp_path / "chain.tflite"
+    path.write_bytes(write_tflite(conv_chain(8, (3, 3, 1), scale=4.0)))
+    return path
+
+
+@pytest.fixture
+def calib(tmp_path: Path) -> Path:
+    path = tmp_path / "calib.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.integers(-128, 128, (6, 8, 8, 1)).astype(np.int8))
+    return path
+
+
+def test_plan_prints_and_writes_the_mixed_precision_block(model, calib, tmp_path, capsys):
+    report = tmp_path / "report.json"
+    status = main(["plan", "--model", str(model), "--mixed-precision", "--calib", str(calib),
+                   "--outlier-percentile", "50", "--mp-lambda", "0", "--mp-report", str(report)])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "mixed precision on patches" in out and "bit operations of stage 1" in out
+    info = json.loads(report.read_text())
+    block = info["mixed_precision"]
+    assert set(block) >= {"bits", "thresholds", "bitops_int8", "bitops", "low_bit_patch_share", "search_seconds"}
+    assert info["schedule"]["kind"] == "patches"
+    assert set(block["bits"].values()) == {2}  # lambda 0: bit operations alone
+    assert block["bitops"] < block["bitops_int8"]
+    assert 0 < block["low_bit_patch_share"] < 1
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--mixed-precision"], "--mixed-precision needs --calib"),
+    (["--outlier-percentile", "90"], "--outlier-percentile only work with --mixed-precision"),
+    (["--mixed-precision", "--calib", "missing.npz"], "calibration data missing.npz does not exist"),
+])
+def test_plan_refusals(model, extra, message, capsys):
+    assert main(["plan", "--model", str(model), *extra]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"codegen: {message}" or (err.startswith(f"codegen: {message}") and "\n" not in err)
+
+
+@pytest.mark.parametrize("extra", [["--outlier-percentile", "150"], ["--mp-lambda", "-0.1"],
+                                   ["--mp-lambda", "nan"]])
+def test_out_of_range_options_do_not_parse(model, extra, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["plan", "--model", str(model), "--mixed-precision", *extra])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("codegen: argument") and "\n" not in err
+
+
+def test_plan_refuses_calibration_data_of_another_shape(model, tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((2, 5, 5, 1), np.int8))
+    assert main(["plan", "--model", str(model), "--mixed-precision", "--calib", str(bad)]) == 1
+    assert capsys.readouterr().err.strip() == ("codegen: calibration x has shape (2, 5, 5, 1); chain takes samples "
+                                               "of shape (1, 8, 8, 1)")
+
+
+def test_build_refuses_mixed_precision_before_building(model, tmp_path, capsys):
+    out = tmp_path / "fw"
+    assert main(["build", "--board", "nucleo-f746", "--model", str(model), "--out", str(out),
+                 "--mixed-precision"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("codegen: --mixed-precision is not yet emitted to firmware") and "\n" not in err
+    assert not out.exists()
+
+
+def test_plan_refuses_a_model_without_a_stage_one_feature_map(tmp_path, calib, capsys):
+    # One 3x3 convolution before a 1x1 one: the only split is right after the first convolution, so no stage-1
+    # convolution reads a feature map that could run in fewer bits.
+    path = tmp_path / "short.tflite"
+    path.write_bytes(write_tflite(conv_chain(8, (3, 1), scale=4.0)))
+    assert main(["plan", "--model", str(path), "--mixed-precision", "--calib", str(calib)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("codegen: short: mixed precision runs on patches with recomputed halos") and "\n" not in err

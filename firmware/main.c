@@ -21,18 +21,58 @@
 #define MODEL_STREAMED_INPUTS 0
 #endif
 
-/* INFO must fit one payload: 21 fixed bytes, 4 per tensor size, 4 length-prefixed strings, and with streamed
- * inputs one flag byte per input. */
-#if MODEL_NUM_INPUTS < 1 || MODEL_NUM_INPUTS > 255 || MODEL_NUM_OUTPUTS < 1 || MODEL_NUM_OUTPUTS > 255
+/* The models this firmware carries. A model.h for several models (`codegen build --model A --model B`) defines
+ * MODEL_COUNT, MODEL_MAX_INPUTS, MODEL_MAX_OUTPUTS and MODEL_LIST(X), which calls X(prefix, PREFIX) once per model
+ * (symbols prefix_invoke, prefix_input_bytes, ..., macros PREFIX_NUM_INPUTS, ...); one model's model.h defines
+ * none of them and is the single model `model`. */
+#ifndef MODEL_COUNT
+#define MODEL_COUNT 1
+#define MODEL_LIST(X) X(model, MODEL)
+#define MODEL_MAX_INPUTS MODEL_NUM_INPUTS
+#define MODEL_MAX_OUTPUTS MODEL_NUM_OUTPUTS
+#ifndef MODEL_STATE_BYTES /* a model.h from before model_reset(): no variable tensors, nothing to reset */
+#define MODEL_STATE_BYTES 0
+static void model_reset(void) {}
+#endif
+#endif
+
+#if MODEL_COUNT < 1 || MODEL_COUNT > 255
+#error "the protocol supports 1..255 models"
+#endif
+#if MODEL_COUNT > 1 && MODEL_STREAMED_INPUTS != 0
+#error "a firmware with several models streams no input"
+#endif
+
+/* INFO must fit one payload: 21 fixed bytes, 4 per tensor size, 4 length-prefixed strings, with streamed inputs
+ * one flag byte per input, and with several models one flag byte per input plus model index and count. */
+#if MODEL_MAX_INPUTS < 1 || MODEL_MAX_INPUTS > 255 || MODEL_MAX_OUTPUTS < 1 || MODEL_MAX_OUTPUTS > 255
 #error "the protocol supports 1..255 model inputs and outputs"
 #endif
-#if MODEL_STREAMED_INPUTS < 0 || MODEL_STREAMED_INPUTS > MODEL_NUM_INPUTS
+#if MODEL_STREAMED_INPUTS < 0 || MODEL_STREAMED_INPUTS > MODEL_MAX_INPUTS
 #error "MODEL_STREAMED_INPUTS must be 0..MODEL_NUM_INPUTS"
 #endif
-#if 21 + 4 * (MODEL_NUM_INPUTS + MODEL_NUM_OUTPUTS) + 4 * 64 + (MODEL_STREAMED_INPUTS > 0) * MODEL_NUM_INPUTS > \
-    PROTO_MAX_PAYLOAD
+#if 21 + 4 * (MODEL_MAX_INPUTS + MODEL_MAX_OUTPUTS) + 4 * 64 + \
+    (MODEL_STREAMED_INPUTS > 0 || MODEL_COUNT > 1) * MODEL_MAX_INPUTS + 2 * (MODEL_COUNT > 1) > PROTO_MAX_PAYLOAD
 #error "too many model inputs/outputs for one INFO reply"
 #endif
+
+typedef struct {
+    const char *name;
+    const uint8_t *hash;
+    uint32_t num_inputs, num_outputs, arena_bytes;
+    const uint32_t *input_bytes, *output_bytes;
+    uint8_t *(*input)(uint32_t index);
+    const uint8_t *(*output)(uint32_t index);
+    void (*invoke)(void);
+    void (*reset)(void);
+} model_entry_t;
+
+#define MODEL_ENTRY(p, P)                                                                                          \
+    {p##_name,   p##_hash,          P##_NUM_INPUTS, P##_NUM_OUTPUTS, P##_ARENA_BYTES, p##_input_bytes,             \
+     p##_output_bytes, p##_input,   p##_output,     p##_invoke,      p##_reset},
+static const model_entry_t models[MODEL_COUNT] = {MODEL_LIST(MODEL_ENTRY)};
+/* The model WRITE_INPUT and READ_OUTPUT address: the one the last HELLO, INVOKE or RESET named (0 at start). */
+static uint32_t selected;
 
 #define INFO_STRING_MAX 63u
 #define OOB_MESSAGE_MAX 63u
@@ -221,31 +261,62 @@ static uint32_t reply_error(uint8_t seq, uint8_t code, const char *message) {
     return build_error(tx, seq, code, message);
 }
 
+/* HELLO, INVOKE and RESET take an optional model index u8 (none: model 0) and select that model. Returns 0 and
+ * writes the error reply's size to *reply when the payload is not such an index. */
+static int select_model(const proto_frame_t *f, const char *refusal, uint32_t *reply) {
+    if (f->length > 1u) {
+        *reply = reply_error(f->seq, PROTO_ERR_BAD_PAYLOAD, refusal);
+        return 0;
+    }
+    uint32_t index = f->length == 1u ? f->payload[0] : 0u;
+    if (index >= (uint32_t)MODEL_COUNT) {
+        *reply = reply_error(f->seq, PROTO_ERR_BAD_INDEX, "no such model");
+        return 0;
+    }
+    if (index != selected) outputs_valid = 0; /* the models share the arena: the other one's outputs are gone */
+    selected = index;
+    return 1;
+}
+
 static uint32_t handle_hello(const proto_frame_t *f) {
-    if (f->length != 0u) return reply_error(f->seq, PROTO_ERR_BAD_PAYLOAD, "HELLO takes no payload");
+    uint32_t reply;
+    if (!select_model(f, "HELLO takes a model index or nothing", &reply)) return reply;
+    const model_entry_t *m = &models[selected];
     uint8_t *p = tx + PROTO_HEADER_BYTES;
     uint32_t n = 0;
     p[n++] = (uint8_t)PROTO_VERSION;
     proto_put_u16(p + n, (uint16_t)PROTO_MAX_PAYLOAD);
     n += 2u;
-    p[n++] = (uint8_t)MODEL_NUM_INPUTS;
-    p[n++] = (uint8_t)MODEL_NUM_OUTPUTS;
-    proto_put_u32(p + n, (uint32_t)MODEL_ARENA_BYTES);
+    p[n++] = (uint8_t)m->num_inputs;
+    p[n++] = (uint8_t)m->num_outputs;
+    proto_put_u32(p + n, m->arena_bytes);
     n += 4u;
     proto_put_u32(p + n, stack_reserved());
     n += 4u;
-    memcpy(p + n, model_hash, 8u);
+    memcpy(p + n, m->hash, 8u);
     n += 8u;
-    for (uint32_t i = 0; i < (uint32_t)MODEL_NUM_INPUTS; i++, n += 4u) proto_put_u32(p + n, model_input_bytes[i]);
-    for (uint32_t i = 0; i < (uint32_t)MODEL_NUM_OUTPUTS; i++, n += 4u) proto_put_u32(p + n, model_output_bytes[i]);
+    for (uint32_t i = 0; i < m->num_inputs; i++, n += 4u) proto_put_u32(p + n, m->input_bytes[i]);
+    for (uint32_t i = 0; i < m->num_outputs; i++, n += 4u) proto_put_u32(p + n, m->output_bytes[i]);
     n = put_string(p, n, FIRMWARE_VERSION);
     n = put_string(p, n, board_name);
-    n = put_string(p, n, model_name);
+    n = put_string(p, n, m->name);
     n = put_string(p, n, board_tick_unit);
 #if MODEL_STREAMED_INPUTS > 0
     for (uint32_t i = 0; i < (uint32_t)MODEL_NUM_INPUTS; i++) p[n++] = model_input_streamed[i] ? 1u : 0u;
 #endif
+#if MODEL_COUNT > 1
+    for (uint32_t i = 0; i < m->num_inputs; i++) p[n++] = 0u; /* nothing is streamed */
+    p[n++] = (uint8_t)selected;
+    p[n++] = (uint8_t)MODEL_COUNT;
+#endif
     return proto_build_frame(tx, PROTO_INFO, f->seq, p, (uint16_t)n);
+}
+
+static uint32_t handle_reset(const proto_frame_t *f) {
+    uint32_t reply;
+    if (!select_model(f, "RESET takes a model index or nothing", &reply)) return reply;
+    models[selected].reset();
+    return proto_build_frame(tx, PROTO_ACK, f->seq, 0, 0);
 }
 
 static uint32_t handle_write_input(const proto_frame_t *f) {
@@ -253,26 +324,34 @@ static uint32_t handle_write_input(const proto_frame_t *f) {
     uint32_t index = f->payload[0];
     uint32_t offset = proto_get_u32(f->payload + 1);
     uint32_t n = (uint32_t)f->length - 5u;
-    if (index >= (uint32_t)MODEL_NUM_INPUTS) return reply_error(f->seq, PROTO_ERR_BAD_INDEX, "no such input");
+    const model_entry_t *m = &models[selected];
+    if (index >= m->num_inputs) return reply_error(f->seq, PROTO_ERR_BAD_INDEX, "no such input");
 #if MODEL_STREAMED_INPUTS > 0
     if (model_input_streamed[index]) return reply_streamed(f->seq, index);  /* model_input() is NULL for it */
 #endif
-    uint32_t size = model_input_bytes[index];
+    uint32_t size = m->input_bytes[index];
     if (offset > size || n > size - offset)
         return reply_error(f->seq, PROTO_ERR_OUT_OF_RANGE, "write past the end of the input");
-    memcpy(model_input(index) + offset, f->payload + 5, n);
+    memcpy(m->input(index) + offset, f->payload + 5, n);
     outputs_valid = 0;
     return proto_build_frame(tx, PROTO_ACK, f->seq, 0, 0);
 }
 
 static uint32_t handle_invoke(const proto_frame_t *f) {
-    if (f->length != 0u) return reply_error(f->seq, PROTO_ERR_BAD_PAYLOAD, "INVOKE takes no payload");
+    uint32_t reply;
+    uint32_t was = selected;
+    if (!select_model(f, "INVOKE takes a model index or nothing", &reply)) return reply;
+    /* The models share the arena: only the model whose inputs were written last may run. */
+    if (selected != was) {
+        selected = was;
+        return reply_error(f->seq, PROTO_ERR_NOT_READY, "HELLO this model before writing its inputs");
+    }
 #if MODEL_STREAMED_INPUTS > 0
     stream_begin(f);
 #endif
     stack_paint();
     board_timer_start();
-    model_invoke();
+    models[selected].invoke();
     uint64_t ticks = board_timer_read();
     uint32_t high_water = stack_high_water();
     outputs_valid = 1;
@@ -296,12 +375,13 @@ static uint32_t handle_read_output(const proto_frame_t *f) {
     uint32_t index = f->payload[0];
     uint32_t offset = proto_get_u32(f->payload + 1);
     uint32_t n = proto_get_u16(f->payload + 5);
-    if (index >= (uint32_t)MODEL_NUM_OUTPUTS) return reply_error(f->seq, PROTO_ERR_BAD_INDEX, "no such output");
-    uint32_t size = model_output_bytes[index];
+    const model_entry_t *m = &models[selected];
+    if (index >= m->num_outputs) return reply_error(f->seq, PROTO_ERR_BAD_INDEX, "no such output");
+    uint32_t size = m->output_bytes[index];
     if (n > PROTO_MAX_PAYLOAD || offset > size || n > size - offset)
         return reply_error(f->seq, PROTO_ERR_OUT_OF_RANGE, "read past the end of the output");
     if (!outputs_valid) return reply_error(f->seq, PROTO_ERR_NOT_READY, "no INVOKE since the inputs changed");
-    return proto_build_frame(tx, PROTO_DATA, f->seq, model_output(index) + offset, (uint16_t)n);
+    return proto_build_frame(tx, PROTO_DATA, f->seq, m->output(index) + offset, (uint16_t)n);
 }
 
 #ifdef MODEL_PROFILE
@@ -335,6 +415,7 @@ static void handle_frame(const proto_frame_t *f) {
         case PROTO_WRITE_INPUT: tx_len = handle_write_input(f); break;
         case PROTO_INVOKE: tx_len = handle_invoke(f); break;
         case PROTO_READ_OUTPUT: tx_len = handle_read_output(f); break;
+        case PROTO_RESET: tx_len = handle_reset(f); break;
 #ifdef MODEL_PROFILE
         /* Without profiling READ_PROFILE takes the unknown-type path: the default build stays as it was. */
         case PROTO_READ_PROFILE: tx_len = handle_read_profile(f); break;

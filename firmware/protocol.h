@@ -23,6 +23,7 @@
 #define PROTO_READ_OUTPUT 0x04u  /* index u8, offset u32, length u16 */
 #define PROTO_READ_PROFILE 0x05u /* first point u32, count u16; only firmware built with MODEL_PROFILE */
 #define PROTO_INPUT_DATA 0x06u   /* index u8, offset u32, bytes: the answer to an INPUT_REQUEST, no reply */
+#define PROTO_RESET 0x07u        /* [model index u8]: zero the model's variable tensors (model_reset()) */
 
 /* Device -> host replies; they echo the request's seq. */
 #define PROTO_INFO 0x81u

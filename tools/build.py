@@ -74,6 +74,8 @@ class BuildResult:
             "schedule": c.schedule.to_json(),
             "arena_bytes": c.plan.arena_bytes,
             "arena_portable_bytes": c.portable_arena_bytes,
+            # variable tensors (e.g. SVDF state): model_state, outside the arena, kept between invokes
+            "state_bytes": c.plan.state_bytes,
             "scratch": c.scratch_summary(),
             "stack_high_water_bytes": m.stack_high_water if m else None,
             "stack_reserved_bytes": self.size.stack_reserved_bytes,
@@ -226,7 +228,8 @@ def _build_tree(root: Path, model: Path, board: Board, compiled: CompiledModel, 
     return BuildResult(root, board, compiled, size, measurement, budget)
 
 
-def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board, profile: bool = False) -> Measurement:
+def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board, profile: bool = False,
+                        model_index: int = 0) -> Measurement:
     """Run one inference on a fixed pseudo-random input; read instructions and the stack high-water mark
     (and, from a profiled firmware, the ticks after every call)."""
     from tools.link.emulator import Emulator
@@ -242,6 +245,8 @@ def measure_in_emulator(elf: Path, compiled: CompiledModel, board: Board, profil
             inputs.append(rng.integers(info.min, info.max, size=t.shape, endpoint=True).astype(NUMPY_DTYPES[t.dtype]))
     with Emulator(elf, machine=board.qemu_machine or "mps2-an500",
                   link_options={"invoke_timeout": measuring_invoke_wait(compiled)}) as emu:
+        if model_index:
+            emu.link.hello(model_index)
         emu.link.expect_model(compiled.hash8, compiled.graph.name, *io_bytes(compiled.graph))
         _, stats = emu.link.infer(inputs)
         profile_ticks = emu.link.read_profile(len(compiled.sources.profile_positions)) if profile else None
@@ -303,6 +308,131 @@ def _replace(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+# ---- several models in one firmware ---------------------------------------------------------------------------
+
+
+@dataclass
+class MultiBuildResult:
+    """A firmware carrying several models (codegen build --model A --model B): one shared arena."""
+
+    out: Path
+    board: Board
+    compiled: list[CompiledModel]
+    size: FirmwareSize
+    measurements: list[Measurement | None]
+    shared_arena_bytes: int
+
+    @property
+    def sram_used(self) -> int:
+        stacks = [m.stack_high_water for m in self.measurements if m is not None]
+        stack = max(stacks) if stacks else self.size.stack_reserved_bytes
+        return self.size.ram_static_bytes + (0 if self.board.stack_region is not None else stack)
+
+    def report(self) -> dict:
+        from codegen.emit.multi_model import model_prefixes
+
+        models = []
+        prefixes = model_prefixes([c.graph.name for c in self.compiled])
+        for index, (c, m) in enumerate(zip(self.compiled, self.measurements, strict=True)):
+            models.append({
+                "index": index,
+                "invoke": f"{prefixes[index]}_invoke",
+                "model": c.graph.name,
+                "model_hash": c.hash8.hex(),
+                "model_file": f"model_{index}.tflite",
+                "macs": c.macs,
+                "arena_bytes": c.plan.arena_bytes,
+                "state_bytes": c.plan.state_bytes,
+                "stack_high_water_bytes": m.stack_high_water if m else None,
+                "instructions_per_inference": m.instructions if m else None,
+            })
+        return {
+            "models": models,
+            "board": self.board.name,
+            "emulator": self.board.qemu_machine,
+            "arena_bytes": self.shared_arena_bytes,  # shared: the largest model's need
+            "state_bytes": sum(c.plan.state_bytes for c in self.compiled),
+            "stack_reserved_bytes": self.size.stack_reserved_bytes,
+            "ram_static_bytes": self.size.ram_static_bytes,
+            "sram_used_bytes": self.sram_used,
+            "sram_board_bytes": self.board.sram.size,
+            "flash_bytes": self.size.flash_bytes,
+            "flash_weights_bytes": self.size.flash_weights_bytes,
+            "flash_code_bytes": self.size.flash_code_bytes,
+            "flash_board_bytes": self.board.flash.size,
+        }
+
+
+def build_models(models: list[Path], board: Board, out: Path, measure_run: bool = True) -> MultiBuildResult:
+    """One firmware carrying every model of `models` (index = position), each layer by layer, their activations in
+    one arena (the largest model's: they run one at a time); measured model by model on the emulated twin."""
+    from codegen.emit.multi_model import ModelPart, combine_models
+
+    target = Target(board.core)
+    compiled = [compile_file(model, target, board.sram.size) for model in models]  # bad models refused first
+    parts = [ModelPart(c.graph.name, c.sources, c.plan.arena_bytes, len(c.graph.inputs), len(c.graph.outputs),
+                       bool(c.graph.streamed_inputs)) for c in compiled]
+    try:
+        files = combine_models(parts)
+    except ValueError as exc:
+        raise CodegenError(str(exc)) from None
+    shared = max(c.plan.arena_bytes for c in compiled)
+    target_dir = resolve_out(out)
+    require_toolchain()
+    with output_lock(target_dir):
+        check_out_contents(target_dir, out)
+        staging = target_dir.parent / f".{target_dir.name}.partial-{os.getpid()}"
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+            names = ", ".join(c.graph.name for c in compiled)
+            write_tree(staging, files, board.board_layer)
+            make(staging, board.stack_bytes, f"{names} on {board.name}")
+            size = measure(staging / "firmware.elf", staging / "firmware.map")
+            measurements: list[Measurement | None] = [None] * len(compiled)
+            if board.emulator_layer:
+                emulated = staging / EMULATED_DIR
+                write_tree(emulated, files, board.emulator_layer, shared_from=staging)
+                make(emulated, board.stack_bytes, f"{names} on {board.name}'s emulated twin")
+                if measure_run:
+                    measurements = [measure_in_emulator(emulated / "firmware.elf", c, board, model_index=k)
+                                    for k, c in enumerate(compiled)]
+            (staging / "platformio.ini").write_text(platformio_ini(board))
+            for k, model in enumerate(models):
+                shutil.copy2(model, staging / f"model_{k}.tflite")
+            (staging / BUILD_MARKER).write_text("built by codegen; safe to delete\n")
+            result = MultiBuildResult(out, board, compiled, size, measurements, shared)
+            (staging / "report.json").write_text(json.dumps(result.report(), indent=2) + "\n")
+            _replace(staging, target_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return result
+
+
+def format_multi_report(result: MultiBuildResult) -> str:
+    r = result.report()
+    rows = []
+    for entry, m in zip(r["models"], result.measurements, strict=True):
+        k = entry["index"]
+        rows.append((f"model {k}", f"{entry['model']} (hash {entry['model_hash']}), {entry['invoke']}(): "
+                                  f"MACs {entry['macs']:,}, arena need {entry['arena_bytes']:,} B, "
+                                  f"state {entry['state_bytes']:,} B"
+                                  + (f", {m.instructions:,} instructions, stack {m.stack_high_water:,} B" if m
+                                     else "")))
+    rows += [
+        ("board", result.board.name + (f", measured on its QEMU twin {r['emulator']}"
+                                       if any(result.measurements) else "")),
+        ("arena", f"{r['arena_bytes']:,} B shared by the {len(r['models'])} models (the largest need; they run one "
+                  f"at a time); state {r['state_bytes']:,} B outside it"),
+        ("SRAM total", f"{result.sram_used:,} B = static {r['ram_static_bytes']:,} + stack"),
+        ("flash", f"{r['flash_bytes']:,} B = weights {r['flash_weights_bytes']:,} + code {r['flash_code_bytes']:,}"
+                  f" of {r['flash_board_bytes']:,}"),
+        ("output", str(result.out)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
 def _describe_scratch(r: dict) -> str:
     """What the fast kernels' scratch costs: their own buffers, borrowed bytes, and the portable arena."""
     sc = r["scratch"]
@@ -329,6 +459,8 @@ def format_report(result: BuildResult) -> str:
                      + ("; searched again with the runtime SRAM measured here" if result.remeasured else "")),
         ("MACs", f"{r['macs']:,}"),
         ("arena", kb(r["arena_bytes"]) + _describe_scratch(r)),
+        *([("state", f"{r['state_bytes']:,} B of variable tensors, outside the arena, kept between invokes "
+                     "(RESET zeroes them)")] if r["state_bytes"] else []),
         ("stack high-water", kb(m.stack_high_water) + " measured by stack painting" if m else "not measured"),
         ("SRAM total", f"{kb(result.sram_used)} = static {r['ram_static_bytes']:,} + stack; "
                        f"budget {r['sram_budget_bytes']:,}"),
@@ -358,6 +490,14 @@ def check_build_args(args: argparse.Namespace) -> None:
 
 def build_command(args: argparse.Namespace) -> int:
     board = load_board(args.board)
+    models = getattr(args, "models", None) or [args.model]
+    if len(models) > 1:
+        if args.sram_budget is not None or args.stream_input or args.plot is not None:
+            raise CodegenError("several --model build layer by layer into one firmware: --sram-budget, "
+                               "--stream-input and --plot take one model")
+        multi = build_models(models, board, args.out, measure_run=not args.no_measure)
+        print(format_multi_report(multi))
+        return 0
     result = build(args.model, board, args.out, args.sram_budget, measure_run=not args.no_measure,
                    stream_input=args.stream_input)
     print(format_report(result))

@@ -96,8 +96,9 @@ def _parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="compile a model into firmware and report RAM, flash and speed")
     build.add_argument("--board", required=True, help="board name (see `codegen boards`)")
-    build.add_argument("--model", required=True, type=Path,
-                       help="int8 .tflite model, or a float model (PyTorch, Keras, float .tflite) with --calib")
+    build.add_argument("--model", required=True, type=Path, action="append", dest="models",
+                       help="int8 .tflite model, or a float model (PyTorch, Keras, float .tflite) with --calib; "
+                            "repeat it for one firmware carrying several int8 .tflite models (index = order)")
     build.add_argument("--out", type=Path, default=Path("build"), help="output directory (default: build)")
     build.add_argument("--sram-budget", type=_size, help="SRAM the firmware may use (default: the board's SRAM)")
     build.add_argument("--no-measure", action="store_true",
@@ -109,7 +110,10 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="build, run one inference on the emulated board, print the outputs")
     run.add_argument("--board", required=True)
-    run.add_argument("--model", required=True, type=Path)
+    run.add_argument("--model", required=True, type=Path, action="append", dest="models",
+                     help="the model; repeat it to build one firmware carrying several (int8 .tflite)")
+    run.add_argument("--model-index", type=int, default=0,
+                     help="with several --model: the model to run, by its position (default 0)")
     run.add_argument("--emulate", action="store_true", required=True,
                      help="run on the board's emulated twin in QEMU (the only mode of `run`)")
     run.add_argument("--input", action="append", type=Path, default=[], required=True,
@@ -118,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="keep the build in this directory (default: a temporary one)")
     run.add_argument("--profile", action="store_true",
                      help="build with per-call profiling and print each kernel call's instructions")
+    run.add_argument("--sequence", action="store_true",
+                     help="each --input holds N steps, shaped (N, *input shape): invoke N times in order with the "
+                          "model's state (e.g. SVDF) carried, reset before the first; outputs are (N, *output shape)")
     from codegen.quantize.command import add_calibration_arguments
 
     add_calibration_arguments(build)
@@ -206,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     try:
+        models = getattr(args, "models", None)
+        if models is not None:
+            args.model = models[0]
+            if len(models) > 1 and getattr(args, "calib", None) is not None:
+                raise CodegenError("several --model take int8 .tflite models: quantize each one first (--calib "
+                                   "takes one model)")
         if args.command == "build":
             from codegen.quantize.command import with_quantized_model
             from tools.build import build_command, check_build_args

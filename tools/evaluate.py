@@ -103,6 +103,9 @@ def open_build(path: Path) -> BuildInfo:
     path = Path(path)
     report = read_build_report(path)
     report_path = path / "report.json"
+    if isinstance(report.get("models"), list):
+        raise CodegenError(f"{path} is a firmware with {len(report['models'])} models: eval takes a one-model build "
+                           "(run one with `codegen run --model ... --model-index K`)")
     model = path / MODEL_COPY
     if not model.is_file():
         raise CodegenError(f"{path} has no {MODEL_COPY} (built by an older codegen?): rebuild it with `codegen build`")
@@ -215,15 +218,28 @@ class DeviceRun:
     wall_seconds: float
 
 
+def has_state(graph: Graph) -> bool:
+    """Whether the model keeps variable tensors (e.g. SVDF state) from one invoke to the next."""
+    return any(t.is_variable for t in graph.tensors)
+
+
 def stream_dataset(links: list[DeviceLink], data: Dataset, build: BuildInfo, progress: Progress | None = None,
-                   while_waiting: list | None = None) -> DeviceRun:
+                   while_waiting: list | None = None, stateful: bool = False) -> DeviceRun:
     """Run every sample on the devices behind `links` (tools.link.device_link.DeviceLink), one thread per link,
     samples handed out in order; results land at their sample's index. `while_waiting` is a list of callables
-    run in this thread meanwhile (the host reference), stopped early if a device fails."""
+    run in this thread meanwhile (the host reference), stopped early if a device fails.
+
+    A model with variable tensors has them reset (RESET) before each sample, so every sample is judged alone;
+    with `stateful` (one link) they are reset once, before the first, and carried through the samples in order."""
     started = time.monotonic()
     graph, n = build.graph, len(data)
+    if stateful and len(links) != 1:
+        raise CodegenError(f"--stateful runs the samples in order on one device, not {len(links)}")
     outs = [graph.tensor(i) for i in graph.outputs]
     infos = [link.expect_model(build.hash8, build.name, *io_bytes(graph)) for link in links]
+    reset_each = has_state(graph) and not stateful
+    if stateful:
+        links[0].reset_state()
     outputs = [np.zeros((n, *t.shape), dtype=NUMPY_DTYPES[t.dtype]) for t in outs]
     ticks = np.zeros(n, dtype=np.int64)
     stack = np.zeros(n, dtype=np.int64)
@@ -240,6 +256,8 @@ def stream_dataset(links: list[DeviceLink], data: Dataset, build: BuildInfo, pro
             if i >= n:
                 return
             try:
+                if reset_each:
+                    link.reset_state()
                 raw, stats = link.infer(data.sample(i))
                 for k, (t, blob) in enumerate(zip(outs, raw, strict=True)):
                     outputs[k][i] = np.frombuffer(blob, dtype=NUMPY_DTYPES[t.dtype]).reshape(t.shape)
@@ -499,6 +517,9 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--histogram", type=Path, metavar="LAT.png", help="write a PNG histogram of the latencies")
     p.add_argument("--report", type=Path, metavar="EVAL.json", help="write the results as JSON")
     p.add_argument("--limit", type=int, help="use the first N samples only")
+    p.add_argument("--stateful", action="store_true",
+                   help="carry the model's variable tensors (e.g. SVDF state) from sample to sample in dataset order, "
+                        "on one device (reset once, before the first); without it they are reset before each sample")
     p.add_argument("--baud", type=int, default=115200, help="with --port: baud rate (default 115200)")
     p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
                    help=f"seconds to wait for each reply before resending (default {DEFAULT_TIMEOUT:g}, "
@@ -522,6 +543,8 @@ def _check_args(args: argparse.Namespace, build: BuildInfo) -> None:
         raise CodegenError(f"--jobs must be at least 1, not {args.jobs}")
     if args.port and args.jobs != 1:
         raise CodegenError("--jobs works with --emulate only: a board is one serial port")
+    if getattr(args, "stateful", False) and (args.jobs != 1 or args.ray is not None):
+        raise CodegenError("--stateful runs the samples in order on one device: it takes neither --jobs N nor --ray")
     if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
         raise CodegenError(f"--timeout must be above 0 and at most {MAX_TIMEOUT:g} seconds, not {args.timeout:g}")
     _check_board(build)
@@ -566,6 +589,8 @@ def eval_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     jobs = min(args.jobs, n)
 
     reference: list[list[np.ndarray]] = []
+    stateful = bool(getattr(args, "stateful", False))
+    carried: dict[int, np.ndarray] = {}  # with --stateful, the reference's variable tensors, sample to sample
 
     def run_reference_all(stop: threading.Event) -> None:
         from codegen.reference_executor import run_reference
@@ -573,10 +598,11 @@ def eval_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
         for i in range(len(reference), n):
             if stop.is_set():
                 return
-            reference.append(run_reference(build.graph, data.sample(i), build.calls))
+            reference.append(run_reference(build.graph, data.sample(i), build.calls,
+                                           state=carried if stateful else None))
 
     with open_links(args, build, jobs, samples=n) as (links, target):
-        run = stream_dataset(links, data, build, Progress(n), while_waiting=[run_reference_all])
+        run = stream_dataset(links, data, build, Progress(n), while_waiting=[run_reference_all], stateful=stateful)
     run_reference_all(threading.Event())  # finishes the reference if it was cut short (no-op otherwise)
     ref_outputs = [np.stack([r[k] for r in reference]) for k in range(len(build.graph.outputs))]
 

@@ -125,6 +125,9 @@ class EmulatorActor:
     def infer(self, inputs: list[np.ndarray]) -> tuple[list[bytes], InferenceStats]:
         return self._emulator_running().link.infer(inputs)
 
+    def reset_state(self) -> None:
+        self._emulator_running().link.reset_state()
+
     def processes(self) -> dict[str, Any]:
         """This actor's process id, its QEMU's, and its Ray node."""
         import ray
@@ -241,6 +244,9 @@ class RayLink:
         self.counters.requests += 1
         self.counters.retransmissions += stats.retransmissions
         return raw, stats
+
+    def reset_state(self) -> None:
+        self.pool.call(self.home, "reset_state")
 
     def close(self) -> None:
         """The pool's close() ends the actors."""

@@ -19,7 +19,7 @@ _FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.extab", ".ARM.exidx"
 @dataclass(frozen=True)
 class FirmwareSize:
     flash_bytes: int  # everything stored in flash: code, constants, the initial values of .data
-    flash_weights_bytes: int  # the model's constant arrays (model_weights.o)
+    flash_weights_bytes: int  # the model's constant arrays (model_weights.o; model_*_weights.o for several)
     ram_static_bytes: int  # .data + .bss (the arena lives in .bss), excluding the stack reservation
     stack_reserved_bytes: int
 
@@ -54,5 +54,6 @@ def measure(elf: Path, map_file: Path) -> FirmwareSize:
     sections = section_sizes(elf)
     flash = sum(v for k, v in sections.items() if k in _FLASH_SECTIONS) + sections.get(".data", 0)
     ram = sections.get(".data", 0) + sections.get(".bss", 0)
-    weights = object_bytes(map_file.read_text(), "model_weights.o")
+    # model_weights.o, or model_<name>_weights.o per model of a several-model firmware (emit/multi_model.py)
+    weights = object_bytes(map_file.read_text(), "_weights.o")
     return FirmwareSize(flash, weights, ram, sections.get(".stack", 0))

@@ -101,6 +101,8 @@ class DeviceLink:
         # Says why the device's process ended (an emulator), None while it runs; waits up to the given seconds.
         self.peer_ended = peer_ended
         self.info: DeviceInfo | None = None
+        # The model addressed (firmware with several models); HELLO, INVOKE and RESET name it when it is not 0.
+        self.model_index = 0
         self.counters = LinkCounters()
         self.decoder = proto.FrameDecoder()
         self._pending: deque[Frame] = deque()
@@ -132,8 +134,17 @@ class DeviceLink:
 
     # ---- requests ----------------------------------------------------------------------------------
 
-    def hello(self) -> DeviceInfo:
-        reply = self.request(MsgType.HELLO)
+    def hello(self, model_index: int | None = None) -> DeviceInfo:
+        """INFO of the addressed model; with `model_index`, address that model from now on (firmware with several
+        models: INVOKE, RESET, inputs and outputs are then that model's)."""
+        if model_index is not None:
+            if not 0 <= model_index <= 255:
+                raise DeviceError(f"model index {model_index} is outside 0..255")
+            if model_index != self.model_index:
+                self.info = None
+                self._streamed.clear()
+            self.model_index = model_index
+        reply = self.request(MsgType.HELLO, self._model_payload())
         try:
             info = proto.decode_info(reply.payload)
         except ValueError as exc:
@@ -147,6 +158,8 @@ class DeviceLink:
             proto.check_info(info)
         except ValueError as exc:
             raise self._broken(f"INFO: {exc}") from None
+        if info.model_index != self.model_index:
+            raise self._broken(f"INFO of model {info.model_index} to a HELLO for model {self.model_index}")
         if self.info is not None and (self.info.model_hash, self.info.input_bytes) != (
             info.model_hash,
             info.input_bytes,
@@ -184,7 +197,7 @@ class DeviceLink:
                 raise DeviceError(f"input {index} was not written before INVOKE (it is streamed: the device asks "
                                   "for its bytes while the model runs)")
         self._last_input_request = None
-        reply = self.request(MsgType.INVOKE, timeout=self.invoke_timeout)
+        reply = self.request(MsgType.INVOKE, self._model_payload(), timeout=self.invoke_timeout)
         try:
             result = proto.decode_result(reply.payload)
         except ValueError as exc:
@@ -195,6 +208,20 @@ class DeviceLink:
             raise self._broken(f"RESULT stack high-water {result.stack_high_water} bytes exceeds the "
                                f"{info.stack_bytes}-byte stack of its INFO")
         return result
+
+    def reset_state(self) -> None:
+        """Zero the addressed model's variable tensors (e.g. SVDF state), as at start-up (RESET)."""
+        try:
+            self.request(MsgType.RESET, self._model_payload())
+        except DeviceError as exc:
+            if f": {ErrorCode.UNKNOWN_TYPE.name}:" in str(exc):
+                raise DeviceError(f"{self.name}: firmware without RESET (older than the request): rebuild it with "
+                                  "codegen build") from exc
+            raise
+
+    def _model_payload(self) -> bytes:
+        """HELLO, INVOKE and RESET name the model unless it is model 0 (what firmware with one model expects)."""
+        return bytes([self.model_index]) if self.model_index else b""
 
     def read_output(self, index: int, length: int | None = None, offset: int = 0) -> bytes:
         info = self._info()

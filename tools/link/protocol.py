@@ -34,6 +34,7 @@ class MsgType(IntEnum):
     READ_OUTPUT = 0x04
     READ_PROFILE = 0x05
     INPUT_DATA = 0x06  # answers an INPUT_REQUEST; no reply
+    RESET = 0x07  # [model index u8]: zero the model's variable tensors
     INFO = 0x81
     ACK = 0x82
     RESULT = 0x83
@@ -48,6 +49,7 @@ REPLY_TO = {
     MsgType.INVOKE: MsgType.RESULT,
     MsgType.READ_OUTPUT: MsgType.DATA,
     MsgType.READ_PROFILE: MsgType.DATA,
+    MsgType.RESET: MsgType.ACK,
 }
 
 
@@ -179,6 +181,10 @@ class DeviceInfo:
     # One flag per input: True when the model reads it piecewise through INPUT_REQUEST during INVOKE (it is
     # never written to the device). Missing flags (older firmware, or a model without streamed inputs) are False.
     input_streamed: tuple[bool, ...] = ()
+    # Firmware carrying several models (codegen build --model A --model B): which one this INFO describes, of how
+    # many. Firmware with one model sends neither (index 0 of 1).
+    model_index: int = 0
+    model_count: int = 1
 
     def __post_init__(self) -> None:
         flags = tuple(bool(x) for x in self.input_streamed[: len(self.input_bytes)])
@@ -204,7 +210,10 @@ def encode_info(info: DeviceInfo) -> bytes:
     for text in (info.firmware_version, info.board, info.model_name, info.tick_unit):
         raw = text.encode()[:63]
         out += bytes([len(raw)]) + raw
-    out += bytes(int(x) for x in info.input_streamed)
+    if info.model_count > 1 or any(info.input_streamed):
+        out += bytes(int(x) for x in info.input_streamed)
+    if info.model_count > 1:
+        out += bytes([info.model_index, info.model_count])
     return bytes(out)
 
 
@@ -224,8 +233,10 @@ def decode_info(payload: bytes) -> DeviceInfo:
             texts.append(raw.decode("utf-8", errors="replace"))  # the firmware may cut a character at 63 bytes
             pos += 1 + n
         streamed = payload[pos : pos + n_in]  # absent before streaming existed: __post_init__ pads with False
-        if len(payload) not in (pos, pos + n_in):
-            raise ValueError(f"{len(payload) - pos} bytes after the strings, expected 0 or {n_in} stream flags")
+        if len(payload) not in (pos, pos + n_in, pos + n_in + 2):
+            raise ValueError(f"{len(payload) - pos} bytes after the strings, expected 0 or {n_in} stream flags, "
+                             "or those and model index and count")
+        model_index, model_count = payload[pos + n_in : pos + n_in + 2] or (0, 1)
         if any(flag > 1 for flag in streamed):
             raise ValueError(f"stream flags {list(streamed)} are not 0 or 1")
     except (struct.error, IndexError, ValueError) as exc:
@@ -243,6 +254,8 @@ def decode_info(payload: bytes) -> DeviceInfo:
         model_name=texts[2],
         tick_unit=texts[3],
         input_streamed=tuple(bool(x) for x in streamed),
+        model_index=model_index,
+        model_count=model_count,
     )
 
 
@@ -267,6 +280,8 @@ def check_info(info: DeviceInfo) -> None:
         raise ValueError("a 0-byte stack")
     if not tick_unit_ok(info.tick_unit):
         raise ValueError(f"tick unit {info.tick_unit!r} is neither 'cycles' nor 'instructions/N'")
+    if not 0 <= info.model_index < info.model_count:
+        raise ValueError(f"model index {info.model_index} of {info.model_count} models")
 
 
 @dataclass(frozen=True)

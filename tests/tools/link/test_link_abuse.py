@@ -52,7 +52,7 @@ def one_line_error(result: subprocess.CompletedProcess[str], code: int, *phrases
     return lines[0]
 
 
-# ---- the real firmware refuses a HELLO with a payload (PROTOCOL.md: HELLO has none) ---------------------------
+# ---- the real firmware refuses a HELLO, INVOKE or RESET with more than a model index (PROTOCOL.md) -----------
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +63,21 @@ def stub_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.emulator
-def test_firmware_refuses_hello_with_a_payload_like_invoke(stub_elf: Path) -> None:
+def test_firmware_refuses_a_payload_other_than_a_model_index(stub_elf: Path) -> None:
     with Emulator(stub_elf, link_options={"timeout": 3.0}) as emu:
         link = emu.link
-        for msg_type, what in ((MsgType.HELLO, "HELLO"), (MsgType.INVOKE, "INVOKE")):
-            with pytest.raises(DeviceError, match=f"refused {what} .*: BAD_PAYLOAD: {what} takes no payload"):
-                link.request(msg_type, b"\x00")
+        for msg_type, what in ((MsgType.HELLO, "HELLO"), (MsgType.INVOKE, "INVOKE"), (MsgType.RESET, "RESET")):
+            with pytest.raises(DeviceError, match=f"refused {what} .*: BAD_PAYLOAD: {what} takes a model index "
+                                                  "or nothing"):
+                link.request(msg_type, b"\x00\x00")
+            with pytest.raises(DeviceError, match=f"refused {what} .*: BAD_INDEX: no such model"):
+                link.request(msg_type, b"\x01")  # the stub firmware carries one model
+        assert link.request(MsgType.HELLO, b"\x00").type == MsgType.INFO  # model 0 named explicitly
         assert link.hello().model_name == "stub"  # a HELLO without payload is still answered
+        assert (link.info.model_index, link.info.model_count) == (0, 1)
+        link.reset_state()  # a model without variable tensors: RESET is acknowledged and does nothing
+        with pytest.raises(DeviceError, match="refused HELLO .*: BAD_INDEX: no such model"):
+            link.hello(model_index=3)
 
 
 # ---- a misbehaving device on a real socket, driven by a real `codegen eval --port` process ------------------

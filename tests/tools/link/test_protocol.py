@@ -525,7 +525,7 @@ def test_emulated_firmware_reports_broken_frames(firmware_elf: Path) -> None:
         (reply,) = collect(link, 1)
         assert (reply.type, reply.seq, reply.payload[0]) == (MsgType.ERROR, 0x43, ErrorCode.BAD_LENGTH)
 
-        link.port.write(proto.encode_frame(0x7F, 0x44) + proto.encode_frame(MsgType.INVOKE, 0x45, b"x"))
+        link.port.write(proto.encode_frame(0x7F, 0x44) + proto.encode_frame(MsgType.INVOKE, 0x45, b"xy"))
         replies = collect(link, 2)
         assert [(r.type, r.seq, r.payload[0]) for r in replies] == [
             (MsgType.ERROR, 0x44, ErrorCode.UNKNOWN_TYPE),
@@ -617,3 +617,18 @@ def test_emulator_is_killed_on_exceptions_and_after_its_wall_limit(firmware_elf:
         assert emu.exit_code() is not None  # killed by the watchdog
         with pytest.raises(DeviceError):
             emu.link.hello()
+
+
+def test_info_of_a_several_model_firmware_round_trips() -> None:
+    info = DeviceInfo(1, 1024, 5000, 16384, bytes(range(8)), (3, 70000), (4,), "1.0", "b", "m", "cycles",
+                      model_index=1, model_count=2)
+    payload = proto.encode_info(info)
+    assert payload.endswith(bytes([0, 0, 1, 2]))  # stream flags (none), model index, model count
+    assert proto.decode_info(payload) == info
+    one = DeviceInfo(1, 1024, 5000, 16384, bytes(range(8)), (3,), (4,), "1.0", "b", "m", "cycles")
+    assert proto.decode_info(proto.encode_info(one)) == one  # one model: INFO as before, index 0 of 1
+    with pytest.raises(ValueError, match="model index 2 of 2 models"):
+        proto.check_info(DeviceInfo(1, 1024, 5000, 16384, bytes(range(8)), (3,), (4,), "1.0", "b", "m", "cycles",
+                                    model_index=2, model_count=2))
+    with pytest.raises(ValueError, match="expected 0 or 2 stream flags, or those and model index and count"):
+        proto.decode_info(payload + b"\x00")

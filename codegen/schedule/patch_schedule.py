@@ -169,6 +169,16 @@ def split_points(graph: Graph, calls: list[KernelCall]) -> list[int]:
     return points
 
 
+def stage1_limit(graph: Graph, calls: list[KernelCall]) -> str | None:
+    """Why stage 1 can extend no further (split points past it are not weighed): the first call that cannot run
+    on a window, or None when every call can."""
+    for k, call in enumerate(calls):
+        if not is_patchable(call, graph):
+            op = graph.operator(call.op_index)
+            return f"call {k} ({call.kernel}, operator {op.index} {op.op_type}) cannot run in patches or bands"
+    return None
+
+
 def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, int]) -> tuple[Graph, list[KernelCall]]:
     """The graph with per-patch buffer tensors added, and the call list with stage 1 run patch by patch."""
     tensors = list(graph.tensors)

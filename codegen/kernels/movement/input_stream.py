@@ -13,7 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from codegen.kernels.base import cfield
-from codegen.kernels.movement.window_copy import PlanarWindowParams, WindowCopyParams, copy_window_ref, planar_window_ref
+from codegen.kernels.movement.window_copy import (
+    PlanarWindowParams,
+    WindowCopyParams,
+    copy_window_ref,
+    planar_window_ref,
+)
 
 HEADER = "input_stream.h"
 

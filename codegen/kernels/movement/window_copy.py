@@ -60,7 +60,8 @@ class PlanarWindowParams(KernelParams):
 
 def planar_window_ref(p: PlanarWindowParams, src: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     src_bytes = np.ascontiguousarray(src).reshape(-1).view(np.uint8)
-    dst = np.zeros(p.dst_bytes, np.uint8) if out is None else np.ascontiguousarray(out).reshape(-1).view(np.uint8).copy()
+    dst = (np.zeros(p.dst_bytes, np.uint8) if out is None
+           else np.ascontiguousarray(out).reshape(-1).view(np.uint8).copy())
     for r in range(p.rows):
         for c in range(p.channels):
             s = p.src_offset + c * p.src_plane_stride + r * p.src_row_stride

@@ -153,9 +153,8 @@ def split_floor(graph: Graph, calls: list[KernelCall], split: int, streamed: boo
 class NoScheduleFitsFlash(BudgetError):
     """Schedules fit the SRAM budget, but every one's predicted flash exceeds the board's."""
 
-    def __init__(self, model: str, flash_bytes: int, smallest: Schedule, weighed: list[Schedule]):
+    def __init__(self, model: str, flash_bytes: int, smallest: Schedule, weighed: list[Schedule], checked: int):
         self.model, self.flash_bytes, self.smallest, self.weighed = model, flash_bytes, smallest, weighed
-        checked = sum(s.over_flash for s in weighed)
         super().__init__(
             f"{model} does not fit in {flash_bytes:,} bytes of flash: the {checked} schedule(s) checked that fit "
             f"the SRAM budget all need more, the smallest {smallest.flash} ({smallest.describe()}, predicted)")
@@ -237,13 +236,14 @@ def _within_flash(graph: Graph, chosen: Schedule, weighed: list[Schedule], sram_
         checked[id(s)] = dataclasses.replace(s, flash_bytes=needed, flash=how, over_flash=needed > flash.flash_bytes)
         if not checked[id(s)].over_flash:
             break
+    listed = any(s is chosen for s in weighed)  # not when per-layer fits (the search then lists nothing else)
     weighed = [checked.get(id(s), s) for s in weighed]
-    if chosen not in weighed:  # per-layer that fits needs no list: keep what was checked
+    if not listed:
         weighed = [checked.get(id(chosen), chosen), *weighed]
     found = next((s for s in checked.values() if not s.over_flash), None)
     if found is None:
         smallest = min(checked.values(), key=lambda s: s.flash_bytes or 0)
-        raise NoScheduleFitsFlash(graph.name, flash.flash_bytes, smallest, weighed)
+        raise NoScheduleFitsFlash(graph.name, flash.flash_bytes, smallest, weighed, len(checked))
     return found, weighed
 
 

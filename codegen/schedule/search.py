@@ -156,8 +156,9 @@ class NoScheduleFitsFlash(BudgetError):
     def __init__(self, model: str, flash_bytes: int, smallest: Schedule, weighed: list[Schedule], checked: int):
         self.model, self.flash_bytes, self.smallest, self.weighed = model, flash_bytes, smallest, weighed
         super().__init__(
-            f"{model} does not fit in {flash_bytes:,} bytes of flash: the {checked} schedule(s) checked that fit "
-            f"the SRAM budget all need more, the smallest {smallest.flash} ({smallest.describe()}, predicted)")
+            f"{model} does not fit: FLASH by {(smallest.flash_bytes or 0) - flash_bytes:,} bytes, predicted (the "
+            f"{checked} schedule(s) checked that fit the SRAM budget all need more than the {flash_bytes:,} bytes "
+            f"of flash; the smallest, {smallest.describe()}, needs {smallest.flash})")
 
 
 class NoScheduleFits(BudgetError):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from codegen.emit.c_source import GeneratedSources, emit_model, model_hash
+from codegen.emit.firmware_size import predict_flash
 from codegen.errors import ModelError
 from codegen.frontend.tflite_reader import parse_tflite
 from codegen.ir import Graph
@@ -16,7 +18,7 @@ from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.passes.specialize import scratch_hint, specialize
 from codegen.schedule import cost_model
-from codegen.schedule.search import RUNTIME_SRAM_BYTES, Schedule, apply, choose, per_layer
+from codegen.schedule.search import RUNTIME_SRAM_BYTES, FlashLimit, Schedule, apply, choose, per_layer
 from codegen.targets.core import PORTABLE, Target
 
 
@@ -48,6 +50,7 @@ def compile_graph(
     graph: Graph, model_bytes: bytes, target: Target = PORTABLE, sram_budget: int | None = None,
     use_cost_model: bool = True, schedule: Schedule | None = None, stream_input: bool = False,
     runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
+    flash_bytes: int | None = None,
 ) -> CompiledModel:
     """Without a budget the model runs layer by layer; with one, the cheapest schedule that fits is chosen.
     The fitted cost model ranks schedules and kernel variants; without it (`use_cost_model=False`, as when
@@ -56,7 +59,8 @@ def compile_graph(
     `stream_input` lets the search pick cached bands that read the input row by row through
     model_read_input() instead of holding it whole in SRAM (the application must then provide its rows).
     `runtime_sram_bytes` is what the firmware needs besides the arena (an estimate, or a build's measurement);
-    `earlier` are the candidates an earlier search of the same model and budget weighed (see choose())."""
+    `earlier` are the candidates an earlier search of the same model and budget weighed (see choose()).
+    With `flash_bytes` (the board's flash) the search skips schedules whose predicted flash exceeds it."""
     cost = cost_model.load_default() if use_cost_model else None
     graph = fuse_pads(graph)
     calls = lower_graph(graph)
@@ -65,8 +69,27 @@ def compile_graph(
     elif sram_budget is None:
         schedule, weighed = per_layer(graph, calls, cost), []
     else:
+        flash = None if flash_bytes is None else FlashLimit(flash_bytes, flash_predictor(graph, calls, target,
+                                                                                          sram_budget, cost))
         schedule, weighed = choose(graph, calls, sram_budget, scratch_hint(target), cost, stream_input,
-                                   runtime_sram_bytes, earlier)
+                                   runtime_sram_bytes, earlier, flash)
+    return _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed)
+
+
+def flash_predictor(graph: Graph, calls: list[KernelCall], target: Target, sram_budget: int | None,
+                    cost: cost_model.CostModel | None) -> Callable[[Schedule], tuple[int, str]]:
+    """Predicted flash of a schedule of the PAD-fused graph's `calls`, emitted as the build would emit it."""
+    def predict(schedule: Schedule) -> tuple[int, str]:
+        compiled = _emit(graph, calls, schedule, target, sram_budget, cost, b"", [])
+        estimate = predict_flash(compiled.sources.files, list(compiled.sources.weight_arrays),
+                                 {c.kernel for c in compiled.calls})
+        return estimate.flash_bytes, estimate.describe()
+
+    return predict
+
+
+def _emit(graph: Graph, calls: list[KernelCall], schedule: Schedule, target: Target, sram_budget: int | None,
+          cost: cost_model.CostModel | None, model_bytes: bytes, weighed: list[Schedule]) -> CompiledModel:
     graph, calls = apply(graph, calls, schedule)
     if schedule.banded:  # its promised arena counts depthwise layers in place: the scratch limit must too
         graph, _ = place_depthwise_in_place(graph, calls, plan_memory(graph, calls))
@@ -84,10 +107,10 @@ def compile_graph(
 def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int | None = None,
                  use_cost_model: bool = True, stream_input: bool = False, schedule: Schedule | None = None,
                  runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
-                 ) -> CompiledModel:
+                 flash_bytes: int | None = None) -> CompiledModel:
     graph, data = read_model(path)
     return compile_graph(graph, data, target, sram_budget, use_cost_model, schedule, stream_input,
-                         runtime_sram_bytes, earlier)
+                         runtime_sram_bytes, earlier, flash_bytes)
 
 
 def read_model(path: str | Path) -> tuple[Graph, bytes]:

@@ -148,7 +148,8 @@ def _build(model: Path, board: Board, out: Path, sram_budget: int | None, measur
     weighed: list[Schedule] = []
     if compiled is None:  # bad models are refused before anything is written
         try:
-            compiled = compile_file(model, target, budget, stream_input=stream_input)
+            compiled = compile_file(model, target, budget, stream_input=stream_input,
+                                    flash_bytes=board.flash.size)
         except NoScheduleFits as exc:
             if not (board.emulator_layer and measure_run):
                 raise
@@ -169,7 +170,7 @@ def _build(model: Path, board: Board, out: Path, sram_budget: int | None, measur
             runtime = result.sram_used - compiled.plan.arena_bytes
             try:
                 again = compile_file(model, target, budget, stream_input=stream_input, runtime_sram_bytes=runtime,
-                                     earlier=weighed or compiled.candidates)
+                                     earlier=weighed or compiled.candidates, flash_bytes=board.flash.size)
             except NoScheduleFits as exc:
                 raise exc.measured() from None
             if again.sources.files == compiled.sources.files:  # the same firmware: only the search's figures change

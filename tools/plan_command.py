@@ -11,30 +11,48 @@ from codegen.kernels.base import KernelCall
 from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.passes.specialize import scratch_hint
-from codegen.pipeline import read_model
+from codegen.pipeline import flash_predictor, read_model
 from codegen.schedule.cost_model import load_default
-from codegen.schedule.search import RUNTIME_SRAM_BYTES, NoScheduleFits, Schedule, candidates, choose
+from codegen.schedule.patch_schedule import stage1_limit
+from codegen.schedule.search import (
+    RUNTIME_SRAM_BYTES,
+    FlashLimit,
+    NoScheduleFits,
+    NoScheduleFitsFlash,
+    Schedule,
+    candidates,
+    choose,
+)
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
 
 
-def format_candidates(weighed: list[Schedule], chosen: Schedule | None, budget: int, limit: int) -> str:
+def format_candidates(weighed: list[Schedule], chosen: Schedule | None, budget: int, limit: int,
+                      flash_bytes: int = 0) -> str:
     rows = sorted(weighed, key=lambda s: (s.peak_sram_bytes, s.macs))
     shown = rows[:limit]
     if chosen is not None and chosen not in shown:
         shown.append(chosen)
     lines = [f"{'':2}{'schedule':80}{'arena':>10}{'peak SRAM':>11}{'MACs':>14}{'overhead':>10}"
              f"{'predicted instr':>17}"]
+    skipped = [s for s in weighed if s.over_flash]
+    shown += [s for s in skipped if s not in shown]
     for s in shown:
         mark = "*" if s == chosen else ("" if s.peak_sram_bytes <= budget else "x")
+        mark = "f" if s.over_flash else mark
         predicted = f"{s.predicted_instructions:,}" if s.predicted_instructions is not None else "n/a"
         lines.append(f"{mark:2}{s.describe()[:80]:80}{s.arena_bytes:>10,}{s.peak_sram_bytes:>11,}{s.macs:>14,}"
                      f"{s.mac_overhead:>10.1%}{predicted:>17}")
     if len(rows) > len(shown):
         lines.append(f"  ... {len(rows) - len(shown)} more (--all lists them)")
+    for s in skipped:
+        lines.append(f"skipped, over the board's {flash_bytes:,} B of flash: {s.describe()} needs {s.flash}"
+                     " (predicted)")
+    if chosen is not None and chosen.flash:
+        lines.append(f"chosen schedule's flash: {chosen.flash} of {flash_bytes:,} (predicted)")
     lines.append(f"budget {budget:,} B; peak SRAM = arena + {RUNTIME_SRAM_BYTES:,} B for runtime state and stack "
                  "(estimate; `codegen build` measures it and searches again); predicted instr: the fitted cost "
-                 "model, portable kernels; * chosen, x over budget")
+                 "model, portable kernels; * chosen, x over budget, f over flash")
     return "\n".join(lines)
 
 
@@ -93,14 +111,24 @@ def plan_command(args: argparse.Namespace) -> int:
     graph = fuse_pads(read_model(args.model)[0])
     calls = lower_graph(graph)
     cost = load_default()
+    target = Target(board.core)
+    flash = FlashLimit(board.flash.size, flash_predictor(graph, calls, target, budget, cost))
     try:  # as `codegen build` would; its list includes the schedules it weighed with blocks in bands
-        chosen, weighed = choose(graph, calls, budget, scratch_hint(Target(board.core)), cost, args.stream_input)
-    except NoScheduleFits as exc:
-        print(format_candidates(exc.weighed, None, budget, len(exc.weighed) if args.all else 12))
+        chosen, weighed = choose(graph, calls, budget, scratch_hint(target), cost, args.stream_input, flash=flash)
+    except (NoScheduleFits, NoScheduleFitsFlash) as exc:
+        print(format_candidates(exc.weighed, None, budget, len(exc.weighed) if args.all else 12, board.flash.size))
+        _print_stage1_limit(graph, calls)
         raise
     if len(weighed) == 1:  # per-layer fits: still show what else there is
-        weighed = candidates(graph, calls, cost, args.stream_input)
-    print(format_candidates(weighed, chosen, budget, len(weighed) if args.all else 12))
+        weighed = [*weighed, *candidates(graph, calls, cost, args.stream_input)[1:]]
+    print(format_candidates(weighed, chosen, budget, len(weighed) if args.all else 12, board.flash.size))
+    _print_stage1_limit(graph, calls)
     if args.mixed_precision:
         mixed_precision(args, graph, calls, chosen, weighed, budget)
     return 0
+
+
+def _print_stage1_limit(graph: Graph, calls: list[KernelCall]) -> None:
+    limit = stage1_limit(graph, calls)
+    if limit is not None:
+        print(f"split points stop before {limit}")

@@ -39,6 +39,7 @@ class GeneratedSources:
     weight_bytes: int  # bytes of constant arrays after de-duplication
     # profile point k -> position of the call it follows (elided calls run no code, so they have no point)
     profile_positions: tuple[int, ...] = ()
+    weight_arrays: tuple[int, ...] = ()  # bytes of each de-duplicated constant array (for predicting flash)
 
 
 def model_hash(model_bytes: bytes) -> bytes:
@@ -84,7 +85,7 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
         "model_weights.h": weights.header(),
         "model_weights.c": weights.source(),
     }
-    return GeneratedSources(files, weights.nbytes, tuple(points))
+    return GeneratedSources(files, weights.nbytes, tuple(points), tuple(a.nbytes for _, a in weights.arrays))
 
 
 def _tensor_arg(graph: Graph, plan: MemoryPlan, index: int, const: bool) -> Arg:

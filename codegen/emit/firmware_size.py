@@ -57,3 +57,38 @@ def measure(elf: Path, map_file: Path) -> FirmwareSize:
     # model_weights.o, or model_<name>_weights.o per model of a several-model firmware (emit/multi_model.py)
     weights = object_bytes(map_file.read_text(), "_weights.o")
     return FirmwareSize(flash, weights, ram, sections.get(".stack", 0))
+
+
+# Predicting flash before anything is built (the schedule search skips schedules over the board's flash):
+# the constant arrays are exact (as emitted, identical ones once, each aligned to 4 bytes); the parameter structs
+# are counted at 4 bytes a field; the code is a linear estimate fitted to nucleo-f746 builds (runtime and
+# protocol, each distinct kernel function, each statement of model_invoke()). `codegen build` then measures.
+CODE_BASE_BYTES = 9_000
+CODE_PER_KERNEL_BYTES = 700
+CODE_PER_STATEMENT_BYTES = 14
+_PARAMS = re.compile(r"^static const \w+ \w+ = \{(.*)\};$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class FlashEstimate:
+    weights_bytes: int
+    code_bytes: int  # code and everything else that is not a constant array: parameter structs, tables
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.weights_bytes + self.code_bytes
+
+    def describe(self) -> str:
+        return f"{self.flash_bytes:,} B (weights {self.weights_bytes:,} + code {self.code_bytes:,})"
+
+
+def predict_flash(files: dict[str, str], weight_arrays: list[int], kernels: set[str]) -> FlashEstimate:
+    """The flash of a firmware built from these generated `files` (model.c), whose de-duplicated constant arrays
+    have `weight_arrays` bytes each, calling the kernel functions `kernels`."""
+    model_c = files["model.c"]
+    params = sum(p.count("= ") * 4 for p in _PARAMS.findall(model_c))
+    start = model_c.find("model_invoke(")
+    statements = model_c[start:].count(";") if start >= 0 else 0
+    weights = sum(-(-n // 4) * 4 for n in weight_arrays)
+    code = CODE_BASE_BYTES + CODE_PER_KERNEL_BYTES * len(kernels) + CODE_PER_STATEMENT_BYTES * statements + params
+    return FlashEstimate(weights, code)

@@ -10,7 +10,11 @@ ordinary kernel calls on small per-patch buffers:
   window and shifted to the buffer's first row and column (each output pixel copies one input pixel);
 - element-wise kernels read exactly their output's window: a copy_window call crops it when the producer
   computed a larger region;
-- a final copy_window stores the patch's result into its tile of S.
+- a final copy_window stores the patch's result into its tile of S;
+- a layout TRANSPOSE of an NCHW model input to NHWC (a model converted from PyTorch) is folded into the way
+  stage 1 reads its input: each patch or band copies its window straight from the NCHW input into an NHWC
+  buffer (copy_window_planar), or, with the input streamed, asks model_read_input() for the window's rows
+  channel by channel (read_input_planar); the NHWC copy of the whole input never exists.
 Stage 2 is unchanged. The expanded call list goes through the same planner, reference executor and emitter
 as any other, so per-patch buffers are reused between patches and bit-exactness is testable the same way.
 """
@@ -24,8 +28,8 @@ import numpy as np
 
 from codegen.ir import NUMPY_DTYPES, Graph, Tensor
 from codegen.kernels.base import ConstArray, KernelCall
-from codegen.kernels.movement.input_stream import ReadInputParams
-from codegen.kernels.movement.window_copy import WindowCopyParams
+from codegen.kernels.movement.input_stream import ReadInputParams, ReadInputPlanarParams
+from codegen.kernels.movement.window_copy import PlanarWindowParams, WindowCopyParams
 
 # kernel -> names of its (kernel height, kernel width, dilation h, dilation w) params; None means 1
 WINDOWED: dict[str, tuple[str, str, str | None, str | None]] = {
@@ -108,11 +112,37 @@ def is_patchable(call: KernelCall, graph: Graph) -> bool:
                 and p.in2_d1 == p.in2_d2 == 1)
     if call.kernel in UNARY:
         return len(call.inputs) == 1
+    if call.kernel == "transpose_s8":
+        return is_layout_transpose(call, graph)
     return call.kernel in CONVERSIONS and len(call.inputs) == 1 and not call.consts
 
 
+def is_layout_transpose(call: KernelCall, graph: Graph) -> bool:
+    """Whether `call` is a TRANSPOSE (0, 2, 3, 1) of an NCHW model input to NHWC: stage 1 then reads its windows
+    straight from the NCHW input (planar_call) instead of a transposed copy of the whole input."""
+    return (call.kernel == "transpose_s8" and tuple(call.params.perm) == (0, 2, 3, 1) and len(call.inputs) == 1
+            and call.inputs[0] in graph.inputs and len(graph.tensor(call.inputs[0]).shape) == 4
+            and graph.tensor(call.inputs[0]).dtype == "int8")
+
+
+def planar_call(graph: Graph, call: KernelCall, out: Region, streamed: bool = False) -> KernelCall:
+    """A folded layout TRANSPOSE computing only `out` of its NHWC output: the window copied from the NCHW
+    input (held), or read through model_read_input() channel row by channel row (streamed)."""
+    src = graph.tensor(call.inputs[0])
+    _, channels, height, width = src.shape
+    fields = {"channels": channels, "rows": out.h, "cols": out.w, "src_offset": out.y0 * width + out.x0,
+              "src_row_stride": width, "src_plane_stride": height * width, "dst_offset": 0,
+              "dst_stride": out.w * channels, "dst_bytes": out.h * out.w * channels}
+    if streamed:
+        params = ReadInputPlanarParams(**fields, input=graph.inputs.index(src.index))
+        return KernelCall("read_input_planar", params, (src.index,), (), call.outputs, call.op_index)
+    return KernelCall("copy_window_planar", PlanarWindowParams(**fields), (src.index,), (), call.outputs,
+                      call.op_index)
+
+
 def input_region(call: KernelCall, out: Region, source: Tensor) -> Region:
-    """The region of `source` that `call` reads to produce `out` (its receptive field, clipped)."""
+    """The region of `source` that `call` reads to produce `out` (its receptive field, clipped). For a layout
+    TRANSPOSE, the rows and columns of its NCHW source (axes 2 and 3)."""
     if call.kernel in RESAMPLED:
         rows, cols = (np.asarray(c.data) for c in call.consts[-2:])
         if out.h <= 0 or out.w <= 0:
@@ -154,6 +184,16 @@ def split_points(graph: Graph, calls: list[KernelCall]) -> list[int]:
     return points
 
 
+def stage1_limit(graph: Graph, calls: list[KernelCall]) -> str | None:
+    """Why stage 1 can extend no further (split points past it are not weighed): the first call that cannot run
+    on a window, or None when every call can."""
+    for k, call in enumerate(calls):
+        if not is_patchable(call, graph):
+            op = graph.operator(call.op_index)
+            return f"call {k} ({call.kernel}, operator {op.index} {op.op_type}) cannot run in patches or bands"
+    return None
+
+
 def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, int]) -> tuple[Graph, list[KernelCall]]:
     """The graph with per-patch buffer tensors added, and the call list with stage 1 run patch by patch."""
     tensors = list(graph.tensors)
@@ -180,7 +220,9 @@ def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, i
             out_tensor = graph.tensor(call.outputs[0])
             region = required[out_tensor.index]
             sources = [buffers.get(t, (t, full_region(graph.tensor(t)))) for t in call.inputs]
-            if call.kernel in WINDOWED:
+            if is_layout_transpose(call, graph):
+                new_call = planar_call(graph, call, region)
+            elif call.kernel in WINDOWED:
                 new_call = window_call(call, region, sources[0])
             elif call.kernel in RESAMPLED:
                 new_call = resample_call(call, region, sources[0])
@@ -320,6 +362,8 @@ def expand_cached(
     """
     new_tensors = _NewTensors(graph)
     streamed = graph.inputs[0] if stream_input else None
+    # A streamed NCHW input's layout TRANSPOSE reads the input's rows itself, into its output's line buffer.
+    folded = streamed is not None and is_layout_transpose(calls[start], graph)
     if stream_input and (start or not can_stream_input(graph, calls, split)):
         raise ValueError(f"{graph.name}: the input cannot be streamed with stage 1 ending at call {split}")
     prefix, stage1, stage2 = calls[:start], calls[start : split + 1], calls[split + 1 :]
@@ -342,7 +386,7 @@ def expand_cached(
     direct = strips == 1
     lines: dict[int, int] = {}
     lined = [c.outputs[0] for c in (stage1[:-1] if direct else stage1)]
-    for t in lined if streamed is None else [streamed, *lined]:
+    for t in lined if streamed is None or folded else [streamed, *lined]:
         needed = [r[t] for per_band in schedule for r in per_band if t in r]
         lines[t] = new_tensors.add(graph.tensor(t), max(r.h for r in needed), max(r.w for r in needed), "lines")
 
@@ -350,7 +394,7 @@ def expand_cached(
     for per_band in schedule:
         previous: dict[int, Region] = {}
         for regions in per_band:
-            if streamed is not None:
+            if streamed is not None and not folded:
                 new, out = _new_rows(graph.tensor(streamed), regions, previous, lines, new_tensors, out_calls,
                                      stage1[0].op_index)
                 if out is not None:
@@ -362,7 +406,10 @@ def expand_cached(
                 new, out = _new_rows(t, regions, previous, lines, new_tensors, out_calls, call.op_index)
                 if out is None:
                     continue
-                band_call = _band_call(call, new, regions, lines, new_tensors, graph, out_calls)
+                if is_layout_transpose(call, graph):
+                    band_call = planar_call(graph, call, new, streamed=folded)
+                else:
+                    band_call = _band_call(call, new, regions, lines, new_tensors, graph, out_calls)
                 out_calls.append(dataclasses.replace(band_call, outputs=(out,)))
                 if t.index == split_tensor.index and not direct:
                     out_calls.append(_store_call(new_tensors.tensors[out], new, split_tensor, call.op_index))

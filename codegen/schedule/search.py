@@ -29,6 +29,21 @@ GRIDS: tuple[tuple[int, int], ...] = tuple((r, c) for r in range(1, 5) for c in 
 RUNTIME_SRAM_BYTES = 4096
 
 ScratchHint = Callable[[KernelCall, Graph], int]  # a portable call -> the scratch its fast variant needs
+# A schedule -> (its predicted flash bytes, how they divide), e.g. codegen.pipeline.flash_predictor
+FlashPredictor = Callable[["Schedule"], tuple[int, str]]
+
+
+# At most this many schedules are checked against the flash (each is emitted as C to predict it), in the
+# search's order of preference: they differ by code (tens of kB at most), so past a few the weights decide.
+FLASH_CHECKS = 12
+
+
+@dataclass(frozen=True)
+class FlashLimit:
+    """The board's flash and a predictor: the search skips schedules whose predicted flash exceeds it."""
+
+    flash_bytes: int
+    predict: FlashPredictor
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,9 @@ class Schedule:
     predicted_instructions: int | None = None  # by the cost model, for the portable calls; None without one
     stage1_bytes: int = 0  # peak live bytes while stage 1 runs: a floor for banding the later blocks
     runtime_sram_bytes: int = RUNTIME_SRAM_BYTES  # SRAM besides the arena: estimated, or measured by a build
+    flash_bytes: int | None = None  # predicted flash, when the search checked it against the board's flash
+    flash: str = ""  # how the predicted flash divides (weights + code)
+    over_flash: bool = False  # skipped: its predicted flash exceeds the board's
 
     @property
     def mac_overhead(self) -> float:
@@ -72,7 +90,7 @@ class Schedule:
                 "input_streamed": self.streamed, "blocks_banded": self.banded,
                 "arena_bytes": self.arena_bytes, "macs": self.macs, "mac_overhead": round(self.mac_overhead, 4),
                 "predicted_instructions": self.predicted_instructions,
-                "runtime_sram_bytes": self.runtime_sram_bytes}
+                "runtime_sram_bytes": self.runtime_sram_bytes, "predicted_flash_bytes": self.flash_bytes}
 
 
 def _planned(graph: Graph, calls: list[KernelCall], cost: CostModel | None,
@@ -132,6 +150,17 @@ def split_floor(graph: Graph, calls: list[KernelCall], split: int, streamed: boo
     return graph.tensor(calls[split].outputs[0]).nbytes + held
 
 
+class NoScheduleFitsFlash(BudgetError):
+    """Schedules fit the SRAM budget, but every one's predicted flash exceeds the board's."""
+
+    def __init__(self, model: str, flash_bytes: int, smallest: Schedule, weighed: list[Schedule], checked: int):
+        self.model, self.flash_bytes, self.smallest, self.weighed = model, flash_bytes, smallest, weighed
+        super().__init__(
+            f"{model} does not fit: FLASH by {(smallest.flash_bytes or 0) - flash_bytes:,} bytes, predicted (the "
+            f"{checked} schedule(s) checked that fit the SRAM budget all need more than the {flash_bytes:,} bytes "
+            f"of flash; the smallest, {smallest.describe()}, needs {smallest.flash})")
+
+
 class NoScheduleFits(BudgetError):
     """No schedule's peak SRAM meets the budget; `smallest` is the schedule with the lowest peak, and
     `streamed_arena` the lowest arena with the input streamed, where the search did not stream it but could."""
@@ -158,7 +187,7 @@ class NoScheduleFits(BudgetError):
 def choose(
     graph: Graph, calls: list[KernelCall], sram_budget: int, scratch_hint: ScratchHint | None = None,
     cost: CostModel | None = None, stream_input: bool = False, runtime_sram_bytes: int = RUNTIME_SRAM_BYTES,
-    earlier: list[Schedule] | None = None,
+    earlier: list[Schedule] | None = None, flash: FlashLimit | None = None,
 ) -> tuple[Schedule, list[Schedule]]:
     """The cheapest schedule whose peak SRAM fits the budget, and the candidates that were weighed. Cheapest
     is the fewest instructions `cost` predicts, then the fewest MACs (without a cost model, MACs alone).
@@ -177,7 +206,52 @@ def choose(
     runtime_sram_bytes is the SRAM the firmware needs besides the arena (static state and stack). `earlier`, the
     candidates an earlier search of the same model and budget weighed, spares planning them again (a build
     searches again once it has measured the runtime SRAM); the pruning above never depends on it.
+
+    With `flash`, the schedule found is checked against the board's flash (its predicted weights and code);
+    one over it is marked `over_flash` and skipped for the next in the same order (NoScheduleFitsFlash when
+    none is left).
     """
+    chosen, weighed = _choose_sram(graph, calls, sram_budget, scratch_hint, cost, stream_input, runtime_sram_bytes,
+                                   earlier)
+    return (chosen, weighed) if flash is None else _within_flash(graph, chosen, weighed, sram_budget, flash,
+                                                                 lambda s: _fits_fast(graph, calls, s, sram_budget,
+                                                                                      scratch_hint))
+
+
+def _within_flash(graph: Graph, chosen: Schedule, weighed: list[Schedule], sram_budget: int, flash: FlashLimit,
+                  fits_fast: Callable[[Schedule], bool]) -> tuple[Schedule, list[Schedule]]:
+    """The first schedule, in the search's order of preference from `chosen` on, whose predicted flash fits."""
+    def rank(s: Schedule) -> tuple[int, int, int]:
+        return (s.predicted_instructions or 0, s.macs, s.arena_bytes)
+
+    fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget), key=rank)
+    fast = [s for s in fitting if fits_fast(s)] if chosen in fitting and fits_fast(chosen) else []
+    order = [chosen, *(s for s in fast + fitting if s is not chosen)]
+    checked: dict[int, Schedule] = {}
+    for s in order:
+        if id(s) in checked:
+            continue
+        if len(checked) == FLASH_CHECKS:
+            break
+        needed, how = flash.predict(s)
+        checked[id(s)] = dataclasses.replace(s, flash_bytes=needed, flash=how, over_flash=needed > flash.flash_bytes)
+        if not checked[id(s)].over_flash:
+            break
+    listed = any(s is chosen for s in weighed)  # not when per-layer fits (the search then lists nothing else)
+    weighed = [checked.get(id(s), s) for s in weighed]
+    if not listed:
+        weighed = [checked.get(id(chosen), chosen), *weighed]
+    found = next((s for s in checked.values() if not s.over_flash), None)
+    if found is None:
+        smallest = min(checked.values(), key=lambda s: s.flash_bytes or 0)
+        raise NoScheduleFitsFlash(graph.name, flash.flash_bytes, smallest, weighed, len(checked))
+    return found, weighed
+
+
+def _choose_sram(
+    graph: Graph, calls: list[KernelCall], sram_budget: int, scratch_hint: ScratchHint | None,
+    cost: CostModel | None, stream_input: bool, runtime_sram_bytes: int, earlier: list[Schedule] | None,
+) -> tuple[Schedule, list[Schedule]]:
     def runtime(found: list[Schedule]) -> list[Schedule]:
         return [dataclasses.replace(s, runtime_sram_bytes=runtime_sram_bytes) for s in found]
 

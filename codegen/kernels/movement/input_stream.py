@@ -13,7 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from codegen.kernels.base import cfield
-from codegen.kernels.movement.window_copy import WindowCopyParams, copy_window_ref
+from codegen.kernels.movement.window_copy import (
+    PlanarWindowParams,
+    WindowCopyParams,
+    copy_window_ref,
+    planar_window_ref,
+)
 
 HEADER = "input_stream.h"
 
@@ -30,5 +35,18 @@ def read_input_window_ref(p: ReadInputParams, src: np.ndarray, out: np.ndarray |
     return copy_window_ref(p, src, out)
 
 
+@dataclass(frozen=True)
+class ReadInputPlanarParams(PlanarWindowParams):
+    """A window of a streamed NCHW graph input `input` read into an NHWC buffer: one model_read_input() request
+    per channel and row (its `cols` bytes, in pieces of at most READ_INPUT_PIECE), scattered across the pixels."""
+
+    C_TYPE = "read_input_planar_params_t"
+    input: int = cfield("uint32_t", 0)
+
+
+def read_input_planar_ref(p: ReadInputPlanarParams, src: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return planar_window_ref(p, src, out)
+
+
 LOWERINGS: dict = {}  # only the cached band scheduler creates these calls
-REFERENCES = {"read_input_window": read_input_window_ref}
+REFERENCES = {"read_input_window": read_input_window_ref, "read_input_planar": read_input_planar_ref}

@@ -6,7 +6,7 @@ the generated C on the host."""
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from codegen.emit.c_source import emit_model
@@ -66,8 +66,9 @@ def test_every_split_and_grid_matches_per_layer(graph, rows, cols, data):
     assert all(is_patchable(c, graph) for c in calls if c.kernel in new_kernels)
     x = np.random.default_rng(0).integers(-128, 128, size=graph.tensor(graph.inputs[0]).shape, dtype=np.int8)
     expected = run_reference(graph, [x], calls)[0]
+    assert all(is_patchable(c, graph) for c in calls[:-1])  # every layer before the final pool
     points = split_points(graph, calls)
-    assert points  # every layer before the final pool is patchable
+    assume(points)  # a split needs an output taller than one row (a VALID conv may leave a single row)
     split = data.draw(st.sampled_from(points))
     split_shape = graph.tensor(calls[split].outputs[0]).shape
     grid = (min(rows, split_shape[1]), min(cols, split_shape[2]))

@@ -58,9 +58,6 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
     n_steps = len(calls)
     views = graph.views
 
-    def base(t: int) -> int:
-        return views[t][0] if t in views else t
-
     # Lifetimes over call positions (a view lives as its base); graph inputs exist before step 0, outputs must
     # survive the last step.
     # Variable tensors are planned apart (model_state), like streamed inputs they take no arena bytes.
@@ -69,14 +66,18 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
     first: dict[int, int] = {i: 0 for i in graph.inputs if i not in streamed}
     last: dict[int, int] = {}
     for step, call in enumerate(calls):
-        for t in map(base, call.inputs):
+        for t in call.inputs:
+            if t in views:
+                t = views[t][0]
             if t not in streamed:
                 last[t] = step
-        for t in map(base, call.outputs):
+        for t in call.outputs:
+            if t in views:
+                t = views[t][0]
             if t in variables:
                 continue
             first.setdefault(t, step)
-            last[t] = max(last.get(t, step), step)
+            last[t] = step  # steps only grow: the latest is this one
     for t in graph.outputs:
         first.setdefault(t, 0)
         last[t] = max(n_steps - 1, 0)

@@ -15,6 +15,7 @@ arena does not end up smaller, nothing changes."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,19 +46,45 @@ def _lag_pixels(p) -> int:
     return max(0, int(np.max(np.arange(len(later)) - later + 1, initial=0)))
 
 
-def _eligible(graph: Graph, calls: list[KernelCall], pos: int) -> bool:
+@dataclass
+class _Uses:
+    """Per tensor, over one call list: how many calls read it, and whether any call touching it (reading or
+    writing) is in place. Built once per place_depthwise_in_place: _eligible asks at every position."""
+
+    reader_count: dict[int, int]
+    touched_in_place: dict[int, bool]
+
+    @classmethod
+    def of(cls, calls: list[KernelCall]) -> _Uses:
+        readers: dict[int, int] = {}
+        in_place: dict[int, bool] = {}
+        for c in calls:
+            for t in set(c.inputs):
+                readers[t] = readers.get(t, 0) + 1
+            for t in {*c.inputs, *c.outputs}:
+                in_place[t] = in_place.get(t, False) or c.in_place
+        return cls(readers, in_place)
+
+
+def _fixed(graph: Graph) -> set[int]:
+    """Tensors a depthwise layer in place must not touch: graph inputs and outputs, views and their bases."""
+    return set(graph.inputs) | set(graph.outputs) | set(graph.views) | {b for b, _ in graph.views.values()}
+
+
+def _eligible(graph: Graph, calls: list[KernelCall], pos: int, uses: _Uses | None = None,
+              fixed: set[int] | None = None) -> bool:
+    """`uses` (of `calls`) and `fixed` (of `graph`) spare rebuilding them at every position."""
     call = calls[pos]
-    if len(call.inputs) != 1 or len(call.outputs) != 1 or lag_bytes(call) is None:
+    if len(call.inputs) != 1 or len(call.outputs) != 1 or not call.kernel.startswith("depthwise_conv2d_s8"):
         return False
     x, y = call.inputs[0], call.outputs[0]
-    io = set(graph.inputs) | set(graph.outputs)
-    viewed = set(graph.views) | {b for b, _ in graph.views.values()}
-    if {x, y} & (io | viewed):
+    if {x, y} & (_fixed(graph) if fixed is None else fixed):
         return False
-    readers_x = [c for c in calls if x in c.inputs]
-    touching = [c for c in calls if {x, y} & {*c.inputs, *c.outputs}]
+    uses = _Uses.of(calls) if uses is None else uses
     # Read by this call alone, and no aliasing (reshape, element-wise in place) around it to undo.
-    return readers_x == [call] and not any(c.in_place for c in touching)
+    if uses.reader_count.get(x, 0) != 1 or uses.touched_in_place.get(x, False) or uses.touched_in_place.get(y, False):
+        return False
+    return lag_bytes(call) is not None  # last: the costliest test (band calls mostly fail the ones above)
 
 
 def place_depthwise_in_place(graph: Graph, calls: list[KernelCall], plan: MemoryPlan) -> tuple[Graph, MemoryPlan]:
@@ -66,18 +93,20 @@ def place_depthwise_in_place(graph: Graph, calls: list[KernelCall], plan: Memory
     Two tries, the smaller arena wins: every eligible layer at once (when several layers share the peak, no
     single one lowers it, and the planner's placement may then refuse each alone), and layer by layer."""
     original = graph, plan
-    eligible = [pos for pos in range(len(calls)) if _eligible(graph, calls, pos)]
+    uses, fixed = _Uses.of(calls), _fixed(graph)
+    eligible = [pos for pos in range(len(calls)) if _eligible(graph, calls, pos, uses, fixed)]
     if not eligible:
         return original
     together = _in_place(graph, calls, eligible)
     together_plan = plan_memory(together, calls)
     for pos in eligible:
-        if not _eligible(graph, calls, pos):  # an earlier layer's views may have made it ineligible
+        if not _eligible(graph, calls, pos, uses, fixed):  # an earlier layer's views may have made it ineligible
             continue
         trial = _in_place(graph, calls, [pos])
         trial_plan = plan_memory(trial, calls)
         if trial_plan.arena_bytes <= plan.arena_bytes and sum(trial_plan.live_bytes) < sum(plan.live_bytes):
             graph, plan = trial, trial_plan
+            fixed = _fixed(graph)
     best = min([(together, together_plan), (graph, plan)], key=lambda gp: gp[1].arena_bytes)
     return best if best[1].arena_bytes < original[1].arena_bytes else original
 

@@ -15,6 +15,7 @@ producer can still run in place (codegen/passes/depthwise_in_place.py). The sum 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from codegen.ir import Graph, Tensor
 from codegen.kernels.base import KernelCall
@@ -38,20 +39,41 @@ def _root(views: dict[int, tuple[int, int]], t: int) -> tuple[int, int]:
     return t, offset
 
 
-def _match(graph: Graph, calls: list[KernelCall], pos: int) -> int | None:
+@dataclass
+class _Uses:
+    """Where each tensor is written and read in one call list (positions in increasing order), built once per
+    band_residuals: _match asks for each ADD, and banded call lists have thousands of calls."""
+
+    producers: dict[int, list[int]]
+    readers: dict[int, list[int]]
+
+    @classmethod
+    def of(cls, calls: list[KernelCall]) -> _Uses:
+        producers: dict[int, list[int]] = {}
+        readers: dict[int, list[int]] = {}
+        for i, c in enumerate(calls):
+            for t in dict.fromkeys(c.outputs):
+                producers.setdefault(t, []).append(i)
+            for t in dict.fromkeys(c.inputs):
+                readers.setdefault(t, []).append(i)
+        return cls(producers, readers)
+
+
+def _match(graph: Graph, calls: list[KernelCall], pos: int, uses: _Uses | None = None) -> int | None:
     """For the ADD at `pos`: the position of its 1x1 projection operand when the pair can be banded."""
     add = calls[pos]
     if add.kernel != "add_s8" or add.params.broadcast or len(add.inputs) != 2:
         return None
+    uses = _Uses.of(calls) if uses is None else uses
     io = set(graph.inputs) | set(graph.outputs) | set(graph.streamed_inputs)
     for k, y in enumerate(add.inputs):
         x = add.inputs[1 - k]
-        producers = [i for i, c in enumerate(calls[:pos]) if y in c.outputs]
+        producers = [i for i in uses.producers.get(y, ()) if i < pos]
         if len(producers) != 1 or not _pointwise_conv(calls[producers[0]]):
             continue
-        readers_y = [c for c in calls if y in c.inputs]
-        later_x = [c for c in calls[pos + 1 :] if x in c.inputs]
-        if readers_y != [add] or later_x or {x, y, add.outputs[0]} & io or y in graph.views:
+        only_add_reads_y = uses.readers.get(y, []) == [pos]
+        x_read_later = uses.readers.get(x, [-1])[-1] > pos
+        if not only_add_reads_y or x_read_later or {x, y, add.outputs[0]} & io or y in graph.views:
             continue
         bases = {b for b, _ in graph.views.values()}
         if {y, add.outputs[0]} & (bases | set(graph.views)):  # the sum becomes a view: it must not have any
@@ -65,8 +87,9 @@ def band_residuals(graph: Graph, calls: list[KernelCall]) -> tuple[Graph, list[K
     tensors, views = list(graph.tensors), dict(graph.views)
     replaced: dict[int, list[KernelCall]] = {}
     dropped: set[int] = set()
+    uses = _Uses.of(calls)
     for pos in range(len(calls)):
-        conv_pos = _match(graph, calls, pos)
+        conv_pos = _match(graph, calls, pos, uses)
         if conv_pos is None:
             continue
         add, conv = calls[pos], calls[conv_pos]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from codegen.errors import BudgetError
 from codegen.ir import Graph
@@ -44,6 +44,7 @@ class FlashLimit:
 
     flash_bytes: int
     predict: FlashPredictor
+Expansion = tuple[Graph, list[KernelCall]]
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,18 @@ class NoScheduleFitsFlash(BudgetError):
             f"{model} does not fit: FLASH by {(smallest.flash_bytes or 0) - flash_bytes:,} bytes, predicted (the "
             f"{checked} schedule(s) checked that fit the SRAM budget all need more than the {flash_bytes:,} bytes "
             f"of flash; the smallest, {smallest.describe()}, needs {smallest.flash})")
+@dataclass
+class SearchCache:
+    """What one search computes more than once for the same schedule, kept for that search only: a schedule's
+    expanded calls (blocks in bands are the costliest to find), and its arena with fast-kernel scratch. Keyed by
+    what determines them (split, grid, family, banding), so a hit returns exactly what planning again would."""
+
+    expansions: dict[tuple, Expansion] = field(default_factory=dict)
+    fast_arenas: dict[tuple, int] = field(default_factory=dict)
+
+
+def _key(schedule: Schedule) -> tuple:
+    return (schedule.split, schedule.grid, schedule.cached, schedule.streamed, schedule.banded)
 
 
 class NoScheduleFits(BudgetError):
@@ -259,6 +272,7 @@ def _choose_sram(
     if base.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, base, sram_budget, scratch_hint):
         return base, [base]
     reuse = earlier is not None and len(earlier) > 1  # [per-layer] alone: that search stopped early
+    cache = SearchCache()
     weighed = runtime(earlier if reuse else candidates(graph, calls, cost, stream_input, sram_budget))
 
     def rank(s: Schedule) -> tuple[int, int, int]:
@@ -266,7 +280,7 @@ def _choose_sram(
 
     def best_fast() -> Schedule | None:
         fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget), key=rank)
-        return next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint)), None)
+        return next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint, cache)), None)
 
     banded_already = {(s.split, s.grid, s.cached, s.streamed) for s in weighed if s.banded}
     fast = best_fast()
@@ -275,9 +289,9 @@ def _choose_sram(
             break  # banding s would cost more than the best fit already does
         if (s.split, s.grid, s.cached, s.streamed) in banded_already or s.stage1_bytes > sram_budget:
             continue
-        if s.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, s, sram_budget, scratch_hint):
+        if s.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, s, sram_budget, scratch_hint, cache):
             continue  # fits as it is: banding would only add work
-        banded = with_banded_blocks(graph, calls, s, cost)  # keeps runtime_sram_bytes
+        banded = with_banded_blocks(graph, calls, s, cost, cache)  # keeps runtime_sram_bytes
         weighed.append(banded)
         if banded.peak_sram_bytes <= sram_budget and (fast is None or rank(banded) < rank(fast)):
             fast = best_fast()
@@ -329,10 +343,10 @@ def smallest_streamed_arena(graph: Graph, calls: list[KernelCall], cost: CostMod
 
 
 def with_banded_blocks(graph: Graph, calls: list[KernelCall], schedule: Schedule,
-                       cost: CostModel | None = None) -> Schedule:
+                       cost: CostModel | None = None, cache: SearchCache | None = None) -> Schedule:
     """The schedule with its later blocks in row bands, planned with depthwise layers in place (as built)."""
     banded = dataclasses.replace(schedule, banded=True)
-    g, c = apply(graph, calls, banded)
+    g, c = apply(graph, calls, banded, cache)
     plan = plan_memory(g, c)
     g, plan = place_depthwise_in_place(g, c, plan)
     predicted = cost.predict(g, c, plan.elided_calls) if cost is not None else None
@@ -341,23 +355,36 @@ def with_banded_blocks(graph: Graph, calls: list[KernelCall], schedule: Schedule
 
 
 def _fits_fast(graph: Graph, calls: list[KernelCall], schedule: Schedule, sram_budget: int,
-               scratch_hint: ScratchHint | None) -> bool:
+               scratch_hint: ScratchHint | None, cache: SearchCache | None = None) -> bool:
     """Whether the schedule's arena, with every call holding its fast variant's scratch, still fits."""
     if scratch_hint is None:
         return True
-    return fast_arena_bytes(graph, calls, schedule, scratch_hint) + schedule.runtime_sram_bytes <= sram_budget
+    return fast_arena_bytes(graph, calls, schedule, scratch_hint, cache) + schedule.runtime_sram_bytes <= sram_budget
 
 
-def fast_arena_bytes(graph: Graph, calls: list[KernelCall], schedule: Schedule, scratch_hint: ScratchHint) -> int:
+def fast_arena_bytes(graph: Graph, calls: list[KernelCall], schedule: Schedule, scratch_hint: ScratchHint,
+                     cache: SearchCache | None = None) -> int:
     """The schedule's arena with every call holding the scratch its fast variant may need."""
-    g, c = apply(graph, calls, schedule)
+    key = _key(schedule)
+    if cache is not None and key in cache.fast_arenas:
+        return cache.fast_arenas[key]
+    g, c = apply(graph, calls, schedule, cache)
     if schedule.banded:  # as the build does: depthwise layers in place before the kernels are chosen
         g, _ = place_depthwise_in_place(g, c, plan_memory(g, c))
     hinted = [dataclasses.replace(x, scratch_bytes=max(x.scratch_bytes, scratch_hint(x, g))) for x in c]
-    return plan_memory(g, hinted).arena_bytes
+    arena = plan_memory(g, hinted).arena_bytes
+    if cache is not None:
+        cache.fast_arenas[key] = arena
+    return arena
 
 
-def apply(graph: Graph, calls: list[KernelCall], schedule: Schedule) -> tuple[Graph, list[KernelCall]]:
+def apply(graph: Graph, calls: list[KernelCall], schedule: Schedule,
+          cache: SearchCache | None = None) -> tuple[Graph, list[KernelCall]]:
+    if cache is not None:
+        key = _key(schedule)
+        if key not in cache.expansions:
+            cache.expansions[key] = apply(graph, calls, schedule)
+        return cache.expansions[key]
     if schedule.split is None:
         expanded = graph, calls
     elif schedule.cached:

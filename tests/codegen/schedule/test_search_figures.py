@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -48,8 +49,10 @@ def _graph(model: str) -> Graph:
 
 
 def _row(s: Schedule) -> dict:
-    return {"describe": s.describe(), **s.to_json(), "stage1_bytes": s.stage1_bytes,
-            "peak_sram_bytes": s.peak_sram_bytes}
+    # No flash predictor here (the default board's flash holds every schedule), so predicted_flash_bytes is
+    # None throughout: left out, as in the figures recorded before the search weighed flash.
+    fields = {k: v for k, v in s.to_json().items() if k != "predicted_flash_bytes"}
+    return {"describe": s.describe(), **fields, "stage1_bytes": s.stage1_bytes, "peak_sram_bytes": s.peak_sram_bytes}
 
 
 def figures(model: str, budget: int, stream_input: bool) -> dict:
@@ -73,7 +76,14 @@ def figures(model: str, budget: int, stream_input: bool) -> dict:
     return result
 
 
-@pytest.mark.parametrize(("case", "model", "budget", "stream_input"), CASES, ids=[c[0] for c in CASES])
+# The suite checks four cases (about a minute); CODEGEN_ALL_FIGURES=1 checks all eight (about 2.5 minutes), as
+# after any change to the search.
+SUITE_CASES = CASES if os.environ.get("CODEGEN_ALL_FIGURES") else [
+    c for c in CASES if c[0] in ("vww96-held-44k", "vww96-held-refused", "vww96-streamed-24k",
+                                 "mbv2-w0.35-r64-streamed-10k")]
+
+
+@pytest.mark.parametrize(("case", "model", "budget", "stream_input"), SUITE_CASES, ids=[c[0] for c in SUITE_CASES])
 def test_search_reports_the_recorded_figures(case, model, budget, stream_input):
     if not SHARED.is_dir():
         pytest.skip(f"shared models folder {SHARED} is absent")

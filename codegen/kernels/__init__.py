@@ -71,7 +71,7 @@ from codegen.kernels.movement import (
     window_copy,
 )
 from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, pooling_s16, sum_max
-from codegen.kernels.resize import resize_bilinear, resize_nearest
+from codegen.kernels.resize import resize_bilinear, resize_bilinear_dsp, resize_nearest
 from codegen.kernels.sequence import lstm, svdf
 from codegen.kernels.signal import energy, fft, filter_bank, framing, pcan, spectral_subtraction, window
 
@@ -112,6 +112,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     space_depth,
     resize_nearest,
     resize_bilinear,
+    resize_bilinear_dsp,
     # 16x8 quantization and the operators of TFLM's SEANet models
     add_sub,
     quantize_s16,

@@ -113,3 +113,15 @@ def tconv_layer() -> Graph:
     b = GraphBuilder("tconv_s8_8x8x16")
     x = b.tensor("input", (1, 8, 8, 16), "int8", per_tensor(0.05, -7))
     return b.build((x,), (transpose_conv(b, rng, x, 16),))
+
+
+def resize_layer() -> Graph:
+    """An int8 RESIZE_BILINEAR x2 with half-pixel centres, 20x20 -> 40x40 over 32 channels (a segmentation or
+    detection decoder's upsampling; no MACs, four weighted taps per output value)."""
+    b = GraphBuilder("resize_bilinear_s8_20x20x32")
+    q = per_tensor(0.05, -7)
+    x = b.tensor("input", (1, 20, 20, 32), "int8", q)
+    size = b.tensor("size", (2,), "int32", None, np.array([40, 40], np.int32))
+    y = b.tensor("output", (1, 40, 40, 32), "int8", q)
+    b.op("RESIZE_BILINEAR", (x, size), (y,), align_corners=False, half_pixel_centers=True)
+    return b.build((x,), (y,))

@@ -58,6 +58,21 @@ def run_tflm(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return [micro.get_output(i) for i in range(len(graph.outputs))]
 
 
+def run_tflm_steps(graph: Graph, xs: list[np.ndarray], model: bytes | None = None) -> list[np.ndarray]:
+    """Output 0 of consecutive invokes of one TFLM interpreter (it keeps variable tensors across them), one per
+    input of `xs` (the graph's single input); `model` is the graph's flatbuffer when the caller has it."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    data = write_tflite(graph) if model is None else model
+    micro = runtime.Interpreter.from_bytes(data, arena_size=32768 + 8 * sum(t.nbytes for t in graph.tensors))
+    outs = []
+    for x in xs:
+        micro.set_input(x, 0)
+        micro.invoke()
+        outs.append(micro.get_output(0).copy())
+    return outs
+
+
 def assert_same(got: list[np.ndarray], expected: list[np.ndarray], what: str) -> None:
     assert len(got) == len(expected), what
     for i, (g, e) in enumerate(zip(got, expected, strict=True)):

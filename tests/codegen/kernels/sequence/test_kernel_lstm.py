@@ -22,6 +22,7 @@ from codegen.ir import Graph, Operator, Quantization, Tensor
 from codegen.kernels.base import Unsupported
 from codegen.kernels.sequence import lstm
 from codegen.reference_executor import run_reference
+from tests.support.single_op import run_tflm_steps as run_tflm
 
 MODELS = Path(__file__).resolve().parents[5] / "shared" / "models"
 INVOKES = 3
@@ -121,19 +122,6 @@ def run_ref(graph: Graph, xs: list[np.ndarray]) -> tuple[list[np.ndarray], np.nd
     state: dict[int, np.ndarray] = {}
     outs = [run_reference(graph, [x], state=state)[0] for x in xs]
     return outs, state[HIDDEN], state[CELL]
-
-
-def run_tflm(graph: Graph, xs: list[np.ndarray], model: bytes | None = None) -> list[np.ndarray]:
-    from tflite_micro.python.tflite_micro import runtime
-
-    data = write_tflite(graph) if model is None else model
-    micro = runtime.Interpreter.from_bytes(data, arena_size=32768 + 8 * sum(t.nbytes for t in graph.tensors))
-    outs = []
-    for x in xs:  # one interpreter keeps its state across invokes
-        micro.set_input(x, 0)
-        micro.invoke()
-        outs.append(micro.get_output(0).copy())
-    return outs
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from codegen.ir import Graph, Operator, Quantization, Tensor
 from codegen.kernels.base import Unsupported
 from codegen.kernels.sequence import svdf
 from codegen.reference_executor import run_reference
+from tests.support.single_op import run_tflm_steps as run_tflm
 
 MODELS = Path(__file__).resolve().parents[5] / "shared" / "models"
 INVOKES = 4
@@ -103,19 +104,6 @@ def run_ref(graph: Graph, xs: list[np.ndarray]) -> tuple[list[np.ndarray], np.nd
     state: dict[int, np.ndarray] = {}
     outs = [run_reference(graph, [x], state=state)[0] for x in xs]
     return outs, state[4]
-
-
-def run_tflm(graph: Graph, xs: list[np.ndarray]) -> list[np.ndarray]:
-    from tflite_micro.python.tflite_micro import runtime
-
-    micro = runtime.Interpreter.from_bytes(write_tflite(graph), arena_size=16384 + 8 * sum(
-        t.nbytes for t in graph.tensors))
-    outs = []
-    for x in xs:  # one interpreter keeps its state across invokes
-        micro.set_input(x, 0)
-        micro.invoke()
-        outs.append(micro.get_output(0).copy())
-    return outs
 
 
 @pytest.fixture(scope="module")

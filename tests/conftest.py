@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,13 @@ def shared_models() -> Path:
     if not SHARED_MODELS.is_dir():
         pytest.skip(f"shared models folder {SHARED_MODELS} is absent")
     return SHARED_MODELS
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked slow (minutes each, covered in part by faster ones) run only with CODEGEN_SLOW_TESTS=1."""
+    if os.environ.get("CODEGEN_SLOW_TESTS"):
+        return
+    skip = pytest.mark.skip(reason="slow: set CODEGEN_SLOW_TESTS=1 to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -94,6 +94,7 @@ def test_stream_input_refused_where_later_layers_read_the_input(mbv2):
         expand_cached(graph, calls, split_points(graph, calls)[0], 2, 1, stream_input=True, start=1)
 
 
+@pytest.mark.slow
 def test_tight_budget_takes_streamed_bands_and_banded_blocks(mbv2):
     graph, calls, x, expected = mbv2
     loose, _ = choose(graph, calls, 10**7)

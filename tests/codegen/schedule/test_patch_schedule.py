@@ -177,7 +177,8 @@ def sweep(graph, calls) -> list[Schedule]:
 
 
 @pytest.mark.emulator
-@pytest.mark.parametrize("model", ["mlperf_vww_96_int8", "tflm_person_detect", "tinyengine_mcunet_vww"])
+@pytest.mark.parametrize("model", ["mlperf_vww_96_int8", "tflm_person_detect",
+                                   pytest.param("tinyengine_mcunet_vww", marks=pytest.mark.slow)])
 def test_real_models_patch_schedules_in_the_emulated_firmware(model, shared_models, tmp_path):
     """A sweep of split points and grids (recomputed halos, square and not; cached bands; streamed input with
     blocks in bands) built with the fast kernels and run on the emulated Cortex-M7: each equals TFLM's golden
@@ -288,6 +289,7 @@ ZOO = ["mbv2-w0.3-r80_imagenet.json", "mcunet-10fps_imagenet.json"]
 
 
 @pytest.mark.emulator
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ZOO)
 def test_mcunet_config_networks_patch_schedules_match_per_layer(config, shared_models, tmp_path):
     """MobileNetV2 and MCUNet built from mcunet_configs (random weights): the sweep of split points and grids,

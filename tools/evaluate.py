@@ -321,6 +321,7 @@ def open_links(args: argparse.Namespace, build: BuildInfo, jobs: int,
     from tools.link.device_link import DeviceLink
 
     timeout = float(args.timeout)
+    wait = invoke_wait(build.report, timeout, emulated=not args.port)
     if getattr(args, "ray", None) is not None:
         if args.port:
             raise CodegenError("--ray works with --emulate only: a board is one serial port")
@@ -329,10 +330,9 @@ def open_links(args: argparse.Namespace, build: BuildInfo, jobs: int,
         elf, machine = emulated_firmware(build.path, build.report)
         requested = args.jobs if args.jobs > 1 else None
         with ray_links(elf, machine, build.board, args.ray or None, requested, samples or jobs,
-                       timeout) as (links, target, _):
+                       timeout, invoke_timeout=wait) as (links, target, _):
             yield links, target  # type: ignore[misc]  # RayLinks answer like DeviceLinks
         return
-    wait = invoke_wait(build.report, timeout, emulated=not args.port)
     if args.port:
         with DeviceLink.open(args.port, baudrate=args.baud, timeout=timeout, invoke_timeout=wait) as link:
             yield [link], f"{args.port} at {args.baud} baud"

@@ -97,13 +97,16 @@ class EmulatorActor:
     """One QEMU running the firmware image it was handed (bytes, from Ray's object store), behind a DeviceLink.
     Used as a Ray actor: ray.remote(num_cpus=1)(EmulatorActor)."""
 
-    def __init__(self, firmware: bytes, machine: str, timeout: float):
+    def __init__(self, firmware: bytes, machine: str, timeout: float, invoke_timeout: float | None = None):
         self._folder = tempfile.TemporaryDirectory(prefix="codegen-ray-")
         self._emulator: Emulator | None = None
         self._error: CodegenError | None = None
         elf = Path(self._folder.name) / "firmware.elf"
         elf.write_bytes(firmware)
-        emulator = Emulator(elf, machine=machine, wall_limit=None, link_options={"timeout": timeout})
+        options: dict[str, float] = {"timeout": timeout}
+        if invoke_timeout is not None:
+            options["invoke_timeout"] = invoke_timeout
+        emulator = Emulator(elf, machine=machine, wall_limit=None, link_options=options)
         try:
             emulator.start()
         except CodegenError as exc:  # kept for hello(): Ray reports a failed __init__ only as a dead actor
@@ -264,15 +267,17 @@ def actor_count(ray: ModuleType, requested: int | None, samples: int) -> int:
 
 @contextlib.contextmanager
 def ray_links(elf: Path, machine: str, board: str, address: str | None, actors: int | None, samples: int,
-              timeout: float, notice: Callable[[str], None] | None = None
+              timeout: float, notice: Callable[[str], None] | None = None, invoke_timeout: float | None = None
               ) -> Iterator[tuple[list[RayLink], str, ActorPool]]:
     """RayLinks to `actors` emulator actors (None: one per CPU) running `elf` on QEMU `machine`, a description
-    of them, and their pool (for tests: the actors' processes). Every actor is stopped on exit."""
+    of them, and their pool (for tests: the actors' processes). Every actor is stopped on exit. `invoke_timeout`:
+    how long an INVOKE waits for its RESULT (tools.evaluate.invoke_wait: the model's expected time; None: the
+    link's default)."""
     with ray_session(address) as ray:
         count = actor_count(ray, actors, samples)
         firmware = ray.put(elf.read_bytes())
         remote = ray.remote(num_cpus=1, max_restarts=0)(EmulatorActor)
-        pool = ActorPool(ray, [remote.remote(firmware, machine, timeout) for _ in range(count)], notice)
+        pool = ActorPool(ray, [remote.remote(firmware, machine, timeout, invoke_timeout) for _ in range(count)], notice)
         try:
             links = [RayLink(pool, k % count) for k in range(count * LINKS_PER_ACTOR)]
             where = f"cluster at {address}" if address else "local instance"

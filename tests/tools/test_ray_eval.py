@@ -211,3 +211,23 @@ def test_unreachable_cluster_is_one_line(speech_build: Path, speech_data: Path) 
     assert run.stderr.strip().splitlines() == [
         "codegen: --ray: nothing answers at 127.0.0.1:1 (Connection refused): start the cluster with "
         "`ray start --head` and pass the address it prints"]
+
+
+def test_actor_link_waits_as_long_as_the_model_needs(speech_build: Path) -> None:
+    """An actor's INVOKE waits the model-dependent time eval computes (tools.evaluate.invoke_wait), not the
+    link's 60 s default: a long model would otherwise be cut off, a short one wait needlessly on a dead QEMU."""
+    from tools.ray_eval import EmulatorActor
+
+    elf, machine = emulated_firmware(speech_build, open_build(speech_build).report)
+    actor = EmulatorActor(elf.read_bytes(), machine, 2.0, invoke_timeout=7.25)
+    try:
+        link = actor._emulator_running().link
+        assert (link.timeout, link.invoke_timeout) == (2.0, 7.25)
+        assert actor.hello().model_name
+    finally:
+        actor.close()
+    default = EmulatorActor(elf.read_bytes(), machine, 2.0)
+    try:
+        assert default._emulator_running().link.invoke_timeout == 60.0
+    finally:
+        default.close()

@@ -350,7 +350,9 @@ def test_unanswered_stream_fails_cleanly(streamed_elf: Path) -> None:
         with pytest.raises(DeviceError, match=r"input stream failed: the device gave up waiting for INPUT_DATA "
                                               r"during INVOKE \(its last request: input 0 bytes 0..1019\)"):
             link.infer([in0, in1])
-        assert time.monotonic() - started < 40  # 4 requests ~3 s apart under QEMU, then RESULT at once
+        # 4 requests ~3 s apart under QEMU (more on a loaded machine), then RESULT at once; a device that hung
+        # would keep the link waiting its 60 s INVOKE timeout, so the bound sits just under that.
+        assert time.monotonic() - started < 55
         # The first piece was asked for STREAM_ATTEMPTS times; after that the model read zeros without asking.
         assert log == [(0, 0, 1019)] * STREAM_ATTEMPTS
         assert link.hello().model_name == "stub_streamed"

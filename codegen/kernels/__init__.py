@@ -54,6 +54,7 @@ from codegen.kernels.conv_s16 import (
     conv2d_s16,
     conv2d_s16_dsp,
     depthwise_conv2d_s16,
+    depthwise_conv2d_s16_dsp,
     fully_connected_s16,
     fully_connected_s16_dsp,
 )
@@ -124,6 +125,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     conv2d_s16,
     conv2d_s16_dsp,
     depthwise_conv2d_s16,
+    depthwise_conv2d_s16_dsp,
     fully_connected_s16,
     fully_connected_s16_dsp,
     transpose_conv,

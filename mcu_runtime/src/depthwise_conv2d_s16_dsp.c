@@ -27,8 +27,8 @@ typedef struct {
 } dw16_geom_t;
 
 /* The taps of one output pixel that land inside the input: `rows` x `cols` of them from kernel position
- * (ky0, kx0), whose input pixel starts at element `first`. Found once per pixel: the channel loops test no
- * bounds. */
+ * (ky0, kx0), whose input pixel starts at element `first` and whose weights at `w_first`. Found once per
+ * pixel: the channel loops test no bounds. */
 typedef struct {
     int32_t rows, cols, first, w_first;
 } dw16_taps_t;

@@ -43,17 +43,20 @@ from codegen.kernels.conv import (
     batch_matmul,
     conv2d,
     conv2d_dsp,
-    conv2d_s16,
-    conv2d_s16_dsp,
     depthwise_conv2d,
     depthwise_conv2d_dsp,
-    depthwise_conv2d_s16,
     fully_connected,
     fully_connected_dsp,
-    fully_connected_s16,
-    fully_connected_s16_dsp,
     transpose_conv,
     transpose_conv_dsp,
+)
+from codegen.kernels.conv_s16 import (
+    conv2d_s16,
+    conv2d_s16_dsp,
+    depthwise_conv2d_s16,
+    depthwise_conv2d_s16_dsp,
+    fully_connected_s16,
+    fully_connected_s16_dsp,
 )
 from codegen.kernels.movement import (
     concatenation,
@@ -122,6 +125,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     conv2d_s16,
     conv2d_s16_dsp,
     depthwise_conv2d_s16,
+    depthwise_conv2d_s16_dsp,
     fully_connected_s16,
     fully_connected_s16_dsp,
     transpose_conv,

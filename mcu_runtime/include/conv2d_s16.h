@@ -1,6 +1,6 @@
 /* CONV_2D 16x8: int16 NHWC input/output (zero points 0), int8 OHWI filter, per-output-channel requantization,
  * batch 1; bit-exact with TFLite Micro's reference ConvPerChannel for int16. Same parameter struct as conv2d_s8
- * (its offsets are 0). Mirrors codegen/kernels/conv/conv2d_s16.py. */
+ * (its offsets are 0). Mirrors codegen/kernels/conv_s16/conv2d_s16.py. */
 #ifndef MCU_RUNTIME_CONV2D_S16_H
 #define MCU_RUNTIME_CONV2D_S16_H
 

@@ -1,6 +1,6 @@
 /* CONV_2D 16x8 on cores with the DSP extension: conv2d_s16 / conv2d_s16_b32 with the filter's input channels
  * re-laid out in groups of four per filter tap (dot_s16_dsp.h), bit-identical to them. Mirrors
- * codegen/kernels/conv/conv2d_s16_dsp.py. */
+ * codegen/kernels/conv_s16/conv2d_s16_dsp.py. */
 #ifndef MCU_RUNTIME_CONV2D_S16_DSP_H
 #define MCU_RUNTIME_CONV2D_S16_DSP_H
 

@@ -1,6 +1,6 @@
 /* DEPTHWISE_CONV_2D 16x8: int16 NHWC input/output (zero points 0), int8 1HW(I*M) filter, int64 bias, batch 1;
  * bit-exact with TFLite Micro's reference DepthwiseConvPerChannel for int16. Same parameter struct as
- * depthwise_conv2d_s8 (offsets 0). Mirrors codegen/kernels/conv/depthwise_conv2d_s16.py. */
+ * depthwise_conv2d_s8 (offsets 0). Mirrors codegen/kernels/conv_s16/depthwise_conv2d_s16.py. */
 #ifndef MCU_RUNTIME_DEPTHWISE_CONV2D_S16_H
 #define MCU_RUNTIME_DEPTHWISE_CONV2D_S16_H
 

@@ -3,7 +3,7 @@
  * pair {w0, w1} and SXTB16 of it rotated by 8 gives {w2, w3}, matching two int16 input words {x0, x1},
  * {x2, x3}: SMLALD accumulates each pair into 64 bits, exactly (every product is below 2^22 in magnitude).
  * Four MACs take one weight load, two input loads, two SXTB16 and two SMLALD. A tail of n % 4 values keeps
- * the model's order. Mirrors relay_groups in codegen/kernels/conv/conv2d_s16_dsp.py. */
+ * the model's order. Mirrors relay_groups in codegen/kernels/conv_s16/conv2d_s16_dsp.py. */
 #ifndef MCU_RUNTIME_DOT_S16_DSP_H
 #define MCU_RUNTIME_DOT_S16_DSP_H
 

@@ -1,6 +1,6 @@
 /* FULLY_CONNECTED 16x8: int16 input/output (zero points 0), int8 [out][in] weights, one multiplier per output;
  * bit-exact with TFLite Micro's reference kernels. Same parameter struct as fully_connected_s8 (offsets 0).
- * Mirrors codegen/kernels/conv/fully_connected_s16.py. */
+ * Mirrors codegen/kernels/conv_s16/fully_connected_s16.py. */
 #ifndef MCU_RUNTIME_FULLY_CONNECTED_S16_H
 #define MCU_RUNTIME_FULLY_CONNECTED_S16_H
 

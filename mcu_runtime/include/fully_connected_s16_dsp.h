@@ -1,6 +1,6 @@
 /* FULLY_CONNECTED 16x8 on cores with the DSP extension: fully_connected_s16 / fully_connected_s16_b32 with each
  * weight row re-laid out in groups of four (dot_s16_dsp.h), bit-identical to them. Mirrors
- * codegen/kernels/conv/fully_connected_s16_dsp.py. */
+ * codegen/kernels/conv_s16/fully_connected_s16_dsp.py. */
 #ifndef MCU_RUNTIME_FULLY_CONNECTED_S16_DSP_H
 #define MCU_RUNTIME_FULLY_CONNECTED_S16_DSP_H
 

@@ -1,6 +1,6 @@
-"""Models for the DSP CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV kernels: a 16x8 chain through the fast variants
-(int64 and int32 biases), an int8 TRANSPOSE_CONV, and single layers of realistic size for measuring
-instructions (scripts/benchmark_s16_dsp.py)."""
+"""Models for the DSP CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV / DEPTHWISE_CONV_2D kernels: a 16x8 chain through
+the fast variants (int64 and int32 biases), a 16x8 depthwise chain, an int8 TRANSPOSE_CONV, and single layers of
+realistic size for measuring instructions (scripts/benchmark_s16_dsp.py)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,35 @@ def transpose_conv(b: GraphBuilder, rng: np.random.Generator, x: int, cout: int)
     return y
 
 
+def depthwise(b: GraphBuilder, rng: np.random.Generator, x: int, mult: int, k: int, stride: int, dilation: int,
+              padding: str, bias: bool, activation: str = "NONE") -> int:
+    """A 16x8 k x k DEPTHWISE_CONV_2D with per-channel scales and, if `bias`, an int64 bias."""
+    n, h, w, cin = b.shape(x)
+    cout = cin * mult
+    scales = tuple(f32(s) for s in rng.uniform(0.005, 0.01, size=cout))
+    filt = b.tensor("w", (1, k, k, cout), "int8", Quantization(scales, (0,) * cout, 3),
+                    rng.integers(-127, 128, size=(1, k, k, cout)))
+    span = (k - 1) * dilation + 1
+    oh, ow = (-(-h // stride), -(-w // stride)) if padding == "SAME" else ((h - span) // stride + 1,
+                                                                          (w - span) // stride + 1)
+    y = b.tensor("dw", (n, oh, ow, cout), "int16", _out_q(b.quant(x), k * k))
+    inputs = (x, filt, _bias(b, rng, cout, "int64")) if bias else (x, filt)
+    b.op("DEPTHWISE_CONV_2D", inputs, (y,), padding=padding, stride_h=stride, stride_w=stride,
+         dilation_h=dilation, dilation_w=dilation, depth_multiplier=mult, activation=activation)
+    return y
+
+
+def dw_chain_graph(seed: int = 6) -> Graph:
+    """16x8 DEPTHWISE_CONV_2D through each form of the DSP kernel: multiplier 1 (6 channels: a group of four and
+    a tail of two, int64 bias), multiplier 2 (stride 2, no bias, RELU), multiplier 4 (VALID, dilation 2)."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("dw16_dsp_chain")
+    x = b.tensor("input", (1, 9, 9, 6), "int16", per_tensor(1 / 4096, 0))
+    d1 = depthwise(b, rng, x, 1, 3, 1, 1, "SAME", True)
+    d2 = depthwise(b, rng, d1, 2, 3, 2, 1, "SAME", False, "RELU")
+    return b.build((x,), (depthwise(b, rng, d2, 4, 2, 1, 2, "VALID", True),))
+
+
 def tconv_s8_graph(seed: int = 4) -> Graph:
     """An int8 TRANSPOSE_CONV, 8 -> 6 channels from 5x5 to 10x10, input zero point -7."""
     rng = np.random.default_rng(seed)
@@ -99,6 +128,14 @@ def fc_layer() -> Graph:
     b = GraphBuilder("fc16x8_1024x64")
     x = b.tensor("input", (1, 1024), "int16", per_tensor(1 / 4096, 0))
     return b.build((x,), (fc(b, rng, x, 64, "int64"),))
+
+
+def dw_layer() -> Graph:
+    """A 3x3 depthwise convolution (multiplier 1), SAME, on 32x32x32 (294,912 MACs)."""
+    rng = np.random.default_rng(7)
+    b = GraphBuilder("dw16x8_32x32x32")
+    x = b.tensor("input", (1, 32, 32, 32), "int16", per_tensor(1 / 4096, 0))
+    return b.build((x,), (depthwise(b, rng, x, 1, 3, 1, 1, "SAME", True),))
 
 
 def model_input(graph: Graph, seed: int = 3) -> np.ndarray:

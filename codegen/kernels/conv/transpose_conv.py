@@ -23,7 +23,7 @@ import numpy as np
 from codegen.ir import Graph, Operator
 from codegen.kernels.base import ConstArray, KernelCall, KernelParams, Unsupported, cfield
 from codegen.kernels.conv.conv2d import compute_out_size, compute_padding, quant_of
-from codegen.kernels.conv.conv2d_s16 import check_16x8, per_channel_multipliers
+from codegen.kernels.conv_s16.conv2d_s16 import check_16x8, per_channel_multipliers
 from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier
 from codegen.kernels.fixedpoint_s16 import multiply_by_quantized_multiplier_s64, wrap_int32
 

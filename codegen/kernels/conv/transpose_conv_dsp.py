@@ -17,8 +17,8 @@ import numpy as np
 
 from codegen.ir import Graph
 from codegen.kernels.base import ConstArray, KernelCall
-from codegen.kernels.conv.conv2d_s16_dsp import relay_groups, unrelay_groups
 from codegen.kernels.conv.transpose_conv import TransposeConvParams, transpose_conv_s8_ref, transpose_conv_s16_ref
+from codegen.kernels.conv_s16.conv2d_s16_dsp import relay_groups, unrelay_groups
 from codegen.targets.core import Target
 
 HEADER = "transpose_conv_dsp.h"

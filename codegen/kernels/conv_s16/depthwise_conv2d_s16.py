@@ -14,8 +14,8 @@ import numpy as np
 from codegen.ir import Graph, Operator
 from codegen.kernels.base import ConstArray, KernelCall, Unsupported
 from codegen.kernels.conv.conv2d import pad_input_ref, tap_view, window_of
-from codegen.kernels.conv.conv2d_s16 import check_16x8, per_channel_multipliers
 from codegen.kernels.conv.depthwise_conv2d import DepthwiseConv2dParams
+from codegen.kernels.conv_s16.conv2d_s16 import check_16x8, per_channel_multipliers
 from codegen.kernels.fixedpoint_s16 import activation_range, multiply_by_quantized_multiplier_s64
 
 HEADER = "depthwise_conv2d_s16.h"

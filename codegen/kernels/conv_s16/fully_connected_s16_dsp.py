@@ -12,9 +12,9 @@ import numpy as np
 
 from codegen.ir import Graph
 from codegen.kernels.base import ConstArray, KernelCall
-from codegen.kernels.conv.conv2d_s16_dsp import relay_groups, unrelay_groups
 from codegen.kernels.conv.fully_connected import FullyConnectedParams
-from codegen.kernels.conv.fully_connected_s16 import fully_connected_s16_b32_ref, fully_connected_s16_ref
+from codegen.kernels.conv_s16.conv2d_s16_dsp import relay_groups, unrelay_groups
+from codegen.kernels.conv_s16.fully_connected_s16 import fully_connected_s16_b32_ref, fully_connected_s16_ref
 from codegen.targets.core import Target
 
 HEADER = "fully_connected_s16_dsp.h"

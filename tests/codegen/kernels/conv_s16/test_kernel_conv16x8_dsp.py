@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from codegen.ir import NUMPY_DTYPES, Graph, Operator, Quantization, Tensor
 from codegen.kernels import REFERENCES, SPECIALIZERS
 from codegen.kernels.conv.conv2d import compute_out_size
-from codegen.kernels.conv.conv2d_s16_dsp import relay_groups, unrelay_groups
+from codegen.kernels.conv_s16.conv2d_s16_dsp import relay_groups, unrelay_groups
 from codegen.pipeline import compile_file
 from codegen.targets.core import HOST
-from tests.codegen.kernels.conv.test_kernel_conv16x8 import _f32, _filter, _out_scale, transpose_cases
+from tests.codegen.kernels.conv_s16.test_kernel_conv16x8 import _f32, _filter, _out_scale, transpose_cases
 from tests.codegen.test_seanet_models import MODELS as SEANET_MODELS
 from tests.codegen.test_seanet_models import SEANET
 from tests.codegen.test_seanet_models import _load as seanet_case

@@ -18,7 +18,7 @@ import numpy as np
 from codegen.ir import Graph
 from codegen.kernels.base import ConstArray, KernelCall
 from codegen.kernels.conv.conv2d import Conv2dParams
-from codegen.kernels.conv.conv2d_s16 import conv2d_s16_b32_ref, conv2d_s16_ref
+from codegen.kernels.conv_s16.conv2d_s16 import conv2d_s16_b32_ref, conv2d_s16_ref
 from codegen.targets.core import Target
 
 HEADER = "conv2d_s16_dsp.h"

@@ -144,6 +144,28 @@ def test_vdqs_greedy_by_hand():
     assert mp.vdqs(entropies, macs, int8, lam=1.0)[0] == {1: 8, 2: 8}
 
 
+def test_vdqs_target_takes_steps_whatever_their_score_by_hand():
+    entropies = {1: {8: 6.0, 4: 3.0, 2: 1.0}, 2: {8: 4.0, 4: 3.0, 2: 1.0}, 3: dict.fromkeys((8, 4, 2), 0.0)}
+    # map 3 loses no entropy (S = 0 beats the negative steps) but no convolution reads it: it saves nothing and
+    # is never lowered
+    macs = {1: 100, 2: 100, 3: 0}
+    int8 = 200 * 64
+    # lambda 0.5 alone stops after map 2 -> 4 bits (test above); a target of half the int8 bit operations also
+    # takes the best next step, map 1 -> 4 bits at S = -0.025 (map 2 -> 2 bits: -0.0375), reaching 6400.
+    bits, steps = mp.vdqs(entropies, macs, int8, lam=0.5, bitops_target=0.5)
+    assert bits == {1: 4, 2: 4, 3: 8}
+    assert [(s.tensor, s.bits, s.bitops) for s in steps] == [(2, 4, 9600), (1, 4, 6400)]
+    assert steps[1].score == pytest.approx(-0.025)
+    # an unreachable target lowers every map that saves something to 2 bits, then stops
+    bits, steps = mp.vdqs(entropies, macs, int8, lam=1.0, bitops_target=0.01)
+    assert bits == {1: 2, 2: 2, 3: 8} and steps[-1].bitops == 200 * 2 * 8
+    # the target is a fraction of int8 in (0, 1]; 1 takes no step
+    assert mp.vdqs(entropies, macs, int8, lam=0.0, bitops_target=1.0) == ({1: 8, 2: 8, 3: 8}, [])
+    for bad in (0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="bit-operation target"):
+            mp.vdqs(entropies, macs, int8, bitops_target=bad)
+
+
 def test_entropy_table_by_hand():
     histogram = np.zeros(256, np.int64)
     histogram[[0, 1, 2, 3]] = 1  # q = -128..-125, z = -128: four equally likely values, 2 bits at 8 bits

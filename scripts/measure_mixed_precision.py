@@ -115,16 +115,16 @@ def digits_data(folder: Path, calib_count: int = 200, test_count: int = 1000) ->
     return Data(graph, calib, mp.calibration_samples(test, graph, limit=test_count), test["y"][:test_count])
 
 
-def cache_key(name: str, calls: list[KernelCall], budget: int) -> str:
-    """The same model (its name, calls and MACs) planned under the same budget."""
-    return f"{name}|{budget}|{len(calls)}|{sum(c.macs for c in calls)}"
+def cache_key(name: str, calls: list[KernelCall], budget: int, longest: bool = False) -> str:
+    """The same model (its name, calls and MACs) planned under the same budget, for the same preference."""
+    return f"{name}|{budget}|{len(calls)}|{sum(c.macs for c in calls)}" + ("|longest" if longest else "")
 
 
-def _schedule(name: str, graph: Graph, calls: list[KernelCall], budget: int, cache: Path | None
-              ) -> tuple[int, tuple[int, int], str]:
+def _schedule(name: str, graph: Graph, calls: list[KernelCall], budget: int, cache: Path | None,
+              longest: bool = False) -> tuple[int, tuple[int, int], str]:
     """(split, grid, description) of the patch schedule mixed precision runs on at `budget`, from the cache when
     the same model (calls and MACs) and budget were planned before."""
-    key = cache_key(name, calls, budget)
+    key = cache_key(name, calls, budget, longest)
     known = json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
     if key in known:
         hit = known[key]
@@ -136,7 +136,7 @@ def _schedule(name: str, graph: Graph, calls: list[KernelCall], budget: int, cac
     chosen, weighed = choose(graph, calls, budget, None, cost)
     if len(weighed) == 1:
         weighed = candidates(graph, calls, cost)
-    schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, budget)
+    schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, budget, longest)
     text = f"{schedule.describe()} (search chose {chosen.describe()})"
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -146,10 +146,10 @@ def _schedule(name: str, graph: Graph, calls: list[KernelCall], budget: int, cac
 
 
 def measure(name: str, data: Data, budget: int, options: mp.MixedPrecisionOptions,
-            cache: Path | None = None) -> dict:
+            cache: Path | None = None, longest: bool = False) -> dict:
     graph = fuse_pads(data.graph)
     calls = lower_graph(graph)
-    split, grid, text = _schedule(name, graph, calls, budget, cache)
+    split, grid, text = _schedule(name, graph, calls, budget, cache, longest)
     stage = mp.patch_stage(graph, calls, split, grid)
     result = mp.search(stage, data.calib, options)
     print(f"{name}: budget {budget:,} B, {text}")
@@ -184,6 +184,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--budget", type=int, default=None, help="SRAM budget in bytes for every model (default: BUDGETS)")
     p.add_argument("--calib-count", type=int, default=None, help="at most this many calibration samples")
     p.add_argument("--test-count", type=int, default=None, help="at most this many held-out samples")
+    p.add_argument("--longest-stage1", action="store_true",
+                   help="run on the fitting patch schedule with the most stage-1 convolutions (default: the "
+                        "search's choice, else the best-ranked)")
     p.add_argument("--no-cache", action="store_true", help=f"search the schedule again (cache: {CACHE})")
     args = p.parse_args(argv)
     models = args.models.split(",")
@@ -199,9 +202,9 @@ def main(argv: list[str] | None = None) -> None:
         budget = BUDGETS[name] if args.budget is None else args.budget
         if name == "digits":
             with tempfile.TemporaryDirectory(prefix="mp-digits-") as tmp:
-                measure(name, digits_data(Path(tmp), **counts), budget, options, cache)
+                measure(name, digits_data(Path(tmp), **counts), budget, options, cache, args.longest_stage1)
         else:
-            measure(name, image_data(name, **counts), budget, options, cache)
+            measure(name, image_data(name, **counts), budget, options, cache, args.longest_stage1)
 
 
 if __name__ == "__main__":

@@ -434,19 +434,23 @@ def calibration_samples(arrays: dict[str, np.ndarray], graph: Graph, limit: int 
 
 
 def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule],
-                      sram_budget: int) -> Schedule:
+                      sram_budget: int, longest: bool = False) -> Schedule:
     """The schedule mixed precision runs on: the chosen one if it runs recomputed-halo patches whose stage 1 has
     two convolutions or more (so that a later one reads a feature map that may get fewer bits), else the
-    best-ranked such schedule that fits the budget (phase 1 does not run cached bands)."""
-    def eligible(s: Schedule) -> bool:
-        if s.split is None or s.cached or s.banded:
-            return False
-        return sum(c.kernel in WEIGHTED for c in calls[: s.split + 1]) >= 2
+    best-ranked such schedule that fits the budget (phase 1 does not run cached bands). With `longest`, the
+    fitting such schedule whose stage 1 holds the most convolutions (then best-ranked), chosen or not: more
+    maps that may get fewer bits, and the first convolution's 8-bit input weighs less."""
+    def convolutions(s: Schedule) -> int:
+        return 0 if s.split is None else sum(c.kernel in WEIGHTED for c in calls[: s.split + 1])
 
-    if eligible(chosen):
+    def eligible(s: Schedule) -> bool:
+        return s.split is not None and not s.cached and not s.banded and convolutions(s) >= 2
+
+    if eligible(chosen) and not longest:
         return chosen
     fitting = sorted((s for s in weighed if eligible(s) and s.peak_sram_bytes <= sram_budget),
-                     key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
+                     key=lambda s: (-convolutions(s) if longest else 0, s.predicted_instructions or 0, s.macs,
+                                    s.arena_bytes))
     if not fitting:
         raise BudgetError(f"{graph.name}: mixed precision runs on patches with recomputed halos whose stage 1 holds "
                           f"two convolutions or more, and none fits {sram_budget:,} bytes of SRAM "

@@ -13,6 +13,7 @@ from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.quantize import mixed_precision as mp
 from codegen.reference_executor import run_reference
+from codegen.schedule.search import Schedule
 from tests.support.model_factory import conv_chain
 
 VWW = Path(__file__).resolve().parents[4] / "shared" / "models" / "mlperf_vww_96_int8.tflite"
@@ -213,3 +214,23 @@ def test_report_keys_stay_distinct_when_maps_share_a_name():
     result = mp.search(stage, [[rng.integers(-128, 128, (1, 4, 4, 1)).astype(np.int8)]], mp.MixedPrecisionOptions())
     t0, t1 = stage.candidates
     assert set(result.to_json()["bits"]) == {f"y0 (t{t0})", f"y0 (t{t1})"}
+
+
+def test_longest_picks_the_fitting_patch_schedule_with_most_stage_one_convolutions():
+    graph = conv_chain(8, (3, 3, 3, 3, 1), scale=4.0)
+    calls = lower_graph(graph)
+
+    def schedule(split: int, arena: int, instructions: int, cached: bool = False) -> Schedule:
+        return Schedule(split, (2, 2), f"y{split}", arena, 0, 0, cached=cached, predicted_instructions=instructions,
+                        runtime_sram_bytes=0)
+
+    chosen = schedule(1, 100, 10)  # two stage-1 convolutions: eligible, and the search's choice
+    three, four = schedule(2, 100, 20), schedule(3, 100, 30)
+    over, cached = schedule(4, 1000, 5), schedule(4, 100, 5, cached=True)  # five: over budget, cached bands
+    weighed = [chosen, three, four, over, cached]
+    assert mp.patch_schedule_of(graph, calls, chosen, weighed, 500) is chosen
+    assert mp.patch_schedule_of(graph, calls, chosen, weighed, 500, longest=True) is four
+    # among as many convolutions, the best-ranked (fewest predicted instructions)
+    rival = schedule(3, 100, 25)
+    assert mp.patch_schedule_of(graph, calls, chosen, [*weighed, rival], 500, longest=True) is rival
+    assert mp.patch_schedule_of(graph, calls, chosen, weighed, 5000, longest=True) is over

@@ -88,7 +88,8 @@ def image_data(model: str, calib_count: int = 22, test_count: int = 100) -> Data
     gray = channels == 1
     bmps = [Image.fromarray(tflm_bmp(n)) for n in ("person", "no_person")]
     bmps = [np.asarray(b.convert("L" if gray else "RGB").resize((size, size), Image.BILINEAR)) for b in bmps]
-    calib = np.concatenate([np.stack(bmps), photo_crops(max(calib_count - 2, 0), 1, size, gray)])[:calib_count]
+    crops = [photo_crops(calib_count - 2, 1, size, gray)] if calib_count > 2 else []
+    calib = np.concatenate([np.stack(bmps), *crops])[:calib_count]
     test = photo_crops(test_count, 2, size, gray)
 
     def samples(images: np.ndarray) -> list[list[np.ndarray]]:

@@ -78,3 +78,19 @@ def test_person_detect_path_on_a_few_grayscale_images(tmp_path, capsys):
     figures = measure("person_detect", data, 32 * 1024, mp.MixedPrecisionOptions(), cache)
     assert figures["schedule"] == {"split_call": 7, "grid": [2, 4]} and figures["ratio"] > 1.0
     assert "person_detect: budget 32,768 B, pinned (cached)" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not MCUNET.exists(), reason="needs ../shared/models/tinyengine_mcunet_vww.tflite")
+def test_mcunet_vww_path_on_a_few_float_images(tmp_path, capsys):
+    data = image_data("mcunet_vww", calib_count=2, test_count=1)
+    x = data.calib[0][0]
+    assert x.shape == (1, 80, 80, 3) and x.dtype == np.float32
+    # the float input quantizes (its QUANTIZE: scale s, zero point 0) to p - 128 exactly: pixels of the decoded bmp
+    scale = data.graph.tensor(data.graph.operators[0].outputs[0]).scale
+    q = x / np.float32(scale)
+    np.testing.assert_allclose(q, np.round(q), atol=1e-3)
+    assert q.min() >= -128 and q.max() <= 127 and len(np.unique(np.round(q))) > 100
+    cache = _pinned(tmp_path, "mcunet_vww", data.graph, 100 * 1024, 6, (3, 4))
+    figures = measure("mcunet_vww", data, 100 * 1024, mp.MixedPrecisionOptions(), cache)
+    assert figures["schedule"] == {"split_call": 6, "grid": [3, 4]} and figures["ratio"] > 1.0
+    assert "mcunet_vww: budget 102,400 B, pinned (cached)" in capsys.readouterr().out

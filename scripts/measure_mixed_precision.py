@@ -196,7 +196,10 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"unknown model {', '.join(unknown)} (known: {', '.join(MODELS)})")
     options = mp.MixedPrecisionOptions(outlier_percentile=args.percentile, lam=args.lam,
                                        bitops_target=args.mp_bitops_target)
-    mp.check_bitops_target(options.bitops_target)
+    try:
+        mp.check_bitops_target(options.bitops_target)
+    except ValueError as exc:
+        p.error(str(exc))
     counts = {k: v for k, v in (("calib_count", args.calib_count), ("test_count", args.test_count)) if v is not None}
     cache = None if args.no_cache else CACHE
     for name in models:

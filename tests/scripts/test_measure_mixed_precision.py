@@ -12,7 +12,7 @@ from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.quantize import mixed_precision as mp
 from codegen.reference_executor import run_reference
-from scripts.measure_mixed_precision import SHARED_MODELS, Data, cache_key, image_data, measure
+from scripts.measure_mixed_precision import SHARED_MODELS, Data, cache_key, image_data, main, measure
 from tests.support.model_factory import conv_chain
 
 pytest.importorskip("sklearn")
@@ -94,3 +94,14 @@ def test_mcunet_vww_path_on_a_few_float_images(tmp_path, capsys):
     figures = measure("mcunet_vww", data, 100 * 1024, mp.MixedPrecisionOptions(), cache)
     assert figures["schedule"] == {"split_call": 6, "grid": [3, 4]} and figures["ratio"] > 1.0
     assert "mcunet_vww: budget 102,400 B, pinned (cached)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--mp-bitops-target", "1.5"], "error: bit-operation target 1.5 is not a fraction of int8 in (0, 1]"),
+    (["--models", "vww,resnet"], "error: unknown model resnet (known: digits, vww, person_detect, mcunet_vww)"),
+])
+def test_bad_options_are_refused_in_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)

@@ -1,36 +1,57 @@
-"""Measure QuantMCU-style mixed precision (phase 1, codegen/quantize/mixed_precision.py) on the digits example
-and on MLPerf Tiny VWW: stage-1 bit operations int8 / mixed, and top-1 agreement of the mixed-precision reference
-with the int8 reference on held-out inputs.
+"""Measure QuantMCU-style mixed precision (phase 1, codegen/quantize/mixed_precision.py) on the digits example,
+MLPerf Tiny VWW, TFLM person_detect and MCUNet VWW: stage-1 bit operations int8 / mixed, top-1 agreement of the
+mixed-precision reference with the int8 reference on held-out inputs, and on digits the accuracy of both.
 
-    python -m scripts.measure_mixed_precision [--models digits,vww] [--percentile 90] [--lam 0.3]
+    python -m scripts.measure_mixed_precision [--models digits,vww,person_detect,mcunet_vww] [--percentile 90]
+        [--lam 0.3] [--mp-bitops-target F] [--budget BYTES] [--calib-count N] [--test-count N] [--no-cache]
 
 digits: trained here (scripts/train_digits.py, seed 0), quantized on its calib.npz, planned under 12 kB (so that
-stage 1 holds two convolutions), measured on the 360 held-out digits.
-vww: ../shared/models/mlperf_vww_96_int8.tflite calibrated on tflm_person.bmp, tflm_no_person.bmp and 20 random
-96x96 crops of scikit-learn's two sample photos, planned under 48 kB; measured on 100 other crops.
+stage 1 holds two convolutions), measured on the 360 held-out labelled digits.
+vww (mlperf_vww_96_int8, 96x96x3), person_detect (tflm_person_detect, 96x96x1) and mcunet_vww
+(tinyengine_mcunet_vww, 80x80x3, float input): calibrated on tflm_person.bmp, tflm_no_person.bmp and 20 random
+square crops of scikit-learn's two sample photos (seed 1), measured on 100 other crops (seed 2), resized to the
+model's input; grayscale (PIL "L") for person_detect. The bmps are 8-bit grayscale files whose bytes are the
+int8 input, not pixels (see tflm_bmp): they are decoded into photos first. Pixels p enter as
+p - 128 (int8 inputs) or as (p - 128) x the input scale (mcunet_vww's float input, which its QUANTIZE turns into
+p - 128 exactly). Budgets: see BUDGETS. The schedule the search picks at a budget is cached (--no-cache: search
+again), since planning mcunet_vww takes minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from codegen.ir import Graph
+from codegen.kernels.base import KernelCall
 from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.quantize import mixed_precision as mp
 from codegen.reference_executor import run_reference
-from codegen.schedule.cost_model import load_default
-from codegen.schedule.search import choose
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+CACHE = Path.home() / ".cache" / "tinyml-codegen" / "mixed_precision_schedules.json"
+MODELS = ("digits", "vww", "person_detect", "mcunet_vww")
+FILES = {"vww": "mlperf_vww_96_int8", "person_detect": "tflm_person_detect", "mcunet_vww": "tinyengine_mcunet_vww"}
+# Budgets at which the schedule holds two stage-1 convolutions or more (README: "Mixed precision (QuantMCU)").
+BUDGETS = {"digits": 12 * 1024, "vww": 48 * 1024, "person_detect": 32 * 1024, "mcunet_vww": 100 * 1024}
 
 
-def photo_crops(count: int, seed: int) -> np.ndarray:
-    """`count` random square crops of scikit-learn's sample photos, resized to 96x96, RGB uint8."""
+@dataclass(frozen=True)
+class Data:
+    graph: Graph
+    calib: list[list[np.ndarray]]
+    test: list[list[np.ndarray]]
+    labels: np.ndarray | None = None  # of the test samples, when known
+
+
+def photo_crops(count: int, seed: int, size: int = 96, gray: bool = False) -> np.ndarray:
+    """`count` random square crops of scikit-learn's sample photos, resized to size x size, RGB (or "L") uint8."""
     from PIL import Image
     from sklearn.datasets import load_sample_images
 
@@ -41,27 +62,47 @@ def photo_crops(count: int, seed: int) -> np.ndarray:
         im = photos[i % len(photos)]
         side = int(rng.integers(96, min(im.shape[:2]) + 1))
         y, x = int(rng.integers(0, im.shape[0] - side + 1)), int(rng.integers(0, im.shape[1] - side + 1))
-        out.append(np.asarray(Image.fromarray(im[y : y + side, x : x + side]).resize((96, 96), Image.BILINEAR)))
+        crop = Image.fromarray(im[y : y + side, x : x + side]).resize((size, size), Image.BILINEAR)
+        out.append(np.asarray(crop.convert("L") if gray else crop))
     return np.stack(out)
 
 
-def vww_data() -> tuple[Graph, list[list[np.ndarray]], list[list[np.ndarray]]]:
+def tflm_bmp(name: str) -> np.ndarray:
+    """TFLM's tflm_{name}.bmp as a grayscale photo: its bytes are the int8 input p - 128 (TFLM's golden vector
+    feeds them as they are), so the photo's pixels are those bytes read as int8, plus 128."""
+    from PIL import Image
+
+    raw = np.asarray(Image.open(SHARED_MODELS / f"tflm_{name}.bmp"))
+    return (raw.view(np.int8).astype(np.int16) + 128).astype(np.uint8)
+
+
+def image_data(model: str, calib_count: int = 22, test_count: int = 100) -> Data:
+    """The two TFLM bmps and photo crops (first `calib_count` calibration images), `test_count` other crops."""
     from PIL import Image
 
     from codegen.pipeline import read_model
 
-    graph = read_model(SHARED_MODELS / "mlperf_vww_96_int8.tflite")[0]
-    bmps = [np.asarray(Image.open(SHARED_MODELS / f"tflm_{n}.bmp").convert("RGB")) for n in ("person", "no_person")]
-    calib = np.concatenate([np.stack(bmps), photo_crops(20, seed=1)])
-    test = photo_crops(100, seed=2)
+    graph = read_model(SHARED_MODELS / f"{FILES[model]}.tflite")[0]
+    t = graph.tensor(graph.inputs[0])
+    size, channels = t.shape[1], t.shape[3]
+    gray = channels == 1
+    bmps = [Image.fromarray(tflm_bmp(n)) for n in ("person", "no_person")]
+    bmps = [np.asarray(b.convert("L" if gray else "RGB").resize((size, size), Image.BILINEAR)) for b in bmps]
+    crops = [photo_crops(calib_count - 2, 1, size, gray)] if calib_count > 2 else []
+    calib = np.concatenate([np.stack(bmps), *crops])[:calib_count]
+    test = photo_crops(test_count, 2, size, gray)
 
-    def as_int8(images: np.ndarray) -> list[list[np.ndarray]]:  # p - 128, as eval feeds images
-        return [[(im.astype(np.int16) - 128).astype(np.int8)[None]] for im in images]
+    def samples(images: np.ndarray) -> list[list[np.ndarray]]:
+        q = images.astype(np.int16).reshape(len(images), size, size, channels) - 128
+        if t.dtype == "float32":  # the model quantizes its input itself; feed what quantizes to p - 128
+            scale = graph.tensor(graph.operators[0].outputs[0]).scale
+            return [[(x * np.float32(scale)).astype(np.float32)[None]] for x in q]
+        return [[x.astype(np.int8)[None]] for x in q]
 
-    return graph, as_int8(calib), as_int8(test)
+    return Data(graph, samples(calib), samples(test))
 
 
-def digits_data(folder: Path) -> tuple[Graph, list[list[np.ndarray]], list[list[np.ndarray]]]:
+def digits_data(folder: Path, calib_count: int = 200, test_count: int = 1000) -> Data:
     from codegen.quantize.calibrate import CalibrationConfig
     from codegen.quantize.command import quantize_model
     from codegen.quantize.ptq import QuantizeOptions
@@ -70,50 +111,104 @@ def digits_data(folder: Path) -> tuple[Graph, list[list[np.ndarray]], list[list[
     result = train(folder, log=False)
     model, _ = quantize_model(result.model, result.calib, CalibrationConfig(), QuantizeOptions())
     graph = model.graph
-    calib = mp.calibration_samples(dict(np.load(result.calib)), graph, limit=200)
-    test = mp.calibration_samples(dict(np.load(result.test)), graph, limit=1000)
-    return graph, calib, test
+    test = dict(np.load(result.test))
+    calib = mp.calibration_samples(dict(np.load(result.calib)), graph, limit=calib_count)
+    return Data(graph, calib, mp.calibration_samples(test, graph, limit=test_count), test["y"][:test_count])
 
 
-def measure(name: str, graph: Graph, calib: list, test: list, budget: int,
-            options: mp.MixedPrecisionOptions) -> dict:
-    graph = fuse_pads(graph)
-    calls = lower_graph(graph)
+def cache_key(name: str, calls: list[KernelCall], budget: int, longest: bool = False) -> str:
+    """The same model (its name, calls and MACs) planned under the same budget, for the same preference."""
+    return f"{name}|{budget}|{len(calls)}|{sum(c.macs for c in calls)}" + ("|longest" if longest else "")
+
+
+def _schedule(name: str, graph: Graph, calls: list[KernelCall], budget: int, cache: Path | None,
+              longest: bool = False) -> tuple[int, tuple[int, int], str]:
+    """(split, grid, description) of the patch schedule mixed precision runs on at `budget`, from the cache when
+    the same model (calls and MACs) and budget were planned before."""
+    key = cache_key(name, calls, budget, longest)
+    known = json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
+    if key in known:
+        hit = known[key]
+        return hit["split"], tuple(hit["grid"]), hit["describe"] + " (cached)"
+    from codegen.schedule.cost_model import load_default
+    from codegen.schedule.search import candidates, choose
+
     cost = load_default()
     chosen, weighed = choose(graph, calls, budget, None, cost)
     if len(weighed) == 1:
-        from codegen.schedule.search import candidates
-
         weighed = candidates(graph, calls, cost)
-    schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, budget)
-    stage = mp.patch_stage(graph, calls, schedule.split, schedule.grid)
-    result = mp.search(stage, calib, options)
-    print(f"{name}: budget {budget:,} B, {schedule.describe()}")
+    schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, budget, longest)
+    text = f"{schedule.describe()} (search chose {chosen.describe()})"
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        known[key] = {"split": schedule.split, "grid": list(schedule.grid), "describe": text}
+        cache.write_text(json.dumps(known, indent=1) + "\n")
+    return schedule.split, schedule.grid, text
+
+
+def measure(name: str, data: Data, budget: int, options: mp.MixedPrecisionOptions,
+            cache: Path | None = None, longest: bool = False) -> dict:
+    graph = fuse_pads(data.graph)
+    calls = lower_graph(graph)
+    split, grid, text = _schedule(name, graph, calls, budget, cache, longest)
+    stage = mp.patch_stage(graph, calls, split, grid)
+    result = mp.search(stage, data.calib, options)
+    print(f"{name}: budget {budget:,} B, {text}")
     print(mp.format_result(result))
-    agree, low = 0, []
-    for inputs in test:
+    ref_top, mixed_top, low = [], [], []
+    for inputs in data.test:
         ref = run_reference(graph, inputs, calls)[0]
         mixed, paths = mp.run_mixed(stage, result.plan, inputs)
-        agree += int(np.argmax(ref) == np.argmax(mixed[0]))
+        ref_top.append(int(np.argmax(ref)))
+        mixed_top.append(int(np.argmax(mixed[0])))
         low.extend(paths)
-    print(f"  held-out: top-1 agreement with int8 {agree}/{len(test)} = {agree / len(test):.1%}, "
-          f"low-bit patches {np.mean(low):.1%}")
-    return {"agreement": agree / len(test), "ratio": mp.bitops_ratio(result), **result.to_json()}
+    n = len(data.test)
+    agree = int(np.sum(np.equal(ref_top, mixed_top)))
+    print(f"  held-out: top-1 agreement with int8 {agree}/{n} = {agree / n:.1%}, low-bit patches {np.mean(low):.1%}")
+    figures = {"agreement": agree / n, "ratio": mp.bitops_ratio(result), "held_out_low_share": float(np.mean(low))}
+    if data.labels is not None:
+        right_int8 = int(np.sum(np.equal(ref_top, data.labels)))
+        right_mixed = int(np.sum(np.equal(mixed_top, data.labels)))
+        print(f"  held-out accuracy: int8 {right_int8}/{n} = {right_int8 / n:.1%}, mixed {right_mixed}/{n} = "
+              f"{right_mixed / n:.1%}")
+        figures.update(accuracy_int8=right_int8 / n, accuracy_mixed=right_mixed / n)
+    return {**figures, **result.to_json()}
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="digits,vww")
+    p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
     p.add_argument("--percentile", type=float, default=mp.MixedPrecisionOptions.outlier_percentile)
     p.add_argument("--lam", type=float, default=mp.MixedPrecisionOptions.lam)
+    p.add_argument("--mp-bitops-target", type=float, default=None, metavar="F",
+                   help="lower bit-widths until the low-bit path reaches F x int8 bit operations")
+    p.add_argument("--budget", type=int, default=None, help="SRAM budget in bytes for every model (default: BUDGETS)")
+    p.add_argument("--calib-count", type=int, default=None, help="at most this many calibration samples")
+    p.add_argument("--test-count", type=int, default=None, help="at most this many held-out samples")
+    p.add_argument("--longest-stage1", action="store_true",
+                   help="run on the fitting patch schedule with the most stage-1 convolutions (default: the "
+                        "search's choice, else the best-ranked)")
+    p.add_argument("--no-cache", action="store_true", help=f"search the schedule again (cache: {CACHE})")
     args = p.parse_args(argv)
-    options = mp.MixedPrecisionOptions(outlier_percentile=args.percentile, lam=args.lam)
     models = args.models.split(",")
-    if "digits" in models:
-        with tempfile.TemporaryDirectory(prefix="mp-digits-") as tmp:
-            measure("digits", *digits_data(Path(tmp)), 12 * 1024, options)
-    if "vww" in models:
-        measure("mlperf_vww_96_int8", *vww_data(), 48 * 1024, options)
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        p.error(f"unknown model {', '.join(unknown)} (known: {', '.join(MODELS)})")
+    options = mp.MixedPrecisionOptions(outlier_percentile=args.percentile, lam=args.lam,
+                                       bitops_target=args.mp_bitops_target)
+    try:
+        mp.check_bitops_target(options.bitops_target)
+    except ValueError as exc:
+        p.error(str(exc))
+    counts = {k: v for k, v in (("calib_count", args.calib_count), ("test_count", args.test_count)) if v is not None}
+    cache = None if args.no_cache else CACHE
+    for name in models:
+        budget = BUDGETS[name] if args.budget is None else args.budget
+        if name == "digits":
+            with tempfile.TemporaryDirectory(prefix="mp-digits-") as tmp:
+                measure(name, digits_data(Path(tmp), **counts), budget, options, cache, args.longest_stage1)
+        else:
+            measure(name, image_data(name, **counts), budget, options, cache, args.longest_stage1)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,17 @@ def _unit(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    """A fraction in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a fraction in (0, 1]")
+    return value
+
+
 def _add_mixed_precision_arguments(parser: argparse.ArgumentParser, calib: bool) -> None:
     group = parser.add_argument_group(
         "mixed precision (QuantMCU)", "patches without outliers compute stage 1 in fewer bits (README: "
@@ -85,6 +96,9 @@ def _add_mixed_precision_arguments(parser: argparse.ArgumentParser, calib: bool)
                        help="thresholds: the P-th percentile of per-patch maxima (default 90)")
     group.add_argument("--mp-lambda", type=_unit, default=None, metavar="L",
                        help="search weight of entropy loss against bit operations saved (default 0.3)")
+    group.add_argument("--mp-bitops-target", type=_fraction, default=None, metavar="F",
+                       help="lower bit-widths until the low-bit path's stage-1 bit operations reach F x int8, "
+                            "whatever the score (default: stop when no step scores above 0)")
     if calib:
         group.add_argument("--mp-report", type=Path, metavar="REPORT.json",
                            help="write the mixed_precision block (with the model and schedule) to this file")

@@ -60,7 +60,9 @@ def check_mixed_precision_args(args: argparse.Namespace) -> None:
     """Refuse mixed-precision options that cannot be used, before anything is read or searched."""
     if not args.mixed_precision:
         given = [flag for flag, value in (("--calib", args.calib), ("--outlier-percentile", args.outlier_percentile),
-                                          ("--mp-lambda", args.mp_lambda), ("--mp-report", args.mp_report))
+                                          ("--mp-lambda", args.mp_lambda),
+                                          ("--mp-bitops-target", args.mp_bitops_target),
+                                          ("--mp-report", args.mp_report))
                  if value is not None]
         if given:
             raise CodegenError(f"{', '.join(given)} only work with --mixed-precision")
@@ -86,7 +88,7 @@ def mixed_precision(args: argparse.Namespace, graph: Graph, calls: list[KernelCa
     defaults = mp.MixedPrecisionOptions()
     options = mp.MixedPrecisionOptions(
         outlier_percentile=defaults.outlier_percentile if args.outlier_percentile is None else args.outlier_percentile,
-        lam=defaults.lam if args.mp_lambda is None else args.mp_lambda)
+        lam=defaults.lam if args.mp_lambda is None else args.mp_lambda, bitops_target=args.mp_bitops_target)
     schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, budget)
     try:
         stage = mp.patch_stage(graph, calls, schedule.split, schedule.grid)

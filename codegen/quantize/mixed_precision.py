@@ -24,8 +24,9 @@ Bit-widths (VDQS, no training): every map starts at 8 bits; a step lowers one ma
 is scored S = -lambda * dH + (1 - lambda) * dB, where dH is the map's entropy loss (bits; entropy of its
 values on the calibration set's low-bit patches, after that map's requantization alone) divided by the summed
 8-bit entropies of all candidate maps, and dB the bit operations the step saves on the low-bit path divided by
-stage 1's int8 bit operations. The best step is taken while its S > 0 and, with a target, until the low-bit
-path's bit operations reach target x int8.
+stage 1's int8 bit operations. Without a bit-operation target the best step is taken while its S > 0; with a
+target (a fraction of int8) the best step is taken, whatever its score, until the low-bit path's bit operations
+reach target x int8 (the least entropy lost per bit operation saved, under a budget), or no step is left.
 
 Bit operations of stage 1: sum over weighted calls (convolutions) of the patched call list, halo recomputation
 included, of MACs x input activation bits x 8 weight bits. The mixed figure is the expectation over the
@@ -278,6 +279,11 @@ def entropy_table(histogram: np.ndarray, zero_point: int, q_threshold: int) -> d
 # ---- VDQS ----------------------------------------------------------------------------------------------
 
 
+def check_bitops_target(target: float | None) -> None:
+    if target is not None and not 0 < target <= 1:
+        raise ValueError(f"bit-operation target {target} is not a fraction of int8 in (0, 1]")
+
+
 @dataclass(frozen=True)
 class SearchStep:
     tensor: int
@@ -290,9 +296,11 @@ def vdqs(entropies: dict[int, dict[int, float]], macs: dict[int, int], bitops_in
          bitops_target: float | None = None) -> tuple[dict[int, int], list[SearchStep]]:
     """The greedy bit-width search (module docstring). `entropies[t][b]`: map t's entropy at b bits; `macs[t]`:
     MACs of the weighted calls reading t on the low-bit path; `bitops_int8`: stage 1's int8 bit operations.
-    Stops when no step scores above 0, or once the bit operations reach bitops_target x bitops_int8."""
+    Without a target, stops when no step scores above 0; with one, takes the best step whatever its score until
+    the bit operations reach bitops_target x bitops_int8 (or every map is at 2 bits)."""
     if not 0 <= lam <= 1:
         raise ValueError(f"lambda {lam} is not in [0, 1]")
+    check_bitops_target(bitops_target)
     bits = dict.fromkeys(entropies, 8)
     total_entropy = sum(e[8] for e in entropies.values()) or 1.0
     bitops = bitops_int8
@@ -301,14 +309,14 @@ def vdqs(entropies: dict[int, dict[int, float]], macs: dict[int, int], bitops_in
         best: tuple[float, int] | None = None
         for t in sorted(bits):
             lower = BIT_STEPS.get(bits[t])
-            if lower is None:
+            if lower is None or not macs.get(t, 0):  # a map no stage-1 convolution reads saves nothing
                 continue
             d_entropy = (entropies[t][bits[t]] - entropies[t][lower]) / total_entropy
             d_bitops = (bits[t] - lower) * macs.get(t, 0) * WEIGHT_BITS / max(bitops_int8, 1)
             score = -lam * d_entropy + (1 - lam) * d_bitops
             if best is None or score > best[0]:
                 best = (score, t)
-        if best is None or best[0] <= 0:
+        if best is None or (bitops_target is None and best[0] <= 0):
             break
         score, t = best
         lower = BIT_STEPS[bits[t]]
@@ -325,7 +333,7 @@ def vdqs(entropies: dict[int, dict[int, float]], macs: dict[int, int], bitops_in
 class MixedPrecisionOptions:
     outlier_percentile: float = 90.0
     lam: float = 0.3
-    bitops_target: float | None = None  # fraction of the int8 bit operations; None: stop when S stops improving
+    bitops_target: float | None = None  # fraction of the int8 bit operations; None: stop when no step has S > 0
 
 
 @dataclass(frozen=True)
@@ -426,19 +434,23 @@ def calibration_samples(arrays: dict[str, np.ndarray], graph: Graph, limit: int 
 
 
 def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule],
-                      sram_budget: int) -> Schedule:
+                      sram_budget: int, longest: bool = False) -> Schedule:
     """The schedule mixed precision runs on: the chosen one if it runs recomputed-halo patches whose stage 1 has
     two convolutions or more (so that a later one reads a feature map that may get fewer bits), else the
-    best-ranked such schedule that fits the budget (phase 1 does not run cached bands)."""
-    def eligible(s: Schedule) -> bool:
-        if s.split is None or s.cached or s.banded:
-            return False
-        return sum(c.kernel in WEIGHTED for c in calls[: s.split + 1]) >= 2
+    best-ranked such schedule that fits the budget (phase 1 does not run cached bands). With `longest`, the
+    fitting such schedule whose stage 1 holds the most convolutions (then best-ranked), chosen or not: more
+    maps that may get fewer bits, and the first convolution's 8-bit input weighs less."""
+    def convolutions(s: Schedule) -> int:
+        return 0 if s.split is None else sum(c.kernel in WEIGHTED for c in calls[: s.split + 1])
 
-    if eligible(chosen):
+    def eligible(s: Schedule) -> bool:
+        return s.split is not None and not s.cached and not s.banded and convolutions(s) >= 2
+
+    if eligible(chosen) and not longest:
         return chosen
     fitting = sorted((s for s in weighed if eligible(s) and s.peak_sram_bytes <= sram_budget),
-                     key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
+                     key=lambda s: (-convolutions(s) if longest else 0, s.predicted_instructions or 0, s.macs,
+                                    s.arena_bytes))
     if not fitting:
         raise BudgetError(f"{graph.name}: mixed precision runs on patches with recomputed halos whose stage 1 holds "
                           f"two convolutions or more, and none fits {sram_budget:,} bytes of SRAM "

@@ -44,9 +44,24 @@ def test_plan_prints_and_writes_the_mixed_precision_block(model, calib, tmp_path
     assert 0 < block["low_bit_patch_share"] < 1
 
 
+def test_plan_bitops_target_lowers_bits_past_the_score(model, calib, tmp_path):
+    # lambda 1 weighs entropy alone: no step scores above 0 and every map keeps 8 bits, unless a target asks
+    # for fewer bit operations; an unreachable one lowers every map read by a stage-1 convolution to 2 bits.
+    blocks = []
+    for extra in ([], ["--mp-bitops-target", "0.01"]):
+        report = tmp_path / "report.json"
+        assert main(["plan", "--model", str(model), "--mixed-precision", "--calib", str(calib), "--mp-lambda", "1",
+                     "--mp-report", str(report), *extra]) == 0
+        blocks.append(json.loads(report.read_text())["mixed_precision"])
+    kept, lowered = blocks
+    assert set(kept["bits"].values()) == {8} and kept["bitops_low_path"] == kept["bitops_int8"]
+    assert 2 in lowered["bits"].values() and lowered["bitops_low_path"] < lowered["bitops_int8"]
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--mixed-precision"], "--mixed-precision needs --calib"),
     (["--outlier-percentile", "90"], "--outlier-percentile only work with --mixed-precision"),
+    (["--mp-bitops-target", "0.5"], "--mp-bitops-target only work with --mixed-precision"),
     (["--mixed-precision", "--calib", "missing.npz"], "calibration data missing.npz does not exist"),
 ])
 def test_plan_refusals(model, extra, message, capsys):
@@ -56,7 +71,9 @@ def test_plan_refusals(model, extra, message, capsys):
 
 
 @pytest.mark.parametrize("extra", [["--outlier-percentile", "150"], ["--mp-lambda", "-0.1"],
-                                   ["--mp-lambda", "nan"]])
+                                   ["--mp-lambda", "nan"], ["--mp-bitops-target", "0"],
+                                   ["--mp-bitops-target", "1.5"], ["--mp-bitops-target", "nan"],
+                                   ["--mp-bitops-target", "half"]])
 def test_out_of_range_options_do_not_parse(model, extra, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["plan", "--model", str(model), "--mixed-precision", *extra])

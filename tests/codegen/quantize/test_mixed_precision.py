@@ -13,6 +13,7 @@ from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.quantize import mixed_precision as mp
 from codegen.reference_executor import run_reference
+from codegen.schedule.search import Schedule
 from tests.support.model_factory import conv_chain
 
 VWW = Path(__file__).resolve().parents[4] / "shared" / "models" / "mlperf_vww_96_int8.tflite"
@@ -144,6 +145,28 @@ def test_vdqs_greedy_by_hand():
     assert mp.vdqs(entropies, macs, int8, lam=1.0)[0] == {1: 8, 2: 8}
 
 
+def test_vdqs_target_takes_steps_whatever_their_score_by_hand():
+    entropies = {1: {8: 6.0, 4: 3.0, 2: 1.0}, 2: {8: 4.0, 4: 3.0, 2: 1.0}, 3: dict.fromkeys((8, 4, 2), 0.0)}
+    # map 3 loses no entropy (S = 0 beats the negative steps) but no convolution reads it: it saves nothing and
+    # is never lowered
+    macs = {1: 100, 2: 100, 3: 0}
+    int8 = 200 * 64
+    # lambda 0.5 alone stops after map 2 -> 4 bits (test above); a target of half the int8 bit operations also
+    # takes the best next step, map 1 -> 4 bits at S = -0.025 (map 2 -> 2 bits: -0.0375), reaching 6400.
+    bits, steps = mp.vdqs(entropies, macs, int8, lam=0.5, bitops_target=0.5)
+    assert bits == {1: 4, 2: 4, 3: 8}
+    assert [(s.tensor, s.bits, s.bitops) for s in steps] == [(2, 4, 9600), (1, 4, 6400)]
+    assert steps[1].score == pytest.approx(-0.025)
+    # an unreachable target lowers every map that saves something to 2 bits, then stops
+    bits, steps = mp.vdqs(entropies, macs, int8, lam=1.0, bitops_target=0.01)
+    assert bits == {1: 2, 2: 2, 3: 8} and steps[-1].bitops == 200 * 2 * 8
+    # the target is a fraction of int8 in (0, 1]; 1 takes no step
+    assert mp.vdqs(entropies, macs, int8, lam=0.0, bitops_target=1.0) == ({1: 8, 2: 8, 3: 8}, [])
+    for bad in (0.0, -0.5, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="bit-operation target"):
+            mp.vdqs(entropies, macs, int8, bitops_target=bad)
+
+
 def test_entropy_table_by_hand():
     histogram = np.zeros(256, np.int64)
     histogram[[0, 1, 2, 3]] = 1  # q = -128..-125, z = -128: four equally likely values, 2 bits at 8 bits
@@ -191,3 +214,23 @@ def test_report_keys_stay_distinct_when_maps_share_a_name():
     result = mp.search(stage, [[rng.integers(-128, 128, (1, 4, 4, 1)).astype(np.int8)]], mp.MixedPrecisionOptions())
     t0, t1 = stage.candidates
     assert set(result.to_json()["bits"]) == {f"y0 (t{t0})", f"y0 (t{t1})"}
+
+
+def test_longest_picks_the_fitting_patch_schedule_with_most_stage_one_convolutions():
+    graph = conv_chain(8, (3, 3, 3, 3, 1), scale=4.0)
+    calls = lower_graph(graph)
+
+    def schedule(split: int, arena: int, instructions: int, cached: bool = False) -> Schedule:
+        return Schedule(split, (2, 2), f"y{split}", arena, 0, 0, cached=cached, predicted_instructions=instructions,
+                        runtime_sram_bytes=0)
+
+    chosen = schedule(1, 100, 10)  # two stage-1 convolutions: eligible, and the search's choice
+    three, four = schedule(2, 100, 20), schedule(3, 100, 30)
+    over, cached = schedule(4, 1000, 5), schedule(4, 100, 5, cached=True)  # five: over budget, cached bands
+    weighed = [chosen, three, four, over, cached]
+    assert mp.patch_schedule_of(graph, calls, chosen, weighed, 500) is chosen
+    assert mp.patch_schedule_of(graph, calls, chosen, weighed, 500, longest=True) is four
+    # among as many convolutions, the best-ranked (fewest predicted instructions)
+    rival = schedule(3, 100, 25)
+    assert mp.patch_schedule_of(graph, calls, chosen, [*weighed, rival], 500, longest=True) is rival
+    assert mp.patch_schedule_of(graph, calls, chosen, weighed, 5000, longest=True) is over

@@ -35,7 +35,8 @@ from codegen.quantize import mixed_precision as mp
 from codegen.reference_executor import run_reference
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
-CACHE = Path.home() / ".cache" / "tinyml-codegen" / "mixed_precision_schedules.json"
+# Inside the repository (build/ is git-ignored), like every other build product: nothing is kept elsewhere.
+CACHE = Path(__file__).resolve().parents[1] / "build" / "mixed_precision_schedules.json"
 MODELS = ("digits", "vww", "person_detect", "mcunet_vww")
 FILES = {"vww": "mlperf_vww_96_int8", "person_detect": "tflm_person_detect", "mcunet_vww": "tinyengine_mcunet_vww"}
 # Budgets at which the schedule holds two stage-1 convolutions or more (README: "Mixed precision (QuantMCU)").

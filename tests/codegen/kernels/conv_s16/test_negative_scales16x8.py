@@ -22,10 +22,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from codegen.frontend.tflite_reader import parse_tflite
+from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import NUMPY_DTYPES, Graph, Operator, Quantization, Tensor
 from codegen.kernels import REFERENCES, SPECIALIZERS
 from codegen.kernels.base import KernelCall, Unsupported
 from codegen.kernels.fixedpoint_s16 import reduced_multiplier
+from codegen.passes.lowering import lower_graph
 from codegen.targets.core import HOST
 from tests.codegen.kernels.conv_s16.test_kernel_conv16x8 import depthwise16_cases, transpose_cases
 from tests.codegen.kernels.conv_s16.test_kernel_conv16x8_dsp import conv_cases, fc_cases
@@ -217,6 +220,9 @@ def test_minus_two_pow_31_and_reduction_ties_match_tflm(host_runtime):
     assert mult[0] == -(2**31) and mult[1] == -(2**30 + 2**15) and mult[2] == 0 and mult[3] >= 0x7FFF0000
     assert (mult[4:] < 0).all() and shift[:2].tolist() == [-13, -12]
     assert reduced_multiplier(mult[0]) == -(2**15) and reduced_multiplier(mult[1]) == -(2**14)
+    # the written model reads back and lowers to the same multipliers (the reader accepts the signs)
+    (read,) = lower_graph(parse_tflite(write_tflite(graph), "edge16x8"))
+    np.testing.assert_array_equal(read.consts[2].data, mult)
     x = np.random.default_rng(10).integers(-32768, 32768, size=(1, 5, 7, 4)).astype(np.int16)
     _, fast, got = check(host_runtime, graph, x)
     assert fast is not None and fast.kernel == "conv2d_s16_dsp"

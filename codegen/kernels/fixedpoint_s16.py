@@ -24,7 +24,10 @@ def wrap_int32(x) -> np.ndarray:
 
 
 def reduced_multiplier(multiplier: int) -> int:
-    """The 16-bit multiplier TFLite's int64 MultiplyByQuantizedMultiplier uses (rounded, capped at 0x7FFF)."""
+    """The 16-bit multiplier TFLite's int64 MultiplyByQuantizedMultiplier uses (rounded, capped at 0x7FFF).
+
+    The shift floors, so for a negative multiplier ties round up too: -(2^30 + 2^15) -> -2^14 (not -(2^14 + 1),
+    the negated reduction of 2^30 + 2^15), -2^31 -> -2^15; there is no cap on the negative side."""
     return (int(multiplier) + (1 << 15)) >> 16 if int(multiplier) < 0x7FFF0000 else 0x7FFF
 
 

@@ -3,7 +3,8 @@ DEPTHWISE_CONV_2D (SXTB16 + SMLAxy) and of the int8 TRANSPOSE_CONV (SXTAB16 + SM
 emulated Cortex-M7, the real instructions: a 16x8 chain through conv2d_s16_dsp, conv2d_s16_b32_dsp,
 transpose_conv_s16_dsp, fully_connected_s16_dsp and fully_connected_s16_b32_dsp, a 16x8 depthwise chain through
 depthwise_conv2d_s16_dsp's three forms (depth multipliers 1, 2, 4), and an int8 transpose convolution (builds of
-one tree), bit-exact with TFLM."""
+one tree), bit-exact with TFLM; the two 16x8 chains again with negative and zero channel scales (negative and zero
+multipliers in every DSP kernel)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from codegen.pipeline import compile_graph
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
 from tests.support.model_factory import run_tflm
-from tests.support.s16_dsp_models import chain_graph, dw_chain_graph, model_input, tconv_s8_graph
+from tests.support.s16_dsp_models import chain_graph, dw_chain_graph, model_input, tconv_s8_graph, with_signed_scales
 from tests.support.twin_firmware import TwinFirmware
 
 FAST = {
@@ -24,17 +25,24 @@ FAST = {
     "tconv_s8_dsp": ["transpose_conv_s8_dsp"],
     "dw16_dsp_chain": ["depthwise_conv2d_s16_dsp"] * 3,
 }
+FAST["s16_dsp_chain_signed"] = FAST["s16_dsp_chain"]
+FAST["dw16_dsp_chain_signed"] = FAST["dw16_dsp_chain"]
 
 
 @pytest.mark.emulator
 def test_dsp_conv_fc_depthwise_and_transpose_conv_kernels_in_the_firmware_equal_tflm(tmp_path):
     board = load_board("nucleo-f746")
     twin = TwinFirmware(tmp_path, board)
-    for graph in (chain_graph(), dw_chain_graph(), tconv_s8_graph()):
+    signed = (with_signed_scales(chain_graph()), with_signed_scales(dw_chain_graph()))
+    for graph in (chain_graph(), dw_chain_graph(), tconv_s8_graph(), *signed):
         model = write_tflite(graph)
         x = model_input(graph)
         compiled = compile_graph(graph, model, Target(board.core), use_cost_model=False)
-        assert [c.kernel for c in compiled.calls if c.kernel.endswith("_dsp")] == FAST[graph.name]
+        fast = [c for c in compiled.calls if c.kernel.endswith("_dsp")]
+        assert [c.kernel for c in fast] == FAST[graph.name]
+        if graph.name.endswith("_signed"):
+            mults = [{a.role: a.data for a in c.consts}["mult"] for c in fast]
+            assert all((m < 0).any() and (m == 0).any() and (m > 0).any() for m in mults)
         (got,) = twin.run(compiled, [x])
         (want,) = run_tflm(model, [x], graph)
         np.testing.assert_array_equal(got.reshape(want.shape), want, err_msg=graph.name)

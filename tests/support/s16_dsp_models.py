@@ -1,6 +1,7 @@
 """Models for the DSP CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV / DEPTHWISE_CONV_2D kernels: a 16x8 chain through
 the fast variants (int64 and int32 biases), a 16x8 depthwise chain, an int8 TRANSPOSE_CONV, and single layers of
-realistic size for measuring instructions (scripts/benchmark_s16_dsp.py)."""
+realistic size for measuring instructions (scripts/benchmark_s16_dsp.py); any of them with negative and zero
+channel scales (with_signed_scales)."""
 
 from __future__ import annotations
 
@@ -112,6 +113,19 @@ def chain_graph(seed: int = 0) -> Graph:
     f1 = fc(b, rng, flat, 18, "int64")
     f2 = fc(b, rng, f1, 7, "int32")
     return b.build((x,), (f2,))
+
+
+def with_signed_scales(graph: Graph, pattern: tuple[float, ...] = (1.0, -1.0, 0.0, -1.0)) -> Graph:
+    """The graph (renamed *_signed) with each weighted op's per-channel filter scales multiplied by the pattern,
+    channel c by pattern[c % len]: negative and zero multipliers, as trained models (MCUNet's) have them."""
+    for op in graph.operators:
+        if op.op_type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"):
+            w = graph.tensor(op.inputs[1])
+            assert w.quant is not None and w.quant.per_channel
+            scales = tuple(f32(s * pattern[c % len(pattern)]) for c, s in enumerate(w.quant.scale))
+            w.quant = Quantization(scales, w.quant.zero_point, w.quant.axis)
+    graph.name = f"{graph.name}_signed"
+    return graph
 
 
 def conv_layer() -> Graph:

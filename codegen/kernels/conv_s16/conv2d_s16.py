@@ -19,7 +19,7 @@ import numpy as np
 
 from codegen.ir import Graph, Operator, Tensor
 from codegen.kernels.base import ConstArray, KernelCall, Unsupported
-from codegen.kernels.conv.conv2d import Conv2dParams, pad_input_ref, tap_view, window_of
+from codegen.kernels.conv.conv2d import Conv2dParams, check_finite_scales, pad_input_ref, tap_view, window_of
 from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from codegen.kernels.fixedpoint_s16 import activation_range, multiply_by_quantized_multiplier_s64, wrap_int32
 
@@ -30,7 +30,10 @@ _MAX_LEFT_SHIFT = 7  # the int64 MultiplyByQuantizedMultiplier requires shift < 
 
 def per_channel_multipliers(x: Tensor, w: Tensor, y: Tensor, out_c: int, axis: int,
                             max_shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """double(input_scale) * double(filter_scale[c]) / double(output_scale), quantized per channel."""
+    """double(input_scale) * double(filter_scale[c]) / double(output_scale), quantized per channel.
+
+    Negative and zero filter scales, per channel or per tensor, give negative and zero multipliers, as TFLite
+    Micro's PopulateConvolutionQuantizationParams does for int8 and int16 inputs; NaN and infinity are refused."""
     if w.quant is None or not w.quant.scale:
         raise Unsupported(f"with filter tensor {w.index} ({w.name}) having no quantization parameters")
     scales = w.quant.scale
@@ -39,8 +42,7 @@ def per_channel_multipliers(x: Tensor, w: Tensor, y: Tensor, out_c: int, axis: i
                           f"(expects {out_c} along axis {axis}, or one)")
     if any(z != 0 for z in w.quant.zero_point):
         raise Unsupported("with a non-zero filter zero point (int8 filters must be symmetric)")
-    if not all(np.isfinite(s) and s >= 0 for s in scales):
-        raise Unsupported("with a negative or non-finite filter scale")
+    check_finite_scales(w, "filter")
     mult = np.zeros(out_c, dtype=np.int32)
     shift = np.zeros(out_c, dtype=np.int32)
     for c in range(out_c):

@@ -6,7 +6,8 @@ fully_connected.h): the sum of weight * input, plus the bias, requantized and cl
 int16 range:
 - int64 bias or none: int64 accumulator and the int64 MultiplyByQuantizedMultiplier, fully_connected_s16;
 - int32 bias: int32 accumulator (wrapping) and the int32 MultiplyByQuantizedMultiplier, fully_connected_s16_b32.
-Multipliers as fully_connected.py (double arithmetic, one per output; a per-tensor model repeats it). Both
+Multipliers as fully_connected.py (double arithmetic, one per output; a per-tensor model repeats it); negative
+and zero per-channel scales give negative and zero multipliers, a negative per-tensor scale is refused (as TFLM). Both
 kernels take fully_connected.py's parameter struct with every offset 0 and the multipliers as arrays.
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from codegen.ir import Graph, Operator
 from codegen.kernels.base import ConstArray, KernelCall, Unsupported
+from codegen.kernels.conv.conv2d import check_finite_scales
 from codegen.kernels.conv.fully_connected import FullyConnectedParams, effective_multiplier
 from codegen.kernels.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 from codegen.kernels.fixedpoint_s16 import activation_range, multiply_by_quantized_multiplier_s64, wrap_int32
@@ -53,6 +55,12 @@ def lower_fully_connected_s16(op: Operator, graph: Graph) -> list[KernelCall]:
     if b is not None and (b.data is None or b.dtype not in ("int32", "int64") or b.size != out_features):
         raise Unsupported(f"FULLY_CONNECTED 16x8 with a {'non-constant' if b.data is None else b.dtype} bias of "
                           f"{b.size} values (constant int64 or int32, one per output)")
+    check_finite_scales(w, "weights")
+    if not w.quant.per_channel and w.scale < 0:
+        # Per channel, negative scales give negative multipliers; per tensor, TFLM's GetQuantizedConvolution-
+        # Multipler refuses a negative input_scale * filter_scale.
+        raise Unsupported(f"FULLY_CONNECTED 16x8 with weights tensor {w.index} ({w.name}) of negative per-tensor "
+                          f"scale {w.scale:g} (TFLite Micro refuses it; negative scales need per-channel weights)")
     wide = b is None or b.dtype == "int64"
     scales = w.quant.scale if w.quant.per_channel else w.quant.scale * out_features
     pairs = [quantize_multiplier(effective_multiplier(x.scale, s, y.scale)) for s in scales]

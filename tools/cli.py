@@ -223,9 +223,6 @@ def _main(args: argparse.Namespace) -> int:
             from codegen.quantize.command import with_quantized_model
             from tools.build import build_command, check_build_args
 
-            if args.mixed_precision:
-                raise CodegenError("--mixed-precision is not yet emitted to firmware: `codegen plan --model M "
-                                   "--mixed-precision --calib C.npz` runs its offline half")
             check_build_args(args)  # before the (slow) quantization and compilation
             return with_quantized_model(args, build_command)
         if args.command == "run":

@@ -6,6 +6,9 @@ differ (the first and last bands' padding). Straight-line code pays some 20 byte
 pays it once per block. An argument that is the same in every iteration stays a literal, an arena offset
 that advances by a constant step becomes `base + i * step`, and anything else is read from a small constant
 table indexed by the iteration. Profile points keep their numbers: point `first + i * period + slot`.
+
+A Branch (the run-time choice of a mixed-precision patch's path) is emitted as an if/else whose two bodies
+are emitted like the top level; runs are folded on either side of it, never across it.
 """
 
 from __future__ import annotations
@@ -33,32 +36,75 @@ class Call:
     args: tuple[Arg, ...]
     comment: str
     point: int  # profile point index; -1 for a call that runs no code (a comment only)
+    profiled: bool = True  # False: no profile point of its own (its instructions count towards the next one)
 
     @property
     def shape(self) -> tuple:
-        return (self.kernel, tuple((a.kind, a.c_type) for a in self.args), self.point < 0)
+        return (self.kernel, tuple((a.kind, a.c_type) for a in self.args), self.point < 0, self.profiled)
 
 
-def emit_calls(calls: list[Call]) -> tuple[list[str], list[str]]:
-    """The body of model_invoke() and the file-scope tables its loops read."""
+@dataclass(frozen=True)
+class Branch:
+    """`peak = check(...); if (peak > threshold) { high } else { low }`: `check` returns an int32 (max_s8) and
+    records profile point `check.point`; both bodies run the same profile points, so that the readings stay in
+    call order whichever body runs."""
+
+    check: Call
+    threshold: int
+    high: tuple[Call, ...]
+    low: tuple[Call, ...]
+
+    @property
+    def shape(self) -> tuple:
+        return ("branch", (), True, False)  # like a comment: never part of a folded run
+
+
+Item = Call | Branch
+
+
+def emit_calls(calls: list[Item], prefix: str = "loop") -> tuple[list[str], list[str]]:
+    """The body of model_invoke() and the file-scope tables its loops read (named `prefix`N_...)."""
     body: list[str] = []
     tables: list[str] = []
     loops = 0
     i = 0
     while i < len(calls):
+        item = calls[i]
+        if isinstance(item, Branch):
+            body += _branch(item, f"{prefix}b{i}_", tables)
+            i += 1
+            continue
         period, repeats = _longest_run(calls, i)
         if repeats < MIN_REPEATS:
             body += _straight(calls[i])
             i += 1
             continue
         blocks = [calls[i + j * period : i + (j + 1) * period] for j in range(repeats)]
-        body += _loop(blocks, f"loop{loops}", tables)
+        body += _loop(blocks, f"{prefix}{loops}", tables)
         loops += 1
         i += period * repeats
     return body, tables
 
 
-def _longest_run(calls: list[Call], start: int) -> tuple[int, int]:
+def _branch(branch: Branch, prefix: str, tables: list[str]) -> list[str]:
+    check = branch.check
+    args = ", ".join(_literal(a) for a in check.args)
+    high, high_tables = emit_calls(list(branch.high), prefix + "h")
+    low, low_tables = emit_calls(list(branch.low), prefix + "l")
+    tables += high_tables + low_tables
+    return [f"    /* {check.comment} */",
+            "    {",
+            f"        const int32_t peak = {check.kernel}({args});",
+            f"        MODEL_PROFILE_POINT({check.point});",
+            f"        if (peak > {branch.threshold}) {{",
+            *["        " + line for line in high],
+            "        } else {",
+            *["        " + line for line in low],
+            "        }",
+            "    }"]
+
+
+def _longest_run(calls: list[Item], start: int) -> tuple[int, int]:
     """(period, repeats) of the run from `start` covering the most calls (shortest period on ties)."""
     best = (1, 1)
     for period in range(1, min(MAX_PERIOD, (len(calls) - start) // MIN_REPEATS) + 1):
@@ -102,7 +148,8 @@ def _straight(call: Call) -> list[str]:
     if call.point < 0:
         return [f"    /* {call.comment} */"]
     args = ", ".join(_literal(a) for a in call.args)
-    return [f"    /* {call.comment} */", f"    {call.kernel}({args});", f"    MODEL_PROFILE_POINT({call.point});"]
+    point = [f"    MODEL_PROFILE_POINT({call.point});"] if call.profiled else []
+    return [f"    /* {call.comment} */", f"    {call.kernel}({args});", *point]
 
 
 def _literal(a: Arg) -> str:
@@ -126,7 +173,9 @@ def _loop(blocks: list[list[Call]], name: str, tables: list[str]) -> list[str]:
             values = [block[slot].args[pos] for block in blocks]
             args.append(_varying(values, f"{name}_{slot}_{pos}", tables))
         lines.append(f"        {call.kernel}({', '.join(args)});")
-        lines.append(f"        MODEL_PROFILE_POINT({call.point}u + i * {period}u);")
+        if call.profiled:  # points advance by the block's profiled calls (all of them, without a branch)
+            step = blocks[1][slot].point - call.point
+            lines.append(f"        MODEL_PROFILE_POINT({call.point}u + i * {step}u);")
     lines.append("    }")
     return lines
 

@@ -55,6 +55,7 @@ from codegen.kernels.conv import (
     transpose_conv,
     transpose_conv_dsp,
 )
+from codegen.kernels.lowbit import lowbit_requantize, max_s8
 from codegen.kernels.movement import (
     concatenation,
     gather,
@@ -146,6 +147,9 @@ FAMILIES: tuple[ModuleType, ...] = (
     fft,
     energy,
     framing,
+    # mixed-precision patches (QuantMCU): the VDPC check and the low-bit path's requantization
+    max_s8,
+    lowbit_requantize,
 )
 
 

@@ -7,8 +7,9 @@ pays it once per block. An argument that is the same in every iteration stays a 
 that advances by a constant step becomes `base + i * step`, and anything else is read from a small constant
 table indexed by the iteration. Profile points keep their numbers: point `first + i * period + slot`.
 
-A Branch (the run-time choice of a mixed-precision patch's path) is emitted as an if/else whose two bodies
-are emitted like the top level; runs are folded on either side of it, never across it.
+A Branch (the run-time choice of a mixed-precision patch's path) is an if/else; blocks holding branches fold
+like any other (the patches of a mixed-precision stage 1), each call of a branch varying as its own slot. A
+branch outside a run is emitted straight, its two bodies like the top level.
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ class Branch:
     high: tuple[Call, ...]
     low: tuple[Call, ...]
 
+    def calls(self) -> tuple[Call, ...]:
+        return (self.check, *self.high, *self.low)
+
     @property
     def shape(self) -> tuple:
-        return ("branch", (), True, False)  # like a comment: never part of a folded run
+        return ("branch", (self.threshold, len(self.high), tuple(c.shape for c in self.calls())), False, False)
 
 
 Item = Call | Branch
@@ -122,10 +126,14 @@ def _longest_run(calls: list[Item], start: int) -> tuple[int, int]:
     return best
 
 
-def _mostly_shared(calls: list[Call], start: int, period: int, repeats: int) -> bool:
+def _flat(block: list[Item]) -> list[Call]:
+    return [c for item in block for c in (item.calls() if isinstance(item, Branch) else (item,))]
+
+
+def _mostly_shared(calls: list[Item], start: int, period: int, repeats: int) -> bool:
     """Whether at most a third of the block's arguments need a table: otherwise the tables cost about what
     the loop saves, and the straight-line code with its comments reads better (e.g. the per-layer calls)."""
-    blocks = [calls[start + j * period : start + (j + 1) * period] for j in range(repeats)]
+    blocks = [_flat(calls[start + j * period : start + (j + 1) * period]) for j in range(repeats)]
     tabled = total = 0
     for slot, call in enumerate(blocks[0]):
         for pos in range(len(call.args)):
@@ -162,20 +170,44 @@ def _literal(a: Arg) -> str:
     return f"({a.c_type})(model_arena + {a.offset})"
 
 
-def _loop(blocks: list[list[Call]], name: str, tables: list[str]) -> list[str]:
+def _loop(blocks: list[list[Item]], name: str, tables: list[str]) -> list[str]:
     first = blocks[0]
     repeats, period = len(blocks), len(first)
-    lines = [f"    /* {repeats} x {period} calls: {first[0].comment} ... */",
+    head = first[0].check if isinstance(first[0], Branch) else first[0]
+    lines = [f"    /* {repeats} x {period} calls: {head.comment} ... */",
              f"    for (uint32_t i = 0; i < {repeats}u; ++i) {{"]
-    for slot, call in enumerate(first):
-        args = []
-        for pos in range(len(call.args)):
-            values = [block[slot].args[pos] for block in blocks]
-            args.append(_varying(values, f"{name}_{slot}_{pos}", tables))
-        lines.append(f"        {call.kernel}({', '.join(args)});")
-        if call.profiled:  # points advance by the block's profiled calls (all of them, without a branch)
-            step = blocks[1][slot].point - call.point
-            lines.append(f"        MODEL_PROFILE_POINT({call.point}u + i * {step}u);")
+    flat = [_flat(block) for block in blocks]
+    slot = 0
+
+    def call_lines(indent: str) -> list[str]:
+        """The next slot's call, its arguments and profile point varying with i."""
+        nonlocal slot
+        call = flat[0][slot]
+        if call.point < 0:
+            slot += 1
+            return [f"{indent}/* {call.comment} */"]
+        args = [_varying([block[slot].args[pos] for block in flat], f"{name}_{slot}_{pos}", tables)
+                for pos in range(len(call.args))]
+        out = [f"{indent}{call.kernel}({', '.join(args)});"]
+        if call.profiled:  # points advance by the block's profiled calls
+            step = flat[1][slot].point - call.point
+            out.append(f"{indent}MODEL_PROFILE_POINT({call.point}u + i * {step}u);")
+        slot += 1
+        return out
+
+    for item in first:
+        if not isinstance(item, Branch):
+            lines += call_lines("        ")
+            continue
+        check = call_lines("            ")
+        lines += ["        {", check[0].replace("            ", "            const int32_t peak = ", 1), *check[1:],
+                  f"            if (peak > {item.threshold}) {{"]
+        for _ in item.high:
+            lines += call_lines("                ")
+        lines.append("            } else {")
+        for _ in item.low:
+            lines += call_lines("                ")
+        lines += ["            }", "        }"]
     lines.append("    }")
     return lines
 

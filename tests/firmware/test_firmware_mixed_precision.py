@@ -23,8 +23,9 @@ from tests.support.twin_firmware import TwinFirmware
 
 BOARD = "nucleo-f746"
 BUDGET = 1 << 20
-# stage 1 up to conv2 (calls: conv1, dw, conv2) in 2 x 3 patches: six branches, where loops would fold
-SCHEDULE = Schedule(2, (2, 3), "conv2", 0, 0, 0)
+# stage 1 up to conv2 (calls: conv1, dw, conv2) in 8 x 1 patches: the interior patches' branches fold into a
+# loop of six, the first and last patches' branches stay straight-line
+SCHEDULE = Schedule(2, (8, 1), "conv2", 0, 0, 0)
 
 
 def _conv(b: GraphBuilder, rng: np.random.Generator, x: int, name: str, cout: int, k: int, out_q: tuple[float, int],
@@ -93,7 +94,8 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
         stage, plan = compiled.mixed_precision.stage, compiled.mixed_precision.plan
         assert len(stage.candidates) == 2 and set(plan.bits.values()) == {2, 4}
         text = compiled.sources.files["model.c"]
-        assert text.count("if (peak > ") == stage.patches and "lowbit_requantize_s8(" in text
+        assert stage.patches == 8 and "lowbit_requantize_s8(" in text
+        assert text.count("if (peak > ") == 3 and text.count("for (uint32_t i = 0; i < 6u; ++i)") == 1
         got = twin.run_each(compiled, tests)
         seen[label] = []
         for inputs, out in zip(tests, got, strict=True):

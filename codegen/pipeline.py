@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codegen.emit.c_source import GeneratedSources, emit_model, model_hash
 from codegen.emit.firmware_size import predict_flash
-from codegen.errors import ModelError
+from codegen.errors import BudgetError, ModelError
 from codegen.frontend.tflite_reader import parse_tflite
 from codegen.ir import Graph
 from codegen.kernels.base import KernelCall
@@ -21,6 +23,13 @@ from codegen.schedule import cost_model
 from codegen.schedule.search import RUNTIME_SRAM_BYTES, FlashLimit, Schedule, apply, choose, per_layer
 from codegen.targets.core import PORTABLE, Target
 
+if TYPE_CHECKING:
+    from codegen.quantize.mixed_patches import MixedPatches
+    from codegen.quantize.mixed_precision import MixedPrecisionResult, PatchStage
+
+# stage 1 of the patch schedule -> its mixed-precision plan (the offline search, or a plan a test forces)
+MixedSearch = Callable[["PatchStage"], "MixedPrecisionResult"]
+
 
 @dataclass
 class CompiledModel:
@@ -32,6 +41,7 @@ class CompiledModel:
     schedule: Schedule
     candidates: list[Schedule]  # the schedules weighed against the SRAM budget (empty without a budget)
     portable_arena_bytes: int  # the same schedule's arena with the portable kernels (what speed costs in SRAM)
+    mixed_precision: MixedPrecisionResult | None = None  # stage 1 branches per patch (QuantMCU)
 
     @property
     def macs(self) -> int:
@@ -50,7 +60,7 @@ def compile_graph(
     graph: Graph, model_bytes: bytes, target: Target = PORTABLE, sram_budget: int | None = None,
     use_cost_model: bool = True, schedule: Schedule | None = None, stream_input: bool = False,
     runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
-    flash_bytes: int | None = None,
+    flash_bytes: int | None = None, mixed: MixedSearch | None = None,
 ) -> CompiledModel:
     """Without a budget the model runs layer by layer; with one, the cheapest schedule that fits is chosen.
     The fitted cost model ranks schedules and kernel variants; without it (`use_cost_model=False`, as when
@@ -60,7 +70,9 @@ def compile_graph(
     model_read_input() instead of holding it whole in SRAM (the application must then provide its rows).
     `runtime_sram_bytes` is what the firmware needs besides the arena (an estimate, or a build's measurement);
     `earlier` are the candidates an earlier search of the same model and budget weighed (see choose()).
-    With `flash_bytes` (the board's flash) the search skips schedules whose predicted flash exceeds it."""
+    With `flash_bytes` (the board's flash) the search skips schedules whose predicted flash exceeds it.
+    With `mixed` (which needs a budget) stage 1 runs mixed precision (codegen/quantize/mixed_patches.py) on the
+    chosen schedule, or the best fitting one mixed precision can run (patch_schedule_of)."""
     cost = cost_model.load_default() if use_cost_model else None
     graph = fuse_pads(graph)
     calls = lower_graph(graph)
@@ -73,7 +85,35 @@ def compile_graph(
                                                                                           sram_budget, cost))
         schedule, weighed = choose(graph, calls, sram_budget, scratch_hint(target), cost, stream_input,
                                    runtime_sram_bytes, earlier, flash)
-    return _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed)
+    if mixed is None:
+        return _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed)
+    return _emit_mixed(graph, calls, schedule, weighed, target, sram_budget, cost, model_bytes, mixed)
+
+
+def _emit_mixed(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule], target: Target,
+                sram_budget: int | None, cost: cost_model.CostModel | None, model_bytes: bytes,
+                mixed: MixedSearch) -> CompiledModel:
+    from codegen.quantize import mixed_precision as mp
+    from codegen.quantize.mixed_patches import mixed_patches
+
+    if sram_budget is None:
+        raise BudgetError("mixed precision runs on a patch schedule: give an SRAM budget")
+    if weighed and len(weighed) == 1:  # per-layer fits: the search weighed nothing else
+        from codegen.schedule.search import candidates
+
+        weighed = [*weighed, *candidates(graph, calls, cost)[1:]]
+    schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, sram_budget) if weighed else chosen
+    if schedule.split is None or schedule.cached or schedule.banded:
+        raise BudgetError(f"{graph.name}: mixed precision runs on patches with recomputed halos, not on "
+                          f"{schedule.describe()}")
+    try:
+        stage = mp.patch_stage(graph, calls, schedule.split, schedule.grid)
+    except ValueError as exc:
+        raise BudgetError(f"{graph.name}: mixed precision: {exc}") from None
+    result = mixed(stage)
+    branches = mixed_patches(stage, result.plan, target.dsp)
+    compiled = _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed, branches)
+    return dataclasses.replace(compiled, mixed_precision=result)
 
 
 def flash_predictor(graph: Graph, calls: list[KernelCall], target: Target, sram_budget: int | None,
@@ -89,7 +129,8 @@ def flash_predictor(graph: Graph, calls: list[KernelCall], target: Target, sram_
 
 
 def _emit(graph: Graph, calls: list[KernelCall], schedule: Schedule, target: Target, sram_budget: int | None,
-          cost: cost_model.CostModel | None, model_bytes: bytes, weighed: list[Schedule]) -> CompiledModel:
+          cost: cost_model.CostModel | None, model_bytes: bytes, weighed: list[Schedule],
+          mixed: MixedPatches | None = None) -> CompiledModel:
     graph, calls = apply(graph, calls, schedule)
     if schedule.banded:  # its promised arena counts depthwise layers in place: the scratch limit must too
         graph, _ = place_depthwise_in_place(graph, calls, plan_memory(graph, calls))
@@ -100,17 +141,20 @@ def _emit(graph: Graph, calls: list[KernelCall], schedule: Schedule, target: Tar
     plan = plan_memory(graph, calls)
     graph, plan = place_depthwise_in_place(graph, calls, plan)
     hash8 = model_hash(model_bytes)
-    sources = emit_model(graph, calls, plan, hash8)
+    try:
+        sources = emit_model(graph, calls, plan, hash8, mixed)
+    except ValueError as exc:  # a mixed-precision branch the emitter cannot place
+        raise BudgetError(f"{graph.name}: mixed precision: {exc}") from None
     return CompiledModel(graph, calls, plan, sources, hash8, schedule, weighed, portable_arena)
 
 
 def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int | None = None,
                  use_cost_model: bool = True, stream_input: bool = False, schedule: Schedule | None = None,
                  runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
-                 flash_bytes: int | None = None) -> CompiledModel:
+                 flash_bytes: int | None = None, mixed: MixedSearch | None = None) -> CompiledModel:
     graph, data = read_model(path)
     return compile_graph(graph, data, target, sram_budget, use_cost_model, schedule, stream_input,
-                         runtime_sram_bytes, earlier, flash_bytes)
+                         runtime_sram_bytes, earlier, flash_bytes, mixed)
 
 
 def read_model(path: str | Path) -> tuple[Graph, bytes]:

@@ -4,6 +4,13 @@ mixed-precision reference with the int8 reference on held-out inputs, and on dig
 
     python -m scripts.measure_mixed_precision [--models digits,vww,person_detect,mcunet_vww] [--percentile 90]
         [--lam 0.3] [--mp-bitops-target F] [--budget BYTES] [--calib-count N] [--test-count N] [--no-cache]
+        [--firmware N]
+
+With --firmware N, firmwares are built for nucleo-f746 at the same budget (int8 on the search's schedule, int8
+on the patch schedule mixed precision runs, and mixed with its VDPC branches) and run in QEMU (-icount,
+instructions = SysTick ticks x 40) on N held-out inputs: instructions of the whole inference (unprofiled build)
+and of stage 1 (profiled build: the reading after stage 1's last call), the VDPC checks' share, peak SRAM (as
+build measures it) and flash.
 
 digits: trained here (scripts/train_digits.py, seed 0), quantized on its calib.npz, planned under 12 kB (so that
 stage 1 holds two convolutions), measured on the 360 held-out labelled digits.
@@ -176,6 +183,83 @@ def measure(name: str, data: Data, budget: int, options: mp.MixedPrecisionOption
     return {**figures, **result.to_json()}
 
 
+# ---- firmware figures (--firmware) ---------------------------------------------------------------------
+
+
+def _runs(result, inputs: list[list[np.ndarray]], profile: bool) -> list[tuple[int, list[int] | None]]:
+    """Per input: instructions of one inference and, from a profiled build, the cumulative ticks per point."""
+    from tools.build import EMULATED_DIR, instructions_from_ticks
+    from tools.link.emulator import Emulator
+
+    compiled = result.compiled
+    out = []
+    with Emulator(result.out / EMULATED_DIR / "firmware.elf", link_options={"invoke_timeout": 600.0}) as emu:
+        emu.link.expect_model(compiled.hash8, compiled.graph.name)
+        for x in inputs:
+            _, stats = emu.link.infer(x)
+            ticks = emu.link.read_profile(len(compiled.sources.profile_positions)) if profile else None
+            out.append((instructions_from_ticks(stats.ticks, stats.tick_unit), ticks))
+    return out
+
+
+def firmware_figures(name: str, graph: Graph, calib: list, test: list, budget: int,
+                     options: mp.MixedPrecisionOptions, folder: Path) -> dict:
+    """Build the int8 and the mixed-precision firmware of `graph` at `budget` and measure them on `test`."""
+    from codegen.frontend.tflite_writer import write_tflite
+    from codegen.targets.boards import load_board
+    from tools.build import build
+
+    board = load_board("nucleo-f746")
+    model = folder / f"{graph.name}.tflite"
+    model.write_bytes(write_tflite(graph))
+    n_calls = len(lower_graph(fuse_pads(graph)))
+
+    def search(stage: mp.PatchStage) -> mp.MixedPrecisionResult:
+        return mp.search(stage, calib, options)
+
+    from codegen.pipeline import compile_file
+    from codegen.targets.core import Target
+
+    mixed_build = build(model, board, folder / "mixed", budget, mixed=search)  # measured: SRAM as build reports
+    schedule = mixed_build.compiled.schedule
+    chosen = build(model, board, folder / "int8-chosen", budget)
+    same = (chosen if chosen.compiled.schedule.describe() == schedule.describe() else
+            build(model, board, folder / "int8", budget,
+                  compiled=compile_file(model, Target(board.core), budget, schedule=schedule)))
+    figures = {}
+    for label, plain in (("int8 (search's choice)", chosen), ("int8", same), ("mixed", mixed_build)):
+        c = plain.compiled
+        totals = [n for n, _ in _runs(plain, test, profile=False)]
+        f = {"schedule": c.schedule.describe(), "instructions": float(np.mean(totals)),
+             "peak_sram": plain.sram_used, "flash": plain.size.flash_bytes, "flash_code": plain.size.flash_code_bytes}
+        if label != "int8 (search's choice)":
+            profiled = build(model, board, folder / f"{label}-profile", budget, profile=True, compiled=c)
+            runs = _runs(profiled, test, profile=True)
+            sources = profiled.compiled.sources
+            last = len(c.calls) - (n_calls - c.schedule.split - 1) - 1
+            stage1_point = max(k for k, pos in enumerate(sources.profile_positions) if pos <= last)
+            f["stage1_instructions"] = float(np.mean([ticks[stage1_point] * 40 for _, ticks in runs]))
+            f["check_instructions"] = float(np.mean([sum(ticks[k] - ticks[k - 1] for k in sources.check_points) * 40
+                                                     for _, ticks in runs]))
+        if c.mixed_precision is not None:
+            low = [p for x in test for p in mp.run_mixed(c.mixed_precision.stage, c.mixed_precision.plan, x)[1]]
+            f["low_bit_patches"] = float(np.mean(low))
+        figures[label] = f
+    i, m = figures["int8"], figures["mixed"]
+    print(f"{name} firmware on nucleo-f746 (QEMU), budget {budget:,} B, mean of {len(test)} inputs:")
+    for label, f in figures.items():
+        stage1 = (f" stage 1 {f['stage1_instructions']:,.0f} (VDPC checks {f['check_instructions']:,.0f}),"
+                  if "stage1_instructions" in f else "")
+        low = f"; low-bit patches {f['low_bit_patches']:.1%}" if "low_bit_patches" in f else ""
+        print(f"  {label:22} {f['schedule']}: {f['instructions']:,.0f} instructions,{stage1} peak SRAM "
+              f"{f['peak_sram']:,} B, flash {f['flash']:,} B (code {f['flash_code']:,}){low}")
+    print(f"  mixed/int8 on the same schedule: instructions {m['instructions'] / i['instructions']:.3f}x, stage 1 "
+          f"{m['stage1_instructions'] / i['stage1_instructions']:.3f}x, VDPC checks "
+          f"{m['check_instructions'] / m['stage1_instructions']:.2%} of mixed stage 1, flash "
+          f"{m['flash'] - i['flash']:+,} B, peak SRAM {m['peak_sram'] - i['peak_sram']:+,} B")
+    return figures
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
@@ -190,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="run on the fitting patch schedule with the most stage-1 convolutions (default: the "
                         "search's choice, else the best-ranked)")
     p.add_argument("--no-cache", action="store_true", help=f"search the schedule again (cache: {CACHE})")
+    p.add_argument("--firmware", type=int, default=0, metavar="N",
+                   help="build both firmwares and measure them in QEMU on N held-out inputs (skips agreement)")
     args = p.parse_args(argv)
     models = args.models.split(",")
     unknown = sorted(set(models) - set(MODELS))
@@ -205,11 +291,15 @@ def main(argv: list[str] | None = None) -> None:
     cache = None if args.no_cache else CACHE
     for name in models:
         budget = BUDGETS[name] if args.budget is None else args.budget
-        if name == "digits":
-            with tempfile.TemporaryDirectory(prefix="mp-digits-") as tmp:
-                measure(name, digits_data(Path(tmp), **counts), budget, options, cache, args.longest_stage1)
-        else:
-            measure(name, image_data(name, **counts), budget, options, cache, args.longest_stage1)
+        with tempfile.TemporaryDirectory(prefix=f"mp-{name}-") as tmp:
+            data = digits_data(Path(tmp), **counts) if name == "digits" else image_data(name, **counts)
+            if args.firmware:
+                folder = Path(tmp) / "firmware"
+                folder.mkdir()
+                firmware_figures(FILES.get(name, name), data.graph, data.calib, data.test[: args.firmware], budget,
+                                 options, folder)
+            else:
+                measure(name, data, budget, options, cache, args.longest_stage1)
 
 
 if __name__ == "__main__":

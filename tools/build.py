@@ -22,7 +22,7 @@ from codegen.emit.platformio import platformio_ini
 from codegen.errors import BudgetError, CodegenError
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.memory.plot import layer_profile, write_memory_plot
-from codegen.pipeline import CompiledModel, compile_file
+from codegen.pipeline import CompiledModel, MixedSearch, compile_file
 from codegen.schedule.search import NoScheduleFits, Schedule
 from codegen.targets.boards import Board, load_board
 from codegen.targets.core import Target
@@ -104,6 +104,7 @@ class BuildResult:
                 for pos, call in enumerate(c.calls)
             ],
             **({"profile": self.profile_rows()} if m and m.profile_ticks is not None else {}),
+            **({"mixed_precision": c.mixed_precision.to_json()} if c.mixed_precision is not None else {}),
         }
 
     def profile_rows(self) -> list[dict]:
@@ -116,15 +117,18 @@ class BuildResult:
         for point, (pos, ticks) in enumerate(zip(c.sources.profile_positions, per_call(m.profile_ticks),
                                                  strict=True)):
             call = c.calls[pos]
-            rows.append({"point": point, "position": pos, "operator": call.op_index, "kernel": call.kernel,
+            kernel = "max_s8 (VDPC check)" if point in c.sources.check_points else call.kernel
+            rows.append({"point": point, "position": pos, "operator": call.op_index, "kernel": kernel,
                          "macs": call.macs, "instructions": instructions_from_ticks(ticks, m.tick_unit)})
         return rows
 
 
 def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, measure_run: bool = True,
-          compiled: CompiledModel | None = None, profile: bool = False, stream_input: bool = False) -> BuildResult:
+          compiled: CompiledModel | None = None, profile: bool = False, stream_input: bool = False,
+          mixed: MixedSearch | None = None) -> BuildResult:
     """With `profile` both firmwares record per-call ticks (make PROFILE=1) and the measurement reads them.
-    With `stream_input` the schedule may read the input row by row (see pipeline.compile_graph).
+    With `stream_input` the schedule may read the input row by row (see pipeline.compile_graph); with `mixed`,
+    stage 1 runs mixed precision (QuantMCU) on the plan it returns.
 
     Unless `compiled` is given, the schedule is searched with an estimate of the SRAM the firmware needs besides
     the arena; the emulated build then measures it (static RAM + painted stack) and, where the measured figure
@@ -135,12 +139,13 @@ def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, 
     target_dir = resolve_out(out)
     with output_lock(target_dir):
         check_out_contents(target_dir, out)  # again, now that no other build can be changing it
-        result = _build(model, board, target_dir, sram_budget, measure_run, compiled, profile, stream_input)
+        result = _build(model, board, target_dir, sram_budget, measure_run, compiled, profile, stream_input, mixed)
     return dataclasses.replace(result, out=out)
 
 
 def _build(model: Path, board: Board, out: Path, sram_budget: int | None, measure_run: bool,
-           compiled: CompiledModel | None, profile: bool, stream_input: bool) -> BuildResult:
+           compiled: CompiledModel | None, profile: bool, stream_input: bool,
+           mixed: MixedSearch | None = None) -> BuildResult:
     budget = sram_budget if sram_budget is not None else board.sram.size
     target = Target(board.core)
     searched = compiled is None
@@ -149,9 +154,9 @@ def _build(model: Path, board: Board, out: Path, sram_budget: int | None, measur
     if compiled is None:  # bad models are refused before anything is written
         try:
             compiled = compile_file(model, target, budget, stream_input=stream_input,
-                                    flash_bytes=board.flash.size)
+                                    flash_bytes=board.flash.size, mixed=mixed)
         except NoScheduleFits as exc:
-            if not (board.emulator_layer and measure_run):
+            if mixed is not None or not (board.emulator_layer and measure_run):
                 raise
             # The estimate may be pessimistic: measure the runtime SRAM on the smallest schedule before refusing.
             refusal, weighed = exc, exc.weighed
@@ -170,7 +175,8 @@ def _build(model: Path, board: Board, out: Path, sram_budget: int | None, measur
             runtime = result.sram_used - compiled.plan.arena_bytes
             try:
                 again = compile_file(model, target, budget, stream_input=stream_input, runtime_sram_bytes=runtime,
-                                     earlier=weighed or compiled.candidates, flash_bytes=board.flash.size)
+                                     earlier=weighed or compiled.candidates, flash_bytes=board.flash.size,
+                                     mixed=mixed)
             except NoScheduleFits as exc:
                 raise exc.measured() from None
             if again.sources.files == compiled.sources.files:  # the same firmware: only the search's figures change
@@ -482,11 +488,58 @@ def _describe_schedule(schedule: Schedule) -> str:
 
 
 def check_build_args(args: argparse.Namespace) -> None:
-    """What can be checked before anything is compiled (or quantized): the board, --out, --plot."""
+    """What can be checked before anything is compiled (or quantized): the board, --out, --plot, the
+    mixed-precision options."""
+    check_mixed_build_args(args)
     load_board(args.board)
     out = resolve_out(args.out)
     if args.plot is not None and Path(os.path.realpath(args.plot)).parent != out:  # a plot inside --out is fine
         check_output_file("--plot", args.plot)
+
+
+def check_mixed_build_args(args: argparse.Namespace) -> None:
+    """`build --mixed-precision`: what can be refused before anything is compiled."""
+    if not getattr(args, "mixed_precision", False):
+        given = [flag for flag, value in (("--outlier-percentile", args.outlier_percentile),
+                                          ("--mp-lambda", args.mp_lambda)) if value is not None]
+        if given:
+            raise CodegenError(f"{', '.join(given)} only work with --mixed-precision")
+        return
+    if len(getattr(args, "models", None) or [args.model]) > 1:
+        raise CodegenError("--mixed-precision takes one --model")
+    if args.stream_input:
+        raise CodegenError("--mixed-precision runs patches with recomputed halos: --stream-input (cached bands) "
+                           "cannot be combined with it")
+    if args.calib is None:
+        raise CodegenError("--mixed-precision needs --calib CALIB.npz (array x: input samples) to calibrate "
+                           "its thresholds and bit-widths")
+    if not args.calib.is_file():
+        raise CodegenError(f"calibration data {args.calib} does not exist")
+
+
+def mixed_search(args: argparse.Namespace) -> MixedSearch:
+    """The offline search on --calib, once per stage (the build may compile the same schedule again)."""
+    from codegen.quantize import mixed_precision as mp
+    from codegen.quantize.calibrate import read_npz
+
+    arrays = read_npz(args.calib)
+    defaults = mp.MixedPrecisionOptions()
+    options = mp.MixedPrecisionOptions(
+        outlier_percentile=defaults.outlier_percentile if args.outlier_percentile is None else args.outlier_percentile,
+        lam=defaults.lam if args.mp_lambda is None else args.mp_lambda)
+    done: dict[tuple, mp.MixedPrecisionResult] = {}
+
+    def search(stage: mp.PatchStage) -> mp.MixedPrecisionResult:
+        key = (stage.split, stage.grid)
+        if key not in done:
+            samples = mp.calibration_samples(arrays, stage.graph)
+            try:
+                done[key] = mp.search(stage, samples, options)
+            except ValueError as exc:
+                raise CodegenError(f"--mixed-precision: {exc}") from None
+        return done[key]
+
+    return search
 
 
 def build_command(args: argparse.Namespace) -> int:
@@ -499,9 +552,14 @@ def build_command(args: argparse.Namespace) -> int:
         multi = build_models(models, board, args.out, measure_run=not args.no_measure)
         print(format_multi_report(multi))
         return 0
+    mixed = mixed_search(args) if getattr(args, "mixed_precision", False) else None
     result = build(args.model, board, args.out, args.sram_budget, measure_run=not args.no_measure,
-                   stream_input=args.stream_input)
+                   stream_input=args.stream_input, mixed=mixed)
     print(format_report(result))
+    if result.compiled.mixed_precision is not None:
+        from codegen.quantize.mixed_precision import format_result
+
+        print(format_result(result.compiled.mixed_precision))
     if args.plot:
         per_layer = compile_file(args.model, Target(board.core))
         c = result.compiled

@@ -86,7 +86,7 @@ def _fraction(text: str) -> float:
 def _add_mixed_precision_arguments(parser: argparse.ArgumentParser, calib: bool) -> None:
     group = parser.add_argument_group(
         "mixed precision (QuantMCU)", "patches without outliers compute stage 1 in fewer bits (README: "
-        "\"Mixed precision (QuantMCU), phase 1\"); thresholds and bit-widths are calibrated on --calib")
+        "\"Mixed precision (QuantMCU)\"); thresholds and bit-widths are calibrated on --calib")
     group.add_argument("--mixed-precision", action="store_true",
                        help="search per-feature-map bit-widths (8/4/2) for stage 1's low-bit patches")
     if calib:
@@ -230,6 +230,8 @@ def _main(args: argparse.Namespace) -> int:
         models = getattr(args, "models", None)
         if models is not None:
             args.model = models[0]
+            if len(models) > 1 and getattr(args, "mixed_precision", False):
+                raise CodegenError("--mixed-precision takes one --model")
             if len(models) > 1 and getattr(args, "calib", None) is not None:
                 raise CodegenError("several --model take int8 .tflite models: quantize each one first (--calib "
                                    "takes one model)")
@@ -237,9 +239,6 @@ def _main(args: argparse.Namespace) -> int:
             from codegen.quantize.command import with_quantized_model
             from tools.build import build_command, check_build_args
 
-            if args.mixed_precision:
-                raise CodegenError("--mixed-precision is not yet emitted to firmware: `codegen plan --model M "
-                                   "--mixed-precision --calib C.npz` runs its offline half")
             check_build_args(args)  # before the (slow) quantization and compilation
             return with_quantized_model(args, build_command)
         if args.command == "run":

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from codegen.emit.loops import Arg, Call, emit_calls
+from codegen.emit.loops import Arg, Branch, Call, Item, emit_calls
 from codegen.ir import Graph
 from codegen.kernels import HEADERS
-from codegen.kernels.base import ConstArray, KernelCall
+from codegen.kernels.base import ConstArray, KernelCall, KernelParams
+from codegen.kernels.lowbit.lowbit_requantize import LowBitRequantizeParams
+from codegen.kernels.lowbit.max_s8 import whole_buffer
 from codegen.memory.planner import MemoryPlan
+
+if TYPE_CHECKING:
+    from codegen.quantize.mixed_patches import MixedPatches
+    from codegen.quantize.mixed_precision import LowBitFormat
 
 C_TYPES = {
     np.dtype(np.int8): "int8_t",
@@ -40,6 +47,7 @@ class GeneratedSources:
     # profile point k -> position of the call it follows (elided calls run no code, so they have no point)
     profile_positions: tuple[int, ...] = ()
     weight_arrays: tuple[int, ...] = ()  # bytes of each de-duplicated constant array (for predicting flash)
+    check_points: tuple[int, ...] = ()  # profile points that follow a mixed-precision patch's VDPC check
 
 
 def model_hash(model_bytes: bytes) -> bytes:
@@ -47,24 +55,32 @@ def model_hash(model_bytes: bytes) -> bytes:
     return hashlib.sha256(model_bytes).digest()[:8]
 
 
-def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: bytes) -> GeneratedSources:
+def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: bytes,
+               mixed: MixedPatches | None = None) -> GeneratedSources:
+    """With `mixed`, each patch of stage 1 branches after its classified-map region (codegen/quantize/
+    mixed_patches.py): the rest of its calls are emitted twice, the low-bit copy with requantizations."""
     weights = _WeightTable()
     params: list[str] = []
     param_names: dict[tuple[str, str], str] = {}  # identical structs (e.g. the bands of a patch schedule) once
     points: list[int] = []
-    emitted: list[Call] = []
-    for pos, call in enumerate(calls):
+    checks: list[int] = []
+
+    def param_arg(p: KernelParams, name: str) -> Arg:
+        key = (p.C_TYPE, p.c_initializer())
+        if key not in param_names:
+            param_names[key] = name
+            params.append(f"static const {key[0]} {param_names[key]} = {key[1]};")
+        return Arg("params", key[0], param_names[key])
+
+    def record(pos: int, point: int | None = None) -> Call:
+        """The call at `pos`; a new profile point unless `point` (the int8 copy's, for the low-bit copy)."""
+        call = calls[pos]
         op = graph.operator(call.op_index)
         if pos in plan.elided_calls:
-            emitted.append(Call("", (), f"operator {op.index} {op.op_type}: aliased in place, no work", -1))
-            continue
+            return Call("", (), f"operator {op.index} {op.op_type}: aliased in place, no work", -1)
         args: list[Arg] = []
         if call.params is not None:
-            key = (call.params.C_TYPE, call.params.c_initializer())
-            if key not in param_names:
-                param_names[key] = f"k{pos}_params"
-                params.append(f"static const {key[0]} {param_names[key]} = {key[1]};")
-            args.append(Arg("params", key[0], param_names[key]))
+            args.append(param_arg(call.params, f"k{pos}_params"))
         # A streamed input has no buffer: read_input_window gets its bytes through model_read_input().
         args += [_tensor_arg(graph, plan, t, const=True) for t in call.inputs if t not in graph.streamed_inputs]
         args += [Arg("weights", C_TYPES[np.asarray(c.data).dtype], weights.add(f"k{pos}_{c.role}", c))
@@ -73,19 +89,63 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
         if call.scratch_bytes:
             args.append(Arg("arena", "int8_t *", offset=plan.scratch_offsets[pos]))
         macs = f", {call.macs:,} MACs" if call.macs else ""
-        emitted.append(Call(call.kernel, tuple(args), f"operator {op.index} {op.op_type}{macs}", len(points)))
+        if point is None:
+            point = len(points)
+            points.append(pos)
+        return Call(call.kernel, tuple(args), f"operator {op.index} {op.op_type}{macs}", point)
+
+    def requantize(pos: int, fmt: LowBitFormat) -> Call:
+        if pos in plan.elided_calls:
+            raise ValueError(f"call {pos} is aliased in place: its {fmt.bits}-bit requantization would change "
+                             "the map it aliases")
+        out = calls[pos].outputs[0]
+        nbytes = graph.tensor(out).nbytes
+        p = LowBitRequantizeParams(1, nbytes, nbytes, fmt.zero_point, fmt.shift, fmt.m_lo, fmt.m_hi)
+        return Call("lowbit_requantize_s8", (param_arg(p, f"r{pos}_params"), _tensor_arg(graph, plan, out, False)),
+                    f"{graph.tensor(out).name}: {fmt.bits} bits on the low-bit path", 0, profiled=False)
+
+    emitted: list[Item] = []
+    branches = mixed.branch_at() if mixed is not None else {}
+    pos = 0
+    while pos < len(calls):
+        emitted.append(record(pos))
+        branch = branches.get(pos)
+        if branch is None:
+            pos += 1
+            continue
+        region = calls[pos].outputs[0]
+        window = whole_buffer(graph.tensor(region).nbytes)
+        checks.append(len(points))
         points.append(pos)
+        check = Call(mixed.check_kernel, (param_arg(window, f"c{pos}_params"),
+                                          _tensor_arg(graph, plan, region, const=True)),
+                     f"VDPC: the patch's {graph.tensor(region).name} region against qT {branch.q_threshold}",
+                     checks[-1])
+        high = [record(p) for p in range(pos + 1, branch.end)]
+        low: list[Call] = []
+        if pos in branch.requantize:
+            low.append(requantize(pos, branch.requantize[pos]))
+        for p, twin in zip(range(pos + 1, branch.end), high, strict=True):
+            low.append(record(p, twin.point) if twin.point >= 0 else twin)
+            if p in branch.requantize:
+                low.append(requantize(p, branch.requantize[p]))
+        emitted.append(Branch(check, branch.q_threshold, tuple(high), tuple(low)))
+        pos = branch.end
     body, tables = emit_calls(emitted)
     params += tables
 
-    headers = sorted({HEADERS[c.kernel] for c in calls})
+    kernels = {c.kernel for c in calls}
+    if mixed is not None and mixed.branches:
+        kernels |= {mixed.check_kernel, "lowbit_requantize_s8"}
+    headers = sorted({HEADERS[k] for k in kernels})
     files = {
         "model.h": _model_h(graph, plan, len(points)),
         "model.c": _model_c(graph, plan, hash8, headers, params, body),
         "model_weights.h": weights.header(),
         "model_weights.c": weights.source(),
     }
-    return GeneratedSources(files, weights.nbytes, tuple(points), tuple(a.nbytes for _, a in weights.arrays))
+    return GeneratedSources(files, weights.nbytes, tuple(points), tuple(a.nbytes for _, a in weights.arrays),
+                            tuple(checks))
 
 
 def _tensor_arg(graph: Graph, plan: MemoryPlan, index: int, const: bool) -> Arg:

@@ -58,6 +58,7 @@ from codegen.kernels.conv_s16 import (
     fully_connected_s16,
     fully_connected_s16_dsp,
 )
+from codegen.kernels.lowbit import lowbit_requantize, max_s8
 from codegen.kernels.movement import (
     concatenation,
     gather,
@@ -150,6 +151,9 @@ FAMILIES: tuple[ModuleType, ...] = (
     fft,
     energy,
     framing,
+    # mixed-precision patches (QuantMCU): the VDPC check and the low-bit path's requantization
+    max_s8,
+    lowbit_requantize,
 )
 
 

@@ -78,7 +78,7 @@ def with_quantized_model(args: argparse.Namespace, command: Callable[[argparse.N
 
     reason = float_reason(args.model)
     if reason is None:
-        if args.calib is not None:
+        if args.calib is not None and not getattr(args, "mixed_precision", False):
             print(f"codegen: {args.model} is already int8; --calib is ignored", file=sys.stderr)
         return command(args)
     if args.calib is None:

@@ -1,4 +1,5 @@
-"""Value-driven mixed precision of the patch stage (QuantMCU, Tao et al., DATE 2024), offline half.
+"""Value-driven mixed precision of the patch stage (QuantMCU, Tao et al., DATE 2024), offline half (the
+firmware's branches per patch: codegen/quantize/mixed_patches.py).
 
 Stage 1 of a patch schedule (recomputed halos, codegen/schedule/patch_schedule.expand) runs each patch on one
 of two paths, chosen at run time (VDPC):

@@ -22,6 +22,10 @@ class TwinFirmware:
 
     def run(self, compiled: CompiledModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Build `compiled` for the board's emulated twin, run one inference in QEMU, return the outputs."""
+        return self.run_each(compiled, [inputs])[0]
+
+    def run_each(self, compiled: CompiledModel, samples: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+        """As run(), one inference per sample in one emulator session."""
         model_dir = self.root / "model"
         if not model_dir.exists():
             write_tree(self.root, compiled.sources.files, self.board.emulator_layer)
@@ -33,9 +37,12 @@ class TwinFirmware:
                 if not path.exists() or path.read_text() != text:
                     path.write_text(text)
         make(self.root, self.board.stack_bytes, f"{compiled.graph.name} on {self.board.name}'s emulated twin")
+        graph = compiled.graph
+        outputs = []
         with Emulator(self.root / "firmware.elf", machine=self.board.qemu_machine) as emu:
             emu.link.expect_model(compiled.hash8, compiled.graph.name)
-            raw, _ = emu.link.infer(inputs)
-        graph = compiled.graph
-        return [np.frombuffer(r, NUMPY_DTYPES[graph.tensor(i).dtype]).reshape(graph.tensor(i).shape)
-                for r, i in zip(raw, graph.outputs, strict=True)]
+            for inputs in samples:
+                raw, _ = emu.link.infer(inputs)
+                outputs.append([np.frombuffer(r, NUMPY_DTYPES[graph.tensor(i).dtype]).reshape(graph.tensor(i).shape)
+                                for r, i in zip(raw, graph.outputs, strict=True)])
+        return outputs

@@ -1,4 +1,5 @@
-"""`codegen plan --mixed-precision`: the report block printed and written, and every refusal as one line."""
+"""`codegen plan/build --mixed-precision`: the report block printed and written, the firmware built, and every
+refusal as one line (a refused build writes nothing)."""
 
 from __future__ import annotations
 
@@ -90,13 +91,63 @@ def test_plan_refuses_calibration_data_of_another_shape(model, tmp_path, capsys)
                                                "of shape (1, 8, 8, 1)")
 
 
-def test_build_refuses_mixed_precision_before_building(model, tmp_path, capsys):
+def test_build_writes_the_mixed_precision_firmware_and_report(model, calib, tmp_path, capsys):
     out = tmp_path / "fw"
-    assert main(["build", "--board", "nucleo-f746", "--model", str(model), "--out", str(out),
-                 "--mixed-precision"]) == 1
+    assert main(["build", "--board", "nucleo-f746", "--model", str(model), "--out", str(out), "--no-measure",
+                 "--mixed-precision", "--calib", str(calib), "--outlier-percentile", "50", "--mp-lambda", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "mixed precision on patches" in captured.out and "ignored" not in captured.err
+    report = json.loads((out / "report.json").read_text())
+    block = report["mixed_precision"]
+    assert set(block) >= {"bits", "thresholds", "bitops_int8", "bitops", "low_bit_patch_share", "search_seconds"}
+    assert set(block["bits"].values()) == {2} and block["schedule"]["grid"] == report["schedule"]["grid"]
+    source = (out / "model" / "model.c").read_text()
+    assert "max_s8_dsp(" in source and "lowbit_requantize_s8(" in source  # Cortex-M7: the DSP check
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--mixed-precision"], "--mixed-precision needs --calib"),
+    (["--mp-lambda", "0.5"], "--mp-lambda only work with --mixed-precision"),
+    (["--mixed-precision", "--calib", "missing.npz"], "calibration data missing.npz does not exist"),
+    (["--mixed-precision", "--stream-input", "--calib", "CALIB"], "--mixed-precision runs patches with recomputed"),
+])
+def test_build_refusals_write_nothing(model, calib, tmp_path, extra, message, capsys):
+    out = tmp_path / "fw"
+    extra = [str(calib) if e == "CALIB" else e for e in extra]
+    assert main(["build", "--board", "nucleo-f746", "--model", str(model), "--out", str(out), *extra]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("codegen: --mixed-precision is not yet emitted to firmware") and "\n" not in err
+    assert err.startswith(f"codegen: {message}") and "\n" not in err
+    assert not out.exists() and not list(tmp_path.glob(".fw*"))
+
+
+def test_build_refuses_several_models(model, calib, tmp_path, capsys):
+    out = tmp_path / "fw"
+    assert main(["build", "--board", "nucleo-f746", "--model", str(model), "--model", str(model), "--out",
+                 str(out), "--mixed-precision", "--calib", str(calib)]) == 1
+    assert capsys.readouterr().err.strip() == "codegen: --mixed-precision takes one --model"
     assert not out.exists()
+
+
+def test_build_refuses_calibration_data_of_another_shape(model, tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((2, 5, 5, 1), np.int8))
+    out = tmp_path / "fw"
+    assert main(["build", "--board", "nucleo-f746", "--model", str(model), "--out", str(out), "--mixed-precision",
+                 "--calib", str(bad)]) == 1
+    assert capsys.readouterr().err.strip() == ("codegen: calibration x has shape (2, 5, 5, 1); chain takes samples "
+                                               "of shape (1, 8, 8, 1)")
+    assert not out.exists() and not list(tmp_path.glob(".fw*"))
+
+
+def test_build_refuses_a_model_without_a_stage_one_feature_map(tmp_path, calib, capsys):
+    path = tmp_path / "short.tflite"
+    path.write_bytes(write_tflite(conv_chain(8, (3, 1), scale=4.0)))
+    out = tmp_path / "fw"
+    assert main(["build", "--board", "nucleo-f746", "--model", str(path), "--out", str(out), "--mixed-precision",
+                 "--calib", str(calib)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("codegen: short: mixed precision runs on patches with recomputed halos") and "\n" not in err
+    assert not out.exists() and not list(tmp_path.glob(".fw*"))
 
 
 def test_plan_refuses_a_model_without_a_stage_one_feature_map(tmp_path, calib, capsys):

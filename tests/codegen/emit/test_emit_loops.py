@@ -60,3 +60,55 @@ def test_cached_bands_in_loops_stay_exact():
     sources = emit_model(g, c, plan_memory(g, c), bytes(8))
     assert "for (uint32_t i = 0;" in sources.files["model.c"]
     np.testing.assert_array_equal(HostModel(g, sources.files).run([x])[0], expected)
+
+
+def _patch(j: int) -> list:
+    """A mixed-precision patch: its first convolution, then the VDPC branch (int8 body; low-bit body with a
+    requantization, no profile point of its own)."""
+    from codegen.emit.loops import Branch
+
+    conv = Call("conv", (Arg("params", "conv_t", f"kp{j % 2}"), Arg("arena", "int8_t *", offset=64 * j)), "op 1", 0)
+    check = Call("max_s8", (Arg("params", "w_t", "kw"), Arg("arena", "const int8_t *", offset=64 * j)), "vdpc", 0)
+    dw = Call("dw", (Arg("arena", "const int8_t *", offset=64 * j), Arg("arena", "int8_t *", offset=900)), "op 2", 0)
+    requant = Call("lowbit_requantize_s8", (Arg("params", "r_t", "kr"), Arg("arena", "int8_t *", offset=64 * j)),
+                   "2 bits", 0, profiled=False)
+    return [conv, Branch(check, 5, (dw,), (requant, dw))]
+
+
+def _points(items: list) -> list:
+    """Profile points in call order; the low-bit body reuses its int8 twins' points."""
+    from codegen.emit.loops import Branch
+
+    out, k = [], 0
+    for item in items:
+        if isinstance(item, Branch):
+            check = Call(item.check.kernel, item.check.args, item.check.comment, k)
+            high = tuple(Call(c.kernel, c.args, c.comment, k + 1 + n) for n, c in enumerate(item.high))
+            twin = {c.kernel: h.point for c, h in zip(item.high, high, strict=True)}
+            low = tuple(Call(c.kernel, c.args, c.comment, twin.get(c.kernel, 0), c.profiled) for c in item.low)
+            out.append(Branch(check, item.threshold, high, low))
+            k += 1 + len(high)
+        else:
+            out.append(Call(item.kernel, item.args, item.comment, k))
+            k += 1
+    return out
+
+
+def test_patches_with_branches_fold_into_one_loop():
+    body, tables = emit_calls(_points([item for j in range(8) for item in _patch(j)]))
+    text = "\n".join(body)
+    assert text.count("for (uint32_t i = 0; i < 8u; ++i)") == 1 and text.count("if (peak > 5)") == 1
+    assert "const int32_t peak = max_s8(&kw, (const int8_t *)(model_arena + 0 + i * 64u));" in text
+    assert "MODEL_PROFILE_POINT(1u + i * 3u);" in text and "MODEL_PROFILE_POINT(2u + i * 3u);" in text
+    # the requantization reads and writes the patch's buffer and records no point
+    assert "lowbit_requantize_s8(&kr, (int8_t *)(model_arena + 0 + i * 64u));\n" in text + "\n"
+    assert text.count("dw((const int8_t *)(model_arena + 0 + i * 64u), (int8_t *)(model_arena + 900));") == 2
+    assert sorted(tables) == ["static const conv_t *const loop0_0_0[8] = {&kp0, &kp1, &kp0, &kp1, &kp0, &kp1, "
+                              "&kp0, &kp1};"]
+
+
+def test_a_few_branches_stay_straight():
+    body, _ = emit_calls(_points([item for j in range(MIN_REPEATS - 1) for item in _patch(j)]))
+    text = "\n".join(body)
+    assert "for (" not in text and text.count("if (peak > 5) {") == MIN_REPEATS - 1
+    assert text.count("lowbit_requantize_s8(") == MIN_REPEATS - 1 and text.count("} else {") == MIN_REPEATS - 1

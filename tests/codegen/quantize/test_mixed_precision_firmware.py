@@ -1,0 +1,112 @@
+"""Mixed-precision patches (QuantMCU) in firmware: a small tflite_writer model whose stage 1 holds three
+convolutions, built with each patch's VDPC branch and run in QEMU on the nucleo-f746 twin. The firmware's
+outputs equal the NumPy reference `run_mixed` with every patch forced onto the int8 path (then also TFLite
+Micro, bit for bit), every patch forced onto the low-bit path, and calibrated thresholds that mix the two."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen.frontend.tflite_writer import write_tflite
+from codegen.ir import Graph, Quantization
+from codegen.pipeline import compile_graph
+from codegen.quantize import mixed_precision as mp
+from codegen.schedule.search import Schedule
+from codegen.targets.boards import load_board
+from codegen.targets.core import Target
+from tests.support.model_factory import GraphBuilder, f32, per_tensor, run_tflm
+from tests.support.twin_firmware import TwinFirmware
+
+BOARD = "nucleo-f746"
+BUDGET = 1 << 20
+# stage 1 up to conv2 (calls: conv1, dw, conv2) in 8 x 1 patches: the interior patches' branches fold into a
+# loop of six, the first and last patches' branches stay straight-line
+SCHEDULE = Schedule(2, (8, 1), "conv2", 0, 0, 0)
+
+
+def _conv(b: GraphBuilder, rng: np.random.Generator, x: int, name: str, cout: int, k: int, out_q: tuple[float, int],
+          stride: int = 1, depthwise: bool = False) -> int:
+    cin = b.shape(x)[3]
+    h = -(-b.shape(x)[1] // stride)
+    in_scale = b.quant(x).scale[0]
+    shape = (1, k, k, cin) if depthwise else (cout, k, k, cin)
+    channels = cin if depthwise else cout
+    w_scales = tuple(f32(s) for s in rng.uniform(0.002, 0.004, channels))
+    w = b.tensor(f"{name}_w", shape, "int8", Quantization(w_scales, (0,) * channels, 3 if depthwise else 0),
+                 rng.integers(-127, 128, shape))
+    bias = b.tensor(f"{name}_b", (channels,), "int32",
+                    Quantization(tuple(f32(in_scale * s) for s in w_scales), (0,) * channels, 0),
+                    rng.integers(-300, 300, channels))
+    y = b.tensor(name, (1, h, h, channels), "int8", per_tensor(*out_q))
+    options = dict(padding="SAME", stride_h=stride, stride_w=stride, dilation_h=1, dilation_w=1, activation="RELU")
+    if depthwise:
+        b.op("DEPTHWISE_CONV_2D", (x, w, bias), (y,), depth_multiplier=1, **options)
+    else:
+        b.op("CONV_2D", (x, w, bias), (y,), **options)
+    return y
+
+
+def mp_graph() -> Graph:
+    """16x16x3 -> conv 3x3 (8) -> depthwise 3x3 -> conv 1x1 (8) -> conv 3x3 stride 2 (4): the patch schedule's
+    stage 1 runs the first three, so the classified map and the depthwise output may take fewer bits."""
+    rng = np.random.default_rng(16)
+    b = GraphBuilder("mp_chain")
+    x = b.tensor("input", (1, 16, 16, 3), "int8", per_tensor(0.02, -5))
+    y = _conv(b, rng, x, "conv1", 8, 3, (0.04, -128))
+    y = _conv(b, rng, y, "dw", 8, 3, (0.01, -128), depthwise=True)
+    y = _conv(b, rng, y, "conv2", 8, 1, (0.006, -128))
+    y = _conv(b, rng, y, "conv3", 4, 3, (0.004, -128), stride=2)
+    return b.build((x,), (y,))
+
+
+def _samples(seed: int, n: int) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [[rng.integers(-128, 128, (1, 16, 16, 3)).astype(np.int8)] for _ in range(n)]
+
+
+def _forced(stage: mp.PatchStage, result: mp.MixedPrecisionResult, threshold: int | None) -> mp.MixedPrecisionResult:
+    """The searched result with 4 and 2 bits alternating over the candidates, and every threshold `threshold`
+    (None: the calibrated ones)."""
+    bits = {t: (4, 2)[k % 2] for k, t in enumerate(stage.candidates)}
+    q = result.plan.q_thresholds if threshold is None else dict.fromkeys(stage.candidates, threshold)
+    return dataclasses.replace(result, plan=mp.MixedPrecisionPlan(bits, q))
+
+
+@pytest.mark.emulator
+def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
+    graph = mp_graph()
+    model = write_tflite(graph)
+    board = load_board(BOARD)
+    calib, tests = _samples(0, 8), _samples(1, 4)
+    twin = TwinFirmware(tmp_path / "twin", board)
+    seen: dict[str, list[bool]] = {}
+    changed = 0  # low-bit outputs that differ from int8: the requantization ran
+    for label, threshold in (("int8", mp.ALL_INT8), ("low-bit", 127), ("calibrated", None)):
+        def search(stage: mp.PatchStage, threshold: int | None = threshold) -> mp.MixedPrecisionResult:
+            options = mp.MixedPrecisionOptions(outlier_percentile=50, lam=0.0)
+            return _forced(stage, mp.search(stage, calib, options), threshold)
+
+        compiled = compile_graph(graph, model, Target(board.core), BUDGET, schedule=SCHEDULE, mixed=search)
+        stage, plan = compiled.mixed_precision.stage, compiled.mixed_precision.plan
+        assert len(stage.candidates) == 2 and set(plan.bits.values()) == {2, 4}
+        text = compiled.sources.files["model.c"]
+        assert stage.patches == 8 and "lowbit_requantize_s8(" in text
+        assert text.count("if (peak > ") == 3 and text.count("for (uint32_t i = 0; i < 6u; ++i)") == 1
+        got = twin.run_each(compiled, tests)
+        seen[label] = []
+        for inputs, out in zip(tests, got, strict=True):
+            expected, low = mp.run_mixed(stage, plan, inputs)
+            np.testing.assert_array_equal(out[0], expected[0], err_msg=f"{label}: firmware differs from run_mixed")
+            seen[label] += low
+            tflm = run_tflm(model, inputs, graph)[0]
+            if label == "int8":
+                np.testing.assert_array_equal(out[0], tflm)
+            else:
+                changed += int(not np.array_equal(out[0], tflm))
+    assert not any(seen["int8"]) and all(seen["low-bit"])
+    assert any(seen["calibrated"]) and not all(seen["calibrated"])  # both paths taken
+    assert changed >= len(tests)

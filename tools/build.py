@@ -501,7 +501,8 @@ def check_mixed_build_args(args: argparse.Namespace) -> None:
     """`build --mixed-precision`: what can be refused before anything is compiled."""
     if not getattr(args, "mixed_precision", False):
         given = [flag for flag, value in (("--outlier-percentile", args.outlier_percentile),
-                                          ("--mp-lambda", args.mp_lambda)) if value is not None]
+                                          ("--mp-lambda", args.mp_lambda),
+                                          ("--mp-bitops-target", args.mp_bitops_target)) if value is not None]
         if given:
             raise CodegenError(f"{', '.join(given)} only work with --mixed-precision")
         return
@@ -526,7 +527,7 @@ def mixed_search(args: argparse.Namespace) -> MixedSearch:
     defaults = mp.MixedPrecisionOptions()
     options = mp.MixedPrecisionOptions(
         outlier_percentile=defaults.outlier_percentile if args.outlier_percentile is None else args.outlier_percentile,
-        lam=defaults.lam if args.mp_lambda is None else args.mp_lambda)
+        lam=defaults.lam if args.mp_lambda is None else args.mp_lambda, bitops_target=args.mp_bitops_target)
     done: dict[tuple, mp.MixedPrecisionResult] = {}
 
     def search(stage: mp.PatchStage) -> mp.MixedPrecisionResult:

@@ -108,6 +108,7 @@ def test_build_writes_the_mixed_precision_firmware_and_report(model, calib, tmp_
 @pytest.mark.parametrize(("extra", "message"), [
     (["--mixed-precision"], "--mixed-precision needs --calib"),
     (["--mp-lambda", "0.5"], "--mp-lambda only work with --mixed-precision"),
+    (["--mp-bitops-target", "0.5"], "--mp-bitops-target only work with --mixed-precision"),
     (["--mixed-precision", "--calib", "missing.npz"], "calibration data missing.npz does not exist"),
     (["--mixed-precision", "--stream-input", "--calib", "CALIB"], "--mixed-precision runs patches with recomputed"),
 ])

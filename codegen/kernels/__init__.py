@@ -55,6 +55,8 @@ from codegen.kernels.conv import (
     transpose_conv,
     transpose_conv_dsp,
 )
+from codegen.kernels.lowbit import conv2d_lowbit, depthwise_conv2d_lowbit
+from codegen.kernels.lowbit import pack as lowbit_pack
 from codegen.kernels.movement import (
     concatenation,
     gather,
@@ -146,6 +148,10 @@ FAMILIES: tuple[ModuleType, ...] = (
     fft,
     energy,
     framing,
+    # the low-bit (QuantMCU) path of the patch stage: placed by to_low_bit, no TFLite operator lowers to them
+    conv2d_lowbit,
+    depthwise_conv2d_lowbit,
+    lowbit_pack,
 )
 
 

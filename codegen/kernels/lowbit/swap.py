@@ -1,0 +1,56 @@
+"""to_low_bit: the low-bit twin of an int8 convolution call of the patch stage, so that the integration of the
+mixed-precision path is a swap of calls (same window, padding, constants and tensors)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from codegen.kernels.base import KernelCall
+from codegen.kernels.lowbit.codes import CodeFormat, check_format, packed_bytes
+from codegen.kernels.lowbit.conv2d_lowbit import LowbitConv2dParams, col_bytes
+from codegen.kernels.lowbit.depthwise_conv2d_lowbit import LowbitDepthwiseConv2dParams
+
+# int8 kernel -> (low-bit kernel, its DSP variant or None, params class)
+_TWINS = {
+    "conv2d_s8": ("conv2d_lowbit", "conv2d_lowbit_dsp", LowbitConv2dParams),
+    "depthwise_conv2d_s8": ("depthwise_conv2d_lowbit", None, LowbitDepthwiseConv2dParams),
+}
+
+
+def _format_fields(fmt: CodeFormat | None, zero_point: int, side: str) -> dict[str, int]:
+    if fmt is None or fmt.bits == 8:
+        fields = {"bits": 8, "shift": 0, "m_lo": 0, "m_hi": 0}
+    else:
+        check_format(fmt, side)
+        if fmt.zero_point != zero_point:
+            raise ValueError(f"{side} format of zero point {fmt.zero_point}, the call's is {zero_point}")
+        fields = {"bits": fmt.bits, "shift": fmt.shift, "m_lo": fmt.m_lo, "m_hi": fmt.m_hi}
+    if side == "input":
+        del fields["m_hi"]  # codes never exceed the format: the kernel has nothing to clamp
+    return {f"{'in' if side == 'input' else 'out'}_{k}": v for k, v in fields.items()}
+
+
+def to_low_bit(call: KernelCall, fmt_in: CodeFormat | None, fmt_out: CodeFormat | None,
+               dsp: bool = False) -> KernelCall:
+    """The call of conv2d_s8 / depthwise_conv2d_s8 reading fmt_in codes and writing fmt_out codes (None or a
+    format of 8 bits: int8 on that side). dsp picks the DSP-extension variant where one exists."""
+    if call.kernel not in _TWINS:
+        raise ValueError(f"no low-bit twin of {call.kernel} (only {', '.join(_TWINS)})")
+    kernel, fast, params_cls = _TWINS[call.kernel]
+    p = call.params
+    fields = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
+    fields |= _format_fields(fmt_in, -p.input_offset, "input")
+    fields |= _format_fields(fmt_out, p.output_offset, "output")
+    params = params_cls(**fields)
+    scratch = 0
+    if kernel == "conv2d_lowbit":
+        scratch = col_bytes(p.kernel_h, p.kernel_w, p.in_c)
+    if dsp and fast is not None:
+        kernel = fast
+    return dataclasses.replace(call, kernel=kernel, params=params, scratch_bytes=scratch)
+
+
+def output_bytes(call: KernelCall) -> int:
+    """Bytes the low-bit call writes (its output buffer in the memory plan)."""
+    p = call.params
+    return packed_bytes((p.out_h, p.out_w, p.out_c), p.out_bits)

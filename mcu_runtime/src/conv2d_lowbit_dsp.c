@@ -97,8 +97,23 @@ MCU_INLINE int32_t dot_tail(const int16_t *col16, const int8_t *w, int32_t n4, i
 }
 
 MCU_INLINE void store(const conv2d_lowbit_params_t *p, uint8_t *out, int32_t oc, int32_t acc, int32_t k,
-                      const int32_t *bias, const int32_t *mult, const int32_t *shift)
+                      const int32_t *bias, const int32_t *mult, const int32_t *shift, const int32_t *thresholds)
 {
+    const int32_t levels = p->out_levels;
+    if (levels) {
+        /* A binary search of out_bits compares replaces the whole requantization. */
+        const int32_t *row = thresholds + oc * (levels + 2);
+        const int32_t *t = row + 2;
+        int32_t i = 0;
+        for (int32_t half = (levels + 1) >> 1; half > 0; half >>= 1) {
+            if (acc >= t[i + half - 1]) {
+                i += half;
+            }
+        }
+        const int32_t bit = oc * p->out_bits;
+        out[bit >> 3] = (uint8_t)(out[bit >> 3] | ((row[0] + row[1] * i) << (bit & 7)));
+        return;
+    }
     acc = lowbit_scaled_acc(acc, k, bias[oc]);
     acc = multiply_by_quantized_multiplier(acc, mult[oc], shift[oc]) + p->output_offset;
     lowbit_store(out, oc, clamp_s32(acc, p->act_min, p->act_max), p->out_bits, p->output_offset, p->out_shift,
@@ -106,8 +121,8 @@ MCU_INLINE void store(const conv2d_lowbit_params_t *p, uint8_t *out, int32_t oc,
 }
 
 void conv2d_lowbit_dsp(const conv2d_lowbit_params_t *p, const uint8_t *input, const int8_t *filter,
-                       const int32_t *bias, const int32_t *mult, const int32_t *shift, uint8_t *output,
-                       int8_t *scratch)
+                       const int32_t *bias, const int32_t *mult, const int32_t *shift, const int32_t *thresholds,
+                       uint8_t *output, int8_t *scratch)
 {
     int16_t *col16 = (int16_t *)(void *)scratch;
     const uint32_t *col = (const uint32_t *)(void *)scratch;
@@ -140,8 +155,8 @@ void conv2d_lowbit_dsp(const conv2d_lowbit_params_t *p, const uint8_t *input, co
                     acc_b = dsp_smlad(even, dsp_sxtb16(b), acc_b);
                     acc_b = dsp_smlad(odd, dsp_sxtb16_ror8(b), acc_b);
                 }
-                store(p, out, oc, dot_tail(col16, wa, n4, n, acc_a), k, bias, mult, shift);
-                store(p, out, oc + 1, dot_tail(col16, wb, n4, n, acc_b), k, bias, mult, shift);
+                store(p, out, oc, dot_tail(col16, wa, n4, n, acc_a), k, bias, mult, shift, thresholds);
+                store(p, out, oc + 1, dot_tail(col16, wb, n4, n, acc_b), k, bias, mult, shift, thresholds);
             }
             if (oc < p->out_c) {
                 const int8_t *wa = filter + oc * n;
@@ -151,7 +166,7 @@ void conv2d_lowbit_dsp(const conv2d_lowbit_params_t *p, const uint8_t *input, co
                     acc_a = dsp_smlad(col[2 * g], dsp_sxtb16(a), acc_a);
                     acc_a = dsp_smlad(col[2 * g + 1], dsp_sxtb16_ror8(a), acc_a);
                 }
-                store(p, out, oc, dot_tail(col16, wa, n4, n, acc_a), k, bias, mult, shift);
+                store(p, out, oc, dot_tail(col16, wa, n4, n, acc_a), k, bias, mult, shift, thresholds);
             }
         }
     }

@@ -16,6 +16,7 @@ import numpy as np
 from codegen.kernels.base import KernelParams, cfield
 from codegen.kernels.conv.conv2d import pad_input_ref, requantize_ref, tap_view
 from codegen.kernels.lowbit.codes import codes_of, levels_of, pack_codes
+from codegen.kernels.lowbit.thresholds import codes_by_comparison
 
 HEADER = "conv2d_lowbit.h"
 
@@ -48,6 +49,8 @@ class LowbitConv2dParams(KernelParams):
     out_shift: int = cfield("int32_t")
     out_m_lo: int = cfield("int32_t")
     out_m_hi: int = cfield("int32_t")
+    # DSP kernel only: 2^out_bits - 1 when its output codes come from threshold rows (thresholds.py), else 0
+    out_levels: int = cfield("int32_t", 0)
 
 
 def col_bytes(kernel_h: int, kernel_w: int, in_c: int) -> int:
@@ -61,8 +64,8 @@ def encode_output(p, q: np.ndarray) -> np.ndarray:
     return pack_codes(codes, p.out_bits)
 
 
-def conv2d_lowbit_ref(p: LowbitConv2dParams, x: np.ndarray, filt: np.ndarray, bias: np.ndarray,
-                      mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+def raw_acc(p: LowbitConv2dParams, x: np.ndarray, filt: np.ndarray) -> np.ndarray:
+    """sum(w m) per output pixel and channel (out_h, out_w, out_c), before the shift by k and the bias."""
     m = levels_of(np.asarray(x).reshape(p.in_h, p.in_w, -1), p.in_c, p.in_bits, p.in_m_lo, p.input_offset)
     w = np.asarray(filt, dtype=np.int64).reshape(p.out_c, p.kernel_h, p.kernel_w, p.in_c)
     need_h = (p.out_h - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1
@@ -73,10 +76,25 @@ def conv2d_lowbit_ref(p: LowbitConv2dParams, x: np.ndarray, filt: np.ndarray, bi
         for kx in range(p.kernel_w):
             taps = tap_view(mp, ky, kx, p.dilation_h, p.dilation_w, p.stride_h, p.stride_w, p.out_h, p.out_w)
             acc += taps @ w[:, ky, kx, :].T
+    return acc
+
+
+def conv2d_lowbit_ref(p: LowbitConv2dParams, x: np.ndarray, filt: np.ndarray, bias: np.ndarray,
+                      mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    acc = raw_acc(p, x, filt)
     scale = 1 if p.in_bits == 8 else 1 << p.in_shift
     q = requantize_ref(acc * scale, bias, mult, shift, p.output_offset, p.act_min, p.act_max)
     return encode_output(p, q).reshape(1, p.out_h, p.out_w, -1)
 
 
+def conv2d_lowbit_dsp_ref(p: LowbitConv2dParams, x: np.ndarray, filt: np.ndarray, bias: np.ndarray,
+                          mult: np.ndarray, shift: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The DSP kernel as it computes: with threshold rows, output codes by comparison of the raw sums."""
+    if not p.out_levels:
+        return conv2d_lowbit_ref(p, x, filt, bias, mult, shift)
+    codes = codes_by_comparison(np.asarray(rows).reshape(p.out_c, -1), raw_acc(p, x, filt))
+    return pack_codes(codes, p.out_bits).reshape(1, p.out_h, p.out_w, -1)
+
+
 LOWERINGS: dict = {}  # placed by the mixed-precision path through to_low_bit, never lowered from TFLite
-REFERENCES = {"conv2d_lowbit": conv2d_lowbit_ref, "conv2d_lowbit_dsp": conv2d_lowbit_ref}
+REFERENCES = {"conv2d_lowbit": conv2d_lowbit_ref, "conv2d_lowbit_dsp": conv2d_lowbit_dsp_ref}

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from codegen.kernels.base import KernelCall
+import numpy as np
+
+from codegen.kernels.base import ConstArray, KernelCall
 from codegen.kernels.lowbit.codes import CodeFormat, check_format, packed_bytes
 from codegen.kernels.lowbit.conv2d_lowbit import LowbitConv2dParams, col_bytes
 from codegen.kernels.lowbit.depthwise_conv2d_lowbit import LowbitDepthwiseConv2dParams
+from codegen.kernels.lowbit.thresholds import ROW_HEAD, output_thresholds
 
 # int8 kernel -> (low-bit kernel, its DSP variant or None, params class)
 _TWINS = {
@@ -33,7 +36,8 @@ def _format_fields(fmt: CodeFormat | None, zero_point: int, side: str) -> dict[s
 def to_low_bit(call: KernelCall, fmt_in: CodeFormat | None, fmt_out: CodeFormat | None,
                dsp: bool = False) -> KernelCall:
     """The call of conv2d_s8 / depthwise_conv2d_s8 reading fmt_in codes and writing fmt_out codes (None or a
-    format of 8 bits: int8 on that side). dsp picks the DSP-extension variant where one exists."""
+    format of 8 bits: int8 on that side). dsp picks the DSP-extension variant where one exists; with a
+    low-bit output it takes one more constant, the threshold rows of its output codes (thresholds.py)."""
     if call.kernel not in _TWINS:
         raise ValueError(f"no low-bit twin of {call.kernel} (only {', '.join(_TWINS)})")
     kernel, fast, params_cls = _TWINS[call.kernel]
@@ -45,9 +49,17 @@ def to_low_bit(call: KernelCall, fmt_in: CodeFormat | None, fmt_out: CodeFormat 
     scratch = 0
     if kernel == "conv2d_lowbit":
         scratch = col_bytes(p.kernel_h, p.kernel_w, p.in_c)
+    consts = call.consts
     if dsp and fast is not None:
         kernel = fast
-    return dataclasses.replace(call, kernel=kernel, params=params, scratch_bytes=scratch)
+        filt, bias, mult, shift = (np.asarray(c.data) for c in call.consts)
+        rows = output_thresholds(params, filt.reshape(p.out_c, -1), bias, mult, shift)
+        if rows is not None:
+            params = dataclasses.replace(params, out_levels=rows.shape[1] - ROW_HEAD)
+        else:
+            rows = np.zeros((1,), dtype=np.int32)
+        consts = (*consts, ConstArray("thresholds", rows))
+    return dataclasses.replace(call, kernel=kernel, params=params, consts=consts, scratch_bytes=scratch)
 
 
 def output_bytes(call: KernelCall) -> int:

@@ -83,20 +83,22 @@ def _case(data, depthwise: bool):
 
 
 def _check(host_runtime, call, fmt_in, fmt_out, x) -> None:
-    low = to_low_bit(call, fmt_in, fmt_out)
-    p = low.params
+    """Every low-bit variant's NumPy reference and C kernel equal the spec on x."""
     consts = [c.data for c in call.consts]
-    got = REFERENCES[low.kernel](p, x, *consts)
+    bits_in = 8 if fmt_in is None else fmt_in.bits
     # The spec: the int8 reference on the read-back input, requantized to the output format.
-    x8 = x.view(np.int8) if fmt_in is None else fmt_in.from_codes(unpack_codes(x, p.in_c, fmt_in.bits))
+    x8 = x.view(np.int8) if fmt_in is None else fmt_in.from_codes(unpack_codes(x, call.params.in_c, bits_in))
     y8 = REFERENCES[call.kernel](call.params, x8, *consts)
     want = y8.view(np.uint8) if fmt_out is None else pack_codes(fmt_out.codes(y8), fmt_out.bits)
-    np.testing.assert_array_equal(got, want)
-    assert got.size == output_bytes(low)
-    kernels = [low.kernel] + ([to_low_bit(call, fmt_in, fmt_out, dsp=True).kernel] if "dw" not in low.kernel else [])
-    for kernel in dict.fromkeys(kernels):
-        out = host_runtime.run(kernel, p, [x, *consts], got.shape, np.uint8, scratch_bytes=low.scratch_bytes)
-        np.testing.assert_array_equal(out, got, err_msg=kernel)
+    for dsp in (False, True):
+        low = to_low_bit(call, fmt_in, fmt_out, dsp=dsp)
+        low_consts = [c.data for c in low.consts]
+        got = REFERENCES[low.kernel](low.params, x, *low_consts)
+        np.testing.assert_array_equal(got, want, err_msg=f"{low.kernel} reference")
+        assert got.size == output_bytes(low)
+        out = host_runtime.run(low.kernel, low.params, [x, *low_consts], got.shape, np.uint8,
+                               scratch_bytes=low.scratch_bytes)
+        np.testing.assert_array_equal(out, want, err_msg=low.kernel)
 
 
 @SETTINGS

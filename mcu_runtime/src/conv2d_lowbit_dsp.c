@@ -1,5 +1,7 @@
 #include "conv2d_lowbit.h"
 
+#include <string.h>
+
 #include "dsp_intrinsics.h"
 #include "lowbit_codes.h"
 
@@ -7,13 +9,20 @@
  * (i, i+2) and (i+1, i+3): what SXTB16 and SXTB16 ROR #8 make of a filter word, so SMLAD needs no shuffle.
  * Levels are unpacked once per pixel and serve every output channel; two channels share each scratch load. */
 
+/* The scratch is written and read both as int16 and as words: memcpy keeps that legal C (no aliasing
+ * assumptions for the optimiser to break) and compiles to single STR / LDR. */
+MCU_INLINE void put_word(int16_t *dst, uint32_t v)
+{
+    memcpy(dst, &v, sizeof v);
+}
+
 MCU_INLINE uint32_t lowbit_pair(int32_t bias)
 {
     return (uint32_t)(uint16_t)bias | ((uint32_t)(uint16_t)bias << 16);
 }
 
 /* in_c % 4 == 0: four channels at a time straight into the two words of their group. */
-static uint32_t *gather_groups(const uint8_t *px, int32_t in_c, int32_t bits, uint32_t bias2, uint32_t *col)
+static int16_t *gather_groups(const uint8_t *px, int32_t in_c, int32_t bits, uint32_t bias2, int16_t *col)
 {
     for (int32_t g = 0; g < in_c; g += 4) {
         uint32_t even, odd;
@@ -33,9 +42,9 @@ static uint32_t *gather_groups(const uint8_t *px, int32_t in_c, int32_t bits, ui
             even = dsp_sxtb16(v);
             odd = dsp_sxtb16_ror8(v);
         }
-        col[0] = dsp_sadd16(even, bias2);
-        col[1] = dsp_sadd16(odd, bias2);
-        col += 2;
+        put_word(col, dsp_sadd16(even, bias2));
+        put_word(col + 2, dsp_sadd16(odd, bias2));
+        col += 4;
     }
     return col;
 }
@@ -49,7 +58,7 @@ static void gather(const conv2d_lowbit_params_t *p, const uint8_t *input, int32_
     const int32_t iy0 = oy * p->stride_h - p->pad_h;
     const int32_t ix0 = ox * p->stride_w - p->pad_w;
     const int32_t grouped = (in_c & 3) == 0;
-    uint32_t *col = (uint32_t *)(void *)col16;
+    int16_t *col = col16;
     int16_t *lin = col16;
     for (int32_t ky = 0; ky < p->kernel_h; ++ky) {
         const int32_t iy = iy0 + ky * p->dilation_h;
@@ -60,7 +69,7 @@ static void gather(const conv2d_lowbit_params_t *p, const uint8_t *input, int32_
             if (grouped && inside) {
                 col = gather_groups(px, in_c, p->in_bits, lowbit_pair(bias), col);
             } else if (grouped) {
-                for (int32_t c = 0; c < in_c; c += 2) {
+                for (int32_t c = 0; c < in_c; ++c) {
                     *col++ = 0;
                 }
             } else if (inside) {
@@ -125,7 +134,6 @@ void conv2d_lowbit_dsp(const conv2d_lowbit_params_t *p, const uint8_t *input, co
                        uint8_t *output, int8_t *scratch)
 {
     int16_t *col16 = (int16_t *)(void *)scratch;
-    const uint32_t *col = (const uint32_t *)(void *)scratch;
     const int32_t n = p->kernel_h * p->kernel_w * p->in_c;
     const int32_t groups = n >> 2;
     const int32_t n4 = groups << 2;
@@ -146,8 +154,8 @@ void conv2d_lowbit_dsp(const conv2d_lowbit_params_t *p, const uint8_t *input, co
                 int32_t acc_a = 0;
                 int32_t acc_b = 0;
                 for (int32_t g = 0; g < groups; ++g) {
-                    const uint32_t even = col[2 * g];
-                    const uint32_t odd = col[2 * g + 1];
+                    const uint32_t even = dsp_load_s16x2(col16 + 4 * g);
+                    const uint32_t odd = dsp_load_s16x2(col16 + 4 * g + 2);
                     const uint32_t a = dsp_load_s8x4(wa + 4 * g);
                     const uint32_t b = dsp_load_s8x4(wb + 4 * g);
                     acc_a = dsp_smlad(even, dsp_sxtb16(a), acc_a);
@@ -163,8 +171,8 @@ void conv2d_lowbit_dsp(const conv2d_lowbit_params_t *p, const uint8_t *input, co
                 int32_t acc_a = 0;
                 for (int32_t g = 0; g < groups; ++g) {
                     const uint32_t a = dsp_load_s8x4(wa + 4 * g);
-                    acc_a = dsp_smlad(col[2 * g], dsp_sxtb16(a), acc_a);
-                    acc_a = dsp_smlad(col[2 * g + 1], dsp_sxtb16_ror8(a), acc_a);
+                    acc_a = dsp_smlad(dsp_load_s16x2(col16 + 4 * g), dsp_sxtb16(a), acc_a);
+                    acc_a = dsp_smlad(dsp_load_s16x2(col16 + 4 * g + 2), dsp_sxtb16_ror8(a), acc_a);
                 }
                 store(p, out, oc, dot_tail(col16, wa, n4, n, acc_a), k, bias, mult, shift, thresholds);
             }

@@ -59,11 +59,12 @@ LAYERS: dict[str, Callable[[], Graph]] = {
 }
 
 
-def formats(graph: Graph, bits: int) -> tuple[LowBitFormat | None, LowBitFormat]:
+def formats(graph: Graph, bits: int) -> dict[int, LowBitFormat]:
     x = graph.tensor(graph.inputs[0])
-    image = x.shape[3] == 3  # the first convolution reads the image, which stays 8-bit
-    fmt_in = None if image else low_bit_format(bits, X_Q.zero_point[0], Q_THRESHOLD)
-    return fmt_in, low_bit_format(bits, Y_Q.zero_point[0], Q_THRESHOLD)
+    out = {graph.outputs[0]: low_bit_format(bits, Y_Q.zero_point[0], Q_THRESHOLD)}
+    if x.shape[3] != 3:  # the first convolution reads the image, which stays 8-bit
+        out[x.index] = low_bit_format(bits, X_Q.zero_point[0], Q_THRESHOLD)
+    return out
 
 
 def measure(compiled: CompiledModel, board: Board, folder: Path) -> int:
@@ -81,9 +82,8 @@ def layer_row(graph: Graph, board: Board, tmp: Path) -> str:
     fast = compile_file(path, Target(board.core), use_cost_model=False)
     counts = [measure(portable, board, tmp / "s8"), measure(fast, board, tmp / "s8dsp")]
     for bits in (4, 2):
-        fmt_in, fmt_out = formats(graph, bits)
         for dsp in (False, True):
-            low = low_bit_model(portable, fmt_in, fmt_out, dsp)
+            low = low_bit_model(portable, formats(graph, bits), dsp)
             if dsp and not low.calls[0].kernel.endswith("_dsp"):
                 counts.append(None)
                 continue

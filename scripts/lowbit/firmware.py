@@ -26,19 +26,21 @@ def _packed(t: Tensor, bits: int) -> Tensor:
     return dataclasses.replace(t, shape=(*lead, pixel_bytes(channels, bits)), dtype="uint8", data=None)
 
 
-def low_bit_model(int8: CompiledModel, fmt_in: CodeFormat | None, fmt_out: CodeFormat | None,
-                  dsp: bool) -> CompiledModel:
-    """The one-layer int8 model (compiled with portable kernels) with its convolution on the low-bit path."""
-    (call,) = int8.calls
-    low = to_low_bit(call, fmt_in, fmt_out, dsp=dsp)
+def low_bit_model(int8: CompiledModel, formats: dict[int, CodeFormat | None], dsp: bool) -> CompiledModel:
+    """A model of convolutions (compiled with portable kernels) with every call on the low-bit path: formats
+    maps each tensor to its codes' format (None or absent: int8, held as bytes)."""
+    calls = [to_low_bit(c, formats.get(c.inputs[0]), formats.get(c.outputs[0]), dsp=dsp) for c in int8.calls]
     graph = int8.graph
     tensors = list(graph.tensors)
-    for index, fmt in ((call.inputs[0], fmt_in), (call.outputs[0], fmt_out)):
+    for index in {t for c in calls for t in (*c.inputs, *c.outputs)}:
+        fmt = formats.get(index)
         tensors[index] = _packed(tensors[index], 8 if fmt is None else fmt.bits)
-    graph = dataclasses.replace(graph, tensors=tensors, name=f"{graph.name}_lowbit")
-    plan = plan_memory(graph, [low])
-    sources = emit_model(graph, [low], plan, int8.hash8)
-    return dataclasses.replace(int8, graph=graph, calls=[low], plan=plan, sources=sources)
+    # No views: the int8 plan may have made a depthwise layer in place (depthwise_in_place.py), whose byte lag
+    # does not hold for packed codes.
+    graph = dataclasses.replace(graph, tensors=tensors, views={}, name=f"{graph.name}_lowbit")
+    plan = plan_memory(graph, calls)
+    sources = emit_model(graph, calls, plan, int8.hash8)
+    return dataclasses.replace(int8, graph=graph, calls=calls, plan=plan, sources=sources)
 
 
 def build_firmware(compiled: CompiledModel, board: Board, root: Path) -> Path:

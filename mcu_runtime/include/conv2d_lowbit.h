@@ -24,7 +24,7 @@ typedef struct {
 void conv2d_lowbit(const conv2d_lowbit_params_t *p, const uint8_t *input, const int8_t *filter, const int32_t *bias,
                    const int32_t *mult, const int32_t *shift, uint8_t *output, int8_t *scratch);
 
-/* The same with the DSP extension (SMLAD on int16 level pairs); portable C elsewhere. Same scratch.
+/* The same with the DSP extension (SMLAD on int16 level pairs); portable C elsewhere. Twice the scratch.
  * thresholds: with out_levels > 0, per output channel {base, dir, t_1 .. t_out_levels} (ascending): the
  * output code is base + dir * #{j : sum(w m) >= t_j}, exactly what requantization gives (see
  * codegen/kernels/lowbit/thresholds.py); unused otherwise. */

@@ -5,9 +5,9 @@
 #include "dsp_intrinsics.h"
 #include "lowbit_codes.h"
 
-/* The scratch holds one output pixel's levels as int16 in groups of four taps i..i+3 stored as the words
+/* The scratch holds two output pixels' levels as int16 in groups of four taps i..i+3 stored as the words
  * (i, i+2) and (i+1, i+3): what SXTB16 and SXTB16 ROR #8 make of a filter word, so SMLAD needs no shuffle.
- * Levels are unpacked once per pixel and serve every output channel; two channels share each scratch load. */
+ * Levels are unpacked once per pixel and serve every output channel. */
 
 /* The scratch is written and read both as int16 and as words: memcpy keeps that legal C (no aliasing
  * assumptions for the optimiser to break) and compiles to single STR / LDR. */
@@ -105,77 +105,174 @@ MCU_INLINE int32_t dot_tail(const int16_t *col16, const int8_t *w, int32_t n4, i
     return acc;
 }
 
-MCU_INLINE void store(const conv2d_lowbit_params_t *p, uint8_t *out, int32_t oc, int32_t acc, int32_t k,
-                      const int32_t *bias, const int32_t *mult, const int32_t *shift, const int32_t *thresholds)
+/* The output of one channel: its code (or int8 byte). With thresholds a binary search of out_bits compares
+ * (unrolled: 2 or 4 bits) replaces the whole requantization. */
+MCU_INLINE int32_t code_of(const conv2d_lowbit_params_t *p, int32_t oc, int32_t acc, int32_t k,
+                           const int32_t *bias, const int32_t *mult, const int32_t *shift, const int32_t *thresholds)
 {
     const int32_t levels = p->out_levels;
     if (levels) {
-        /* A binary search of out_bits compares replaces the whole requantization. */
         const int32_t *row = thresholds + oc * (levels + 2);
         const int32_t *t = row + 2;
         int32_t i = 0;
-        for (int32_t half = (levels + 1) >> 1; half > 0; half >>= 1) {
-            if (acc >= t[i + half - 1]) {
-                i += half;
-            }
+        if (levels == 15) {
+            i = acc >= t[7] ? 8 : 0;
+            i += acc >= t[i + 3] ? 4 : 0;
         }
-        const int32_t bit = oc * p->out_bits;
-        out[bit >> 3] = (uint8_t)(out[bit >> 3] | ((row[0] + row[1] * i) << (bit & 7)));
-        return;
+        i += acc >= t[i + 1] ? 2 : 0;
+        i += acc >= t[i] ? 1 : 0;
+        return row[0] + row[1] * i;
     }
     acc = lowbit_scaled_acc(acc, k, bias[oc]);
-    acc = multiply_by_quantized_multiplier(acc, mult[oc], shift[oc]) + p->output_offset;
-    lowbit_store(out, oc, clamp_s32(acc, p->act_min, p->act_max), p->out_bits, p->output_offset, p->out_shift,
-                 p->out_m_lo, p->out_m_hi);
+    const int32_t q = clamp_s32(multiply_by_quantized_multiplier(acc, mult[oc], shift[oc]) + p->output_offset,
+                                p->act_min, p->act_max);
+    if (p->out_bits == 8) {
+        return (int32_t)(uint8_t)(int8_t)q;
+    }
+    return clamp_s32(rounding_divide_by_pot(q - p->output_offset, p->out_shift), p->out_m_lo, p->out_m_hi) -
+           p->out_m_lo;
+}
+
+/* Codes of channels oc (even) and oc + 1 into a cleared output pixel: one byte or part of one. */
+MCU_INLINE void put_pair(uint8_t *out, int32_t oc, int32_t bits, int32_t a, int32_t b)
+{
+    if (bits == 8) {
+        out[oc] = (uint8_t)a;
+        out[oc + 1] = (uint8_t)b;
+        return;
+    }
+    const int32_t bit = oc * bits;
+    out[bit >> 3] = (uint8_t)(out[bit >> 3] | ((a | (b << bits)) << (bit & 7)));
+}
+
+MCU_INLINE void put_one(uint8_t *out, int32_t oc, int32_t bits, int32_t a)
+{
+    if (bits == 8) {
+        out[oc] = (uint8_t)a;
+        return;
+    }
+    const int32_t bit = oc * bits;
+    out[bit >> 3] = (uint8_t)(out[bit >> 3] | (a << (bit & 7)));
+}
+
+#define CODE(oc, acc) code_of(p, (oc), (acc), k, bias, mult, shift, thresholds)
+
+/* One pixel, one or two channels per pass (the leftover pixel of an odd count). */
+static void one_pixel(const conv2d_lowbit_params_t *p, const int16_t *col, const int8_t *filter, int32_t n,
+                      int32_t k, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                      const int32_t *thresholds, uint8_t *out)
+{
+    const int32_t groups = n >> 2;
+    const int32_t n4 = groups << 2;
+    int32_t oc = 0;
+    for (; oc + 1 < p->out_c; oc += 2) {
+        const int8_t *wa = filter + oc * n;
+        const int8_t *wb = wa + n;
+        int32_t acc_a = 0;
+        int32_t acc_b = 0;
+        for (int32_t g = 0; g < groups; ++g) {
+            const uint32_t even = dsp_load_s16x2(col + 4 * g);
+            const uint32_t odd = dsp_load_s16x2(col + 4 * g + 2);
+            const uint32_t a = dsp_load_s8x4(wa + 4 * g);
+            const uint32_t b = dsp_load_s8x4(wb + 4 * g);
+            acc_a = dsp_smlad(even, dsp_sxtb16(a), acc_a);
+            acc_a = dsp_smlad(odd, dsp_sxtb16_ror8(a), acc_a);
+            acc_b = dsp_smlad(even, dsp_sxtb16(b), acc_b);
+            acc_b = dsp_smlad(odd, dsp_sxtb16_ror8(b), acc_b);
+        }
+        put_pair(out, oc, p->out_bits, CODE(oc, dot_tail(col, wa, n4, n, acc_a)),
+                 CODE(oc + 1, dot_tail(col, wb, n4, n, acc_b)));
+    }
+    if (oc < p->out_c) {
+        const int8_t *wa = filter + oc * n;
+        int32_t acc_a = 0;
+        for (int32_t g = 0; g < groups; ++g) {
+            const uint32_t a = dsp_load_s8x4(wa + 4 * g);
+            acc_a = dsp_smlad(dsp_load_s16x2(col + 4 * g), dsp_sxtb16(a), acc_a);
+            acc_a = dsp_smlad(dsp_load_s16x2(col + 4 * g + 2), dsp_sxtb16_ror8(a), acc_a);
+        }
+        put_one(out, oc, p->out_bits, CODE(oc, dot_tail(col, wa, n4, n, acc_a)));
+    }
+}
+
+/* Two pixels, two channels per pass: each filter word, widened once, feeds two pixels, and each scratch word
+ * two channels (18 instructions per 16 MACs in the loop). */
+static void two_pixels(const conv2d_lowbit_params_t *p, const int16_t *col_a, const int16_t *col_b,
+                       const int8_t *filter, int32_t n, int32_t k, const int32_t *bias, const int32_t *mult,
+                       const int32_t *shift, const int32_t *thresholds, uint8_t *out_a, uint8_t *out_b)
+{
+    const int32_t groups = n >> 2;
+    const int32_t n4 = groups << 2;
+    int32_t oc = 0;
+    for (; oc + 1 < p->out_c; oc += 2) {
+        const int8_t *w0 = filter + oc * n;
+        const int8_t *w1 = w0 + n;
+        int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0; /* pixel a/b, channel oc/oc+1 */
+        for (int32_t g = 0; g < groups; ++g) {
+            const uint32_t x0 = dsp_load_s8x4(w0 + 4 * g);
+            const uint32_t x1 = dsp_load_s8x4(w1 + 4 * g);
+            const uint32_t w0e = dsp_sxtb16(x0);
+            const uint32_t w1e = dsp_sxtb16(x1);
+            const uint32_t ea = dsp_load_s16x2(col_a + 4 * g);
+            const uint32_t eb = dsp_load_s16x2(col_b + 4 * g);
+            a0 = dsp_smlad(ea, w0e, a0);
+            a1 = dsp_smlad(ea, w1e, a1);
+            b0 = dsp_smlad(eb, w0e, b0);
+            b1 = dsp_smlad(eb, w1e, b1);
+            const uint32_t w0o = dsp_sxtb16_ror8(x0);
+            const uint32_t w1o = dsp_sxtb16_ror8(x1);
+            const uint32_t oa = dsp_load_s16x2(col_a + 4 * g + 2);
+            const uint32_t ob = dsp_load_s16x2(col_b + 4 * g + 2);
+            a0 = dsp_smlad(oa, w0o, a0);
+            a1 = dsp_smlad(oa, w1o, a1);
+            b0 = dsp_smlad(ob, w0o, b0);
+            b1 = dsp_smlad(ob, w1o, b1);
+        }
+        put_pair(out_a, oc, p->out_bits, CODE(oc, dot_tail(col_a, w0, n4, n, a0)),
+                 CODE(oc + 1, dot_tail(col_a, w1, n4, n, a1)));
+        put_pair(out_b, oc, p->out_bits, CODE(oc, dot_tail(col_b, w0, n4, n, b0)),
+                 CODE(oc + 1, dot_tail(col_b, w1, n4, n, b1)));
+    }
+    if (oc < p->out_c) {
+        const int8_t *w0 = filter + oc * n;
+        int32_t a0 = 0, b0 = 0;
+        for (int32_t g = 0; g < groups; ++g) {
+            const uint32_t x0 = dsp_load_s8x4(w0 + 4 * g);
+            const uint32_t w0e = dsp_sxtb16(x0);
+            const uint32_t w0o = dsp_sxtb16_ror8(x0);
+            a0 = dsp_smlad(dsp_load_s16x2(col_a + 4 * g), w0e, a0);
+            a0 = dsp_smlad(dsp_load_s16x2(col_a + 4 * g + 2), w0o, a0);
+            b0 = dsp_smlad(dsp_load_s16x2(col_b + 4 * g), w0e, b0);
+            b0 = dsp_smlad(dsp_load_s16x2(col_b + 4 * g + 2), w0o, b0);
+        }
+        put_one(out_a, oc, p->out_bits, CODE(oc, dot_tail(col_a, w0, n4, n, a0)));
+        put_one(out_b, oc, p->out_bits, CODE(oc, dot_tail(col_b, w0, n4, n, b0)));
+    }
 }
 
 void conv2d_lowbit_dsp(const conv2d_lowbit_params_t *p, const uint8_t *input, const int8_t *filter,
                        const int32_t *bias, const int32_t *mult, const int32_t *shift, const int32_t *thresholds,
                        uint8_t *output, int8_t *scratch)
 {
-    int16_t *col16 = (int16_t *)(void *)scratch;
     const int32_t n = p->kernel_h * p->kernel_w * p->in_c;
-    const int32_t groups = n >> 2;
-    const int32_t n4 = groups << 2;
+    int16_t *col_a = (int16_t *)(void *)scratch;
+    int16_t *col_b = col_a + ((n + 3) & ~3);
     const int32_t out_bytes = lowbit_pixel_bytes(p->out_c, p->out_bits);
     const int32_t k = lowbit_level_shift(p->in_bits, p->in_shift);
+    const int32_t pixels = p->out_h * p->out_w;
 
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-        for (int32_t ox = 0; ox < p->out_w; ++ox) {
-            gather(p, input, oy, ox, col16, n);
-            uint8_t *out = output + (oy * p->out_w + ox) * out_bytes;
-            for (int32_t i = 0; i < out_bytes; ++i) {
-                out[i] = 0;
-            }
-            int32_t oc = 0;
-            for (; oc + 1 < p->out_c; oc += 2) {
-                const int8_t *wa = filter + oc * n;
-                const int8_t *wb = wa + n;
-                int32_t acc_a = 0;
-                int32_t acc_b = 0;
-                for (int32_t g = 0; g < groups; ++g) {
-                    const uint32_t even = dsp_load_s16x2(col16 + 4 * g);
-                    const uint32_t odd = dsp_load_s16x2(col16 + 4 * g + 2);
-                    const uint32_t a = dsp_load_s8x4(wa + 4 * g);
-                    const uint32_t b = dsp_load_s8x4(wb + 4 * g);
-                    acc_a = dsp_smlad(even, dsp_sxtb16(a), acc_a);
-                    acc_a = dsp_smlad(odd, dsp_sxtb16_ror8(a), acc_a);
-                    acc_b = dsp_smlad(even, dsp_sxtb16(b), acc_b);
-                    acc_b = dsp_smlad(odd, dsp_sxtb16_ror8(b), acc_b);
-                }
-                store(p, out, oc, dot_tail(col16, wa, n4, n, acc_a), k, bias, mult, shift, thresholds);
-                store(p, out, oc + 1, dot_tail(col16, wb, n4, n, acc_b), k, bias, mult, shift, thresholds);
-            }
-            if (oc < p->out_c) {
-                const int8_t *wa = filter + oc * n;
-                int32_t acc_a = 0;
-                for (int32_t g = 0; g < groups; ++g) {
-                    const uint32_t a = dsp_load_s8x4(wa + 4 * g);
-                    acc_a = dsp_smlad(dsp_load_s16x2(col16 + 4 * g), dsp_sxtb16(a), acc_a);
-                    acc_a = dsp_smlad(dsp_load_s16x2(col16 + 4 * g + 2), dsp_sxtb16_ror8(a), acc_a);
-                }
-                store(p, out, oc, dot_tail(col16, wa, n4, n, acc_a), k, bias, mult, shift, thresholds);
-            }
-        }
+    for (int32_t i = 0; i < out_bytes * pixels; ++i) {
+        output[i] = 0; /* codes are ORed into their bytes */
+    }
+    int32_t px = 0;
+    for (; px + 1 < pixels; px += 2) {
+        gather(p, input, px / p->out_w, px % p->out_w, col_a, n);
+        gather(p, input, (px + 1) / p->out_w, (px + 1) % p->out_w, col_b, n);
+        uint8_t *out = output + px * out_bytes;
+        two_pixels(p, col_a, col_b, filter, n, k, bias, mult, shift, thresholds, out, out + out_bytes);
+    }
+    if (px < pixels) {
+        gather(p, input, px / p->out_w, px % p->out_w, col_a, n);
+        one_pixel(p, col_a, filter, n, k, bias, mult, shift, thresholds, output + px * out_bytes);
     }
 }

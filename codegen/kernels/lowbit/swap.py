@@ -52,6 +52,7 @@ def to_low_bit(call: KernelCall, fmt_in: CodeFormat | None, fmt_out: CodeFormat 
     consts = call.consts
     if dsp and fast is not None:
         kernel = fast
+        scratch *= 2  # two pixels at a time
         filt, bias, mult, shift = (np.asarray(c.data) for c in call.consts)
         rows = output_thresholds(params, filt.reshape(p.out_c, -1), bias, mult, shift)
         if rows is not None:

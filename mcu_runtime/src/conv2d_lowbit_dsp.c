@@ -107,10 +107,9 @@ MCU_INLINE int32_t dot_tail(const int16_t *col16, const int8_t *w, int32_t n4, i
 
 /* The output of one channel: its code (or int8 byte). With thresholds a binary search of out_bits compares
  * (unrolled: 2 or 4 bits) replaces the whole requantization. */
-MCU_INLINE int32_t code_of(const conv2d_lowbit_params_t *p, int32_t oc, int32_t acc, int32_t k,
+MCU_INLINE int32_t code_of(const conv2d_lowbit_params_t *p, int32_t levels, int32_t oc, int32_t acc, int32_t k,
                            const int32_t *bias, const int32_t *mult, const int32_t *shift, const int32_t *thresholds)
 {
-    const int32_t levels = p->out_levels;
     if (levels) {
         const int32_t *row = thresholds + oc * (levels + 2);
         const int32_t *t = row + 2;
@@ -155,17 +154,21 @@ MCU_INLINE void put_one(uint8_t *out, int32_t oc, int32_t bits, int32_t a)
     out[bit >> 3] = (uint8_t)(out[bit >> 3] | (a << (bit & 7)));
 }
 
-#define CODE(oc, acc) code_of(p, (oc), (acc), k, bias, mult, shift, thresholds)
+/* levels and bits are locals of the callers: byte stores may alias *p, so the compiler would reload them. */
+#define CODE(oc, acc) code_of(p, levels, (oc), (acc), k, bias, mult, shift, thresholds)
 
 /* One pixel, one or two channels per pass (the leftover pixel of an odd count). */
 static void one_pixel(const conv2d_lowbit_params_t *p, const int16_t *col, const int8_t *filter, int32_t n,
                       int32_t k, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                       const int32_t *thresholds, uint8_t *out)
 {
+    const int32_t levels = p->out_levels;
+    const int32_t bits = p->out_bits;
+    const int32_t out_c = p->out_c;
     const int32_t groups = n >> 2;
     const int32_t n4 = groups << 2;
     int32_t oc = 0;
-    for (; oc + 1 < p->out_c; oc += 2) {
+    for (; oc + 1 < out_c; oc += 2) {
         const int8_t *wa = filter + oc * n;
         const int8_t *wb = wa + n;
         int32_t acc_a = 0;
@@ -180,10 +183,10 @@ static void one_pixel(const conv2d_lowbit_params_t *p, const int16_t *col, const
             acc_b = dsp_smlad(even, dsp_sxtb16(b), acc_b);
             acc_b = dsp_smlad(odd, dsp_sxtb16_ror8(b), acc_b);
         }
-        put_pair(out, oc, p->out_bits, CODE(oc, dot_tail(col, wa, n4, n, acc_a)),
+        put_pair(out, oc, bits, CODE(oc, dot_tail(col, wa, n4, n, acc_a)),
                  CODE(oc + 1, dot_tail(col, wb, n4, n, acc_b)));
     }
-    if (oc < p->out_c) {
+    if (oc < out_c) {
         const int8_t *wa = filter + oc * n;
         int32_t acc_a = 0;
         for (int32_t g = 0; g < groups; ++g) {
@@ -191,7 +194,7 @@ static void one_pixel(const conv2d_lowbit_params_t *p, const int16_t *col, const
             acc_a = dsp_smlad(dsp_load_s16x2(col + 4 * g), dsp_sxtb16(a), acc_a);
             acc_a = dsp_smlad(dsp_load_s16x2(col + 4 * g + 2), dsp_sxtb16_ror8(a), acc_a);
         }
-        put_one(out, oc, p->out_bits, CODE(oc, dot_tail(col, wa, n4, n, acc_a)));
+        put_one(out, oc, bits, CODE(oc, dot_tail(col, wa, n4, n, acc_a)));
     }
 }
 
@@ -201,10 +204,13 @@ static void two_pixels(const conv2d_lowbit_params_t *p, const int16_t *col_a, co
                        const int8_t *filter, int32_t n, int32_t k, const int32_t *bias, const int32_t *mult,
                        const int32_t *shift, const int32_t *thresholds, uint8_t *out_a, uint8_t *out_b)
 {
+    const int32_t levels = p->out_levels;
+    const int32_t bits = p->out_bits;
+    const int32_t out_c = p->out_c;
     const int32_t groups = n >> 2;
     const int32_t n4 = groups << 2;
     int32_t oc = 0;
-    for (; oc + 1 < p->out_c; oc += 2) {
+    for (; oc + 1 < out_c; oc += 2) {
         const int8_t *w0 = filter + oc * n;
         const int8_t *w1 = w0 + n;
         int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0; /* pixel a/b, channel oc/oc+1 */
@@ -228,12 +234,12 @@ static void two_pixels(const conv2d_lowbit_params_t *p, const int16_t *col_a, co
             b0 = dsp_smlad(ob, w0o, b0);
             b1 = dsp_smlad(ob, w1o, b1);
         }
-        put_pair(out_a, oc, p->out_bits, CODE(oc, dot_tail(col_a, w0, n4, n, a0)),
+        put_pair(out_a, oc, bits, CODE(oc, dot_tail(col_a, w0, n4, n, a0)),
                  CODE(oc + 1, dot_tail(col_a, w1, n4, n, a1)));
-        put_pair(out_b, oc, p->out_bits, CODE(oc, dot_tail(col_b, w0, n4, n, b0)),
+        put_pair(out_b, oc, bits, CODE(oc, dot_tail(col_b, w0, n4, n, b0)),
                  CODE(oc + 1, dot_tail(col_b, w1, n4, n, b1)));
     }
-    if (oc < p->out_c) {
+    if (oc < out_c) {
         const int8_t *w0 = filter + oc * n;
         int32_t a0 = 0, b0 = 0;
         for (int32_t g = 0; g < groups; ++g) {
@@ -245,8 +251,8 @@ static void two_pixels(const conv2d_lowbit_params_t *p, const int16_t *col_a, co
             b0 = dsp_smlad(dsp_load_s16x2(col_b + 4 * g), w0e, b0);
             b0 = dsp_smlad(dsp_load_s16x2(col_b + 4 * g + 2), w0o, b0);
         }
-        put_one(out_a, oc, p->out_bits, CODE(oc, dot_tail(col_a, w0, n4, n, a0)));
-        put_one(out_b, oc, p->out_bits, CODE(oc, dot_tail(col_b, w0, n4, n, b0)));
+        put_one(out_a, oc, bits, CODE(oc, dot_tail(col_a, w0, n4, n, a0)));
+        put_one(out_b, oc, bits, CODE(oc, dot_tail(col_b, w0, n4, n, b0)));
     }
 }
 

@@ -31,17 +31,36 @@ MCU_INLINE void lowbit_levels(const uint8_t *px, int32_t c0, int32_t n, int32_t 
     }
 }
 
+/* The output code of an int8 result (its byte for 8-bit outputs). */
+MCU_INLINE int32_t lowbit_code(int32_t q, int32_t bits, int32_t zero_point, int32_t shift, int32_t m_lo, int32_t m_hi)
+{
+    if (bits == 8) {
+        return (int32_t)(uint8_t)(int8_t)q;
+    }
+    return clamp_s32(rounding_divide_by_pot(q - zero_point, shift), m_lo, m_hi) - m_lo;
+}
+
 /* One int8 result into the output pixel: a byte, or a code ORed into a pixel whose bytes start cleared. */
 MCU_INLINE void lowbit_store(uint8_t *px, int32_t c, int32_t q, int32_t bits, int32_t zero_point, int32_t shift,
                              int32_t m_lo, int32_t m_hi)
 {
-    if (bits == 8) {
-        px[c] = (uint8_t)(int8_t)q;
-        return;
-    }
-    const int32_t m = clamp_s32(rounding_divide_by_pot(q - zero_point, shift), m_lo, m_hi);
     const int32_t bit = c * bits;
-    px[bit >> 3] = (uint8_t)(px[bit >> 3] | ((m - m_lo) << (bit & 7)));
+    px[bit >> 3] = (uint8_t)(px[bit >> 3] | (lowbit_code(q, bits, zero_point, shift, m_lo, m_hi) << (bit & 7)));
+}
+
+/* Requantization by comparison (codegen/kernels/lowbit/thresholds.py): row = {base, dir, t_1 .. t_levels}
+ * ascending, levels 3 or 15; the code is base + dir * #{j : acc >= t_j}, by an unrolled binary search. */
+MCU_INLINE int32_t lowbit_threshold_code(const int32_t *row, int32_t levels, int32_t acc)
+{
+    const int32_t *t = row + 2;
+    int32_t i = 0;
+    if (levels == 15) {
+        i = acc >= t[7] ? 8 : 0;
+        i += acc >= t[i + 3] ? 4 : 0;
+    }
+    i += acc >= t[i + 1] ? 2 : 0;
+    i += acc >= t[i] ? 1 : 0;
+    return row[0] + row[1] * i;
 }
 
 /* Level of a code (or int8 value) and the shift back to int8 steps, from a kernel's input format. */

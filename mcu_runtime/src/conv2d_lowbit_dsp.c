@@ -111,25 +111,12 @@ MCU_INLINE int32_t code_of(const conv2d_lowbit_params_t *p, int32_t levels, int3
                            const int32_t *bias, const int32_t *mult, const int32_t *shift, const int32_t *thresholds)
 {
     if (levels) {
-        const int32_t *row = thresholds + oc * (levels + 2);
-        const int32_t *t = row + 2;
-        int32_t i = 0;
-        if (levels == 15) {
-            i = acc >= t[7] ? 8 : 0;
-            i += acc >= t[i + 3] ? 4 : 0;
-        }
-        i += acc >= t[i + 1] ? 2 : 0;
-        i += acc >= t[i] ? 1 : 0;
-        return row[0] + row[1] * i;
+        return lowbit_threshold_code(thresholds + oc * (levels + 2), levels, acc);
     }
     acc = lowbit_scaled_acc(acc, k, bias[oc]);
     const int32_t q = clamp_s32(multiply_by_quantized_multiplier(acc, mult[oc], shift[oc]) + p->output_offset,
                                 p->act_min, p->act_max);
-    if (p->out_bits == 8) {
-        return (int32_t)(uint8_t)(int8_t)q;
-    }
-    return clamp_s32(rounding_divide_by_pot(q - p->output_offset, p->out_shift), p->out_m_lo, p->out_m_hi) -
-           p->out_m_lo;
+    return lowbit_code(q, p->out_bits, p->output_offset, p->out_shift, p->out_m_lo, p->out_m_hi);
 }
 
 /* Codes of channels oc (even) and oc + 1 into a cleared output pixel: one byte or part of one. */

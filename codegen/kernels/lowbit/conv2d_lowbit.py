@@ -54,7 +54,8 @@ class LowbitConv2dParams(KernelParams):
 
 
 def col_bytes(kernel_h: int, kernel_w: int, in_c: int) -> int:
-    """Scratch: one output pixel's receptive field as int16 levels, padded to a whole group of four."""
+    """Scratch of the portable kernel: one output pixel's receptive field as int16 levels, padded to a whole group
+    of four (the DSP kernel takes twice this: two pixels)."""
     return 2 * (-(-(kernel_h * kernel_w * in_c) // 4) * 4)
 
 

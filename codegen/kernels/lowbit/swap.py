@@ -16,7 +16,7 @@ from codegen.kernels.lowbit.thresholds import ROW_HEAD, output_thresholds
 # int8 kernel -> (low-bit kernel, its DSP variant or None, params class)
 _TWINS = {
     "conv2d_s8": ("conv2d_lowbit", "conv2d_lowbit_dsp", LowbitConv2dParams),
-    "depthwise_conv2d_s8": ("depthwise_conv2d_lowbit", None, LowbitDepthwiseConv2dParams),
+    "depthwise_conv2d_s8": ("depthwise_conv2d_lowbit", "depthwise_conv2d_lowbit_dsp", LowbitDepthwiseConv2dParams),
 }
 
 
@@ -52,9 +52,11 @@ def to_low_bit(call: KernelCall, fmt_in: CodeFormat | None, fmt_out: CodeFormat 
     consts = call.consts
     if dsp and fast is not None:
         kernel = fast
-        scratch *= 2  # two pixels at a time
+        scratch *= 2  # conv: two pixels at a time
         filt, bias, mult, shift = (np.asarray(c.data) for c in call.consts)
-        rows = output_thresholds(params, filt.reshape(p.out_c, -1), bias, mult, shift)
+        # One row of weights per output channel: OHWI rows, or the HW taps of a depthwise channel.
+        per_channel = filt.reshape(p.out_c, -1) if call.kernel == "conv2d_s8" else filt.reshape(-1, p.out_c).T
+        rows = output_thresholds(params, per_channel, bias, mult, shift)
         if rows is not None:
             params = dataclasses.replace(params, out_levels=rows.shape[1] - ROW_HEAD)
         else:

@@ -7,19 +7,22 @@ test_kernel_conv2d.py checks against TFLite Micro.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codegen.kernels import REFERENCES
+from codegen.kernels.base import ConstArray
 from codegen.kernels.lowbit.codes import pack_codes, packed_bytes, unpack_codes
 from codegen.kernels.lowbit.pack import pack_params, packed_size
 from codegen.kernels.lowbit.swap import output_bytes, to_low_bit
 from codegen.quantize.mixed_precision import low_bit_format
 from tests.codegen.kernels.lowbit.lowbit_cases import fmt_for, int8_call, random_codes
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 BITS = st.sampled_from((2, 4, 8))
 
 
@@ -115,14 +118,19 @@ def test_depthwise_conv2d_lowbit(host_runtime, data) -> None:
 
 @pytest.mark.parametrize("bits_in", (2, 4, 8))
 @pytest.mark.parametrize("bits_out", (2, 4, 8))
-def test_conv2d_lowbit_grouped_channels(host_runtime, bits_in: int, bits_out: int) -> None:
-    """Channel counts multiple of four take the DSP kernel's word-at-a-time unpacking; SAME padding at borders."""
+def test_lowbit_grouped_channels(host_runtime, bits_in: int, bits_out: int) -> None:
+    """Channel counts multiple of four take the DSP kernels' word-at-a-time unpacking; SAME padding at borders."""
     rng = np.random.default_rng(bits_in * 10 + bits_out)
     for in_c, kernel, stride in ((16, (1, 1), (1, 1)), (8, (3, 3), (2, 2)), (4, (3, 3), (1, 1))):
         call = int8_call(rng, False, (6, 5), in_c, 6, kernel, stride, (1, 1), (kernel[0] // 2, kernel[1] // 2),
                          (6 // stride[0], 5 // stride[1]), (-7, 3))
         fmt_in, fmt_out = fmt_for(bits_in, -7, 40), fmt_for(bits_out, 3, 30)
         _check(host_runtime, call, fmt_in, fmt_out, random_codes(rng, (1, 6, 5, in_c), fmt_in))
+    # The DSP depthwise's four-channel path (in_c % 4 == 0, multiplier 1), window clipped at every border.
+    for stride in ((1, 1), (2, 1)):
+        call = int8_call(rng, True, (6, 5), 8, 8, (3, 3), stride, (1, 1), (1, 1), (6 // stride[0], 5), (-7, 3))
+        fmt_in, fmt_out = fmt_for(bits_in, -7, 40), fmt_for(bits_out, 3, 30)
+        _check(host_runtime, call, fmt_in, fmt_out, random_codes(rng, (1, 6, 5, 8), fmt_in))
 
 
 def test_to_low_bit_refuses() -> None:
@@ -132,3 +140,16 @@ def test_to_low_bit_refuses() -> None:
         to_low_bit(call, low_bit_format(4, 0, 50), None)
     with pytest.raises(ValueError, match="no low-bit twin"):
         to_low_bit(type(call)("add_s8", None, (0,), (), (1,), 0), None, None)
+
+
+def test_dsp_thresholds_refused_where_arithmetic_could_wrap(host_runtime) -> None:
+    """A channel whose left shift could wrap TFLite's arithmetic is not monotone: the DSP kernel then
+    requantizes as the portable one does, still exact."""
+    rng = np.random.default_rng(3)
+    call = int8_call(rng, False, (5, 5), 8, 5, (3, 3), (1, 1), (1, 1), (1, 1), (5, 5), (-20, 4))
+    shift = call.consts[3].data.copy()
+    shift[2] = 12  # |acc| reaches 8 * 9 * 128 * 16 << 12 > 2^31
+    call = dataclasses.replace(call, consts=(*call.consts[:3], ConstArray("shift", shift)))
+    fmt_in, fmt_out = fmt_for(4, -20, 60), fmt_for(2, 4, 50)
+    assert to_low_bit(call, fmt_in, fmt_out, dsp=True).params.out_levels == 0
+    _check(host_runtime, call, fmt_in, fmt_out, random_codes(rng, (1, 5, 5, 8), fmt_in))

@@ -33,11 +33,13 @@ def _format_fields(fmt: CodeFormat | None, zero_point: int, side: str) -> dict[s
     return {f"{'in' if side == 'input' else 'out'}_{k}": v for k, v in fields.items()}
 
 
-def to_low_bit(call: KernelCall, fmt_in: CodeFormat | None, fmt_out: CodeFormat | None,
-               dsp: bool = False) -> KernelCall:
+def to_low_bit(call: KernelCall, fmt_in: CodeFormat | None, fmt_out: CodeFormat | None, dsp: bool = False,
+               cache: dict | None = None) -> KernelCall:
     """The call of conv2d_s8 / depthwise_conv2d_s8 reading fmt_in codes and writing fmt_out codes (None or a
     format of 8 bits: int8 on that side). dsp picks the DSP-extension variant where one exists; with a
-    low-bit output it takes one more constant, the threshold rows of its output codes (thresholds.py)."""
+    low-bit output it takes one more constant, the threshold rows of its output codes (thresholds.py). They
+    do not depend on the window, so the patches of one layer can share them: pass one `cache` dict (the
+    caller's, per build) to every call to compute them once per layer and formats."""
     if call.kernel not in _TWINS:
         raise ValueError(f"no low-bit twin of {call.kernel} (only {', '.join(_TWINS)})")
     kernel, fast, params_cls = _TWINS[call.kernel]
@@ -56,13 +58,27 @@ def to_low_bit(call: KernelCall, fmt_in: CodeFormat | None, fmt_out: CodeFormat 
         filt, bias, mult, shift = (np.asarray(c.data) for c in call.consts)
         # One row of weights per output channel: OHWI rows, or the HW taps of a depthwise channel.
         per_channel = filt.reshape(p.out_c, -1) if call.kernel == "conv2d_s8" else filt.reshape(-1, p.out_c).T
-        rows = output_thresholds(params, per_channel, bias, mult, shift)
+        key = _thresholds_key(params, call)
+        if cache is not None and key in cache:
+            rows = cache[key]
+        else:
+            rows = output_thresholds(params, per_channel, bias, mult, shift)
+            if cache is not None:
+                cache[key] = rows
         if rows is not None:
             params = dataclasses.replace(params, out_levels=rows.shape[1] - ROW_HEAD)
         else:
             rows = np.zeros((1,), dtype=np.int32)
         consts = (*consts, ConstArray("thresholds", rows))
     return dataclasses.replace(call, kernel=kernel, params=params, consts=consts, scratch_bytes=scratch)
+
+
+def _thresholds_key(params, call: KernelCall) -> tuple:
+    """What threshold rows depend on: the formats, offsets, clamp and constants (not the window)."""
+    fields = ("input_offset", "output_offset", "act_min", "act_max", "in_bits", "in_shift", "in_m_lo", "out_bits",
+              "out_shift", "out_m_lo", "out_m_hi")
+    return (call.kernel, *(getattr(params, f) for f in fields),
+            *(np.asarray(c.data).tobytes() for c in call.consts))
 
 
 def output_bytes(call: KernelCall) -> int:

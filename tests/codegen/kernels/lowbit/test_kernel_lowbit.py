@@ -133,6 +133,19 @@ def test_lowbit_grouped_channels(host_runtime, bits_in: int, bits_out: int) -> N
         _check(host_runtime, call, fmt_in, fmt_out, random_codes(rng, (1, 6, 5, 8), fmt_in))
 
 
+def test_to_low_bit_thresholds_cache() -> None:
+    """Two windows of one layer share the threshold rows; another output format does not."""
+    rng = np.random.default_rng(4)
+    call = int8_call(rng, False, (6, 6), 8, 4, (3, 3), (1, 1), (1, 1), (1, 1), (6, 6), (-5, 2))
+    window = dataclasses.replace(call, params=dataclasses.replace(call.params, pad_h=-2, out_h=2))
+    cache: dict = {}
+    first = to_low_bit(call, fmt_for(4, -5, 30), fmt_for(4, 2, 30), dsp=True, cache=cache)
+    second = to_low_bit(window, fmt_for(4, -5, 30), fmt_for(4, 2, 30), dsp=True, cache=cache)
+    assert len(cache) == 1 and second.consts[-1].data is first.consts[-1].data
+    to_low_bit(call, fmt_for(4, -5, 30), fmt_for(2, 2, 30), dsp=True, cache=cache)
+    assert len(cache) == 2
+
+
 def test_to_low_bit_refuses() -> None:
     rng = np.random.default_rng(0)
     call = int8_call(rng, False, (4, 4), 4, 4, (3, 3), (1, 1), (1, 1), (1, 1), (4, 4), (-5, 2))

@@ -59,6 +59,8 @@ from codegen.kernels.conv_s16 import (
     fully_connected_s16_dsp,
 )
 from codegen.kernels.lowbit import lowbit_requantize, max_s8
+from codegen.kernels.lowbit import conv2d_lowbit, depthwise_conv2d_lowbit
+from codegen.kernels.lowbit import pack as lowbit_pack
 from codegen.kernels.movement import (
     concatenation,
     gather,
@@ -154,6 +156,10 @@ FAMILIES: tuple[ModuleType, ...] = (
     # mixed-precision patches (QuantMCU): the VDPC check and the low-bit path's requantization
     max_s8,
     lowbit_requantize,
+    # the low-bit (QuantMCU) path of the patch stage: placed by to_low_bit, no TFLite operator lowers to them
+    conv2d_lowbit,
+    depthwise_conv2d_lowbit,
+    lowbit_pack,
 )
 
 

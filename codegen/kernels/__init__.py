@@ -58,8 +58,7 @@ from codegen.kernels.conv_s16 import (
     fully_connected_s16,
     fully_connected_s16_dsp,
 )
-from codegen.kernels.lowbit import lowbit_requantize, max_s8
-from codegen.kernels.lowbit import conv2d_lowbit, depthwise_conv2d_lowbit
+from codegen.kernels.lowbit import conv2d_lowbit, depthwise_conv2d_lowbit, lowbit_requantize, max_s8
 from codegen.kernels.lowbit import pack as lowbit_pack
 from codegen.kernels.movement import (
     concatenation,

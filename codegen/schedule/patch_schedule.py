@@ -61,9 +61,10 @@ BINARY = ("add_s8", "mul_s8", "sub_s8", "add_s16", "sub_s16", "mul_s16", "square
 # Element-wise kernels of one runtime input whose params count elements (`size`): a window sets the count.
 # lut_s8's one constant is its table (RELU, RELU6, RELU_N1_TO_1, HARD_SWISH, TANH on int8).
 UNARY = ("lut_s8", "relu_s16", "logistic_s8", "leaky_relu_s8", "leaky_relu_s16", "sigmoid_s16")
-# Conversions of one runtime input, by `size` too (a constant input is folded, not windowed).
+# Conversions of one runtime input, by `size` too (a constant input is folded, not windowed): among them what
+# converters put in front of the first convolution (QUANTIZE of a float input, DEQUANTIZE + QUANTIZE, CAST).
 CONVERSIONS = ("quantize_f32_s8", "requantize_s8", "quantize_f32_s16", "requantize_s8_s16", "requantize_s16_s8",
-               "requantize_s16_s16")
+               "requantize_s16_s16", "dequantize_s8_f32", "cast_elements")
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,8 @@ def is_layout_transpose(call: KernelCall, graph: Graph) -> bool:
 def not_foldable(call: KernelCall, graph: Graph) -> str | None:
     """Why a call reading the model input's bytes (the input, or a reshape of it) cannot be folded into the way
     stage 1 reads its input; None when it can, or when it does not read them."""
+    if call.kernel == "copy_bytes" and call.inputs and call.inputs[0] not in graph.inputs:
+        return "only a RESHAPE of the model input itself is folded (this one reshapes a computed tensor)"
     if not call.inputs or input_bytes_of(graph, call.inputs[0]) is None:
         return None
     y = graph.tensor(call.outputs[0]) if call.outputs else None
@@ -245,9 +248,18 @@ def stage1_limit(graph: Graph, calls: list[KernelCall]) -> str | None:
     for k, call in enumerate(calls):
         if not is_patchable(call, graph):
             op = graph.operator(call.op_index)
-            why = not_foldable(call, graph)
+            why = not_foldable(call, graph) or _not_nhwc(call, graph)
             return (f"call {k} ({call.kernel}, operator {op.index} {op.op_type}) cannot run in patches or bands"
                     + (f": {why}" if why else ""))
+    return None
+
+
+def _not_nhwc(call: KernelCall, graph: Graph) -> str | None:
+    """The first of the call's tensors that is not a [1, H, W, C] tensor, said as a reason."""
+    for t in (*call.inputs, *call.outputs):
+        shape = graph.tensor(t).shape
+        if len(shape) != 4 or shape[0] != 1:
+            return f"tensor {t} {list(shape)} is not a [1, H, W, C] tensor"
     return None
 
 

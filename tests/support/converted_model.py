@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from codegen.ir import Graph, Operator, Tensor
+from codegen.ir import Graph, Operator, Quantization, Tensor
 
 _CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
@@ -59,6 +59,9 @@ RESHAPED_FORMS = (
     "flat_nchw",  # [1, C*H*W] -> RESHAPE -> [1, C, H, W] -> TRANSPOSE (0, 2, 3, 1)
     "float_flat",  # float32 [1, H*W*C] -> RESHAPE -> QUANTIZE to int8 [1, H, W, C]
     "flat_swapped",  # [1, W*H*C] -> RESHAPE -> [1, W, H, C] -> TRANSPOSE (0, 2, 1, 3): not row-local
+    "requantized",  # int8 [1, H, W, C] of another scale -> DEQUANTIZE -> QUANTIZE
+    "cast",  # int16 [1, H, W, C] -> CAST to int8
+    "quantize_then_flat",  # float32 [1, H*W*C] -> QUANTIZE -> RESHAPE: the reshape of a computed tensor
 )
 
 
@@ -100,6 +103,19 @@ def as_reshaped(graph: Graph, form: str) -> Graph:
     elif form == "float_flat":
         first = add(f"{x.name}_float", (1, h * w * c), "float32")
         ops.append(Operator(len(ops), "QUANTIZE", (reshape(first, x.shape),), (nhwc,), {}))
+    elif form == "requantized":
+        first = add(f"{x.name}_q", x.shape, "int8", Quantization((0.03125,), (5,), 0))
+        wide = add(f"{x.name}_f", x.shape, "float32")
+        ops.append(Operator(len(ops), "DEQUANTIZE", (first,), (wide,), {}))
+        ops.append(Operator(len(ops), "QUANTIZE", (wide,), (nhwc,), {}))
+    elif form == "cast":
+        first = add(f"{x.name}_i16", x.shape, "int16")
+        ops.append(Operator(len(ops), "CAST", (first,), (nhwc,), {}))
+    elif form == "quantize_then_flat":
+        first = add(f"{x.name}_float", (1, h * w * c), "float32")
+        flat = add(f"{x.name}_flat", (1, h * w * c), x.dtype, x.quant)
+        ops.append(Operator(len(ops), "QUANTIZE", (first,), (flat,), {}))
+        reshape(flat, x.shape, nhwc)
     else:
         raise ValueError(f"unknown form {form!r} (one of {', '.join(RESHAPED_FORMS)})")
     ops += [dataclasses.replace(op, index=len(ops) + k) for k, op in enumerate(graph.operators)]

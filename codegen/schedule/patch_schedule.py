@@ -242,6 +242,44 @@ def split_points(graph: Graph, calls: list[KernelCall]) -> list[int]:
     return points
 
 
+def not_split_points(graph: Graph, calls: list[KernelCall]) -> dict[int, str]:
+    """Call positions before stage 1's limit (stage1_limit) that are not split points, each with why: another
+    tensor of stage 1 is read after it (naming the call and operator that read it), its output has one row, it
+    is the last call, or it is a folded reshape of the input."""
+    points = set(split_points(graph, calls))
+    produced: set[int] = set()
+    why: dict[int, str] = {}
+    for k, call in enumerate(calls):
+        if not is_patchable(call, graph):
+            break
+        produced.update(call.outputs)
+        if k in points:
+            continue
+        split = call.outputs[0]
+        if is_folded_reshape(call, graph):
+            why[k] = "a folded reshape of the input (its bytes, read by stage 1)"
+            continue
+        if k + 1 == len(calls):
+            why[k] = "the last call"
+            continue
+        if split in graph.outputs:
+            why[k] = f"its output t{split} is a model output"
+            continue
+        later = next(((j, t) for j in range(k + 1, len(calls)) for t in calls[j].inputs
+                      if t in produced and t != split), None)
+        if later is not None:
+            j, t = later
+            op = graph.operator(calls[j].op_index)
+            why[k] = f"t{t} is also read after it, by call {j} ({calls[j].kernel}, operator {op.index} {op.op_type})"
+        elif produced & set(graph.outputs):
+            why[k] = "a model output is produced in stage 1"
+        elif graph.tensor(split).shape[1] <= 1:
+            why[k] = f"its output t{split} has one row"
+        else:
+            why[k] = f"its output t{split} is not read after it"
+    return why
+
+
 def stage1_limit(graph: Graph, calls: list[KernelCall]) -> str | None:
     """Why stage 1 can extend no further (split points past it are not weighed): the first call that cannot run
     on a window, or None when every call can."""

@@ -431,6 +431,9 @@ class _NewTensors:
     def __init__(self, graph: Graph):
         self.tensors = list(graph.tensors)
         self.views = dict(graph.views)
+        # tensor -> the tensor whose bytes it is (a held folded reshape -> the input): views name the latter, so
+        # the planner may still alias the reshape away
+        self.same_bytes: dict[int, int] = {}
 
     def add(self, like: Tensor, rows: int, cols: int, tag: str) -> int:
         index = len(self.tensors)
@@ -442,6 +445,7 @@ class _NewTensors:
         """`rows` rows of `cols` columns from row `row` of a buffer whose rows are `cols` wide."""
         index = self.add(like, rows, cols, "view")
         offset = row * cols * _element_bytes(like)
+        base = self.same_bytes.get(base, base)
         while base in self.views:  # a view of a view: name the buffer itself
             base, extra = self.views[base]
             offset += extra
@@ -487,6 +491,7 @@ def expand_cached(
     skipped = {c.outputs[0] for c in reshapes if streamed is None or c.outputs[0] in through}
     if streamed is None:
         prefix = prefix + reshapes
+        new_tensors.same_bytes = {c.outputs[0]: c.inputs[0] for c in reshapes}
     split_tensor = graph.tensor(stage1[-1].outputs[0])
     height, width = split_tensor.shape[1], split_tensor.shape[2]
     schedule = []  # per strip, per band: tensor -> required region

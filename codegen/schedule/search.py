@@ -256,7 +256,10 @@ def _within_flash(graph: Graph, chosen: Schedule, weighed: list[Schedule], sram_
         if len(checked) == FLASH_CHECKS:
             break
         measured = flash.measured.get(schedule_key(s))
-        needed, how = (measured, f"{measured:,} B measured (its firmware linked)") if measured else flash.predict(s)
+        if measured is not None:
+            needed, how = measured, f"{measured:,} B measured (its firmware did not link)"
+        else:
+            needed, how = flash.predict(s)
         checked[id(s)] = dataclasses.replace(s, flash_bytes=needed, flash=how, over_flash=needed > flash.flash_bytes,
                                              flash_measured=measured is not None)
         if not checked[id(s)].over_flash:

@@ -92,5 +92,5 @@ def test_nothing_left_within_the_flash_stops_the_build_in_one_line(tmp_path, sma
     message = str(refused.value)
     assert "\n" not in message
     assert message.startswith("patch_relu does not fit: FLASH by ") and ", measured by a build (" in message
-    assert "the smallest, per-layer, needs " in message and " B measured (its firmware linked)" in message
+    assert "the smallest, per-layer, needs " in message and " B measured (its firmware did not link)" in message
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))

@@ -38,6 +38,7 @@ def _input(graph, seed: int = 1) -> np.ndarray:
 def _schedules(graph, calls, split):
     return {"patches 2x2": expand(graph, calls, split, (2, 2)),
             "held bands 4x2": expand_cached(graph, calls, split, 4, 2),
+            "held bands 6x1": expand_cached(graph, calls, split, 6, 1),  # views of the reshape: on the input
             "streamed bands 4x2": expand_cached(graph, calls, split, 4, 2, stream_input=True),
             "streamed bands 12x1": expand_cached(graph, calls, split, 12, 1, stream_input=True)}
 

@@ -34,6 +34,14 @@ class BudgetError(CodegenError):
     exit_code = 3
 
 
+class RegionOverflow(BudgetError):
+    """The linker's region check failed: `regions` maps each memory region (FLASH, RAM) to the bytes it is over."""
+
+    def __init__(self, message: str, regions: dict[str, int]):
+        super().__init__(message)
+        self.regions = regions
+
+
 class ToolchainError(CodegenError):
     """A required external program (compiler, emulator) is missing or failed."""
 

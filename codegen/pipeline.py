@@ -60,7 +60,8 @@ def compile_graph(
     graph: Graph, model_bytes: bytes, target: Target = PORTABLE, sram_budget: int | None = None,
     use_cost_model: bool = True, schedule: Schedule | None = None, stream_input: bool = False,
     runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
-    flash_bytes: int | None = None, mixed: MixedSearch | None = None,
+    flash_bytes: int | None = None, flash_measured: dict[tuple, int] | None = None,
+    mixed: MixedSearch | None = None,
 ) -> CompiledModel:
     """Without a budget the model runs layer by layer; with one, the cheapest schedule that fits is chosen.
     The fitted cost model ranks schedules and kernel variants; without it (`use_cost_model=False`, as when
@@ -70,7 +71,8 @@ def compile_graph(
     model_read_input() instead of holding it whole in SRAM (the application must then provide its rows).
     `runtime_sram_bytes` is what the firmware needs besides the arena (an estimate, or a build's measurement);
     `earlier` are the candidates an earlier search of the same model and budget weighed (see choose()).
-    With `flash_bytes` (the board's flash) the search skips schedules whose predicted flash exceeds it.
+    With `flash_bytes` (the board's flash) the search skips schedules whose predicted flash exceeds it, and
+    those whose flash a build measured over it (`flash_measured`, by schedule_key).
     With `mixed` (which needs a budget) stage 1 runs mixed precision (codegen/quantize/mixed_patches.py) on the
     chosen schedule, or the best fitting one mixed precision can run (patch_schedule_of)."""
     cost = cost_model.load_default() if use_cost_model else None
@@ -81,8 +83,8 @@ def compile_graph(
     elif sram_budget is None:
         schedule, weighed = per_layer(graph, calls, cost), []
     else:
-        flash = None if flash_bytes is None else FlashLimit(flash_bytes, flash_predictor(graph, calls, target,
-                                                                                          sram_budget, cost))
+        flash = None if flash_bytes is None else FlashLimit(
+            flash_bytes, flash_predictor(graph, calls, target, sram_budget, cost), dict(flash_measured or {}))
         schedule, weighed = choose(graph, calls, sram_budget, scratch_hint(target), cost, stream_input,
                                    runtime_sram_bytes, earlier, flash)
     if mixed is None:
@@ -151,10 +153,11 @@ def _emit(graph: Graph, calls: list[KernelCall], schedule: Schedule, target: Tar
 def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int | None = None,
                  use_cost_model: bool = True, stream_input: bool = False, schedule: Schedule | None = None,
                  runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
-                 flash_bytes: int | None = None, mixed: MixedSearch | None = None) -> CompiledModel:
+                 flash_bytes: int | None = None, flash_measured: dict[tuple, int] | None = None,
+                 mixed: MixedSearch | None = None) -> CompiledModel:
     graph, data = read_model(path)
     return compile_graph(graph, data, target, sram_budget, use_cost_model, schedule, stream_input,
-                         runtime_sram_bytes, earlier, flash_bytes, mixed)
+                         runtime_sram_bytes, earlier, flash_bytes, flash_measured, mixed)
 
 
 def read_model(path: str | Path) -> tuple[Graph, bytes]:

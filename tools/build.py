@@ -19,17 +19,20 @@ import numpy as np
 from codegen.emit.firmware_size import FirmwareSize, measure
 from codegen.emit.firmware_tree import make, require_toolchain, write_tree
 from codegen.emit.platformio import platformio_ini
-from codegen.errors import BudgetError, CodegenError
+from codegen.errors import BudgetError, CodegenError, RegionOverflow
 from codegen.ir import NUMPY_DTYPES, Graph
 from codegen.memory.plot import layer_profile, write_memory_plot
 from codegen.pipeline import CompiledModel, MixedSearch, compile_file
-from codegen.schedule.search import NoScheduleFits, Schedule
+from codegen.schedule.search import NoScheduleFits, Schedule, schedule_key
 from codegen.targets.boards import Board, load_board
 from codegen.targets.core import Target
 from tools.out_dir import BUILD_MARKER, check_out_contents, check_output_file, output_lock, resolve_out
 
 EMULATED_DIR = "emulated"
 MODEL_COPY = "model.tflite"
+# At most this many schedules are built only to find their firmware over the board's flash (the prediction was
+# low) before the build gives up: each costs a whole build.
+FLASH_REBUILDS = 3
 
 
 @dataclass
@@ -52,6 +55,9 @@ class BuildResult:
     measurement: Measurement | None
     sram_budget: int
     remeasured: bool = False  # the schedule was searched again with the runtime SRAM this build measured
+    # schedules built first whose firmware linked over the board's flash, with the flash measured: the search
+    # ran again without them
+    flash_overflows: tuple[tuple[Schedule, int], ...] = ()
 
     @property
     def sram_used(self) -> int:
@@ -83,6 +89,8 @@ class BuildResult:
             "sram_used_bytes": self.sram_used,
             "runtime_sram_bytes": self.sram_used - c.plan.arena_bytes,  # static state + stack, besides the arena
             "schedule_searched_with_measured_runtime": self.remeasured,
+            "schedules_over_flash_at_build": [{"schedule": s.to_json(), "measured_flash_bytes": n}
+                                              for s, n in self.flash_overflows],
             "sram_budget_bytes": self.sram_budget,
             "sram_board_bytes": self.board.sram.size,
             "flash_bytes": self.size.flash_bytes,
@@ -164,29 +172,51 @@ def _build(model: Path, board: Board, out: Path, sram_budget: int | None, measur
     require_toolchain()
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     second = out.parent / f".{out.name}.partial2-{os.getpid()}"
+    measured_flash: dict[tuple, int] = {}  # schedule_key -> flash its firmware measured, over the board's
+    overflows: list[tuple[Schedule, int]] = []
     try:
-        try:
-            result = _build_tree(staging, model, board, compiled, budget, measure_run, profile)
-        except BudgetError:
-            if refusal is None:
-                raise
-            raise refusal from None  # the smallest schedule does not even link: the search's refusal stands
+        while True:
+            try:
+                result = _build_tree(staging, model, board, compiled, budget, measure_run, profile)
+                break
+            except BudgetError as exc:
+                if refusal is not None:
+                    raise refusal from None  # the smallest schedule does not even link: the search's refusal stands
+                over = exc.regions.get("FLASH") if isinstance(exc, RegionOverflow) else None
+                if not searched or over is None or len(exc.regions) > 1 or compiled.schedule.flash_bytes is None:
+                    raise
+                # The prediction was low: search again with this schedule's measured flash, which skips it.
+                overflows.append((compiled.schedule, board.flash.size + over))
+                measured_flash[schedule_key(compiled.schedule)] = board.flash.size + over
+                if len(overflows) > FLASH_REBUILDS:
+                    smallest = min(n for _, n in overflows)
+                    raise BudgetError(f"{exc}; {len(overflows)} schedules built over the board's flash, the "
+                                      f"smallest {smallest:,} bytes measured") from None
+                compiled = compile_file(model, target, budget, stream_input=stream_input,
+                                        earlier=compiled.candidates, flash_bytes=board.flash.size,
+                                        flash_measured=measured_flash, mixed=mixed)
+        result = dataclasses.replace(result, flash_overflows=tuple(overflows))
         if searched and result.measurement is not None and _worth_searching_again(result, refusal):
             runtime = result.sram_used - compiled.plan.arena_bytes
             try:
                 again = compile_file(model, target, budget, stream_input=stream_input, runtime_sram_bytes=runtime,
                                      earlier=weighed or compiled.candidates, flash_bytes=board.flash.size,
-                                     mixed=mixed)
+                                     flash_measured=measured_flash, mixed=mixed)
             except NoScheduleFits as exc:
                 raise exc.measured() from None
             if again.sources.files == compiled.sources.files:  # the same firmware: only the search's figures change
                 result = dataclasses.replace(result, compiled=again, remeasured=True)
             else:
-                retried = _build_tree(second, model, board, again, budget, measure_run, profile)
-                if retried.sram_used <= budget or result.sram_used > budget:
+                try:
+                    retried = _build_tree(second, model, board, again, budget, measure_run, profile)
+                except RegionOverflow:  # over the flash after all: the firmware built first stands
+                    retried = None
+                if retried is None:
+                    pass
+                elif retried.sram_used <= budget or result.sram_used > budget:
                     shutil.rmtree(staging)
                     second.rename(staging)
-                    result = dataclasses.replace(retried, remeasured=True)
+                    result = dataclasses.replace(retried, remeasured=True, flash_overflows=tuple(overflows))
         if result.sram_used > budget:
             raise BudgetError(
                 f"{result.compiled.graph.name} needs {result.sram_used:,} bytes of SRAM, "
@@ -463,7 +493,8 @@ def format_report(result: BuildResult) -> str:
         ("model", f"{r['model']} (hash {r['model_hash']})"),
         ("board", f"{result.board.name}" + (f", measured on its QEMU twin {r['emulator']}" if m else "")),
         ("schedule", _describe_schedule(result.compiled.schedule)
-                     + ("; searched again with the runtime SRAM measured here" if result.remeasured else "")),
+                     + ("; searched again with the runtime SRAM measured here" if result.remeasured else "")
+                     + _describe_flash_overflows(result)),
         ("MACs", f"{r['macs']:,}"),
         ("arena", kb(r["arena_bytes"]) + _describe_scratch(r)),
         *([("state", f"{r['state_bytes']:,} B of variable tensors, outside the arena, kept between invokes "
@@ -479,6 +510,13 @@ def format_report(result: BuildResult) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _describe_flash_overflows(result: BuildResult) -> str:
+    if not result.flash_overflows:
+        return ""
+    built = ", ".join(f"{s.describe()} ({n:,} B)" for s, n in result.flash_overflows)
+    return f"; searched again after the firmware of {built} measured over the {result.board.flash.size:,} B of flash"
 
 
 def _describe_schedule(schedule: Schedule) -> str:

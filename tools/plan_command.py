@@ -13,7 +13,7 @@ from codegen.passes.lowering import lower_graph
 from codegen.passes.specialize import scratch_hint
 from codegen.pipeline import flash_predictor, read_model
 from codegen.schedule.cost_model import load_default
-from codegen.schedule.patch_schedule import stage1_limit
+from codegen.schedule.patch_schedule import can_stream_input, not_split_points, split_points, stage1_limit
 from codegen.schedule.search import (
     RUNTIME_SRAM_BYTES,
     FlashLimit,
@@ -22,6 +22,7 @@ from codegen.schedule.search import (
     Schedule,
     candidates,
     choose,
+    split_floor,
 )
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
@@ -119,15 +120,40 @@ def plan_command(args: argparse.Namespace) -> int:
         chosen, weighed = choose(graph, calls, budget, scratch_hint(target), cost, args.stream_input, flash=flash)
     except (NoScheduleFits, NoScheduleFitsFlash) as exc:
         print(format_candidates(exc.weighed, None, budget, len(exc.weighed) if args.all else 12, board.flash.size))
+        print(format_unweighed(graph, calls, exc.weighed, budget, args.stream_input, args.all))
         _print_stage1_limit(graph, calls)
         raise
     if len(weighed) == 1:  # per-layer fits: still show what else there is
         weighed = [*weighed, *candidates(graph, calls, cost, args.stream_input)[1:]]
     print(format_candidates(weighed, chosen, budget, len(weighed) if args.all else 12, board.flash.size))
+    print(format_unweighed(graph, calls, weighed, budget, args.stream_input, args.all))
     _print_stage1_limit(graph, calls)
     if args.mixed_precision:
         mixed_precision(args, graph, calls, chosen, weighed, budget)
     return 0
+
+
+def format_unweighed(graph: Graph, calls: list[KernelCall], weighed: list[Schedule], budget: int, stream_input: bool,
+                     show_all: bool = False, limit: int = 12) -> str:
+    """Every call position inside stage 1's reach that no schedule split at, with what stopped it: the call and
+    operator that read another stage-1 tensor after it (and the like, see not_split_points), or the budget (its
+    floor: the split tensor and the held input). Positions past stage 1's reach: the line after this one."""
+    rows = [(k, why) for k, why in not_split_points(graph, calls).items()]
+    split = {s.split for s in weighed}
+    for k in split_points(graph, calls):
+        if k not in split:
+            floor = split_floor(graph, calls, k, stream_input and can_stream_input(graph, calls, k))
+            reason = f"its floor {floor:,} B (split tensor + held input) exceeds the SRAM budget" if floor > budget \
+                else "not planned"
+            rows.append((k, reason))
+    rows.sort()
+    lines = [f"split points not weighed: {len(rows)}" if rows else "split points not weighed: none"]
+    for k, why in rows if show_all else rows[:limit]:
+        op = graph.operator(calls[k].op_index)
+        lines.append(f"  after call {k} ({calls[k].kernel}, operator {op.index} {op.op_type}): {why}")
+    if not show_all and len(rows) > limit:
+        lines.append(f"  ... {len(rows) - limit} more (--all lists them)")
+    return "\n".join(lines)
 
 
 def _print_stage1_limit(graph: Graph, calls: list[KernelCall]) -> None:

@@ -10,7 +10,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from codegen.errors import BudgetError, ToolchainError
+from codegen.errors import RegionOverflow, ToolchainError
 from codegen.paths import BOARDS_DIR, FIRMWARE_DIR, RUNTIME_INCLUDE, RUNTIME_SRC
 
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
@@ -50,7 +50,7 @@ def write_tree(root: Path, model_files: dict[str, str], board_layer: str, shared
 
 
 def make(root: Path, stack_bytes: int, what: str, profile: bool = False) -> None:
-    """Run make in `root`; turn a region overflow into a BudgetError that says by how much.
+    """Run make in `root`; turn a region overflow into a BudgetError (RegionOverflow) that says by how much.
     With `profile` the firmware records the timer after every kernel call (make PROFILE=1)."""
     require_toolchain()
     jobs = str(os.cpu_count() or 2)
@@ -62,7 +62,8 @@ def make(root: Path, stack_bytes: int, what: str, profile: bool = False) -> None
     overflows = _OVERFLOW.findall(output)
     if overflows:
         parts = [f"{region} by {int(n):,} bytes" for region, n in overflows]
-        raise BudgetError(f"{what} does not fit: {', '.join(parts)} (the linker's region check)")
+        raise RegionOverflow(f"{what} does not fit: {', '.join(parts)} (the linker's region check)",
+                             {region: int(n) for region, n in overflows})
     tail = "\n".join(output.strip().splitlines()[-15:])
     raise ToolchainError(f"building {what} failed:\n{tail}")
 

@@ -14,7 +14,13 @@ ordinary kernel calls on small per-patch buffers:
 - a layout TRANSPOSE of an NCHW model input to NHWC (a model converted from PyTorch) is folded into the way
   stage 1 reads its input: each patch or band copies its window straight from the NCHW input into an NHWC
   buffer (copy_window_planar), or, with the input streamed, asks model_read_input() for the window's rows
-  channel by channel (read_input_planar); the NHWC copy of the whole input never exists.
+  channel by channel (read_input_planar); the NHWC copy of the whole input never exists;
+- a RESHAPE (or SQUEEZE) of the model input to a 4-D tensor moves no byte, so every row of its output is a
+  contiguous byte range of the input: held, it stays the aliased view it is per layer (run once before the
+  patches, elided by the planner) and stage 1 reads it whole; streamed, each band asks model_read_input() for
+  its new rows of the reshaped tensor at their byte offsets in the input (read_input_window). A RESHAPE to
+  [1, C, H, W] followed by the layout TRANSPOSE (flat NCHW input, as converters emit it) is read through the
+  same way (copy_window_planar / read_input_planar on the input's bytes).
 Stage 2 is unchanged. The expanded call list goes through the same planner, reference executor and emitter
 as any other, so per-patch buffers are reused between patches and bit-exactness is testable the same way.
 """
@@ -55,9 +61,10 @@ BINARY = ("add_s8", "mul_s8", "sub_s8", "add_s16", "sub_s16", "mul_s16", "square
 # Element-wise kernels of one runtime input whose params count elements (`size`): a window sets the count.
 # lut_s8's one constant is its table (RELU, RELU6, RELU_N1_TO_1, HARD_SWISH, TANH on int8).
 UNARY = ("lut_s8", "relu_s16", "logistic_s8", "leaky_relu_s8", "leaky_relu_s16", "sigmoid_s16")
-# Conversions of one runtime input, by `size` too (a constant input is folded, not windowed).
+# Conversions of one runtime input, by `size` too (a constant input is folded, not windowed): among them what
+# converters put in front of the first convolution (QUANTIZE of a float input, DEQUANTIZE + QUANTIZE, CAST).
 CONVERSIONS = ("quantize_f32_s8", "requantize_s8", "quantize_f32_s16", "requantize_s8_s16", "requantize_s16_s8",
-               "requantize_s16_s16")
+               "requantize_s16_s16", "dequantize_s8_f32", "cast_elements")
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,8 @@ def tiles(height: int, width: int, rows: int, cols: int) -> list[Region]:
 
 def is_patchable(call: KernelCall, graph: Graph) -> bool:
     """Whether a call can run on a spatial window of its tensors."""
+    if is_folded_reshape(call, graph):
+        return True
     if len(call.outputs) != 1 or len(graph.tensor(call.outputs[0]).shape) != 4:
         return False
     if any(len(graph.tensor(t).shape) != 4 or graph.tensor(t).shape[0] != 1 for t in call.inputs):
@@ -117,25 +126,72 @@ def is_patchable(call: KernelCall, graph: Graph) -> bool:
     return call.kernel in CONVERSIONS and len(call.inputs) == 1 and not call.consts
 
 
+# Operators that lower to copy_bytes of their whole input: the output is the input's bytes, reinterpreted.
+_BYTE_VIEWS = ("RESHAPE", "SQUEEZE")
+
+
+def input_bytes_of(graph: Graph, t: int) -> int | None:
+    """The model input whose bytes tensor t holds: t itself, or a RESHAPE/SQUEEZE of a model input (a byte view,
+    see is_folded_reshape); None for any other tensor."""
+    if t in graph.inputs:
+        return t
+    op = next((op for op in graph.operators if t in op.outputs), None)
+    if op is not None and op.op_type in _BYTE_VIEWS and op.inputs and op.inputs[0] in graph.inputs:
+        return op.inputs[0]
+    return None
+
+
+def is_folded_reshape(call: KernelCall, graph: Graph) -> bool:
+    """Whether `call` is a RESHAPE (copy_bytes) of a whole model input to a [1, H, W, C] tensor. A reshape moves
+    no byte, so row r of its output is bytes [r*W*C, (r+1)*W*C) of the input: stage 1 reads those rows straight
+    from the input (held: through the aliased view; streamed: at those offsets through model_read_input())."""
+    if call.kernel != "copy_bytes" or len(call.inputs) != 1 or call.consts or call.inputs[0] not in graph.inputs:
+        return False
+    x, y = graph.tensor(call.inputs[0]), graph.tensor(call.outputs[0])
+    return len(y.shape) == 4 and y.shape[0] == 1 and call.params.num_bytes == x.nbytes == y.nbytes
+
+
 def is_layout_transpose(call: KernelCall, graph: Graph) -> bool:
-    """Whether `call` is a TRANSPOSE (0, 2, 3, 1) of an NCHW model input to NHWC: stage 1 then reads its windows
-    straight from the NCHW input (planar_call) instead of a transposed copy of the whole input."""
+    """Whether `call` is a TRANSPOSE (0, 2, 3, 1) of an NCHW model input (or of a RESHAPE of one, e.g. a flat
+    [1, C*H*W] input) to NHWC: stage 1 then reads its windows straight from the input's bytes (planar_call)
+    instead of a transposed copy of the whole input."""
     return (call.kernel == "transpose_s8" and tuple(call.params.perm) == (0, 2, 3, 1) and len(call.inputs) == 1
-            and call.inputs[0] in graph.inputs and len(graph.tensor(call.inputs[0]).shape) == 4
+            and input_bytes_of(graph, call.inputs[0]) is not None and len(graph.tensor(call.inputs[0]).shape) == 4
             and graph.tensor(call.inputs[0]).dtype == "int8")
+
+
+def not_foldable(call: KernelCall, graph: Graph) -> str | None:
+    """Why a call reading the model input's bytes (the input, or a reshape of it) cannot be folded into the way
+    stage 1 reads its input; None when it can, or when it does not read them."""
+    if call.kernel == "copy_bytes" and call.inputs and call.inputs[0] not in graph.inputs:
+        return "only a RESHAPE of the model input itself is folded (this one reshapes a computed tensor)"
+    if not call.inputs or input_bytes_of(graph, call.inputs[0]) is None:
+        return None
+    y = graph.tensor(call.outputs[0]) if call.outputs else None
+    if call.kernel == "copy_bytes" and not is_folded_reshape(call, graph) and y is not None:
+        return f"its output {list(y.shape)} is not a [1, H, W, C] tensor"
+    if call.kernel.startswith("transpose") and not is_layout_transpose(call, graph):
+        perm = tuple(getattr(call.params, "perm", ()))
+        src = graph.tensor(call.inputs[0])
+        if src.dtype != "int8":
+            return f"a TRANSPOSE of a {src.dtype} input is not folded (int8 only)"
+        return (f"TRANSPOSE perm {perm} of the input is not row-local (an output row is not read from whole rows "
+                "of the input's planes)")
+    return None
 
 
 def planar_call(graph: Graph, call: KernelCall, out: Region, streamed: bool = False) -> KernelCall:
     """A folded layout TRANSPOSE computing only `out` of its NHWC output: the window copied from the NCHW
     input (held), or read through model_read_input() channel row by channel row (streamed)."""
     src = graph.tensor(call.inputs[0])
-    _, channels, height, width = src.shape
+    _, channels, height, width = src.shape  # the NCHW tensor: the input, or a reshape of it (the same bytes)
     fields = {"channels": channels, "rows": out.h, "cols": out.w, "src_offset": out.y0 * width + out.x0,
               "src_row_stride": width, "src_plane_stride": height * width, "dst_offset": 0,
               "dst_stride": out.w * channels, "dst_bytes": out.h * out.w * channels}
     if streamed:
-        params = ReadInputPlanarParams(**fields, input=graph.inputs.index(src.index))
-        return KernelCall("read_input_planar", params, (src.index,), (), call.outputs, call.op_index)
+        root = input_bytes_of(graph, src.index)
+        params = ReadInputPlanarParams(**fields, input=graph.inputs.index(root))
+        return KernelCall("read_input_planar", params, (root,), (), call.outputs, call.op_index)
     return KernelCall("copy_window_planar", PlanarWindowParams(**fields), (src.index,), (), call.outputs,
                       call.op_index)
 
@@ -176,6 +232,8 @@ def split_points(graph: Graph, calls: list[KernelCall]) -> list[int]:
         if not is_patchable(call, graph):
             break
         produced.update(call.outputs)
+        if is_folded_reshape(call, graph):  # the input's own bytes: nothing to split
+            continue
         split = call.outputs[0]
         later_reads = {t for c in calls[k + 1 :] for t in c.inputs}
         crossing = (produced & later_reads) | (produced & set(graph.outputs))
@@ -184,13 +242,62 @@ def split_points(graph: Graph, calls: list[KernelCall]) -> list[int]:
     return points
 
 
+def not_split_points(graph: Graph, calls: list[KernelCall]) -> dict[int, str]:
+    """Call positions before stage 1's limit (stage1_limit) that are not split points, each with why: another
+    tensor of stage 1 is read after it (naming the call and operator that read it), its output has one row, it
+    is the last call, or it is a folded reshape of the input."""
+    points = set(split_points(graph, calls))
+    produced: set[int] = set()
+    why: dict[int, str] = {}
+    for k, call in enumerate(calls):
+        if not is_patchable(call, graph):
+            break
+        produced.update(call.outputs)
+        if k in points:
+            continue
+        split = call.outputs[0]
+        if is_folded_reshape(call, graph):
+            why[k] = "a folded reshape of the input (its bytes, read by stage 1)"
+            continue
+        if k + 1 == len(calls):
+            why[k] = "the last call"
+            continue
+        if split in graph.outputs:
+            why[k] = f"its output t{split} is a model output"
+            continue
+        later = next(((j, t) for j in range(k + 1, len(calls)) for t in calls[j].inputs
+                      if t in produced and t != split), None)
+        if later is not None:
+            j, t = later
+            op = graph.operator(calls[j].op_index)
+            why[k] = f"t{t} is also read after it, by call {j} ({calls[j].kernel}, operator {op.index} {op.op_type})"
+        elif produced & set(graph.outputs):
+            why[k] = "a model output is produced in stage 1"
+        elif graph.tensor(split).shape[1] <= 1:
+            why[k] = f"its output t{split} has one row"
+        else:
+            why[k] = f"its output t{split} is not read after it"
+    return why
+
+
 def stage1_limit(graph: Graph, calls: list[KernelCall]) -> str | None:
     """Why stage 1 can extend no further (split points past it are not weighed): the first call that cannot run
     on a window, or None when every call can."""
     for k, call in enumerate(calls):
         if not is_patchable(call, graph):
             op = graph.operator(call.op_index)
-            return f"call {k} ({call.kernel}, operator {op.index} {op.op_type}) cannot run in patches or bands"
+            why = not_foldable(call, graph) or _not_nhwc(call, graph)
+            return (f"call {k} ({call.kernel}, operator {op.index} {op.op_type}) cannot run in patches or bands"
+                    + (f": {why}" if why else ""))
+    return None
+
+
+def _not_nhwc(call: KernelCall, graph: Graph) -> str | None:
+    """The first of the call's tensors that is not a [1, H, W, C] tensor, said as a reason."""
+    for t in (*call.inputs, *call.outputs):
+        shape = graph.tensor(t).shape
+        if len(shape) != 4 or shape[0] != 1:
+            return f"tensor {t} {list(shape)} is not a [1, H, W, C] tensor"
     return None
 
 
@@ -199,7 +306,8 @@ def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, i
     tensors = list(graph.tensors)
     stage1, stage2 = calls[: split + 1], calls[split + 1 :]
     split_tensor = graph.tensor(stage1[-1].outputs[0])
-    out_calls: list[KernelCall] = []
+    # Folded reshapes run once, whole, before the patches: the planner aliases them (no byte moves).
+    out_calls: list[KernelCall] = [c for c in stage1 if is_folded_reshape(c, graph)]
 
     def new_buffer(like: Tensor, region: Region, tag: str) -> int:
         index = len(tensors)
@@ -217,6 +325,8 @@ def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, i
                 required[t] = input_region(call, out, graph.tensor(t)).union(required.get(t))
         buffers: dict[int, tuple[int, Region]] = {}  # stage-1 tensor -> (patch buffer, its region)
         for call in stage1:
+            if is_folded_reshape(call, graph):
+                continue  # read whole, as the input is
             out_tensor = graph.tensor(call.outputs[0])
             region = required[out_tensor.index]
             sources = [buffers.get(t, (t, full_region(graph.tensor(t)))) for t in call.inputs]
@@ -321,6 +431,9 @@ class _NewTensors:
     def __init__(self, graph: Graph):
         self.tensors = list(graph.tensors)
         self.views = dict(graph.views)
+        # tensor -> the tensor whose bytes it is (a held folded reshape -> the input): views name the latter, so
+        # the planner may still alias the reshape away
+        self.same_bytes: dict[int, int] = {}
 
     def add(self, like: Tensor, rows: int, cols: int, tag: str) -> int:
         index = len(self.tensors)
@@ -332,6 +445,7 @@ class _NewTensors:
         """`rows` rows of `cols` columns from row `row` of a buffer whose rows are `cols` wide."""
         index = self.add(like, rows, cols, "view")
         offset = row * cols * _element_bytes(like)
+        base = self.same_bytes.get(base, base)
         while base in self.views:  # a view of a view: name the buffer itself
             base, extra = self.views[base]
             offset += extra
@@ -362,11 +476,22 @@ def expand_cached(
     """
     new_tensors = _NewTensors(graph)
     streamed = graph.inputs[0] if stream_input else None
-    # A streamed NCHW input's layout TRANSPOSE reads the input's rows itself, into its output's line buffer.
-    folded = streamed is not None and is_layout_transpose(calls[start], graph)
+    # A streamed input read only through a folded layout TRANSPOSE or RESHAPE: that call reads the input's rows
+    # itself, into its output's line buffer (no line buffer of the input).
+    folded = streamed is not None and _read_through(graph, calls)
     if stream_input and (start or not can_stream_input(graph, calls, split)):
         raise ValueError(f"{graph.name}: the input cannot be streamed with stage 1 ending at call {split}")
     prefix, stage1, stage2 = calls[:start], calls[start : split + 1], calls[split + 1 :]
+    # Folded reshapes of the input. Held: run once before the bands (aliased by the planner) and read whole.
+    # Streamed: each band reads its new rows from the input, unless only layout TRANSPOSEs read the reshape
+    # (they then read the input's bytes themselves: `through`, no call and no buffer).
+    reshapes = [c for c in stage1 if is_folded_reshape(c, graph)]
+    through = {c.outputs[0] for c in reshapes if streamed is not None
+               and all(is_layout_transpose(r, graph) for r in calls if c.outputs[0] in r.inputs)}
+    skipped = {c.outputs[0] for c in reshapes if streamed is None or c.outputs[0] in through}
+    if streamed is None:
+        prefix = prefix + reshapes
+        new_tensors.same_bytes = {c.outputs[0]: c.inputs[0] for c in reshapes}
     split_tensor = graph.tensor(stage1[-1].outputs[0])
     height, width = split_tensor.shape[1], split_tensor.shape[2]
     schedule = []  # per strip, per band: tensor -> required region
@@ -385,7 +510,7 @@ def expand_cached(
     # One line buffer per stage-1 tensor; with one strip the split tensor is written in place, whole rows.
     direct = strips == 1
     lines: dict[int, int] = {}
-    lined = [c.outputs[0] for c in (stage1[:-1] if direct else stage1)]
+    lined = [c.outputs[0] for c in (stage1[:-1] if direct else stage1) if c.outputs[0] not in skipped]
     for t in lined if streamed is None or folded else [streamed, *lined]:
         needed = [r[t] for per_band in schedule for r in per_band if t in r]
         lines[t] = new_tensors.add(graph.tensor(t), max(r.h for r in needed), max(r.w for r in needed), "lines")
@@ -401,13 +526,15 @@ def expand_cached(
                     out_calls.append(_read_input_call(graph, streamed, new, out, stage1[0].op_index))
             for call in stage1:
                 t = graph.tensor(call.outputs[0])
-                if t.index not in regions:
+                if t.index not in regions or t.index in skipped:
                     continue
                 new, out = _new_rows(t, regions, previous, lines, new_tensors, out_calls, call.op_index)
                 if out is None:
                     continue
                 if is_layout_transpose(call, graph):
                     band_call = planar_call(graph, call, new, streamed=folded)
+                elif is_folded_reshape(call, graph):  # streamed: the reshaped rows at their input offsets
+                    band_call = _read_input_call(graph, call.inputs[0], new, out, call.op_index, like=t)
                 else:
                     band_call = _band_call(call, new, regions, lines, new_tensors, graph, out_calls)
                 out_calls.append(dataclasses.replace(band_call, outputs=(out,)))
@@ -420,10 +547,18 @@ def expand_cached(
 
 
 def can_stream_input(graph: Graph, calls: list[KernelCall], split: int) -> bool:
-    """Whether cached bands may read the model's (single, NHWC) input row by row: only stage 1 reads it."""
-    if len(graph.inputs) != 1 or len(graph.tensor(graph.inputs[0]).shape) != 4:
+    """Whether cached bands may read the model's single input row by row: only stage 1 reads it, and it is NHWC
+    or read only through a folded layout TRANSPOSE or RESHAPE (_read_through)."""
+    if len(graph.inputs) != 1 or (len(graph.tensor(graph.inputs[0]).shape) != 4 and not _read_through(graph, calls)):
         return False
     return all(graph.inputs[0] not in c.inputs for c in calls[split + 1 :]) and graph.inputs[0] not in graph.outputs
+
+
+def _read_through(graph: Graph, calls: list[KernelCall]) -> bool:
+    """Whether the model input's only reader is the first call, a folded layout TRANSPOSE or RESHAPE."""
+    readers = [c for c in calls if graph.inputs[0] in c.inputs]
+    return (len(readers) == 1 and readers[0] is calls[0]
+            and (is_layout_transpose(calls[0], graph) or is_folded_reshape(calls[0], graph)))
 
 
 def _new_rows(t: Tensor, regions: dict[int, Region], previous: dict[int, Region], lines: dict[int, int],
@@ -445,9 +580,11 @@ def _new_rows(t: Tensor, regions: dict[int, Region], previous: dict[int, Region]
     return new, new_tensors.view(t.index, t, new.y0, new.h, new.w)
 
 
-def _read_input_call(graph: Graph, streamed: int, new: Region, out: int, op_index: int) -> KernelCall:
-    """Read the rows `new` of the streamed input into the view `out` (exactly those rows)."""
-    t = graph.tensor(streamed)
+def _read_input_call(graph: Graph, streamed: int, new: Region, out: int, op_index: int,
+                     like: Tensor | None = None) -> KernelCall:
+    """Read the rows `new` of the streamed input into the view `out` (exactly those rows). With `like`, the rows
+    are those of a reshape of the input (its bytes, laid out as `like`)."""
+    t = graph.tensor(streamed) if like is None else like
     px = _element_bytes(t)
     params = ReadInputParams(rows=new.h, row_bytes=new.w * px, src_offset=(new.y0 * t.shape[2] + new.x0) * px,
                              src_stride=t.shape[2] * px, dst_offset=0, dst_stride=new.w * px,

@@ -40,10 +40,13 @@ FLASH_CHECKS = 12
 
 @dataclass(frozen=True)
 class FlashLimit:
-    """The board's flash and a predictor: the search skips schedules whose predicted flash exceeds it."""
+    """The board's flash and a predictor: the search skips schedules whose predicted flash exceeds it. `measured`
+    holds the flash a build measured for schedules (by schedule_key) whose firmware linked over the board's: that
+    figure replaces the prediction, so the search skips them (tools/build.py searches again with it)."""
 
     flash_bytes: int
     predict: FlashPredictor
+    measured: dict[tuple, int] = field(default_factory=dict)
 Expansion = tuple[Graph, list[KernelCall]]
 
 
@@ -64,6 +67,7 @@ class Schedule:
     flash_bytes: int | None = None  # predicted flash, when the search checked it against the board's flash
     flash: str = ""  # how the predicted flash divides (weights + code)
     over_flash: bool = False  # skipped: its predicted flash exceeds the board's
+    flash_measured: bool = False  # flash_bytes is what a build of it measured (it linked over the board's flash)
 
     @property
     def mac_overhead(self) -> float:
@@ -156,8 +160,9 @@ class NoScheduleFitsFlash(BudgetError):
 
     def __init__(self, model: str, flash_bytes: int, smallest: Schedule, weighed: list[Schedule], checked: int):
         self.model, self.flash_bytes, self.smallest, self.weighed = model, flash_bytes, smallest, weighed
+        how = "measured by a build" if smallest.flash_measured else "predicted"
         super().__init__(
-            f"{model} does not fit: FLASH by {(smallest.flash_bytes or 0) - flash_bytes:,} bytes, predicted (the "
+            f"{model} does not fit: FLASH by {(smallest.flash_bytes or 0) - flash_bytes:,} bytes, {how} (the "
             f"{checked} schedule(s) checked that fit the SRAM budget all need more than the {flash_bytes:,} bytes "
             f"of flash; the smallest, {smallest.describe()}, needs {smallest.flash})")
 @dataclass
@@ -170,8 +175,12 @@ class SearchCache:
     fast_arenas: dict[tuple, int] = field(default_factory=dict)
 
 
-def _key(schedule: Schedule) -> tuple:
+def schedule_key(schedule: Schedule) -> tuple:
+    """What identifies a schedule's calls (split, grid, family, banding), whatever figures it carries."""
     return (schedule.split, schedule.grid, schedule.cached, schedule.streamed, schedule.banded)
+
+
+_key = schedule_key
 
 
 class NoScheduleFits(BudgetError):
@@ -246,8 +255,13 @@ def _within_flash(graph: Graph, chosen: Schedule, weighed: list[Schedule], sram_
             continue
         if len(checked) == FLASH_CHECKS:
             break
-        needed, how = flash.predict(s)
-        checked[id(s)] = dataclasses.replace(s, flash_bytes=needed, flash=how, over_flash=needed > flash.flash_bytes)
+        measured = flash.measured.get(schedule_key(s))
+        if measured is not None:
+            needed, how = measured, f"{measured:,} B measured (its firmware did not link)"
+        else:
+            needed, how = flash.predict(s)
+        checked[id(s)] = dataclasses.replace(s, flash_bytes=needed, flash=how, over_flash=needed > flash.flash_bytes,
+                                             flash_measured=measured is not None)
         if not checked[id(s)].over_flash:
             break
     listed = any(s is chosen for s in weighed)  # not when per-layer fits (the search then lists nothing else)

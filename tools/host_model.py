@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from codegen.ir import NUMPY_DTYPES, Graph
-from codegen.paths import RUNTIME_INCLUDE
+from codegen.paths import runtime_include_flags
 from tools.host_runtime import HOST_CFLAGS, build_host_archive
 
 
@@ -31,7 +31,7 @@ class HostModel:
             (work_dir / name).write_text(text)
         lib = work_dir / "libmodel.so"
         c_files = [str(work_dir / n) for n in [*sources, "host_input_source.c"] if n.endswith(".c")]
-        cmd = ["gcc", *HOST_CFLAGS, "-I", str(work_dir), "-I", str(RUNTIME_INCLUDE), *c_files,
+        cmd = ["gcc", *HOST_CFLAGS, "-I", str(work_dir), *runtime_include_flags(), *c_files,
                str(build_host_archive()), "-o", str(lib), "-lm"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:

@@ -15,19 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from codegen.kernels.base import KernelParams
-from codegen.paths import HOST_BUILD_DIR, RUNTIME_INCLUDE, RUNTIME_SRC
+from codegen.paths import HOST_BUILD_DIR, RUNTIME_DIR, runtime_headers, runtime_include_flags, runtime_sources
 
 HOST_CFLAGS = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-ffp-contract=off"]
 
 
-def runtime_sources() -> list[Path]:
-    return sorted(RUNTIME_SRC.glob("*.c"))
-
-
 def _sources_digest(sources: list[Path]) -> str:
     digest = hashlib.sha256()
-    for path in sources + sorted(RUNTIME_INCLUDE.glob("*.h")):
-        digest.update(path.name.encode())
+    for path in sources + runtime_headers():
+        # the path inside the runtime, so moving a file between groups rebuilds too
+        name = path.relative_to(RUNTIME_DIR) if path.is_relative_to(RUNTIME_DIR) else path.name
+        digest.update(str(name).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -38,7 +36,7 @@ def build_host_library(extra_sources: list[Path] | None = None, out_dir: Path = 
     lib = out_dir / f"libmcu_runtime-{_sources_digest(sources)}.so"
     if not lib.exists():
         tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-        cmd = ["gcc", *HOST_CFLAGS, "-I", str(RUNTIME_INCLUDE), *map(str, sources), "-o", str(tmp), "-lm"]
+        cmd = ["gcc", *HOST_CFLAGS, *runtime_include_flags(), *map(str, sources), "-o", str(tmp), "-lm"]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         tmp.replace(lib)  # atomic: concurrent test workers never load a half-written library
     return lib
@@ -56,7 +54,7 @@ def build_host_archive(out_dir: Path = HOST_BUILD_DIR) -> Path:
         for src in sources:
             obj = obj_dir / (src.stem + ".o")
             flags = [f for f in HOST_CFLAGS if f != "-shared"]
-            cmd = ["gcc", *flags, "-I", str(RUNTIME_INCLUDE), "-c", str(src), "-o", str(obj)]
+            cmd = ["gcc", *flags, *runtime_include_flags(), "-c", str(src), "-o", str(obj)]
             subprocess.run(cmd, check=True, capture_output=True, text=True)
             objects.append(str(obj))
         tmp = archive.with_suffix(f".{os.getpid()}.tmp")

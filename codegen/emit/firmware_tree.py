@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from codegen.errors import RegionOverflow, ToolchainError
-from codegen.paths import BOARDS_DIR, FIRMWARE_DIR, RUNTIME_INCLUDE, RUNTIME_SRC
+from codegen.paths import BOARDS_DIR, FIRMWARE_DIR, runtime_groups
 
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
 INSTALL_HINT = "run scripts/setup.sh, or: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi make"
@@ -35,8 +35,8 @@ def write_tree(root: Path, model_files: dict[str, str], board_layer: str, shared
         (root / "model").mkdir()
         for name, text in model_files.items():
             (root / "model" / name).write_text(text)
-        shutil.copytree(RUNTIME_INCLUDE, root / "mcu_runtime" / "include")
-        shutil.copytree(RUNTIME_SRC, root / "mcu_runtime" / "src")
+        for group in runtime_groups():
+            shutil.copytree(group, root / "mcu_runtime" / group.name, ignore=shutil.ignore_patterns("*.md"))
         shutil.copytree(FIRMWARE_DIR, root / "firmware", ignore=shutil.ignore_patterns("Makefile", "*.md"))
     else:
         for name in ("model", "mcu_runtime", "firmware"):

@@ -3,7 +3,7 @@
 Every kernel family module (one per file in this package) provides
   LOWERINGS:  op type -> function(op, graph) -> list[KernelCall]   (raise Unsupported to refuse)
   REFERENCES: kernel name -> NumPy function(params, *inputs, *consts) -> output array
-and the C side `mcu_runtime/src/<family>.c` implements
+and the C side `mcu_runtime/<group>/<family>.c` implements
   void <kernel>(const <params C type> *p, <inputs...>, <consts...>, <outputs...>[, scratch]);
 The same KernelCall drives the NumPy reference executor, the host (ctypes) tests and the C emitter, so the
 parameter derivation (TFLite's quantization arithmetic) is written exactly once.

@@ -1,4 +1,4 @@
-"""TFLite's integer arithmetic, in NumPy, written to match `mcu_runtime/include/fixedpoint_s32.h` bit for bit.
+"""TFLite's integer arithmetic, in NumPy, written to match `mcu_runtime/common/fixedpoint_s32.h` bit for bit.
 
 Functions take scalars or int arrays and return int64 arrays holding int32 values: int64 gives headroom
 for the intermediate products; callers cast at the end.

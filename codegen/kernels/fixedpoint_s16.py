@@ -1,6 +1,6 @@
 """TFLite's integer arithmetic for 16x8 kernels (int16 activations, int8 weights), in NumPy.
 
-Bit-identical to `mcu_runtime/include/fixedpoint_s64.h`. The int8 arithmetic lives in fixedpoint.py; this adds
+Bit-identical to `mcu_runtime/common/fixedpoint_s64.h`. The int8 arithmetic lives in fixedpoint.py; this adds
 what the int16 paths use on top: the int64-accumulator MultiplyByQuantizedMultiplier (a 16-bit reduced
 multiplier, one rounding) and activation ranges for any integer output type.
 """

@@ -3,7 +3,7 @@
 A fixed-point value with `k` integer bits is an int32 `raw` meaning raw / 2^(31 - k) (gemmlowp's
 FixedPoint<int32_t, k>). Products of such values are saturating rounding doubling high multiplies, sums
 wrap like int32 registers, and every function below reproduces the exact integer steps TFLite (Micro)
-performs, so `mcu_runtime/include/fixedpoint_exp.h` (the C twin) can be checked against it bit for bit.
+performs, so `mcu_runtime/common/fixedpoint_exp.h` (the C twin) can be checked against it bit for bit.
 
 Functions take scalars or int arrays and return int64 arrays holding int32 values.
 """

@@ -129,10 +129,10 @@ def test_console_copies_every_byte_and_tracks_line_ends(capsys: pytest.CaptureFi
 def test_monitor_on_the_emulated_board(tmp_path: Path) -> None:
     """The emulated firmware boots under the monitor (it prints no text of its own) and Ctrl-C ends both.
     The build directory holds what monitor reads: report.json (the board) and the emulated firmware (the
-    protocol stub of tests/firmware/test_firmware_stub.py, cheap to build and independent of the kernels)."""
+    protocol stub of tests/firmware/runtime/test_firmware_stub.py, cheap to build and independent of the kernels)."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm missing")
-    from tests.firmware.test_firmware_stub import build_stub_firmware
+    from tests.firmware.runtime.test_firmware_stub import build_stub_firmware
 
     build_dir = tmp_path / "b"
     elf = build_stub_firmware(tmp_path / "stub")

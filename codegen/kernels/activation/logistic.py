@@ -1,7 +1,7 @@
 """LOGISTIC (sigmoid) for int8 tensors, as TFLite Micro's reference integer kernel.
 
 Prepare (here) maps the input scale to a Q4.27 multiplier/shift and an input radius beyond which the
-output saturates; the kernel (mcu_runtime/src/logistic_s8.c) evaluates gemmlowp's fixed-point logistic.
+output saturates; the kernel (mcu_runtime/activation/logistic_s8.c) evaluates gemmlowp's fixed-point logistic.
 """
 
 from __future__ import annotations

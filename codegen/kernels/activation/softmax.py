@@ -2,11 +2,11 @@
 
 Prepare (here) turns beta * input_scale into a Q0.31 multiplier and left shift that map a difference from
 the row maximum to Q5.26, plus diff_min, the difference below which exp() is negligible. The kernels
-(mcu_runtime/src/softmax_s8.c) then run gemmlowp's fixed-point exp / reciprocal / log.
+(mcu_runtime/activation/softmax_s8.c) then run gemmlowp's fixed-point exp / reciprocal / log.
 
 LOG_SOFTMAX also has a float32 kernel, because models with float outputs (lenet-300-100) dequantize the
 logits first; it follows TFLM's float reference, but with correctly rounded expf/logf of our own
-(mcu_runtime/src/float_math.c, ported below operation by operation) instead of the C library's, so the host
+(mcu_runtime/common/float_math.c, ported below operation by operation) instead of the C library's, so the host
 and the device give the same bits without libm.
 """
 
@@ -205,7 +205,7 @@ def softmax_rows_beyond_tflm(p: SoftmaxParams, x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# mcu_expf / mcu_logf: a port of mcu_runtime/src/float_math.c to Python floats (IEEE doubles, round to
+# mcu_expf / mcu_logf: a port of mcu_runtime/common/float_math.c to Python floats (IEEE doubles, round to
 # nearest, no FMA), so every operation below rounds exactly as its C counterpart and the results are the same
 # bits. The comments and the error analysis are in the C file; keep the two in step.
 

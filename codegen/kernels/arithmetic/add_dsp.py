@@ -2,7 +2,7 @@
 
 TFLite's int8 ADD (add_s8_ref) computes x_i = (a_i + offset_i) * 2^20, s_i = RDBP(SRDHM(x_i, m_i), -shift_i),
 y = RDBP(SRDHM(s_1 + s_2, m_o), -shift_o) + output zero point, clamped (SRDHM: gemmlowp's
-SaturatingRoundingDoublingHighMul, RDBP: RoundingDivideByPOT). mcu_runtime/src/add_s8_dsp.c gets the same
+SaturatingRoundingDoublingHighMul, RDBP: RoundingDivideByPOT). mcu_runtime/arithmetic/add_s8_dsp.c gets the same
 values from these identities (tests/codegen/kernels/arithmetic/test_kernel_add_dsp.py checks each against
 codegen.kernels.fixedpoint):
 

@@ -19,7 +19,7 @@ from codegen.kernels.movement.reshape import CopyBytesParams
 
 HEADER = "cast.h"
 
-# Type codes shared with mcu_runtime/include/cast.h.
+# Type codes shared with mcu_runtime/arithmetic/cast.h.
 TYPE_CODES = {"int8": 0, "uint8": 1, "int16": 2, "uint16": 3, "int32": 4, "uint32": 5, "float32": 6}
 # The types lowered: all pairs among them run in TFLite Micro and are tested against it (TFLM refuses e.g.
 # uint8 -> int32, so uint8 and uint16 stay out although the C kernel reads and writes them).

@@ -1,6 +1,6 @@
 """CONV_2D on cores with the DSP extension: a bit-identical replacement for conv2d_s8 (SMLAD, two MACs each).
 
-The specializer re-lays the constants out for mcu_runtime/src/conv2d_s8_dsp.c as one int32 row per output
+The specializer re-lays the constants out for mcu_runtime/conv/conv2d_s8_dsp.c as one int32 row per output
 channel, the order the kernel reads them: {bias', k_pad, k_pad / 4 words of taps, mult, rnd, rshift}.
 
 - taps: the filter row as int8, zero-padded to k_pad (a multiple of 8), in the order the kernel's im2col

@@ -1,7 +1,7 @@
 """DEPTHWISE_CONV_2D on cores with the DSP extension: a bit-identical replacement for depthwise_conv2d_s8.
 
 The specializer turns a portable call (depth multiplier 1 or a multiple of 4; any padding, negative for a patch
-window inside a larger input buffer) into one of mcu_runtime/src/depthwise_conv2d_s8_dsp.c's kernels and re-lays
+window inside a larger input buffer) into one of mcu_runtime/conv/depthwise_conv2d_s8_dsp.c's kernels and re-lays
 its constants out as one int32 stream, per group of four output channels c0..c3 (the last group zero-padded),
 in the order the kernel reads it:
 

@@ -1,6 +1,6 @@
 """FULLY_CONNECTED on cores with the DSP extension: a bit-identical replacement for the portable kernels.
 
-The specializer re-lays the constants out for mcu_runtime/src/fully_connected_s8_dsp.c.
+The specializer re-lays the constants out for mcu_runtime/conv/fully_connected_s8_dsp.c.
 
 filter (int32 words): output rows in pairs (r0, r1), padded to an even count with a zero row and to a
 multiple of four columns with zeros. For input columns j and j + 2 one word holds the bytes

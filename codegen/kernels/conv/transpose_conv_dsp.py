@@ -1,5 +1,5 @@
 """TRANSPOSE_CONV on cores with the DSP extension: bit-identical replacements for transpose_conv_s8 and
-transpose_conv_s16 (mcu_runtime/src/transpose_conv_dsp.c).
+transpose_conv_s16 (mcu_runtime/conv/transpose_conv_dsp.c).
 
 - int8: SXTAB16 adds the input offset to two sign-extended int8 inputs (lanes within +-255) and SMLAD
   multiplies them by two sign-extended weights; the int32 sum wraps modulo 2^32 as TFLite's does, so the result

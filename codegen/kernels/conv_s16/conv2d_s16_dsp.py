@@ -1,11 +1,11 @@
 """CONV_2D 16x8 (int16 activations, int8 weights) on cores with the DSP extension: a bit-identical
-replacement for conv2d_s16 / conv2d_s16_b32 (mcu_runtime/src/conv2d_s16_dsp.c).
+replacement for conv2d_s16 / conv2d_s16_b32 (mcu_runtime/conv_s16/conv2d_s16_dsp.c).
 
 The kernel multiplies pairs of int16 inputs by pairs of weights with SMLALD (a 64-bit accumulator, so the
 int64 sum is exact at any depth). SXTB16 sign-extends bytes 0 and 2 of a word: a filter tap's in_c weights are
 stored in groups of four as {w0, w2, w1, w3}, so SXTB16 of a weight word is {w0, w1} and of it rotated by
 8 bits {w2, w3}, matching the input words {x0, x1} and {x2, x3} as loaded. The in_c % 4 weights left at the
-end of each tap keep their order (mcu_runtime/include/dot_s16_dsp.h). Same parameters, bias and multipliers;
+end of each tap keep their order (mcu_runtime/common/dot_s16_dsp.h). Same parameters, bias and multipliers;
 only the filter's byte order changes. Taken when a tap holds at least one group (in_c >= 4).
 """
 

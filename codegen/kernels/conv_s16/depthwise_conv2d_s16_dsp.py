@@ -1,5 +1,5 @@
 """DEPTHWISE_CONV_2D 16x8 (int16 activations, int8 weights) on cores with the DSP extension: a bit-identical
-replacement for depthwise_conv2d_s16 (mcu_runtime/src/depthwise_conv2d_s16_dsp.c).
+replacement for depthwise_conv2d_s16 (mcu_runtime/conv_s16/depthwise_conv2d_s16_dsp.c).
 
 Depthwise has no sum over channels, so SMLALD (which adds its two products) does not apply; the kernel keeps
 four output channels' sums apart and feeds each tap's four MACs from one weight word: each tap's out_c weights

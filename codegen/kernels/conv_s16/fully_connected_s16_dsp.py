@@ -1,5 +1,5 @@
 """FULLY_CONNECTED 16x8 on cores with the DSP extension: a bit-identical replacement for fully_connected_s16 /
-fully_connected_s16_b32 (mcu_runtime/src/fully_connected_s16_dsp.c). Each weight row is stored in groups of
+fully_connected_s16_b32 (mcu_runtime/conv_s16/fully_connected_s16_dsp.c). Each weight row is stored in groups of
 four as {w0, w2, w1, w3} (conv2d_s16_dsp.relay_groups), so SXTB16 and SMLALD take four MACs per weight word;
 the in_features % 4 weights at the end of a row keep their order. Taken when a row holds at least one group.
 """

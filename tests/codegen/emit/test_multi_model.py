@@ -12,7 +12,7 @@ import pytest
 
 from codegen.emit.multi_model import SHARED_ARENA, ModelPart, combine_models, model_prefixes
 from codegen.frontend.tflite_writer import write_tflite
-from codegen.paths import RUNTIME_INCLUDE
+from codegen.paths import runtime_include_flags
 from codegen.pipeline import compile_graph
 from tests.codegen.kernels.sequence.test_svdf_model import _two_svdfs
 
@@ -52,8 +52,8 @@ def test_two_copies_of_a_model_link_into_one_image(tmp_path: Path) -> None:
     for name in files:
         if name.endswith(".c"):
             obj = tmp_path / (name[:-2] + ".o")
-            subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-c", "-I", str(tmp_path), "-I",
-                            str(RUNTIME_INCLUDE), str(tmp_path / name), "-o", str(obj)], check=True)
+            subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-c", "-I", str(tmp_path),
+                            *runtime_include_flags(), str(tmp_path / name), "-o", str(obj)], check=True)
             objects.append(str(obj))
     # A relocatable link of all the models' objects fails on any symbol defined twice.
     subprocess.run(["gcc", "-r", "-nostdlib", "-o", str(tmp_path / "all.o"), *objects], check=True)

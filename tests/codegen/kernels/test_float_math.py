@@ -1,4 +1,4 @@
-"""mcu_expf / mcu_logf (mcu_runtime/src/float_math.c) and their Python port (codegen/kernels/activation/softmax.py).
+"""mcu_expf / mcu_logf (mcu_runtime/common/float_math.c) and their Python port (codegen/kernels/activation/softmax.py).
 
 Truth is exp / log of the exact float input computed with Python's decimal module at 60 digits, then rounded
 to float32 exactly with fractions (ties to even). Both the C (host build) and the Python port must return it
@@ -20,13 +20,13 @@ import pytest
 
 from codegen.frontend.tflite_reader import parse_tflite
 from codegen.kernels.activation import softmax
-from codegen.paths import RUNTIME_INCLUDE, RUNTIME_SRC
+from codegen.paths import runtime_include_flags, runtime_source
 from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
 from tools.host_model import HostModel
 from tools.host_runtime import HOST_CFLAGS
 
-FLOAT_MATH_C = RUNTIME_SRC / "float_math.c"
+FLOAT_MATH_C = runtime_source("float_math.c")
 F32_MAX = np.finfo(np.float32).max
 
 # Inputs on which the double evaluation fails Ziv's test, so the double-double path decides. An exhaustive
@@ -124,7 +124,7 @@ def c_funcs(host_runtime) -> dict[str, np.ufunc]:
 @pytest.fixture(scope="module")
 def c_slow_funcs(tmp_path_factory) -> dict[str, np.ufunc]:
     lib = tmp_path_factory.mktemp("float_math") / "libfloat_math_slow.so"
-    subprocess.run(["gcc", *HOST_CFLAGS, "-DFLOAT_MATH_FAST_PATH=0", "-I", str(RUNTIME_INCLUDE),
+    subprocess.run(["gcc", *HOST_CFLAGS, "-DFLOAT_MATH_FAST_PATH=0", *runtime_include_flags(),
                     str(FLOAT_MATH_C), "-o", str(lib)], check=True, capture_output=True, text=True)
     so = ctypes.CDLL(str(lib))
     return {name: _bind(so, name) for name in ("mcu_expf", "mcu_logf")}
@@ -423,12 +423,12 @@ def test_lenet_end_to_end_and_the_one_element_glibc_misrounds(shared_models, gli
 def test_cortex_m_objects_need_no_libm(tmp_path, fpu):
     """float_math.c and softmax_s8.c compile warning-free and call only libgcc's helpers (and memset)."""
     flags = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffp-contract=off", "-mcpu=cortex-m7",
-             "-mthumb", "-mfloat-abi=hard", f"-mfpu={fpu}", "-I", str(RUNTIME_INCLUDE)]
+             "-mthumb", "-mfloat-abi=hard", f"-mfpu={fpu}", *runtime_include_flags()]
     undefined = set()
     for src in ("float_math.c", "softmax_s8.c"):
         obj = tmp_path / f"{src}.o"
         try:
-            subprocess.run(["arm-none-eabi-gcc", *flags, "-c", str(RUNTIME_SRC / src), "-o", str(obj)],
+            subprocess.run(["arm-none-eabi-gcc", *flags, "-c", str(runtime_source(src)), "-o", str(obj)],
                            check=True, capture_output=True, text=True)
         except FileNotFoundError:
             pytest.skip("arm-none-eabi-gcc is not installed")

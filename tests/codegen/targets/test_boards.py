@@ -22,11 +22,11 @@ import pytest
 from codegen.emit.platformio import EXTRA_SCRIPT, platformio_ini
 from codegen.errors import BudgetError, CodegenError
 from codegen.ir import NUMPY_DTYPES
-from codegen.paths import BOARDS_DIR
+from codegen.paths import BOARDS_DIR, runtime_groups
 from codegen.pipeline import compile_file
 from codegen.targets.boards import Board, MemoryRegion, layer_sources, list_boards, load_board
 from codegen.targets.core import Target
-from tests.firmware.test_firmware_stub import assemble_tree, make, symbols
+from tests.firmware.runtime.test_firmware_stub import assemble_tree, make, symbols
 from tests.support.model_catalog import TIER_AB, expected_output
 from tools.build import EMULATED_DIR, BuildResult, build
 from tools.cli import main as cli_main
@@ -327,10 +327,14 @@ def test_platformio_project(builds: dict[str, BuildResult], name: str) -> None:
     assert ini["platformio"]["src_dir"] == "."
     assert (out / env["board_build.ldscript"]).is_file() and (out / env["extra_scripts"]).is_file()
     filters = re.findall(r"\+<([^>]+)>", env["build_src_filter"])
-    assert filters[:3] == ["model/", "mcu_runtime/src/", "firmware/"]
+    assert filters[:3] == ["model/", "mcu_runtime/", "firmware/"]
     assert filters[3:] == layer_sources(board.board_layer)
     for path in filters:
         assert (out / path).exists(), path
+    includes = re.findall(r"-I(\S+)", env["build_flags"])
+    assert {f"mcu_runtime/{group.name}" for group in runtime_groups()} <= set(includes)
+    for path in includes:
+        assert (out / path).is_dir(), path
     assert f"-Wl,--defsym=__stack_size={board.stack_bytes}" in env["build_flags"]
     assert "-ffp-contract=off" in env["build_flags"]  # bit-exact float paths need the same contraction rule
 

@@ -21,7 +21,7 @@ import pytest
 
 from codegen.errors import DeviceError
 from scripts.fuzz_link import Peer, PeerClosed, PeerModel, fuzz
-from tests.firmware.test_firmware_stub import build_stub_firmware
+from tests.firmware.runtime.test_firmware_stub import build_stub_firmware
 from tests.tools.test_eval import argmax_model
 from tools.link import protocol as proto
 from tools.link.device_link import DeviceLink, model_hash

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from codegen.errors import DeviceError, ToolchainError
 from codegen.paths import FIRMWARE_DIR
-from tests.firmware.test_firmware_stub import build_stub_firmware
+from tests.firmware.runtime.test_firmware_stub import build_stub_firmware
 from tools.link import protocol as proto
 from tools.link.device_link import DeviceLink, model_hash
 from tools.link.emulator import Emulator

@@ -21,7 +21,7 @@ from codegen.frontend.tflite_reader import parse_tflite
 from codegen.ir import Graph, Operator, Quantization, Tensor
 from codegen.kernels.activation import logistic
 from codegen.kernels.base import KernelCall, Unsupported
-from codegen.paths import RUNTIME_INCLUDE, RUNTIME_SRC
+from codegen.paths import runtime_include_flags, runtime_source
 from tests.codegen.kernels.activation.test_kernel_softmax import (
     ARM_FLAGS,
     C_FLAGS,
@@ -153,6 +153,6 @@ def test_lowering_refuses(in_quant, out_quant, dtypes, message):
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
 def test_builds_warning_free_for_cortex_m7(tmp_path):
-    cmd = ["arm-none-eabi-gcc", *C_FLAGS, *ARM_FLAGS, "-I", str(RUNTIME_INCLUDE), "-c",
-           str(RUNTIME_SRC / "logistic_s8.c"), "-o", str(tmp_path / "logistic_s8.o")]
+    cmd = ["arm-none-eabi-gcc", *C_FLAGS, *ARM_FLAGS, *runtime_include_flags(), "-c",
+           str(runtime_source("logistic_s8.c")), "-o", str(tmp_path / "logistic_s8.o")]
     subprocess.run(cmd, check=True, capture_output=True, text=True)

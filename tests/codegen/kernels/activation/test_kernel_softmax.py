@@ -25,7 +25,7 @@ from codegen.kernels import gemmlowp as gf
 from codegen.kernels.activation import softmax
 from codegen.kernels.base import KernelCall, Unsupported
 from codegen.kernels.fixedpoint import INT32_MIN, multiply_by_quantized_multiplier
-from codegen.paths import RUNTIME_INCLUDE, RUNTIME_SRC
+from codegen.paths import runtime_include_flags, runtime_source
 from tools.host_runtime import HOST_CFLAGS
 
 OUTPUT_QUANT = {"SOFTMAX": (1.0 / 256, -128), "LOG_SOFTMAX": (16.0 / 256, 127)}
@@ -558,7 +558,7 @@ def fixedpoint_shim(tmp_path_factory) -> ctypes.CDLL:
     """fixedpoint_exp.h's static inline functions, wrapped over arrays in a throwaway host library."""
     out = tmp_path_factory.mktemp("fixedpoint_shim")
     (out / "shim.c").write_text(_SHIM)
-    cmd = ["gcc", *HOST_CFLAGS, "-I", str(RUNTIME_INCLUDE), str(out / "shim.c"), "-o", str(out / "shim.so")]
+    cmd = ["gcc", *HOST_CFLAGS, *runtime_include_flags(), str(out / "shim.c"), "-o", str(out / "shim.so")]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return ctypes.CDLL(str(out / "shim.so"))
 
@@ -608,6 +608,6 @@ def test_fixedpoint_c_matches_numpy_bit_for_bit(fixedpoint_shim):
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
 def test_builds_warning_free_for_cortex_m7(tmp_path):
-    cmd = ["arm-none-eabi-gcc", *C_FLAGS, *ARM_FLAGS, "-I", str(RUNTIME_INCLUDE), "-c",
-           str(RUNTIME_SRC / "softmax_s8.c"), "-o", str(tmp_path / "softmax_s8.o")]
+    cmd = ["arm-none-eabi-gcc", *C_FLAGS, *ARM_FLAGS, *runtime_include_flags(), "-c",
+           str(runtime_source("softmax_s8.c")), "-o", str(tmp_path / "softmax_s8.o")]
     subprocess.run(cmd, check=True, capture_output=True, text=True)

@@ -2,7 +2,7 @@
 TRANSPOSE_CONV (int8: SXTAB16 + SMLAD; 16x8: SMLALD): the specialized call is bit-exact with the portable one.
 Levels: the fast kernel's NumPy reference (which undoes any re-layout) equals the portable reference (TFLM-exact,
 test_kernel_conv16x8.py); the C kernel on the host (portable emulation of the intrinsics) equals it. Firmware
-with the real instructions: tests/firmware/test_firmware_s16_dsp.py."""
+with the real instructions: tests/firmware/ops/test_firmware_s16_dsp.py."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ specialized call is bit-exact with the portable one. Kernel calls are drawn dire
 variant takes, strides, dilations, padding incl. negative padding of a patch window, per-channel multipliers
 incl. negative and zero ones), so cases no converter writes are covered too; the C kernel on the host (portable
 emulation of the intrinsics) equals the portable C kernel and the NumPy reference. Graph-level and TFLM checks:
-test_kernel_conv16x8.py (portable), tests/firmware/test_firmware_s16_dsp.py (firmware with the instructions)."""
+test_kernel_conv16x8.py (portable), tests/firmware/ops/test_firmware_s16_dsp.py (firmware with the instructions)."""
 
 from __future__ import annotations
 

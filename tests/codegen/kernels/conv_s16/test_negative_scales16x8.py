@@ -11,7 +11,7 @@ variant on the host == reference):
   multiplier mirrors, and so is ours;
 - an edge layer with the multipliers -2^31 and a -(2^30 + 2^15) tie, where mirrored rounding would differ;
 - refusals: NaN / infinite scales, and a negative per-tensor FULLY_CONNECTED scale (TFLM refuses it too).
-Firmware with the real DSP instructions: tests/firmware/test_firmware_s16_dsp.py."""
+Firmware with the real DSP instructions: tests/firmware/ops/test_firmware_s16_dsp.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """UNIDIRECTIONAL_SEQUENCE_LSTM in generated C: both states in model_state (outside the arena), carried across
 invokes; the int8 hidden state starts at, and model_reset() returns it to, its zero point as in TFLite Micro.
-tflm_micro_speech_lstm on the host build against its golden vector and TFLM (tests/firmware/test_firmware_lstm.py
+tflm_micro_speech_lstm on the host build against its golden vector and TFLM (tests/firmware/models/test_firmware_lstm.py
 runs it in the emulated firmware)."""
 
 from __future__ import annotations

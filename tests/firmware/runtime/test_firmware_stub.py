@@ -1,5 +1,5 @@
 """Firmware template + board layers, built with the real arm-none-eabi-gcc around a hand-written stub model
-(tests/firmware/fixtures/stub_model), run in QEMU (the emulated twin) through the framed protocol.
+(tests/firmware/runtime/fixtures/stub_model), run in QEMU (the emulated twin) through the framed protocol.
 
 The stub's function (see its model.h): out0[i] = (in0[i] ^ W[i % 16]) + in1[i % 300] (mod 256), out1 = the
 u32 sums of in0 and of in1; in0 is 76,800 bytes so the input must be chunked.
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from codegen.errors import DeviceError
-from codegen.paths import BOARDS_DIR, FIRMWARE_DIR, RUNTIME_INCLUDE, RUNTIME_SRC
+from codegen.paths import BOARDS_DIR, FIRMWARE_DIR, RUNTIME_DIR, runtime_headers, runtime_source
 from tools.link import protocol as proto
 from tools.link.device_link import check_model
 from tools.link.emulator import Emulator, check_machine_memory
@@ -47,7 +47,7 @@ def assemble_tree(
     """
     if out.exists():
         shutil.rmtree(out)
-    for sub in ("model", "mcu_runtime/include", "mcu_runtime/src", "firmware", "board"):
+    for sub in ("model", "mcu_runtime", "firmware", "board"):
         (out / sub).mkdir(parents=True)
     shutil.copy(FIRMWARE_DIR / "Makefile", out / "Makefile")
     for path in FIRMWARE_DIR.iterdir():
@@ -55,9 +55,10 @@ def assemble_tree(
             shutil.copy(path, out / "firmware")
     for path in [*(BOARDS_DIR / "common").iterdir(), *(BOARDS_DIR / board_layer).iterdir()]:
         shutil.copy(path, out / "board")
-    for path in RUNTIME_INCLUDE.glob("*.h"):
-        shutil.copy(path, out / "mcu_runtime" / "include")
-    shutil.copy(RUNTIME_SRC / "pad_s8.c", out / "mcu_runtime" / "src")
+    for path in [*runtime_headers(), runtime_source("pad_s8.c")]:
+        group = out / path.relative_to(RUNTIME_DIR).parent
+        group.mkdir(exist_ok=True)
+        shutil.copy(path, group)
 
     header = (STUB_DIR / "model.h").read_text()
     source = (STUB_DIR / "model.c").read_text()

@@ -3,8 +3,8 @@ the host link answers from the bytes write_input() kept (INPUT_DATA); see firmwa
 
 - payload codecs, including what older firmware sends;
 - DeviceLink against a scripted fake device on a pty (tests/tools/link/test_protocol.py's FakeDevice);
-- the real firmware around a hand-written streamed stub model (tests/firmware/fixtures/stub_streamed_model), in QEMU:
-  its function is recomputed here (see its model.h).
+- the real firmware around a hand-written streamed stub model (tests/firmware/runtime/fixtures/stub_streamed_model),
+  in QEMU: its function is recomputed here (see its model.h).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from codegen.errors import DeviceError
-from tests.firmware.test_firmware_stub import assemble_tree, build, build_stub_firmware, symbols
+from tests.firmware.runtime.test_firmware_stub import assemble_tree, build, build_stub_firmware, symbols
 from tests.tools.link.test_protocol import FakeDevice, collect, honest
 from tools.link import protocol as proto
 from tools.link.device_link import DeviceLink, model_hash

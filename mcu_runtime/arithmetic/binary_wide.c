@@ -28,25 +28,6 @@ static int32_t clamp_i32(int32_t activation, int32_t r)
     }
 }
 
-void binary_i32(const binary_wide_params_t *p, const int32_t *first, const int32_t *second, int32_t *output)
-{
-    int32_t k = 0;
-    for (int32_t i0 = 0; i0 < p->d0; ++i0) {
-        for (int32_t i1 = 0; i1 < p->d1; ++i1) {
-            for (int32_t i2 = 0; i2 < p->d2; ++i2) {
-                const int32_t *x = first + i0 * p->a0 + i1 * p->a1 + i2 * p->a2;
-                const int32_t *y = second + i0 * p->b0 + i1 * p->b1 + i2 * p->b2;
-                for (int32_t i3 = 0; i3 < p->d3; ++i3) {
-                    const int32_t f = x[i3 * p->a3];
-                    const int32_t s = y[i3 * p->b3];
-                    const int32_t r = p->swapped ? op_i32(p->op, s, f) : op_i32(p->op, f, s);
-                    output[k++] = clamp_i32(p->activation, r);
-                }
-            }
-        }
-    }
-}
-
 static float op_f32(int32_t op, int32_t activation, float u, float v)
 {
     float r;
@@ -65,21 +46,68 @@ static float op_f32(int32_t op, int32_t activation, float u, float v)
     return r > high ? high : r;
 }
 
+/* The broadcast walk, shared by both element types so that their kernels differ only in the element operation
+ * (a plain C99 cursor rather than a macro loop template): the operands' element offsets of each output in
+ * output order, dim 3 fastest; offsets advance by the dim-3 strides and are recomputed once per row. */
+typedef struct {
+    int32_t i0, i1, i2, i3;
+    int32_t x, y; /* element offsets of the current output's operands in `first` and `second` */
+} wide_cursor_t;
+
+static void wide_seek_row(const binary_wide_params_t *p, wide_cursor_t *c)
+{
+    c->x = c->i0 * p->a0 + c->i1 * p->a1 + c->i2 * p->a2;
+    c->y = c->i0 * p->b0 + c->i1 * p->b1 + c->i2 * p->b2;
+}
+
+static void wide_next(const binary_wide_params_t *p, wide_cursor_t *c)
+{
+    if (++c->i3 < p->d3) {
+        c->x += p->a3;
+        c->y += p->b3;
+        return;
+    }
+    c->i3 = 0;
+    if (++c->i2 == p->d2) {
+        c->i2 = 0;
+        if (++c->i1 == p->d1) {
+            c->i1 = 0;
+            ++c->i0;
+        }
+    }
+    wide_seek_row(p, c);
+}
+
+static int32_t wide_count(const binary_wide_params_t *p)
+{
+    return p->d0 * p->d1 * p->d2 * p->d3;
+}
+
+/* One output element: the operator with the model's operand order, then the fused activation. */
+static int32_t element_i32(const binary_wide_params_t *p, int32_t f, int32_t s)
+{
+    return clamp_i32(p->activation, p->swapped ? op_i32(p->op, s, f) : op_i32(p->op, f, s));
+}
+
+static float element_f32(const binary_wide_params_t *p, float f, float s)
+{
+    return p->swapped ? op_f32(p->op, p->activation, s, f) : op_f32(p->op, p->activation, f, s);
+}
+
+void binary_i32(const binary_wide_params_t *p, const int32_t *first, const int32_t *second, int32_t *output)
+{
+    wide_cursor_t c = {0, 0, 0, 0, 0, 0};
+    wide_seek_row(p, &c);
+    for (int32_t k = 0, n = wide_count(p); k < n; ++k, wide_next(p, &c)) {
+        output[k] = element_i32(p, first[c.x], second[c.y]);
+    }
+}
+
 void binary_f32(const binary_wide_params_t *p, const float *first, const float *second, float *output)
 {
-    int32_t k = 0;
-    for (int32_t i0 = 0; i0 < p->d0; ++i0) {
-        for (int32_t i1 = 0; i1 < p->d1; ++i1) {
-            for (int32_t i2 = 0; i2 < p->d2; ++i2) {
-                const float *x = first + i0 * p->a0 + i1 * p->a1 + i2 * p->a2;
-                const float *y = second + i0 * p->b0 + i1 * p->b1 + i2 * p->b2;
-                for (int32_t i3 = 0; i3 < p->d3; ++i3) {
-                    const float f = x[i3 * p->a3];
-                    const float s = y[i3 * p->b3];
-                    output[k++] = p->swapped ? op_f32(p->op, p->activation, s, f)
-                                             : op_f32(p->op, p->activation, f, s);
-                }
-            }
-        }
+    wide_cursor_t c = {0, 0, 0, 0, 0, 0};
+    wide_seek_row(p, &c);
+    for (int32_t k = 0, n = wide_count(p); k < n; ++k, wide_next(p, &c)) {
+        output[k] = element_f32(p, first[c.x], second[c.y]);
     }
 }

@@ -1,21 +1,8 @@
 #include "signal_filter_bank.h"
 
-/* Number of significant bits of x (0 for 0): one CLZ instruction with GCC or Clang, else a loop. */
-static uint32_t bit_length32(uint32_t x)
-{
-#if defined(__GNUC__)
-    return x != 0u ? 32u - (uint32_t)__builtin_clz(x) : 0u;
-#else
-    uint32_t n = 0;
-    while (x != 0u) {
-        x >>= 1;
-        ++n;
-    }
-    return n;
-#endif
-}
-
-static uint32_t bit_length64(uint64_t x)
+/* Number of significant bits of x (0 for 0), for 32- and 64-bit values alike: one CLZ (or two, on a 32-bit
+ * core) with GCC or Clang, else a loop. */
+static uint32_t bit_length(uint64_t x)
 {
 #if defined(__GNUC__)
     return x != 0u ? 64u - (uint32_t)__builtin_clzll(x) : 0u;
@@ -60,7 +47,7 @@ static uint32_t sqrt32_rounded(uint32_t num)
         return 0;
     }
     uint32_t res = 0;
-    const int32_t top = (int32_t)((32u - bit_length32(num)) | 1u);
+    const int32_t top = (int32_t)((32u - bit_length(num)) | 1u);
     uint32_t bit = 1u << (31 - top);
     for (int32_t k = (31 - top) / 2 + 1; k > 0; --k) {
         if (num >= res + bit) {
@@ -83,7 +70,7 @@ static uint32_t sqrt64_rounded(uint64_t num)
         return sqrt32_rounded((uint32_t)num);
     }
     uint64_t res = 0;
-    const int32_t top = (int32_t)((64u - bit_length64(num)) | 1u);
+    const int32_t top = (int32_t)((64u - bit_length(num)) | 1u);
     uint64_t bit = (uint64_t)1 << (63 - top);
     for (int32_t k = (63 - top) / 2 + 1; k > 0; --k) {
         if (num >= res + bit) {
@@ -123,7 +110,7 @@ static const uint16_t k_log_lut[130] = {
 /* output_scale * ln(x), x >= 2, rounded through Q16 as TFLM's Log32. */
 static uint32_t log_scaled(uint32_t x, uint32_t out_scale)
 {
-    const uint32_t integer = bit_length32(x) - 1u;
+    const uint32_t integer = bit_length(x) - 1u;
     int32_t frac = (int32_t)(x - (1u << integer));
     if (integer < 16u) {
         frac = (int32_t)((uint32_t)frac << (16u - integer));

@@ -529,7 +529,7 @@ def format_comparison(a: dict, c: dict) -> str:
         lines.append(f"top-1 agreement  {top1['same']}/{top1['total']} = {100 * top1['share']:.2f}% of the samples "
                      "have the same argmax on both builds")
     lines.append(f"bit-identical    {same['same']}/{same['total']} samples with every output equal on both builds "
-                 f"(max abs diff {same['max_abs_diff']})")
+                 f"(max abs diff {same['max_abs_diff']:.4g})")
     return "\n".join(lines)
 
 

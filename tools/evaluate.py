@@ -2,8 +2,13 @@
 instances), and report top-1 accuracy, agreement with the host reference, and latency.
 
 The host reference is the NumPy reference executor (codegen.reference_executor) on the model that the build
-copied beside its firmware (BUILD_DIR/model.tflite): an oracle independent of the generated C. Every device
-must run that very model (its 8-byte hash), so stale firmware is refused before any sample is sent.
+copied beside its firmware (BUILD_DIR/model.tflite): an oracle independent of the generated C; for a
+mixed-precision build, run_mixed on the stage and plan its report.json describes. Every device must run that
+very model (its 8-byte hash), so stale firmware is refused before any sample is sent.
+
+With --compare OTHER_BUILD_DIR the same samples also run on another build of a model of the same inputs and
+outputs (e.g. the int8 and the mixed-precision firmware), on the emulated twin: both are reported side by side
+with their top-1 agreement and the share of bit-identical outputs.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from tools.datasets import Dataset, load_dataset
 from tools.out_dir import check_output_file
 
 if TYPE_CHECKING:
+    from codegen.quantize.mixed_precision import MixedPrecisionPlan, PatchStage
     from tools.link.device_link import DeviceLink
 
 DEFAULT_TIMEOUT = 2.0  # seconds a reply may take (INVOKE: the model's expected time more, see invoke_wait)
@@ -58,6 +64,7 @@ class BuildInfo:
     graph: Graph
     calls: list[KernelCall]
     hash8: bytes
+    mixed: tuple[PatchStage, MixedPrecisionPlan] | None = None  # a mixed-precision build's stage 1 and plan
 
     @property
     def name(self) -> str:
@@ -115,7 +122,56 @@ def open_build(path: Path) -> BuildInfo:
         raise CodegenError(f"{model} (hash {hash8.hex()}) is not the model of {report_path} (hash "
                            f"{report['model_hash']}): the build directory was modified, rebuild it")
     graph = parse_tflite(data, name=str(report.get("model", path.name)))
-    return BuildInfo(path, report, graph, lower_graph(graph), hash8)
+    return BuildInfo(path, report, graph, lower_graph(graph), hash8, _mixed_of(path, report, graph))
+
+
+def _mixed_of(path: Path, report: dict, graph: Graph) -> tuple[PatchStage, MixedPrecisionPlan] | None:
+    """A mixed-precision build's stage 1 and plan, rebuilt from its report on the graph it compiled (PAD-fused, as
+    codegen.pipeline.compile_graph does)."""
+    block = report.get("mixed_precision")
+    if block is None:
+        return None
+    from codegen.passes.fuse_pad import fuse_pads
+    from codegen.passes.lowering import lower_graph
+    from codegen.quantize.mixed_precision import stage_and_plan_of
+
+    fused = fuse_pads(graph)
+    try:
+        return stage_and_plan_of(fused, lower_graph(fused), block)
+    except ValueError as exc:
+        raise CodegenError(f"{path / 'report.json'}: {exc}: rebuild it with `codegen build`") from None
+
+
+def reference_outputs(build: BuildInfo, inputs: list[np.ndarray], state: dict[int, np.ndarray] | None
+                      ) -> list[np.ndarray]:
+    """The host reference of one sample: the NumPy reference executor, or run_mixed for a mixed-precision build."""
+    if build.mixed is not None:
+        from codegen.quantize.mixed_precision import run_mixed
+
+        return run_mixed(*build.mixed, inputs)[0]
+    from codegen.reference_executor import run_reference
+
+    return run_reference(build.graph, inputs, build.calls, state=state)
+
+
+def precision_label(report: dict) -> str:
+    """"int8", or "mixed precision (bits 8, 2, 8)" with the maps' bit-widths in call order."""
+    block = report.get("mixed_precision")
+    if not isinstance(block, dict):
+        return "int8"
+    bits = ", ".join(str(b) for b in (block.get("bits") or {}).values())
+    return f"mixed precision (bits {bits})"
+
+
+def schedule_label(report: dict) -> str:
+    """The schedule a build's report.json names, e.g. "patches 2x3 up to 8x8x16" or "per-layer"."""
+    s = report.get("schedule") or {}
+    kind = str(s.get("kind") or "?")
+    if kind == "per-layer" or not s.get("grid"):
+        return kind
+    grid = "x".join(str(g) for g in s["grid"])
+    kind = "cached bands" if kind == "cached-bands" else kind
+    return f"{kind} {grid} up to {s.get('split_tensor')}"
 
 
 def board_clock_hz(board: str) -> int | None:
@@ -411,6 +467,72 @@ def agreement(device: list[np.ndarray], reference: list[np.ndarray]) -> dict:
     }
 
 
+def mean_instructions(run: DeviceRun) -> float | None:
+    """Mean executed instructions per inference, when the device's ticks count instructions (QEMU)."""
+    if not run.tick_unit.startswith("instructions/"):
+        return None
+    return float(np.mean(run.ticks)) * int(run.tick_unit.split("/", 1)[1])
+
+
+def top1_agreement(a: list[np.ndarray], b: list[np.ndarray]) -> dict | None:
+    """How many samples' argmax the two runs share (one-output models only)."""
+    if len(a) != 1:
+        return None
+    n = len(a[0])
+    same = int(np.count_nonzero(np.argmax(a[0].reshape(n, -1), axis=1) == np.argmax(b[0].reshape(n, -1), axis=1)))
+    return {"same": same, "total": n, "share": same / n if n else 0.0}
+
+
+def compare_runs(first: dict, second: dict, run: DeviceRun, other_run: DeviceRun) -> dict:
+    """--compare: both builds' results (accuracy, mean instructions) and how their device outputs agree."""
+    for r, x in ((first, run), (second, other_run)):
+        r["mean_instructions"] = mean_instructions(x)
+    identical = agreement(run.outputs, other_run.outputs)
+    return {
+        "builds": [first["build_dir"], second["build_dir"]],
+        "other": second,
+        "top1_agreement": top1_agreement(run.outputs, other_run.outputs),
+        "bit_identical": {"same": identical["bit_exact"], "total": identical["total"],
+                          "max_abs_diff": identical["max_abs_diff"]},
+    }
+
+
+def format_comparison(a: dict, c: dict) -> str:
+    """The two builds side by side (`a`: BUILD_DIR's result, `c`: its "compare" block), then their agreement."""
+    b = c["other"]
+
+    def acc(r: dict) -> str:
+        x = r["accuracy"]
+        return f"{x['correct']}/{x['total']} = {100 * x['top1']:.2f}%" if x else "-"
+
+    def instr(r: dict) -> str:
+        return "-" if r.get("mean_instructions") is None else f"{r['mean_instructions']:,.0f}"
+
+    def ref(r: dict) -> str:
+        agree = r["agreement"]
+        return f"{agree['bit_exact']}/{agree['total']} bit-exact"
+
+    rows = [("", "BUILD_DIR", "--compare"), ("build", a["build_dir"], b["build_dir"]),
+            ("precision", a["precision"], b["precision"]), ("schedule", a["schedule"], b["schedule"]),
+            ("accuracy (top-1)", acc(a), acc(b)), ("host reference", ref(a), ref(b)),
+            ("mean instructions", instr(a), instr(b))]
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    lines = [f"model      {a['model']} (hash {a['model_hash']}) / {b['model']} (hash {b['model_hash']})",
+             f"target     {a['target']}",
+             f"samples    {a['samples']} from {a['dataset']}"
+             + ("" if a["accuracy"] else f"; accuracy not computed: {a['accuracy_note']}"), ""]
+    lines += [f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}".rstrip() for r in rows]
+    top1, same = c["top1_agreement"], c["bit_identical"]
+    lines.append("")
+    if top1 is not None:
+        lines.append(f"top-1 agreement  {top1['same']}/{top1['total']} = {100 * top1['share']:.2f}% of the samples "
+                     "have the same argmax on both builds")
+    lines.append(f"bit-identical    {same['same']}/{same['total']} samples with every output equal on both builds "
+                 f"(max abs diff {same['max_abs_diff']:.4g})")
+    return "\n".join(lines)
+
+
 # ---- PNG histogram --------------------------------------------------------------------------------------------
 
 # A 3x5 pixel font (rows top to bottom, 3 bits each, most significant = left) for the histogram's labels.
@@ -516,6 +638,10 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                    help="save the device outputs, stacked in input order (.npz with out0, out1, ... for several)")
     p.add_argument("--histogram", type=Path, metavar="LAT.png", help="write a PNG histogram of the latencies")
     p.add_argument("--report", type=Path, metavar="EVAL.json", help="write the results as JSON")
+    p.add_argument("--compare", type=Path, metavar="OTHER_BUILD_DIR",
+                   help="with --emulate: run the same samples on another build of a model with the same inputs and "
+                        "outputs (e.g. int8 and --mixed-precision), and report both side by side with their top-1 "
+                        "agreement")
     p.add_argument("--limit", type=int, help="use the first N samples only")
     p.add_argument("--stateful", action="store_true",
                    help="carry the model's variable tensors (e.g. SVDF state) from sample to sample in dataset order, "
@@ -583,32 +709,88 @@ def eval_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     out = stream if stream is not None else sys.stdout
     build = open_build(args.build_dir)
     _check_args(args, build)
+    other = _open_other(args, build)
     data = load_dataset(args.data, build.graph, args.limit)
     no_accuracy = _check_labels(data, build)
-    n = len(data)
-    jobs = min(args.jobs, n)
+    jobs = min(args.jobs, len(data))
 
+    result, run = _evaluate(args, build, data, jobs, no_accuracy)
+    if other is None:
+        out.write(format_result(result) + "\n")
+    else:
+        other_result, other_run = _evaluate(args, other, data, jobs, no_accuracy)
+        result["compare"] = compare_runs(result, other_result, run, other_run)
+        out.write(format_comparison(result, result["compare"]) + "\n")
+    _save(args, result, run)
+    failed = 0
+    for r in (result, *([] if other is None else [result["compare"]["other"]])):
+        agree, n = r["agreement"], r["samples"]
+        if agree["bit_exact"] != n:
+            first = agree["mismatched_samples"][0]
+            where = "" if other is None else f"{r['build_dir']}: "
+            print(f"codegen: {where}{n - agree['bit_exact']} of {n} samples differ from the host reference (first: "
+                  f"sample {first}); max abs diff {agree['max_abs_diff']}", file=sys.stderr)
+            failed = 1
+    return failed
+
+
+def _open_other(args: argparse.Namespace, build: BuildInfo) -> BuildInfo | None:
+    """--compare OTHER_BUILD_DIR: the other build, refused unless it runs emulated with the same inputs/outputs."""
+    path = getattr(args, "compare", None)
+    if path is None:
+        return None
+    if args.port:
+        raise CodegenError("--compare runs both builds on their emulated twins: use it with --emulate, not --port "
+                           "(a board holds one firmware at a time)")
+    if getattr(args, "save_outputs", None) is not None or getattr(args, "histogram", None) is not None:
+        raise CodegenError("--save-outputs and --histogram describe one build: run eval without --compare for them")
+    other = open_build(path)
+    _check_board(other)
+    emulated_firmware(other.path, other.report)  # refused now, before the first build's run, if it has none
+
+    def io(b: BuildInfo) -> list[tuple[str, tuple[int, ...]]]:
+        return [(b.graph.tensor(t).dtype, tuple(b.graph.tensor(t).shape)) for t in (*b.graph.inputs, *b.graph.outputs)]
+
+    if io(build) != io(other):
+        def show(b: BuildInfo) -> str:
+            ins = ", ".join(f"{b.graph.tensor(t).dtype}{list(b.graph.tensor(t).shape)}" for t in b.graph.inputs)
+            outs = ", ".join(f"{b.graph.tensor(t).dtype}{list(b.graph.tensor(t).shape)}" for t in b.graph.outputs)
+            return f"{ins} -> {outs}"
+
+        raise CodegenError(f"--compare needs two builds with the same inputs and outputs: {build.path} takes "
+                           f"{show(build)}, {other.path} {show(other)}")
+    return other
+
+
+def _evaluate(args: argparse.Namespace, build: BuildInfo, data: Dataset, jobs: int,
+              no_accuracy: str | None) -> tuple[dict, DeviceRun]:
+    """Run every sample of `data` on `build`'s target and the host reference meanwhile; the result dict."""
+    n = len(data)
     reference: list[list[np.ndarray]] = []
     stateful = bool(getattr(args, "stateful", False))
     carried: dict[int, np.ndarray] = {}  # with --stateful, the reference's variable tensors, sample to sample
 
     def run_reference_all(stop: threading.Event) -> None:
-        from codegen.reference_executor import run_reference
-
         for i in range(len(reference), n):
             if stop.is_set():
                 return
-            reference.append(run_reference(build.graph, data.sample(i), build.calls,
-                                           state=carried if stateful else None))
+            reference.append(reference_outputs(build, data.sample(i), carried if stateful else None))
 
     with open_links(args, build, jobs, samples=n) as (links, target):
         run = stream_dataset(links, data, build, Progress(n), while_waiting=[run_reference_all], stateful=stateful)
     run_reference_all(threading.Event())  # finishes the reference if it was cut short (no-op otherwise)
     ref_outputs = [np.stack([r[k] for r in reference]) for k in range(len(build.graph.outputs))]
+    agree = agreement(run.outputs, ref_outputs)
+    if build.mixed is not None:
+        agree["reference"] = ("NumPy mixed-precision reference (codegen.quantize.mixed_precision.run_mixed) on "
+                              "BUILD_DIR/model.tflite and report.json's mixed_precision plan")
 
     result = {
         "model": build.name,
         "model_hash": build.hash8.hex(),
+        "build_dir": str(build.path),
+        "precision": precision_label(build.report),
+        "schedule": schedule_label(build.report),
         "board": build.board,
         "target": target,
         "firmware": run.firmware,
@@ -617,21 +799,13 @@ def eval_command(args: argparse.Namespace, stream: TextIO | None = None) -> int:
         "classes": data.classes,
         "accuracy": accuracy(run.outputs, data.labels) if no_accuracy is None else None,
         "accuracy_note": no_accuracy,
-        "agreement": agreement(run.outputs, ref_outputs),
+        "agreement": agree,
         "latency": latency_summary(run.ticks, run.tick_unit, board_clock_hz(build.board)),
         "stack_high_water_bytes": int(run.stack_high_water.max()),
         "retransmissions": run.retransmissions,
         "wall_seconds": round(run.wall_seconds, 3),
     }
-    out.write(format_result(result) + "\n")
-    _save(args, result, run)
-    agree = result["agreement"]
-    if agree["bit_exact"] != n:
-        first = agree["mismatched_samples"][0]
-        print(f"codegen: {n - agree['bit_exact']} of {n} samples differ from the host reference (first: sample "
-              f"{first}); max abs diff {agree['max_abs_diff']}", file=sys.stderr)
-        return 1
-    return 0
+    return result, run
 
 
 def _save(args: argparse.Namespace, result: dict, run: DeviceRun) -> None:

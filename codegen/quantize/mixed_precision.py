@@ -369,6 +369,29 @@ class MixedPrecisionResult:
         }
 
 
+def stage_and_plan_of(graph: Graph, calls: list[KernelCall], block: dict) -> tuple[PatchStage, MixedPrecisionPlan]:
+    """The stage and plan a report's "mixed_precision" block (MixedPrecisionResult.to_json) describes, on the
+    graph and calls the build compiled (PAD-fused): what `codegen eval` runs run_mixed with. Raises ValueError
+    when the block does not fit this graph (another model, or a hand-edited report)."""
+    try:
+        split, grid = int(block["schedule"]["split_call"]), tuple(int(g) for g in block["schedule"]["grid"])
+        bits_by_name, q_by_name = dict(block["bits"]), dict(block["int8_thresholds"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the mixed_precision block lacks {exc}") from None
+    if len(grid) != 2:
+        raise ValueError(f"the mixed_precision block's grid {list(grid)} is not rows x columns")
+    stage = patch_stage(graph, calls, split, grid)  # type: ignore[arg-type]  # two ints, checked above
+    names = [graph.tensor(t).name for t in stage.candidates]
+    index = {n if names.count(n) == 1 else f"{n} (t{t})": t for t, n in zip(stage.candidates, names, strict=True)}
+    if set(bits_by_name) != set(index) or set(q_by_name) != set(index):
+        raise ValueError(f"the mixed_precision block names maps {sorted(bits_by_name)}, this model's stage 1 has "
+                         f"{sorted(index)}")
+    bits = {index[n]: int(b) for n, b in bits_by_name.items()}
+    if not set(bits.values()) <= {2, 4, 8}:
+        raise ValueError(f"the mixed_precision block has bit-widths {sorted(set(bits.values()))}, not 2, 4 or 8")
+    return stage, MixedPrecisionPlan(bits, {index[n]: int(q) for n, q in q_by_name.items()})
+
+
 def _real(graph: Graph, t: int, q: int) -> float:
     tensor = graph.tensor(t)
     return float(tensor.scale * (q - tensor.zero_point))

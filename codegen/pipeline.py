@@ -20,7 +20,7 @@ from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.passes.specialize import scratch_hint, specialize
 from codegen.schedule import cost_model
-from codegen.schedule.search import RUNTIME_SRAM_BYTES, FlashLimit, Schedule, apply, choose, per_layer
+from codegen.schedule.search import RUNTIME_SRAM_BYTES, FlashLimit, Schedule, SearchCache, choose, per_layer, placed
 from codegen.targets.core import PORTABLE, Target
 
 if TYPE_CHECKING:
@@ -78,17 +78,18 @@ def compile_graph(
     cost = cost_model.load_default() if use_cost_model else None
     graph = fuse_pads(graph)
     calls = lower_graph(graph)
+    cache = SearchCache()  # what the search planned, for the flash predictor and the emission below
     if schedule is not None:
         weighed = []
     elif sram_budget is None:
         schedule, weighed = per_layer(graph, calls, cost), []
     else:
         flash = None if flash_bytes is None else FlashLimit(
-            flash_bytes, flash_predictor(graph, calls, target, sram_budget, cost), dict(flash_measured or {}))
+            flash_bytes, flash_predictor(graph, calls, target, sram_budget, cost, cache), dict(flash_measured or {}))
         schedule, weighed = choose(graph, calls, sram_budget, scratch_hint(target), cost, stream_input,
-                                   runtime_sram_bytes, earlier, flash)
+                                   runtime_sram_bytes, earlier, flash, cache)
     if mixed is None:
-        return _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed)
+        return _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed, cache=cache)
     return _emit_mixed(graph, calls, schedule, weighed, target, sram_budget, cost, model_bytes, mixed)
 
 
@@ -119,10 +120,12 @@ def _emit_mixed(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed
 
 
 def flash_predictor(graph: Graph, calls: list[KernelCall], target: Target, sram_budget: int | None,
-                    cost: cost_model.CostModel | None) -> Callable[[Schedule], tuple[int, str]]:
-    """Predicted flash of a schedule of the PAD-fused graph's `calls`, emitted as the build would emit it."""
+                    cost: cost_model.CostModel | None,
+                    cache: SearchCache | None = None) -> Callable[[Schedule], tuple[int, str]]:
+    """Predicted flash of a schedule of the PAD-fused graph's `calls`, emitted as the build would emit it.
+    `cache`, the search's, spares expanding and banding again the schedules it already did."""
     def predict(schedule: Schedule) -> tuple[int, str]:
-        compiled = _emit(graph, calls, schedule, target, sram_budget, cost, b"", [])
+        compiled = _emit(graph, calls, schedule, target, sram_budget, cost, b"", [], cache=cache)
         estimate = predict_flash(compiled.sources.files, list(compiled.sources.weight_arrays),
                                  {c.kernel for c in compiled.calls})
         return estimate.flash_bytes, estimate.describe()
@@ -132,10 +135,9 @@ def flash_predictor(graph: Graph, calls: list[KernelCall], target: Target, sram_
 
 def _emit(graph: Graph, calls: list[KernelCall], schedule: Schedule, target: Target, sram_budget: int | None,
           cost: cost_model.CostModel | None, model_bytes: bytes, weighed: list[Schedule],
-          mixed: MixedPatches | None = None) -> CompiledModel:
-    graph, calls = apply(graph, calls, schedule)
-    if schedule.banded:  # its promised arena counts depthwise layers in place: the scratch limit must too
-        graph, _ = place_depthwise_in_place(graph, calls, plan_memory(graph, calls))
+          mixed: MixedPatches | None = None, cache: SearchCache | None = None) -> CompiledModel:
+    # A banded schedule's promised arena counts depthwise layers in place: the scratch limit must too.
+    graph, calls = placed(graph, calls, schedule, cache)
     portable_arena = plan_memory(graph, calls).arena_bytes
     # Fast kernels' scratch must not break the SRAM the schedule was chosen for.
     limit = None if sram_budget is None else max(sram_budget - schedule.runtime_sram_bytes, schedule.arena_bytes)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from codegen.errors import BudgetError, CodegenError
@@ -24,11 +25,15 @@ from codegen.ir import Graph
 from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.passes.specialize import scratch_hint
-from codegen.pipeline import compile_file, compile_graph
+from codegen.pipeline import compile_file, compile_graph, flash_predictor
+from codegen.schedule.cost_model import load_default
 from codegen.schedule.search import (
     RUNTIME_SRAM_BYTES,
+    FlashLimit,
     Schedule,
+    SearchCache,
     candidates,
+    choose,
     fast_arena_bytes,
     with_banded_blocks,
 )
@@ -83,15 +88,37 @@ def _tflm_arena(graph: Graph) -> int:
         return tflm_arena_bytes(Path(f.name))
 
 
-def _instructions(graph: Graph, schedule: Schedule) -> str:
+def _planning_seconds(graph: Graph, budget: int, board_name: str) -> str:
+    """CPU seconds of the search `codegen plan --stream-input` runs on `board_name` under `budget` (the same
+    calls, flash check included; CPU time, since wall time on a shared machine is noise)."""
+    start = time.process_time()
+    board = load_board(board_name)
+    fused = fuse_pads(graph)
+    calls = lower_graph(fused)
+    cost, target, cache = load_default(), Target(board.core), SearchCache()
+    flash = FlashLimit(board.flash.size, flash_predictor(fused, calls, target, budget, cost, cache))
+    try:
+        choose(fused, calls, budget, scratch_hint(target), cost, True, flash=flash, cache=cache)
+    except BudgetError as exc:
+        return f"refused: {str(exc)[:60]}"
+    return f"{time.process_time() - start:.1f}"
+
+
+def _budget(graph: Graph, schedule: Schedule) -> int:
+    """The smallest budget at which `schedule` runs the fast kernels everywhere (see _instructions)."""
+    fused = fuse_pads(graph)
+    hint = scratch_hint(Target(load_board("nucleo-f746").core))  # every board tried here has this core
+    return fast_arena_bytes(fused, lower_graph(fused), schedule, hint) + RUNTIME_SRAM_BYTES
+
+
+def _instructions(graph: Graph, schedule: Schedule) -> tuple[str, str]:
     """Instructions per inference on the emulated Cortex-M7: per-layer on the first of nucleo-f767zi (512 kB of
     SRAM) and mps2plus-an500 (4 + 4 MB) that holds it, and patched on the first of nucleo-f746, nucleo-f767zi and
     mps2plus-an500 whose flash holds the weights, under the smallest budget at which `schedule` runs the fast
     kernels everywhere (its arena plus their scratch plus the search's runtime estimate; the build measures the
-    runtime SRAM and may pick a cheaper schedule that also fits). Same core, same kernels: the counts compare."""
-    fused = fuse_pads(graph)
-    hint = scratch_hint(Target(load_board("nucleo-f746").core))  # every board tried here has this core
-    budget = fast_arena_bytes(fused, lower_graph(fused), schedule, hint) + RUNTIME_SRAM_BYTES
+    runtime SRAM and may pick a cheaper schedule that also fits). Same core, same kernels: the counts compare.
+    Also the board the patched build ran on."""
+    budget = _budget(graph, schedule)
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / f"{graph.name}.tflite"
         model.write_bytes(write_tflite(graph))
@@ -99,9 +126,10 @@ def _instructions(graph: Graph, schedule: Schedule) -> str:
         patched, board = _first_that_fits(("nucleo-f746", "nucleo-f767zi", "mps2plus-an500"), model,
                                           Path(tmp) / "b", budget, schedule.streamed)
     if isinstance(per_layer, str) or isinstance(patched, str):
-        return f"not built: {per_layer if isinstance(per_layer, str) else patched}"
+        return f"not built: {per_layer if isinstance(per_layer, str) else patched}", board
     where = "" if board == "nucleo-f746" else f", on {board}: weights over the F746's 1 MB"
-    return f"{per_layer.measurement.instructions:,} -> {patched.measurement.instructions:,} (budget {budget:,}{where})"
+    return (f"{per_layer.measurement.instructions:,} -> {patched.measurement.instructions:,} "
+            f"(budget {budget:,}{where})"), board
 
 
 def _first_that_fits(boards: tuple[str, ...], model: Path, out: Path, budget: int | None,
@@ -129,8 +157,8 @@ def main(argv: list[str]) -> int:
     print(f"| model | input | TFLM arena | per-layer arena | patches, recompute (<= {limit:.0%} MACs) "
           "| halo cache, input held | halo cache and blocks in bands, input held "
           "| halo cache, input streamed (blocks in bands: +bands) | reduction held / streamed "
-          "| instructions per-layer -> streamed |")
-    print("|---|---:|---:|---:|---|---|---|---|---:|---:|")
+          "| instructions per-layer -> streamed | planning CPU s (`plan --stream-input`, that budget and board) |")
+    print("|---|---:|---:|---:|---|---|---|---|---:|---:|---:|")
     for name, original in networks().items():
         if args.only and args.only not in name:
             continue
@@ -142,9 +170,11 @@ def main(argv: list[str]) -> int:
         streamed = _smallest_banded(graph, limit, stream_input=True)
         cells = [_cell(s) for s in (_best(weighed, False, limit), _best(weighed, True, limit), held, streamed)]
         input_bytes = graph.tensor(graph.inputs[0]).nbytes
+        instructions, board = _instructions(original, streamed)
+        planning = _planning_seconds(original, _budget(original, streamed), board)
         print(f"| {name} | {input_bytes:,} | {tflm:,} | {per_layer:,} | {' | '.join(cells)} | "
               f"{per_layer / held.arena_bytes:.1f}x / {per_layer / streamed.arena_bytes:.1f}x | "
-              f"{_instructions(original, streamed)} |", flush=True)
+              f"{instructions} | {planning} |", flush=True)
     print("\nArenas in bytes. Per-layer and the first three patch columns hold the whole input tensor in the "
           "arena; the last reads it row by row (model_read_input) as its bands need it. Grid: patches rows x cols; "
           "halo cache: row bands x column strips. Reduction: per-layer arena / the two banded columns.")

@@ -20,6 +20,7 @@ from codegen.schedule.search import (
     NoScheduleFits,
     NoScheduleFitsFlash,
     Schedule,
+    SearchCache,
     candidates,
     choose,
     split_floor,
@@ -115,9 +116,11 @@ def plan_command(args: argparse.Namespace) -> int:
     calls = lower_graph(graph)
     cost = load_default()
     target = Target(board.core)
-    flash = FlashLimit(board.flash.size, flash_predictor(graph, calls, target, budget, cost))
+    cache = SearchCache()  # the flash predictor emits schedules the search has already expanded
+    flash = FlashLimit(board.flash.size, flash_predictor(graph, calls, target, budget, cost, cache))
     try:  # as `codegen build` would; its list includes the schedules it weighed with blocks in bands
-        chosen, weighed = choose(graph, calls, budget, scratch_hint(target), cost, args.stream_input, flash=flash)
+        chosen, weighed = choose(graph, calls, budget, scratch_hint(target), cost, args.stream_input, flash=flash,
+                                 cache=cache)
     except (NoScheduleFits, NoScheduleFitsFlash) as exc:
         print(format_candidates(exc.weighed, None, budget, len(exc.weighed) if args.all else 12, board.flash.size))
         print(format_unweighed(graph, calls, exc.weighed, budget, args.stream_input, args.all))

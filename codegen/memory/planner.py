@@ -13,6 +13,7 @@ already placed buffers whose lifetimes overlap.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass, field
 
@@ -54,13 +55,38 @@ def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
+@dataclass
+class Lifetimes:
+    """First and last step of each planned tensor (a view counts as its base), `first` in the order the call
+    list meets the tensors: that order lists the buffers, which breaks the placement's ties."""
+
+    first: dict[int, int]
+    last: dict[int, int]
+
+    def shared(self, a: int, b: int, into: int) -> Lifetimes:
+        """The lifetimes once tensors a and b (planned tensors, neither a view nor a base of one) become views
+        of one new tensor `into`: it takes the place of whichever of them the calls met first, and spans both.
+        Exactly what lifetimes() of the changed graph gives, without walking the calls again."""
+        pair = (a, b)
+        first: dict[int, int] = {}
+        for t, step in self.first.items():
+            if t not in pair:
+                first[t] = step
+            elif into not in first:
+                first[into] = min(self.first[u] for u in pair if u in self.first)
+        last = {t: step for t, step in self.last.items() if t not in pair}
+        ends = [self.last[u] for u in pair if u in self.last]
+        if ends:
+            last[into] = max(ends)
+        return Lifetimes(first, last)
+
+
+def lifetimes(graph: Graph, calls: list[KernelCall]) -> Lifetimes:
+    """Lifetimes over call positions (a view lives as its base); graph inputs exist before step 0, outputs
+    must survive the last step. Variable tensors are planned apart (model_state): like streamed inputs they
+    take no arena bytes."""
     n_steps = len(calls)
     views = graph.views
-
-    # Lifetimes over call positions (a view lives as its base); graph inputs exist before step 0, outputs must
-    # survive the last step.
-    # Variable tensors are planned apart (model_state), like streamed inputs they take no arena bytes.
     variables = {t.index for t in graph.tensors if t.is_variable}
     streamed = set(graph.streamed_inputs) | variables
     first: dict[int, int] = {i: 0 for i in graph.inputs if i not in streamed}
@@ -84,6 +110,16 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
     for t in graph.inputs:
         if t not in streamed:
             last.setdefault(t, 0)
+    return Lifetimes(first, last)
+
+
+def plan_memory(graph: Graph, calls: list[KernelCall], known: Lifetimes | None = None) -> MemoryPlan:
+    """`known`, the lifetimes of this graph and calls (Lifetimes.shared of a plan's), spares computing them."""
+    n_steps = len(calls)
+    views = graph.views
+    variables = {t.index for t in graph.tensors if t.is_variable}
+    spans = lifetimes(graph, calls) if known is None else known
+    first, last = spans.first, spans.last
 
     # Union-find over tensors that must share one buffer; shift[t] is t's byte offset relative to parent[t].
     parent: dict[int, int] = {t: t for t in first}
@@ -113,8 +149,9 @@ def plan_memory(graph: Graph, calls: list[KernelCall]) -> MemoryPlan:
     # Aliases first: both names denote the same bytes, and nothing is ever written over them. An offset must keep
     # the buffer alignment (kernels may read words), so other slices run their copy.
     for step, call in enumerate(calls):
-        through_view = views.keys() & {*call.inputs, *call.outputs}
-        if call.alias_offset is None or not call.inputs or len(call.outputs) != 1 or through_view:
+        if call.alias_offset is None or not call.inputs or len(call.outputs) != 1:
+            continue
+        if views.keys() & {*call.inputs, *call.outputs}:  # through a view
             continue
         if variables.intersection(call.inputs[:1] + call.outputs):
             continue
@@ -216,20 +253,22 @@ def _place_best(buffers: list[Buffer]) -> int:
 
 def _place(ordered: list[Buffer]) -> int:
     """First fit: each buffer at the lowest offset clear of the placed buffers whose lifetimes overlap its own.
-    Placed buffers are kept as plain tuples: this loop is quadratic, and patched schedules have a thousand."""
-    placed: list[tuple[int, int, int, int]] = []  # (first, last, offset, size)
+    Placed buffers are kept as plain tuples in offset order, so the scan stops at the first gap that fits
+    (which of several at one offset comes first does not change the result); banded schedules plan thousands
+    of times."""
+    placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last), sorted
     top = 0
     for buf in ordered:
         first, last, size = buf.first, buf.last, buf.size
-        # In offset order; which of several at one offset comes first does not change the result.
-        conflicts = sorted((o, n) for f, la, o, n in placed if f <= last and first <= la)
         offset = 0
-        for o, n in conflicts:
-            if offset + size <= o:
-                break
-            offset = max(offset, o + n)
+        for o, n, f, la in placed:
+            if f <= last and first <= la:
+                if offset + size <= o:
+                    break
+                if o + n > offset:
+                    offset = o + n
         buf.offset = offset
-        placed.append((first, last, offset, size))
+        bisect.insort(placed, (offset, size, first, last))
         top = max(top, offset + size)
     return top
 

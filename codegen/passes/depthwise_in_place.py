@@ -21,7 +21,7 @@ import numpy as np
 
 from codegen.ir import Graph, Tensor
 from codegen.kernels.base import KernelCall
-from codegen.memory.planner import MemoryPlan, plan_memory
+from codegen.memory.planner import MemoryPlan, lifetimes, plan_memory
 
 
 def lag_bytes(call: KernelCall) -> int | None:
@@ -99,13 +99,18 @@ def place_depthwise_in_place(graph: Graph, calls: list[KernelCall], plan: Memory
         return original
     together = _in_place(graph, calls, eligible)
     together_plan = plan_memory(together, calls)
+    spans = lifetimes(graph, calls)  # of the graph as it stands: each trial changes two tensors' only
     for pos in eligible:
         if not _eligible(graph, calls, pos, uses, fixed):  # an earlier layer's views may have made it ineligible
             continue
         trial = _in_place(graph, calls, [pos])
-        trial_plan = plan_memory(trial, calls)
+        x, y = calls[pos].inputs[0], calls[pos].outputs[0]
+        variable = graph.tensor(x).is_variable or graph.tensor(y).is_variable  # unplanned: not in spans
+        trial_spans = None if variable else spans.shared(x, y, len(graph.tensors))  # the new tensor's index
+        trial_plan = plan_memory(trial, calls, trial_spans)
         if trial_plan.arena_bytes <= plan.arena_bytes and sum(trial_plan.live_bytes) < sum(plan.live_bytes):
             graph, plan = trial, trial_plan
+            spans = trial_spans if trial_spans is not None else lifetimes(graph, calls)
             fixed = _fixed(graph)
     best = min([(together, together_plan), (graph, plan)], key=lambda gp: gp[1].arena_bytes)
     return best if best[1].arena_bytes < original[1].arena_bytes else original

@@ -67,12 +67,36 @@ def band_segments(graph: Graph, calls: list[KernelCall], evaluate: Evaluate) -> 
     arena = evaluate(*banded)
     if arena >= before:
         return graph, calls
+    floors = _unbanded_floors(graph, calls, segments)
     for segment in segments:
+        if floors[segment] > arena:
+            continue  # run whole, this block alone needs more than the arena: keeping it banded, as the trial would
         trial = [s for s in chosen if s != segment]
         candidate = _band(graph, calls, trial)
         if evaluate(*candidate) <= arena:
             chosen, banded = trial, candidate
     return banded
+
+
+def _unbanded_floors(graph: Graph, calls: list[KernelCall],
+                     segments: list[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """Per block, bytes that any arena evaluated with that block run whole must hold at once: a convolution or
+    pool's whole input and output, two buffers live at its step. Depthwise layers (their output may go in
+    place over the input), ADDs and the projections they sum (a residual sum may go over the shortcut) and
+    aliasing calls are left out: the passes an evaluation runs may merge those buffers."""
+    summed = {t for c in calls if c.kernel.startswith("add_") for t in c.inputs}
+    floors = {}
+    for first, last in segments:
+        floor = 0
+        for call in calls[first : last + 1]:
+            if (call.kernel not in WINDOWED or call.kernel.startswith("depthwise") or call.in_place
+                    or call.alias_offset is not None or len(call.outputs) != 1 or call.outputs[0] in summed):
+                continue
+            x, y = graph.tensor(call.inputs[0]), graph.tensor(call.outputs[0])
+            if x.index != y.index and not (x.is_variable or y.is_variable or x.is_const):
+                floor = max(floor, x.nbytes + y.nbytes)
+        floors[(first, last)] = floor
+    return floors
 
 
 def _band(graph: Graph, calls: list[KernelCall], segments: list[tuple[int, int]]) -> tuple[Graph, list[KernelCall]]:
@@ -86,9 +110,16 @@ def _band(graph: Graph, calls: list[KernelCall], segments: list[tuple[int, int]]
 def band_blocks(graph: Graph, calls: list[KernelCall]) -> tuple[Graph, list[KernelCall]]:
     """Blocks in row bands where that lowers the arena, then residual sums over their shortcuts where that
     does: the arenas compared are the planner's, with depthwise layers in place as the build will place them."""
-    graph, calls = band_segments(graph, calls, _arena_with_residuals)
+    evaluated: list[tuple[Graph, list[KernelCall], int]] = []  # band_segments returns one of these
+
+    def evaluate(g: Graph, c: list[KernelCall]) -> int:
+        evaluated.append((g, c, _arena_with_residuals(g, c)))
+        return evaluated[-1][2]
+
+    graph, calls = band_segments(graph, calls, evaluate)
     summed = band_residuals(graph, calls)
-    return summed if _arena(*summed) < _arena(graph, calls) else (graph, calls)
+    known = [arena for g, c, arena in evaluated if g is graph and c is calls]
+    return summed if (known[0] if known else _arena(*summed)) < _arena(graph, calls) else (graph, calls)
 
 
 def _arena(graph: Graph, calls: list[KernelCall]) -> int:

@@ -27,8 +27,8 @@ as any other, so per-patch buffers are reused between patches and bit-exactness 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +65,12 @@ UNARY = ("lut_s8", "relu_s16", "logistic_s8", "leaky_relu_s8", "leaky_relu_s16",
 # converters put in front of the first convolution (QUANTIZE of a float input, DEQUANTIZE + QUANTIZE, CAST).
 CONVERSIONS = ("quantize_f32_s8", "requantize_s8", "quantize_f32_s16", "requantize_s8_s16", "requantize_s16_s8",
                "requantize_s16_s16", "dequantize_s8_f32", "cast_elements")
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    """dataclasses.replace for the IR's plain dataclasses (every field in __init__, nothing else in __dict__), at
+    half its cost: expansions build hundreds of thousands of calls. Anything else fails loudly (TypeError)."""
+    return type(obj)(**{**obj.__dict__, **changes})
 
 
 @dataclass(frozen=True)
@@ -346,17 +352,17 @@ def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, i
                     inputs.append(src)
                 new_call = pointwise_call(call, region, out_tensor.shape[3], tuple(inputs))
             buffer = new_buffer(out_tensor, region, f"p{n}")
-            out_calls.append(dataclasses.replace(new_call, outputs=(buffer,)))
+            out_calls.append(_replace(new_call, outputs=(buffer,)))
             buffers[out_tensor.index] = (buffer, region)
         patch_buffer, _ = buffers[split_tensor.index]
         out_calls.append(_store_call(tensors[patch_buffer], tile, split_tensor, stage1[-1].op_index))
-    return dataclasses.replace(graph, tensors=tensors), out_calls + stage2
+    return _replace(graph, tensors=tensors), out_calls + stage2
 
 
 def window_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> KernelCall:
     src, src_region = source
     p = call.params
-    params = dataclasses.replace(
+    params = _replace(
         p,
         in_h=src_region.h,
         in_w=src_region.w,
@@ -366,7 +372,7 @@ def window_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> Ke
         pad_w=p.pad_w - out.x0 * p.stride_w + src_region.x0,
     )
     macs = call.macs // max(p.out_h * p.out_w, 1) * out.h * out.w  # MACs per output pixel are uniform
-    return dataclasses.replace(call, params=params, inputs=(src,), macs=macs)
+    return _replace(call, params=params, inputs=(src,), macs=macs)
 
 
 def resample_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> KernelCall:
@@ -376,8 +382,8 @@ def resample_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> 
     rows, cols = (np.asarray(c.data) for c in call.consts[-2:])
     tables = (ConstArray("in_row", (rows[out.y0 : out.y1] - src_region.y0).astype(np.int32)),
               ConstArray("in_col", (cols[out.x0 : out.x1] - src_region.x0).astype(np.int32)))
-    params = dataclasses.replace(call.params, in_h=src_region.h, in_w=src_region.w, out_h=out.h, out_w=out.w)
-    return dataclasses.replace(call, params=params, inputs=(src,), consts=call.consts[:-2] + tables)
+    params = _replace(call.params, in_h=src_region.h, in_w=src_region.w, out_h=out.h, out_w=out.w)
+    return _replace(call, params=params, inputs=(src,), consts=call.consts[:-2] + tables)
 
 
 def pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[int, ...]) -> KernelCall:
@@ -386,10 +392,10 @@ def pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[i
         dims = (1, out.h, out.w, channels)
         # A constant operand keeps its own (spatially constant) dims: see is_patchable.
         fields = _BROADCAST_FIELDS if not call.consts else tuple(f for f in _BROADCAST_FIELDS if f[:3] != "in2")
-        params = dataclasses.replace(p, **{f: dims[int(f[-1])] for f in fields})
+        params = _replace(p, **{f: dims[int(f[-1])] for f in fields})
     else:
-        params = dataclasses.replace(p, size=out.h * out.w * channels)
-    return dataclasses.replace(call, params=params, inputs=inputs)
+        params = _replace(p, size=out.h * out.w * channels)
+    return _replace(call, params=params, inputs=inputs)
 
 
 def _element_bytes(t: Tensor) -> int:
@@ -453,7 +459,7 @@ class _NewTensors:
         return index
 
     def graph(self, graph: Graph) -> Graph:
-        return dataclasses.replace(graph, tensors=self.tensors, views=self.views)
+        return _replace(graph, tensors=self.tensors, views=self.views)
 
 
 def expand_cached(
@@ -537,12 +543,12 @@ def expand_cached(
                     band_call = _read_input_call(graph, call.inputs[0], new, out, call.op_index, like=t)
                 else:
                     band_call = _band_call(call, new, regions, lines, new_tensors, graph, out_calls)
-                out_calls.append(dataclasses.replace(band_call, outputs=(out,)))
+                out_calls.append(_replace(band_call, outputs=(out,)))
                 if t.index == split_tensor.index and not direct:
                     out_calls.append(_store_call(new_tensors.tensors[out], new, split_tensor, call.op_index))
     expanded = new_tensors.graph(graph)
     if streamed is not None:
-        expanded = dataclasses.replace(expanded, streamed_inputs=(streamed,))
+        expanded = _replace(expanded, streamed_inputs=(streamed,))
     return expanded, prefix + out_calls + stage2
 
 

@@ -172,6 +172,7 @@ class SearchCache:
     what determines them (split, grid, family, banding), so a hit returns exactly what planning again would."""
 
     expansions: dict[tuple, Expansion] = field(default_factory=dict)
+    placed: dict[tuple, Graph] = field(default_factory=dict)  # banded schedules' graphs, depthwise in place
     fast_arenas: dict[tuple, int] = field(default_factory=dict)
 
 
@@ -209,7 +210,7 @@ class NoScheduleFits(BudgetError):
 def choose(
     graph: Graph, calls: list[KernelCall], sram_budget: int, scratch_hint: ScratchHint | None = None,
     cost: CostModel | None = None, stream_input: bool = False, runtime_sram_bytes: int = RUNTIME_SRAM_BYTES,
-    earlier: list[Schedule] | None = None, flash: FlashLimit | None = None,
+    earlier: list[Schedule] | None = None, flash: FlashLimit | None = None, cache: SearchCache | None = None,
 ) -> tuple[Schedule, list[Schedule]]:
     """The cheapest schedule whose peak SRAM fits the budget, and the candidates that were weighed. Cheapest
     is the fewest instructions `cost` predicts, then the fewest MACs (without a cost model, MACs alone).
@@ -232,12 +233,16 @@ def choose(
     With `flash`, the schedule found is checked against the board's flash (its predicted weights and code);
     one over it is marked `over_flash` and skipped for the next in the same order (NoScheduleFitsFlash when
     none is left).
+
+    `cache` (of this graph and calls) keeps what the search planned for whoever emits its schedules afterwards
+    (the flash predictor, the build); a new one is used without it.
     """
+    cache = SearchCache() if cache is None else cache
     chosen, weighed = _choose_sram(graph, calls, sram_budget, scratch_hint, cost, stream_input, runtime_sram_bytes,
-                                   earlier)
+                                   earlier, cache)
     return (chosen, weighed) if flash is None else _within_flash(graph, chosen, weighed, sram_budget, flash,
                                                                  lambda s: _fits_fast(graph, calls, s, sram_budget,
-                                                                                      scratch_hint))
+                                                                                      scratch_hint, cache))
 
 
 def _within_flash(graph: Graph, chosen: Schedule, weighed: list[Schedule], sram_budget: int, flash: FlashLimit,
@@ -278,15 +283,15 @@ def _within_flash(graph: Graph, chosen: Schedule, weighed: list[Schedule], sram_
 def _choose_sram(
     graph: Graph, calls: list[KernelCall], sram_budget: int, scratch_hint: ScratchHint | None,
     cost: CostModel | None, stream_input: bool, runtime_sram_bytes: int, earlier: list[Schedule] | None,
+    cache: SearchCache,
 ) -> tuple[Schedule, list[Schedule]]:
     def runtime(found: list[Schedule]) -> list[Schedule]:
         return [dataclasses.replace(s, runtime_sram_bytes=runtime_sram_bytes) for s in found]
 
     [base] = runtime([per_layer(graph, calls, cost)])
-    if base.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, base, sram_budget, scratch_hint):
+    if base.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, base, sram_budget, scratch_hint, cache):
         return base, [base]
     reuse = earlier is not None and len(earlier) > 1  # [per-layer] alone: that search stopped early
-    cache = SearchCache()
     weighed = runtime(earlier if reuse else candidates(graph, calls, cost, stream_input, sram_budget))
 
     def rank(s: Schedule) -> tuple[int, int, int]:
@@ -382,14 +387,28 @@ def fast_arena_bytes(graph: Graph, calls: list[KernelCall], schedule: Schedule, 
     key = _key(schedule)
     if cache is not None and key in cache.fast_arenas:
         return cache.fast_arenas[key]
-    g, c = apply(graph, calls, schedule, cache)
-    if schedule.banded:  # as the build does: depthwise layers in place before the kernels are chosen
-        g, _ = place_depthwise_in_place(g, c, plan_memory(g, c))
+    g, c = placed(graph, calls, schedule, cache)
     hinted = [dataclasses.replace(x, scratch_bytes=max(x.scratch_bytes, scratch_hint(x, g))) for x in c]
     arena = plan_memory(g, hinted).arena_bytes
     if cache is not None:
         cache.fast_arenas[key] = arena
     return arena
+
+
+def placed(graph: Graph, calls: list[KernelCall], schedule: Schedule,
+           cache: SearchCache | None = None) -> tuple[Graph, list[KernelCall]]:
+    """The schedule's calls on its graph as the build chooses kernels for them: a banded schedule's depthwise
+    layers in place (its arena was promised with them)."""
+    g, c = apply(graph, calls, schedule, cache)
+    if not schedule.banded:
+        return g, c
+    key = _key(schedule)
+    if cache is None or key not in cache.placed:
+        g = place_depthwise_in_place(g, c, plan_memory(g, c))[0]
+        if cache is None:
+            return g, c
+        cache.placed[key] = g
+    return cache.placed[key], c
 
 
 def apply(graph: Graph, calls: list[KernelCall], schedule: Schedule,

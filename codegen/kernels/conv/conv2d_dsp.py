@@ -184,14 +184,12 @@ def _smmlar(a: np.ndarray, b: np.ndarray, acc: np.ndarray) -> np.ndarray:
     return _wrap32(acc + ((a * b + 2**31) >> 32))
 
 
-def _channel_row(lo: int, hi: int, bias: int, mult: int, shift: int, p: Conv2dParams) -> list[int] | None:
-    """{bias', mult, rnd, rshift} for one channel whose true accumulator lies in [lo, hi], or None."""
+def _channel_row(lo: int, hi: int, bias: int, mult: int, shift: int, p: Conv2dParams,
+                 out: tuple[int, int]) -> list[int] | None:
+    """{bias', mult, rnd, rshift} for one channel whose true accumulator lies in [lo, hi], or None. `out` is
+    the clamped output at lo and at hi (_clamped_outputs, for every channel at once)."""
     if shift > 0 and max(abs(lo), abs(hi)) << shift > _I32_MAX:
         return None  # TFLite's left shift may wrap: not monotone, and not this kernel's arithmetic
-    out = [
-        int(np.clip(multiply_by_quantized_multiplier(a, mult, shift) + p.output_offset, p.act_min, p.act_max))
-        for a in (lo, hi)
-    ]
     if out[0] == out[1]:  # MultiplyByQuantizedMultiplier is monotone: the channel is constant
         return [0, 0, 2 * out[0] + 1, 1]
     r = -shift
@@ -203,6 +201,13 @@ def _channel_row(lo: int, hi: int, bias: int, mult: int, shift: int, p: Conv2dPa
     if not (_I32_MIN <= rnd <= _I32_MAX and h_lo >= _I32_MIN and h_hi <= _I32_MAX):
         return None
     return [bias, mult, rnd, r]
+
+
+def _clamped_outputs(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, p: Conv2dParams) -> list[int]:
+    """Each channel's int8 output for accumulator acc[c]: the same element-wise arithmetic as one channel at a
+    time, over all channels in one NumPy call (a banded schedule specializes thousands of calls)."""
+    scaled = multiply_by_quantized_multiplier(acc, mult, np.asarray(shift, dtype=np.int64))
+    return [int(v) for v in np.clip(scaled + p.output_offset, p.act_min, p.act_max)]
 
 
 def _flip_negative_channels(
@@ -241,9 +246,11 @@ def specialize_conv2d(call: KernelCall, graph: Graph, target: Target) -> KernelC
     if lo.min() < _I32_MIN or hi.max() > _I32_MAX:
         return None  # TFLite's int32 accumulator could overflow
     folded = _wrap32(b + p.input_offset * w.sum(axis=1))
+    out_lo, out_hi = (_clamped_outputs(a, mult, shift, p) for a in (lo, hi))
     chan = []
     for c in range(p.out_c):
-        row = _channel_row(int(lo[c]), int(hi[c]), int(folded[c]), int(mult[c]), int(shift[c]), p)
+        row = _channel_row(int(lo[c]), int(hi[c]), int(folded[c]), int(mult[c]), int(shift[c]), p,
+                           (out_lo[c], out_hi[c]))
         if row is None:
             return None
         chan.append(row)

@@ -1,0 +1,114 @@
+"""How much planning the schedule search does, counted rather than timed (the project has no timed tests; the
+planning time of the README's MobileNetV2 is measured by scripts/benchmark_patches.py): a search that plans
+more than recorded here has lost a bound or a cache. And the shortcuts those counts rely on are exact: the
+lifetimes a depthwise trial derives equal a fresh walk of the calls, the first fit's early stop places every
+buffer where the full scan did, and the floor that skips un-banding a block never exceeds the arena the trial
+would have found."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from codegen.frontend.model_zoo import mobilenet_v2
+from codegen.memory import planner
+from codegen.memory.planner import Buffer, lifetimes
+from codegen.passes import depthwise_in_place
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
+from codegen.schedule import band_segments
+from codegen.schedule.band_segments import band_blocks
+from codegen.schedule.patch_schedule import expand_cached, split_points
+
+
+@pytest.fixture(scope="module")
+def mbv2():
+    graph = fuse_pads(mobilenet_v2(0.35, 64, num_classes=10))
+    return graph, lower_graph(graph)
+
+
+@pytest.mark.parametrize(("schedule", "placements", "walks"), [("per-layer", 191, 56), ("cached", 39, 9)])
+def test_banding_plans_no_more_than_recorded(mbv2, monkeypatch, schedule, placements, walks):
+    """Blocks in bands (the search's costliest step) for per-layer execution and a streamed 4 x 2 cached-band
+    schedule: before these shortcuts 211 and 57 placements, each after its own walk of the calls; now 191 and
+    39 placements (floors skip un-banding trials) and 56 and 9 walks (depthwise trials derive lifetimes)."""
+    graph, calls = mbv2
+    if schedule == "cached":
+        graph, calls = expand_cached(graph, calls, split_points(graph, calls)[3], 4, 2, True)
+    counts = {"placements": 0, "walks": 0}
+    place_best, walk = planner._place_best, planner.lifetimes
+
+    def counted_place(buffers):
+        counts["placements"] += 1
+        return place_best(buffers)
+
+    def counted_walk(g, c):
+        counts["walks"] += 1
+        return walk(g, c)
+
+    monkeypatch.setattr(planner, "_place_best", counted_place)
+    monkeypatch.setattr(planner, "lifetimes", counted_walk)
+    monkeypatch.setattr(depthwise_in_place, "lifetimes", counted_walk)
+    banded, banded_calls = band_blocks(graph, calls)
+    # Per-layer keeps blocks in bands; the cached schedule's peak is in stage 1, so it ends unchanged.
+    assert (len(banded_calls) > len(calls)) == (schedule == "per-layer")
+    assert counts == {"placements": placements, "walks": walks}
+
+
+def test_shared_lifetimes_equal_a_fresh_walk(mbv2):
+    graph, calls = mbv2
+    checked = 0
+    for g, c in [(graph, calls), expand_cached(graph, calls, split_points(graph, calls)[3], 4, 2, True)]:
+        spans = lifetimes(g, c)
+        for pos in range(len(c)):
+            if depthwise_in_place._eligible(g, c, pos):
+                trial = depthwise_in_place._in_place(g, c, [pos])
+                derived = spans.shared(c[pos].inputs[0], c[pos].outputs[0], len(g.tensors))
+                walked = lifetimes(trial, c)
+                assert list(derived.first.items()) == list(walked.first.items())  # same order: same ties
+                assert derived.last == walked.last
+                checked += 1
+    assert checked >= 10
+
+
+def _full_scan(ordered: list[Buffer]) -> list[int]:
+    """First fit as the planner did it before the early stop: every placed buffer scanned, conflicts sorted."""
+    placed: list[tuple[int, int, int, int]] = []
+    for buf in ordered:
+        conflicts = sorted((o, n) for f, la, o, n in placed if f <= buf.last and buf.first <= la)
+        offset = 0
+        for o, n in conflicts:
+            if offset + buf.size <= o:
+                break
+            offset = max(offset, o + n)
+        placed.append((buf.first, buf.last, offset, buf.size))
+    return [p[2] for p in placed]
+
+
+def test_first_fit_places_as_the_full_scan():
+    rng = random.Random(7)
+    for _ in range(300):
+        buffers = []
+        for _ in range(rng.randint(1, 40)):
+            first = rng.randint(0, 20)
+            buffers.append(Buffer(8 * rng.randint(0, 12), first, first + rng.randint(0, 8)))
+        top = planner._place(buffers)
+        assert [b.offset for b in buffers] == _full_scan(buffers)
+        assert top == max(b.offset + b.size for b in buffers)
+
+
+def test_unbanded_floor_never_exceeds_the_evaluated_arena(mbv2):
+    """Every block's floor against the arena band_segments' evaluation finds with that block run whole (the
+    others banded), on a streamed 4 x 2 cached-band schedule and on per-layer execution."""
+    graph, calls = mbv2
+    pruned = 0
+    for g, c in [(graph, calls), expand_cached(graph, calls, split_points(graph, calls)[3], 4, 2, True)]:
+        segments = band_segments.block_segments(g, c)
+        floors = band_segments._unbanded_floors(g, c, segments)
+        for segment in segments:
+            trial = band_segments._band(g, c, [s for s in segments if s != segment])
+            arena = band_segments._arena_with_residuals(*trial)
+            assert floors[segment] <= arena
+            pruned += floors[segment] > 0
+    assert pruned >= 5  # the floor is not trivially zero

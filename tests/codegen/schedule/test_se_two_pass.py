@@ -19,8 +19,16 @@ from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
 from codegen.schedule.cost_model import load_default
 from codegen.schedule.patch_schedule import split_points
-from codegen.schedule.search import Schedule, apply, candidates, choose, per_layer
 from codegen.schedule.se_two_pass import expand_two_pass, squeeze_excite_in, two_pass_split_points
+from codegen.schedule.search import (
+    RUNTIME_SRAM_BYTES,
+    Schedule,
+    apply,
+    candidates,
+    choose,
+    per_layer,
+    with_banded_blocks,
+)
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
 from tests.support.model_factory import run_tflm
@@ -77,7 +85,7 @@ def test_search_weighs_two_pass_and_picks_the_cheapest_that_fits(model):
     # leaves only two-pass schedules, several grids and splits of them.
     assert two_pass < min(s.peak_sram_bytes for s in weighed if not s.two_pass)
     budget = two_pass + 2500
-    chosen, found = choose(graph, calls, budget, cost=cost)
+    chosen, found = choose(graph, calls, budget, cost=cost, earlier=weighed)
     assert chosen.peak_sram_bytes <= budget and chosen.two_pass, chosen.describe()
     fitting = [s for s in found if s.peak_sram_bytes <= budget]
     assert len(fitting) > 1 and all(_rank(chosen) <= _rank(s) for s in fitting)
@@ -88,6 +96,23 @@ def test_search_weighs_two_pass_and_picks_the_cheapest_that_fits(model):
     # With room for per-layer execution, nothing else is worth its recomputation.
     base = per_layer(graph, calls, cost)
     assert choose(graph, calls, base.peak_sram_bytes, cost=cost)[0].split is None
+
+
+@pytest.mark.slow
+def test_chosen_schedule_is_never_beaten_by_any_that_fits_brute_force(model):
+    """test_search_complete's guarantee with the two-pass family: every schedule, each also with its blocks in
+    bands, planned; at budgets from the smallest peak to per-layer, nothing that fits beats the choice."""
+    _, graph, calls, _, _ = model
+    cost = load_default()
+    plain = candidates(graph, calls, cost)
+    every = plain + [with_banded_blocks(graph, calls, s, cost) for s in plain if s.split is not None]
+    peaks = sorted({s.arena_bytes + RUNTIME_SRAM_BYTES for s in every})
+    for budget in peaks[:: max(1, len(peaks) // 6)]:
+        fitting = [s for s in every if s.arena_bytes + RUNTIME_SRAM_BYTES <= budget]
+        chosen, _ = choose(graph, calls, budget, cost=cost)
+        assert chosen.peak_sram_bytes <= budget
+        best = min(fitting, key=_rank)
+        assert _rank(chosen) <= _rank(best), f"budget {budget}: chose {chosen.describe()}, {best.describe()} is cheaper"
 
 
 @pytest.mark.emulator

@@ -429,9 +429,9 @@ def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, w
                       sram_budget: int) -> Schedule:
     """The schedule mixed precision runs on: the chosen one if it runs recomputed-halo patches whose stage 1 has
     two convolutions or more (so that a later one reads a feature map that may get fewer bits), else the
-    best-ranked such schedule that fits the budget (phase 1 does not run cached bands)."""
+    best-ranked such schedule that fits the budget (phase 1 does not run cached bands, nor two-pass SE patches)."""
     def eligible(s: Schedule) -> bool:
-        if s.split is None or s.cached or s.banded:
+        if s.split is None or s.cached or s.banded or s.two_pass:
             return False
         return sum(c.kernel in WEIGHTED for c in calls[: s.split + 1]) >= 2
 

@@ -98,6 +98,21 @@ def test_search_weighs_two_pass_and_picks_the_cheapest_that_fits(model):
     assert choose(graph, calls, base.peak_sram_bytes, cost=cost)[0].split is None
 
 
+def test_plan_says_when_two_pass_was_weighed_or_chosen(capsys):
+    from tools.plan_command import _print_two_pass
+
+    base = Schedule(None, None, "", 20_000, 1000, 1000)
+    two = Schedule(12, (2, 3), "t41 8x8x16", 9_000, 1700, 1000, two_pass=True)
+    _print_two_pass([base], base)
+    assert capsys.readouterr().out == ""  # no SE block: nothing to say
+    _print_two_pass([base, two], two)
+    out = capsys.readouterr().out
+    assert "1 schedule(s) weighed, chosen: two-pass SE, patches 2x3 up to t41 8x8x16, 700 extra MACs (70.0%" in out
+    assert "without it the smallest peak weighed is 24,096 B" in out
+    _print_two_pass([base, two], base)
+    assert "not chosen; the cheapest: two-pass SE" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_chosen_schedule_is_never_beaten_by_any_that_fits_brute_force(model):
     """test_search_complete's guarantee with the two-pass family: every schedule, each also with its blocks in

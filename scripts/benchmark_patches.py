@@ -7,6 +7,11 @@ whole input, and with the halo cache reading the input row by row (--stream-inpu
 bands too. Every arena is planned for real by the same planner and passes a build uses. MobileNetV2 / MCUNet
 networks are built from ../shared/models/mcunet_configs with random int8 weights (codegen/frontend/model_zoo.py): memory
 does not depend on weight values. Usage: python -m scripts.benchmark_patches [--max-overhead 0.10] [--only TEXT]
+
+With --se, the squeeze-and-excite table instead: per SE network (model zoo, random weights), the peak SRAM
+per layer, the smallest peak of schedules whose stage 1 ends before the first SE block (blocks in bands
+included), the smallest two-pass schedule's (stage 1 holding the block: codegen/schedule/se_two_pass.py), and what
+the search chooses a byte under the former, with its extra MACs.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import time
 from pathlib import Path
 
 from codegen.errors import BudgetError, CodegenError
-from codegen.frontend.model_zoo import mcunet_from_json, mobilenet_v2
+from codegen.frontend.model_zoo import mcunet_from_json, mobilenet_v2, mobilenet_v2_se, tiny_se
 from codegen.frontend.tflite_reader import read_tflite
 from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph
@@ -148,11 +153,57 @@ def _first_that_fits(boards: tuple[str, ...], model: Path, out: Path, budget: in
     return error, name
 
 
+def se_networks() -> dict[str, Graph]:
+    return {
+        "tiny SE r32 (test net, SE in block 1)": tiny_se(32),
+        "MobileNetV2-SE w0.35 r144 (SE in blocks 1-3)": mobilenet_v2_se(0.35, 144, se_blocks=(1, 2, 3)),
+    }
+
+
+def se_table(only: str | None) -> None:
+    """Per SE network: per-layer peak, the smallest peak ending stage 1 before the SE, the smallest two-pass peak,
+    and the schedule the search (fitted cost model, nucleo-f746's fast-kernel scratch) picks a byte under the
+    former. Peaks = arena + the search's 4,096 B runtime estimate."""
+    print("| model | per-layer peak | smallest peak, stage 1 ends before the SE | smallest peak, two-pass SE "
+          "| chosen a byte under the former: schedule, peak, MACs over per-layer |")
+    print("|---|---:|---|---|---|")
+    cost = load_default()
+    hint = scratch_hint(Target(load_board("nucleo-f746").core))
+    for name, original in se_networks().items():
+        if only and only not in name:
+            continue
+        graph = fuse_pads(original)
+        calls = lower_graph(graph)
+        weighed = candidates(graph, calls, cost)
+        ordinary = [s for s in weighed if not s.two_pass]
+        floors = sorted((s for s in ordinary if s.split is not None), key=lambda s: (s.stage1_bytes, s.macs))
+        ordinary += [with_banded_blocks(graph, calls, s, cost) for s in floors[:BANDED]]
+        before = min(ordinary, key=lambda s: (s.peak_sram_bytes, s.macs))
+        two_pass = min((s for s in weighed if s.two_pass), key=lambda s: (s.peak_sram_bytes, s.macs))
+        budget = before.peak_sram_bytes - 1
+        try:
+            chosen, _ = choose(graph, calls, budget, hint, cost, earlier=weighed)
+            picked = (f"{chosen.describe()}, {chosen.peak_sram_bytes:,}, +{chosen.mac_overhead:.1%} "
+                      f"(budget {budget:,})")
+        except BudgetError as exc:
+            picked = str(exc).splitlines()[0][:100]
+        per_layer = weighed[0].peak_sram_bytes
+
+        def cell(s: Schedule) -> str:
+            return f"{s.peak_sram_bytes:,} ({s.describe()}, +{s.mac_overhead:.1%})"
+
+        print(f"| {name} | {per_layer:,} | {cell(before)} | {cell(two_pass)} | {picked} |", flush=True)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-overhead", type=float, default=0.10)
     parser.add_argument("--only", metavar="TEXT", help="only the models whose name contains TEXT")
+    parser.add_argument("--se", action="store_true", help="the squeeze-and-excite table instead")
     args = parser.parse_args(argv)
+    if args.se:
+        se_table(args.only)
+        return 0
     limit = args.max_overhead
     print(f"| model | input | TFLM arena | per-layer arena | patches, recompute (<= {limit:.0%} MACs) "
           "| halo cache, input held | halo cache and blocks in bands, input held "

@@ -125,12 +125,14 @@ def plan_command(args: argparse.Namespace) -> int:
         print(format_candidates(exc.weighed, None, budget, len(exc.weighed) if args.all else 12, board.flash.size))
         print(format_unweighed(graph, calls, exc.weighed, budget, args.stream_input, args.all))
         _print_stage1_limit(graph, calls)
+        _print_two_pass(exc.weighed, None)
         raise
     if len(weighed) == 1:  # per-layer fits: still show what else there is
         weighed = [*weighed, *candidates(graph, calls, cost, args.stream_input)[1:]]
     print(format_candidates(weighed, chosen, budget, len(weighed) if args.all else 12, board.flash.size))
     print(format_unweighed(graph, calls, weighed, budget, args.stream_input, args.all))
     _print_stage1_limit(graph, calls)
+    _print_two_pass(weighed, chosen)
     if args.mixed_precision:
         mixed_precision(args, graph, calls, chosen, weighed, budget)
     return 0
@@ -163,3 +165,18 @@ def _print_stage1_limit(graph: Graph, calls: list[KernelCall]) -> None:
     limit = stage1_limit(graph, calls)
     if limit is not None:
         print(f"split points stop before {limit}")
+
+
+def _print_two_pass(weighed: list[Schedule], chosen: Schedule | None) -> None:
+    """Whether stage 1 was weighed holding a squeeze-and-excite block in two passes, and what that costs."""
+    two_pass = [s for s in weighed if s.two_pass]
+    if not two_pass:
+        return
+    picked = chosen is not None and chosen.two_pass
+    shown = chosen if picked else min(two_pass, key=lambda s: (s.predicted_instructions or 0, s.macs))
+    extra = shown.macs - shown.per_layer_macs
+    others = [s.peak_sram_bytes for s in weighed if not s.two_pass]
+    without = f"; without it the smallest peak weighed is {min(others):,} B" if others else ""
+    print(f"two-pass squeeze-and-excite: {len(two_pass)} schedule(s) weighed, "
+          f"{'chosen' if picked else 'not chosen; the cheapest'}: {shown.describe()}, {extra:,} extra MACs "
+          f"({shown.mac_overhead:.1%}: the first pass recomputes stage 1 up to the SE's input for its means){without}")

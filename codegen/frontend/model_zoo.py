@@ -223,6 +223,36 @@ def _add(b: _Builder, x1: _Activation, x2: _Activation, name: str) -> _Activatio
     return _Activation(y, mean, var)
 
 
+def _scalar(b: _Builder, name: str, value: float) -> int:
+    """A positive int8 constant of one element, stored as 127 (scale value / 127)."""
+    return b.tensor(name, (1,), "int8", Quantization((_f32(value / 127.0),), (0,)), np.array([127], np.int8))
+
+
+def _squeeze_excite(b: _Builder, x: _Activation, name: str) -> _Activation:
+    """MCUNet's / MobileNetV3's SE after the depthwise conv: MEAN over H, W (keep_dims) -> 1x1 CONV_2D to
+    make_divisible(C / 4) channels, ReLU fused -> 1x1 CONV_2D back to C -> hard sigmoid as Keras writes it,
+    ReLU6(x + 3) * (1 / 6) (ADD of a constant with ReLU6 fused, MUL by a constant) -> MUL onto the feature map."""
+    _, _, _, c = b.shape(x)
+    axes = b.tensor(f"{name}/axes", (2,), "int32", None, np.array([1, 2], dtype=np.int32))
+    pooled_q = _output_quant(x.mean, np.sqrt(x.var) / 2.0, "NONE")
+    pooled = b.tensor(f"{name}/mean", (1, 1, 1, c), "int8", pooled_q)
+    b.op("MEAN", (x.index, axes), (pooled,), keep_dims=True)
+    h = _Activation(pooled, x.mean, x.var / 4.0)
+    h = _conv(b, h, f"{name}/reduce", make_divisible(c / 4), 1, 1, "RELU", depthwise=False)
+    h = _conv(b, h, f"{name}/expand", c, 1, 1, "NONE", depthwise=False)
+    mean, var = _activated_moments(h.mean + 3.0, np.sqrt(h.var), "RELU6")
+    shifted = b.tensor(f"{name}/add3", (1, 1, 1, c), "int8", _range_quant(0.0, 6.0))
+    b.op("ADD", (h.index, _scalar(b, f"{name}/three", 3.0)), (shifted,), activation="RELU6")
+    gate = b.tensor(f"{name}/gate", (1, 1, 1, c), "int8", _range_quant(0.0, 1.0))
+    b.op("MUL", (shifted, _scalar(b, f"{name}/sixth", 1.0 / 6.0)), (gate,), activation="NONE")
+    g_mean, g_var = mean / 6.0, var / 36.0
+    out_mean = x.mean * g_mean
+    out_var = np.maximum((x.var + x.mean**2) * (g_var + g_mean**2) - out_mean**2, 1e-12)
+    y = b.tensor(f"{name}/scaled", b.shape(x), "int8", _output_quant(out_mean, np.sqrt(out_var), "RELU"))
+    b.op("MUL", (x.index, gate), (y,), activation="NONE")
+    return _Activation(y, out_mean, out_var)
+
+
 def _global_pool(b: _Builder, x: _Activation, name: str) -> _Activation:
     _, h, w, c = b.shape(x)
     # TFLite pools keep their input's quantization.
@@ -282,8 +312,6 @@ def _block(b: _Builder, x: _Activation, i: int, block: dict[str, Any]) -> _Activ
     assert conv is not None
     if conv.get("name") != "MBInvertedConvLayer":
         raise ValueError(f"block {i}: unsupported layer {conv.get('name')!r}")
-    if conv.get("use_se"):
-        raise ValueError(f"block {i}: squeeze-and-excitation is not supported")
     if shortcut is not None and not has_identity:
         raise ValueError(f"block {i}: unsupported shortcut {shortcut.get('name')!r}")
     cin, cout = int(conv["in_channels"]), int(conv["out_channels"])
@@ -300,6 +328,8 @@ def _block(b: _Builder, x: _Activation, i: int, block: dict[str, Any]) -> _Activ
     else:
         mid = cin
     h = _conv(b, h, f"block{i}/depthwise", mid, kernel, stride, act, depthwise=True)
+    if conv.get("use_se"):
+        h = _squeeze_excite(b, h, f"block{i}/se")
     h = _conv(b, h, f"block{i}/project", cout, 1, 1, "NONE", depthwise=False)
     if has_identity:
         if stride != 1 or cin != cout:
@@ -361,8 +391,9 @@ def mcunet_from_json(path: str | Path, resolution: int | None = None, seed: int 
     return build_from_config(config, resolution or resolution_of(path, config), seed, name)
 
 
-def mobilenet_v2_config(width: float, num_classes: int = 1000) -> dict[str, Any]:
-    """The standard (torchvision) MobileNetV2 layout as a ProxylessNASNets description."""
+def mobilenet_v2_config(width: float, num_classes: int = 1000, se_blocks: tuple[int, ...] = ()) -> dict[str, Any]:
+    """The standard (torchvision) MobileNetV2 layout as a ProxylessNASNets description; the blocks numbered in
+    `se_blocks` get a squeeze-and-excite after their depthwise conv (use_se, as in MCUNet's large models)."""
     if width <= 0:
         raise ValueError(f"width multiplier {width} must be positive")
     channels = make_divisible(32 * width)
@@ -375,7 +406,7 @@ def mobilenet_v2_config(width: float, num_classes: int = 1000) -> dict[str, Any]
             stride = s if i == 0 else 1
             conv = {"name": "MBInvertedConvLayer", "in_channels": channels, "out_channels": out,
                     "kernel_size": 3, "stride": stride, "expand_ratio": t, "mid_channels": None,
-                    "act_func": "relu6"}
+                    "act_func": "relu6", "use_se": len(blocks) in se_blocks}
             identity = stride == 1 and channels == out
             blocks.append({"name": "MobileInvertedResidualBlock", "mobile_inverted_conv": conv,
                            "shortcut": {"name": "IdentityLayer"} if identity else None})
@@ -392,3 +423,35 @@ def mobilenet_v2(width: float, resolution: int, num_classes: int = 1000, seed: i
     """Int8 MobileNetV2 with width multiplier `width` at `resolution`, random weights."""
     name = f"mobilenet_v2_w{float(width)!r}_r{resolution}"
     return build_from_config(mobilenet_v2_config(width, num_classes), resolution, seed, name)
+
+
+def mobilenet_v2_se(width: float, resolution: int, se_blocks: tuple[int, ...] = (1, 2, 3), num_classes: int = 1000,
+                    seed: int = 0) -> Graph:
+    """Int8 MobileNetV2 with squeeze-and-excite in the blocks `se_blocks` (default: the early ones, which the
+    memory-heavy first stage would hold), random weights."""
+    name = f"mobilenet_v2_se_w{float(width)!r}_r{resolution}"
+    return build_from_config(mobilenet_v2_config(width, num_classes, se_blocks), resolution, seed, name)
+
+
+def tiny_se_config(num_classes: int = 10) -> dict[str, Any]:
+    """A 3-block test network for 32x32 inputs: a stride-2 stem, then block 1 (stride 2) holds a squeeze-and-
+    excite; small enough to test in seconds, large enough that stage 1 ends past the SE block."""
+    def block(cin: int, cout: int, stride: int, expand: int, se: bool) -> dict[str, Any]:
+        conv = {"name": "MBInvertedConvLayer", "in_channels": cin, "out_channels": cout, "kernel_size": 3,
+                "stride": stride, "expand_ratio": expand, "mid_channels": None, "act_func": "relu6", "use_se": se}
+        identity = stride == 1 and cin == cout
+        return {"name": "MobileInvertedResidualBlock", "mobile_inverted_conv": conv,
+                "shortcut": {"name": "IdentityLayer"} if identity else None}
+
+    first = {"name": "ConvLayer", "kernel_size": 3, "stride": 2, "in_channels": 3, "out_channels": 8,
+             "act_func": "relu6"}
+    blocks = [block(8, 8, 1, 1, False), block(8, 16, 1, 4, True), block(16, 16, 2, 4, False)]
+    mix = {"name": "ConvLayer", "kernel_size": 1, "stride": 1, "in_channels": 16, "out_channels": 32,
+           "act_func": "relu6"}
+    return {"name": "ProxylessNASNets", "first_conv": first, "blocks": blocks, "feature_mix_layer": mix,
+            "classifier": {"name": "LinearLayer", "in_features": 32, "out_features": num_classes}}
+
+
+def tiny_se(resolution: int = 32, seed: int = 0) -> Graph:
+    """The int8 graph of tiny_se_config, random weights."""
+    return build_from_config(tiny_se_config(), resolution, seed, f"tiny_se_r{resolution}")

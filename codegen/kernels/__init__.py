@@ -75,7 +75,7 @@ from codegen.kernels.movement import (
     transpose,
     window_copy,
 )
-from codegen.kernels.reduce import arg_min_max, mean, mean_s16, pooling, pooling_s16, sum_max
+from codegen.kernels.reduce import arg_min_max, mean, mean_patch, mean_s16, pooling, pooling_s16, sum_max
 from codegen.kernels.resize import resize_bilinear, resize_bilinear_dsp, resize_nearest
 from codegen.kernels.sequence import lstm, svdf
 from codegen.kernels.signal import energy, fft, filter_bank, framing, pcan, spectral_subtraction, window
@@ -85,6 +85,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     pad,
     pooling,
     mean,
+    mean_patch,
     sum_max,
     arg_min_max,
     conv2d,

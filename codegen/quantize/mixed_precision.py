@@ -461,14 +461,15 @@ def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, w
                       sram_budget: int, longest: bool = False) -> Schedule:
     """The schedule mixed precision runs on: the chosen one if it runs recomputed-halo patches whose stage 1 has
     two convolutions or more (so that a later one reads a feature map that may get fewer bits), else the
-    best-ranked such schedule that fits the budget (phase 1 does not run cached bands). With `longest`, the
-    fitting such schedule whose stage 1 holds the most convolutions (then best-ranked), chosen or not: more
-    maps that may get fewer bits, and the first convolution's 8-bit input weighs less."""
+    best-ranked such schedule that fits the budget (phase 1 does not run cached bands, nor two-pass SE patches).
+    With `longest`, the fitting such schedule whose stage 1 holds the most convolutions (then best-ranked), chosen
+    or not: more maps that may get fewer bits, and the first convolution's 8-bit input weighs less."""
     def convolutions(s: Schedule) -> int:
         return 0 if s.split is None else sum(c.kernel in WEIGHTED for c in calls[: s.split + 1])
 
     def eligible(s: Schedule) -> bool:
-        return s.split is not None and not s.cached and not s.banded and convolutions(s) >= 2
+        return (s.split is not None and not s.cached and not s.banded and not s.two_pass
+                and convolutions(s) >= 2)
 
     if eligible(chosen) and not longest:
         return chosen

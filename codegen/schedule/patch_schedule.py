@@ -314,49 +314,62 @@ def expand(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[int, i
     split_tensor = graph.tensor(stage1[-1].outputs[0])
     # Folded reshapes run once, whole, before the patches: the planner aliases them (no byte moves).
     out_calls: list[KernelCall] = [c for c in stage1 if is_folded_reshape(c, graph)]
+    for n, tile in enumerate(tiles(split_tensor.shape[1], split_tensor.shape[2], *grid)):
+        patch_buffer = patch_calls(graph, tensors, stage1, tile, f"p{n}", out_calls)
+        out_calls.append(store_call(tensors[patch_buffer], tile, split_tensor, stage1[-1].op_index))
+    return _replace(graph, tensors=tensors), out_calls + stage2
 
-    def new_buffer(like: Tensor, region: Region, tag: str) -> int:
+
+def patch_calls(graph: Graph, tensors: list[Tensor], stage1: list[KernelCall], tile: Region, tag: str,
+                out_calls: list[KernelCall], held: frozenset[int] = frozenset()) -> int:
+    """Append to `out_calls` the calls of `stage1` that compute `tile` of its last call's output on per-patch
+    buffers (added to `tensors`, named with `tag`); return that output's patch buffer. Tensors in `held` were
+    computed whole before the patches (a squeeze-and-excite's channel scale) and are read whole by every patch."""
+    last = stage1[-1].outputs[0]
+    required: dict[int, Region] = {last: tile}
+
+    def new_buffer(like: Tensor, region: Region, suffix: str) -> int:
         index = len(tensors)
         shape = (1, region.h, region.w, like.shape[3])
-        tensors.append(Tensor(index, f"{like.name}@{tag}", shape, like.dtype, like.quant))
+        tensors.append(Tensor(index, f"{like.name}@{suffix}", shape, like.dtype, like.quant))
         return index
 
-    for n, tile in enumerate(tiles(split_tensor.shape[1], split_tensor.shape[2], *grid)):
-        required: dict[int, Region] = {split_tensor.index: tile}
-        for call in reversed(stage1):
-            out = required.get(call.outputs[0])
-            if out is None:
-                continue
-            for t in call.inputs:
+    for call in reversed(stage1):
+        out = required.get(call.outputs[0])
+        if out is None:
+            continue
+        for t in call.inputs:
+            if t not in held:
                 required[t] = input_region(call, out, graph.tensor(t)).union(required.get(t))
-        buffers: dict[int, tuple[int, Region]] = {}  # stage-1 tensor -> (patch buffer, its region)
-        for call in stage1:
-            if is_folded_reshape(call, graph):
-                continue  # read whole, as the input is
-            out_tensor = graph.tensor(call.outputs[0])
-            region = required[out_tensor.index]
-            sources = [buffers.get(t, (t, full_region(graph.tensor(t)))) for t in call.inputs]
-            if is_layout_transpose(call, graph):
-                new_call = planar_call(graph, call, region)
-            elif call.kernel in WINDOWED:
-                new_call = window_call(call, region, sources[0])
-            elif call.kernel in RESAMPLED:
-                new_call = resample_call(call, region, sources[0])
-            else:
-                inputs = []
-                for t, (src, src_region) in zip(call.inputs, sources, strict=True):
-                    if src_region != region:
-                        crop = new_buffer(graph.tensor(t), region, f"p{n}crop")
-                        out_calls.append(_copy_call(tensors[src], src_region, region, crop, call.op_index))
-                        src = crop
-                    inputs.append(src)
-                new_call = pointwise_call(call, region, out_tensor.shape[3], tuple(inputs))
-            buffer = new_buffer(out_tensor, region, f"p{n}")
-            out_calls.append(_replace(new_call, outputs=(buffer,)))
-            buffers[out_tensor.index] = (buffer, region)
-        patch_buffer, _ = buffers[split_tensor.index]
-        out_calls.append(_store_call(tensors[patch_buffer], tile, split_tensor, stage1[-1].op_index))
-    return _replace(graph, tensors=tensors), out_calls + stage2
+    buffers: dict[int, tuple[int, Region]] = {}  # stage-1 tensor -> (patch buffer, its region)
+    for call in stage1:
+        if is_folded_reshape(call, graph):
+            continue  # read whole, as the input is
+        out_tensor = graph.tensor(call.outputs[0])
+        if out_tensor.index not in required:
+            continue  # not needed for the tile (a first pass stops at the squeeze-and-excite's input)
+        region = required[out_tensor.index]
+        sources = [buffers.get(t, (t, full_region(graph.tensor(t)))) for t in call.inputs]
+        if is_layout_transpose(call, graph):
+            new_call = planar_call(graph, call, region)
+        elif call.kernel in WINDOWED:
+            new_call = window_call(call, region, sources[0])
+        elif call.kernel in RESAMPLED:
+            new_call = resample_call(call, region, sources[0])
+        else:
+            inputs = []
+            for t, (src, src_region) in zip(call.inputs, sources, strict=True):
+                if src_region != region and t not in held:
+                    crop = new_buffer(graph.tensor(t), region, f"{tag}crop")
+                    out_calls.append(_copy_call(tensors[src], src_region, region, crop, call.op_index))
+                    src = crop
+                inputs.append(src)
+            kept = tuple(i for i, t in enumerate(call.inputs) if t in held)
+            new_call = pointwise_call(call, region, out_tensor.shape[3], tuple(inputs), kept)
+        buffer = new_buffer(out_tensor, region, tag)
+        out_calls.append(_replace(new_call, outputs=(buffer,)))
+        buffers[out_tensor.index] = (buffer, region)
+    return buffers[last][0]
 
 
 def window_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> KernelCall:
@@ -386,12 +399,16 @@ def resample_call(call: KernelCall, out: Region, source: tuple[int, Region]) -> 
     return _replace(call, params=params, inputs=(src,), consts=call.consts[:-2] + tables)
 
 
-def pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[int, ...]) -> KernelCall:
+def pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[int, ...],
+                   whole: tuple[int, ...] = ()) -> KernelCall:
+    """`call` computing `out`; the runtime operands numbered in `whole` (0: in1, 1: in2) are read whole, so keep
+    their dims (a squeeze-and-excite's 1 x 1 x C scale)."""
     p = call.params
     if call.kernel in BINARY:
         dims = (1, out.h, out.w, channels)
         # A constant operand keeps its own (spatially constant) dims: see is_patchable.
-        fields = _BROADCAST_FIELDS if not call.consts else tuple(f for f in _BROADCAST_FIELDS if f[:3] != "in2")
+        kept = {f"in{i + 1}" for i in whole} | ({"in2"} if call.consts else set())
+        fields = tuple(f for f in _BROADCAST_FIELDS if f[:3] not in kept)
         params = _replace(p, **{f: dims[int(f[-1])] for f in fields})
     else:
         params = _replace(p, size=out.h * out.w * channels)
@@ -417,7 +434,7 @@ def _copy_call(src: Tensor, src_region: Region, want: Region, dst: int, op_index
     return KernelCall("copy_window", params, (src.index,), (), (dst,), op_index)
 
 
-def _store_call(patch: Tensor, tile: Region, split: Tensor, op_index: int) -> KernelCall:
+def store_call(patch: Tensor, tile: Region, split: Tensor, op_index: int) -> KernelCall:
     px = _element_bytes(split)
     params = WindowCopyParams(
         rows=tile.h,
@@ -545,7 +562,7 @@ def expand_cached(
                     band_call = _band_call(call, new, regions, lines, new_tensors, graph, out_calls)
                 out_calls.append(_replace(band_call, outputs=(out,)))
                 if t.index == split_tensor.index and not direct:
-                    out_calls.append(_store_call(new_tensors.tensors[out], new, split_tensor, call.op_index))
+                    out_calls.append(store_call(new_tensors.tensors[out], new, split_tensor, call.op_index))
     expanded = new_tensors.graph(graph)
     if streamed is not None:
         expanded = _replace(expanded, streamed_inputs=(streamed,))

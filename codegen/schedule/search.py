@@ -21,6 +21,7 @@ from codegen.passes.depthwise_in_place import place_depthwise_in_place
 from codegen.schedule.band_segments import band_blocks
 from codegen.schedule.cost_model import CostModel
 from codegen.schedule.patch_schedule import can_stream_input, expand, expand_cached, split_points
+from codegen.schedule.se_two_pass import expand_two_pass, feature_tensor, two_pass_split_points
 
 GRIDS: tuple[tuple[int, int], ...] = tuple((r, c) for r in range(1, 5) for c in range(1, 5) if (r, c) != (1, 1))
 # SRAM besides the arena: the firmware's static state (UART frame buffers, ~2.2 kB) and the stack (~0.5 kB
@@ -61,6 +62,7 @@ class Schedule:
     cached: bool = False  # line buffers keep the rows later bands need: no vertical halo is recomputed
     streamed: bool = False  # cached bands read the model input row by row (never held whole in SRAM)
     banded: bool = False  # later blocks run in row bands too, where that lowers the arena (band_segments.py)
+    two_pass: bool = False  # stage 1 holds a squeeze-and-excite, run in two passes of patches (se_two_pass.py)
     predicted_instructions: int | None = None  # by the cost model, for the portable calls; None without one
     stage1_bytes: int = 0  # peak live bytes while stage 1 runs: a floor for banding the later blocks
     runtime_sram_bytes: int = RUNTIME_SRAM_BYTES  # SRAM besides the arena: estimated, or measured by a build
@@ -86,11 +88,15 @@ class Schedule:
         if self.cached:
             streamed = ", input streamed" if self.streamed else ""
             return f"{self.grid[1]} strips x {self.grid[0]} cached bands up to {self.split_tensor}{streamed}"
+        if self.two_pass:
+            return f"two-pass SE, patches {self.grid[0]}x{self.grid[1]} up to {self.split_tensor}"
         return f"patches {self.grid[0]}x{self.grid[1]} up to {self.split_tensor}"
 
     def to_json(self) -> dict:
         kind = "per-layer" if self.split is None else ("cached-bands" if self.cached else "patches")
-        return {"kind": kind, "split_call": self.split,
+        # "two_pass" only where set, so that the figures recorded before the family existed stay valid.
+        extra = {"two_pass": True} if self.two_pass else {}
+        return {"kind": kind, **extra, "split_call": self.split,
                 "split_tensor": self.split_tensor or None, "grid": list(self.grid) if self.grid else None,
                 "input_streamed": self.streamed, "blocks_banded": self.banded,
                 "arena_bytes": self.arena_bytes, "macs": self.macs, "mac_overhead": round(self.mac_overhead, 4),
@@ -116,12 +122,15 @@ def per_layer(graph: Graph, calls: list[KernelCall], cost: CostModel | None = No
 
 def candidates(graph: Graph, calls: list[KernelCall], cost: CostModel | None = None,
                stream_input: bool = False, sram_budget: int | None = None,
-               splits: list[int] | None = None) -> list[Schedule]:
+               splits: list[int] | None = None, two_pass_splits: list[int] | None = None) -> list[Schedule]:
     """Per-layer execution and every split point x grid, each with its planned arena, MACs and (with a cost
     model) predicted instructions. With `stream_input`, cached bands read the input row by row where they can.
+    Split points past a squeeze-and-excite block get two-pass patch schedules (se_two_pass.py: recomputed
+    patches, the input held).
 
     With `sram_budget`, split points whose floor (see split_floor) exceeds it are not planned: no schedule
-    there can fit, banded or not. `splits` limits the split points weighed (default: all)."""
+    there can fit, banded or not. `splits` and `two_pass_splits` limit the split points weighed (default: all;
+    with `splits` given, two-pass ones only if `two_pass_splits` names them)."""
     base = per_layer(graph, calls, cost)
     found = [base]
     for split in split_points(graph, calls) if splits is None else splits:
@@ -144,6 +153,29 @@ def candidates(graph: Graph, calls: list[KernelCall], cost: CostModel | None = N
                 found.append(Schedule(split, (bands, strips), name, arena, sum(x.macs for x in c), base.macs,
                                       cached=True, streamed=streamed, predicted_instructions=predicted,
                                       stage1_bytes=stage1))
+    if two_pass_splits is None:
+        two_pass_splits = two_pass_split_points(graph, calls) if splits is None else []
+    for split in two_pass_splits:
+        found.extend(_two_pass(graph, calls, split, cost, base, sram_budget))
+    return found
+
+
+def _two_pass(graph: Graph, calls: list[KernelCall], split: int, cost: CostModel | None, base: Schedule,
+              sram_budget: int | None) -> list[Schedule]:
+    """The two-pass schedules split at `split` (after a squeeze-and-excite), one per grid that fits both the
+    split tensor and the SE's input map."""
+    if sram_budget is not None and split_floor(graph, calls, split, False) > sram_budget:
+        return []
+    t, x = graph.tensor(calls[split].outputs[0]), feature_tensor(graph, calls, split)
+    name = f"t{t.index} {'x'.join(map(str, t.shape[1:]))}"
+    found = []
+    for grid in GRIDS:
+        if grid[0] > min(t.shape[1], x.shape[1]) or grid[1] > min(t.shape[2], x.shape[2]):
+            continue
+        g, c = expand_two_pass(graph, calls, split, grid)
+        arena, predicted, stage1 = _planned(g, c, cost, len(calls) - split - 1)
+        found.append(Schedule(split, grid, name, arena, sum(x.macs for x in c), base.macs,
+                              predicted_instructions=predicted, stage1_bytes=stage1, two_pass=True))
     return found
 
 
@@ -178,7 +210,7 @@ class SearchCache:
 
 def schedule_key(schedule: Schedule) -> tuple:
     """What identifies a schedule's calls (split, grid, family, banding), whatever figures it carries."""
-    return (schedule.split, schedule.grid, schedule.cached, schedule.streamed, schedule.banded)
+    return (schedule.split, schedule.grid, schedule.cached, schedule.streamed, schedule.banded, schedule.two_pass)
 
 
 _key = schedule_key
@@ -301,12 +333,12 @@ def _choose_sram(
         fitting = sorted((s for s in weighed if s.peak_sram_bytes <= sram_budget), key=rank)
         return next((s for s in fitting if _fits_fast(graph, calls, s, sram_budget, scratch_hint, cache)), None)
 
-    banded_already = {(s.split, s.grid, s.cached, s.streamed) for s in weighed if s.banded}
+    banded_already = {(s.split, s.grid, s.cached, s.streamed, s.two_pass) for s in weighed if s.banded}
     fast = best_fast()
     for s in sorted((s for s in weighed if not s.banded), key=rank):
         if fast is not None and rank(s)[:2] > rank(fast)[:2]:
             break  # banding s would cost more than the best fit already does
-        if (s.split, s.grid, s.cached, s.streamed) in banded_already or s.stage1_bytes > sram_budget:
+        if (s.split, s.grid, s.cached, s.streamed, s.two_pass) in banded_already or s.stage1_bytes > sram_budget:
             continue
         if s.peak_sram_bytes <= sram_budget and _fits_fast(graph, calls, s, sram_budget, scratch_hint, cache):
             continue  # fits as it is: banding would only add work
@@ -334,21 +366,24 @@ def _smallest(graph: Graph, calls: list[KernelCall], weighed: list[Schedule], co
         return (s.peak_sram_bytes, s.macs)
 
     best = min(weighed, key=peak)
-    seen = {s.split for s in weighed}
-    floors = {k: split_floor(graph, calls, k, stream_input and can_stream_input(graph, calls, k))
-              for k in split_points(graph, calls) if k not in seen}
-    for split in sorted(floors, key=floors.get):
-        if floors[split] >= best.arena_bytes:
+    seen = {(s.split, s.two_pass) for s in weighed}
+    floors = {(k, False): split_floor(graph, calls, k, stream_input and can_stream_input(graph, calls, k))
+              for k in split_points(graph, calls) if (k, False) not in seen}
+    floors.update({(k, True): split_floor(graph, calls, k, False)
+                   for k in two_pass_split_points(graph, calls) if (k, True) not in seen})
+    for split, two_pass in sorted(floors, key=floors.get):
+        if floors[split, two_pass] >= best.arena_bytes:
             break
         found = [dataclasses.replace(s, runtime_sram_bytes=best.runtime_sram_bytes)
-                 for s in candidates(graph, calls, cost, stream_input, splits=[split])[1:]]
+                 for s in candidates(graph, calls, cost, stream_input, splits=[] if two_pass else [split],
+                                     two_pass_splits=[split] if two_pass else [])[1:]]
         weighed.extend(found)
         best = min([best, *found], key=peak)
-    banded_already = {(s.split, s.grid, s.cached, s.streamed) for s in weighed if s.banded}
+    banded_already = {(s.split, s.grid, s.cached, s.streamed, s.two_pass) for s in weighed if s.banded}
     for s in sorted((s for s in weighed if not s.banded and s.split is not None), key=lambda s: s.stage1_bytes):
         if s.stage1_bytes >= best.arena_bytes:
             break
-        if (s.split, s.grid, s.cached, s.streamed) in banded_already:
+        if (s.split, s.grid, s.cached, s.streamed, s.two_pass) in banded_already:
             continue
         banded = with_banded_blocks(graph, calls, s, cost)
         weighed.append(banded)
@@ -384,7 +419,7 @@ def _fits_fast(graph: Graph, calls: list[KernelCall], schedule: Schedule, sram_b
 def fast_arena_bytes(graph: Graph, calls: list[KernelCall], schedule: Schedule, scratch_hint: ScratchHint,
                      cache: SearchCache | None = None) -> int:
     """The schedule's arena with every call holding the scratch its fast variant may need."""
-    key = _key(schedule)
+    key = schedule_key(schedule)
     if cache is not None and key in cache.fast_arenas:
         return cache.fast_arenas[key]
     g, c = placed(graph, calls, schedule, cache)
@@ -402,7 +437,7 @@ def placed(graph: Graph, calls: list[KernelCall], schedule: Schedule,
     g, c = apply(graph, calls, schedule, cache)
     if not schedule.banded:
         return g, c
-    key = _key(schedule)
+    key = schedule_key(schedule)
     if cache is None or key not in cache.placed:
         g = place_depthwise_in_place(g, c, plan_memory(g, c))[0]
         if cache is None:
@@ -414,7 +449,7 @@ def placed(graph: Graph, calls: list[KernelCall], schedule: Schedule,
 def apply(graph: Graph, calls: list[KernelCall], schedule: Schedule,
           cache: SearchCache | None = None) -> tuple[Graph, list[KernelCall]]:
     if cache is not None:
-        key = _key(schedule)
+        key = schedule_key(schedule)
         if key not in cache.expansions:
             cache.expansions[key] = apply(graph, calls, schedule)
         return cache.expansions[key]
@@ -422,6 +457,8 @@ def apply(graph: Graph, calls: list[KernelCall], schedule: Schedule,
         expanded = graph, calls
     elif schedule.cached:
         expanded = expand_cached(graph, calls, schedule.split, *schedule.grid, stream_input=schedule.streamed)
+    elif schedule.two_pass:
+        expanded = expand_two_pass(graph, calls, schedule.split, schedule.grid)
     else:
         expanded = expand(graph, calls, schedule.split, schedule.grid)
     return band_blocks(*expanded) if schedule.banded else expanded

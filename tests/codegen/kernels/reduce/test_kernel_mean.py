@@ -187,3 +187,38 @@ def test_mcunet_means_match_tflite(shared_models, host_runtime):
         np.testing.assert_array_equal(mean_s8_ref(call.params, x).reshape(want.shape), want)
         got = host_runtime.run("mean_s8", call.params, [x], want.shape, np.int8)
         np.testing.assert_array_equal(got, want)
+
+
+@st.composite
+def spatial_mean_cases(draw):
+    """MEAN over H and W of a 1 x H x W x C int8 map (a squeeze-and-excite's squeeze), keep_dims either way."""
+    shape = (1, draw(st.integers(1, 9)), draw(st.integers(1, 9)), draw(st.integers(2, 12)))
+    in_q = (draw(scale_st()), draw(st.integers(-128, 127)))
+    out_q = (draw(scale_st()), draw(st.integers(-128, 127)))
+    x = np.random.default_rng(draw(st.integers(0, 2**31))).integers(-128, 128, size=shape, dtype=np.int8)
+    return mean_graph(shape, [1, 2], draw(st.booleans()), in_q, out_q), x
+
+
+@settings(max_examples=40, deadline=None)
+@given(spatial_mean_cases())
+def test_mean_summed_by_patches_equals_the_whole_mean(host_runtime, case):
+    """mean_sum_s8 over a 4-D input's row bands (C, stale output buffer on the first band), then mean_finish_s8,
+    equal mean_s8 on the whole tensor whenever the MEAN is over H and W (a two-pass squeeze-and-excite)."""
+    from codegen.kernels.reduce.mean_patch import MeanSumParams, finish_params, is_spatial_mean, mean_finish_s8_ref
+
+    graph, x = case
+    call = lower_one(graph)
+    _, h, w, c = x.shape
+    if h * w == 1:
+        assert not is_spatial_mean(call.params, x.shape)  # nothing to sum: the schedule leaves it alone
+        return
+    assert is_spatial_mean(call.params, x.shape)
+    sums = np.full(c, 12345, np.int32)  # what an arena buffer might hold before the first band
+    for n, y0 in enumerate(range(0, h, 2)):
+        band = np.ascontiguousarray(x[:, y0 : y0 + 2])
+        params = MeanSumParams(band.shape[1] * w, c, int(n == 0))
+        sums = host_runtime.run("mean_sum_s8", params, [band], (c,), np.int32, out=sums.copy())
+    finish = finish_params(call.params, c)
+    got = host_runtime.run("mean_finish_s8", finish, [sums], (c,), np.int8)
+    np.testing.assert_array_equal(got, mean_s8_ref(call.params, x))
+    np.testing.assert_array_equal(mean_finish_s8_ref(finish, sums), got)

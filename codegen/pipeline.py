@@ -106,7 +106,7 @@ def _emit_mixed(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed
 
         weighed = [*weighed, *candidates(graph, calls, cost)[1:]]
     schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, sram_budget) if weighed else chosen
-    if schedule.split is None or schedule.cached or schedule.banded:
+    if not mp.runs_plain_patches(schedule):
         raise BudgetError(f"{graph.name}: mixed precision runs on patches with recomputed halos, not on "
                           f"{schedule.describe()}")
     try:

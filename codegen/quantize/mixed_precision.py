@@ -457,6 +457,12 @@ def calibration_samples(arrays: dict[str, np.ndarray], graph: Graph, limit: int 
     return [[sample.reshape(shape)] for sample in data[:limit]]
 
 
+def runs_plain_patches(s: Schedule) -> bool:
+    """Whether `s` runs stage 1 as patches with recomputed halos, the only form mixed precision runs on (no cached
+    bands, blocks in bands or two-pass squeeze-and-excite)."""
+    return s.split is not None and not s.cached and not s.banded and not s.two_pass
+
+
 def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule],
                       sram_budget: int, longest: bool = False) -> Schedule:
     """The schedule mixed precision runs on: the chosen one if it runs recomputed-halo patches whose stage 1 has
@@ -468,8 +474,7 @@ def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, w
         return 0 if s.split is None else sum(c.kernel in WEIGHTED for c in calls[: s.split + 1])
 
     def eligible(s: Schedule) -> bool:
-        return (s.split is not None and not s.cached and not s.banded and not s.two_pass
-                and convolutions(s) >= 2)
+        return runs_plain_patches(s) and convolutions(s) >= 2
 
     if eligible(chosen) and not longest:
         return chosen

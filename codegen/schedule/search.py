@@ -213,9 +213,6 @@ def schedule_key(schedule: Schedule) -> tuple:
     return (schedule.split, schedule.grid, schedule.cached, schedule.streamed, schedule.banded, schedule.two_pass)
 
 
-_key = schedule_key
-
-
 class NoScheduleFits(BudgetError):
     """No schedule's peak SRAM meets the budget; `smallest` is the schedule with the lowest peak, and
     `streamed_arena` the lowest arena with the input streamed, where the search did not stream it but could."""

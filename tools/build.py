@@ -77,7 +77,7 @@ class BuildResult:
             "inputs": [_io_entry(c.graph, i) for i in c.graph.inputs],
             "outputs": [_io_entry(c.graph, i) for i in c.graph.outputs],
             "macs": c.macs,
-            "schedule": c.schedule.to_json(),
+            "schedule": {**c.schedule.to_json(), "description": c.schedule.describe()},
             "arena_bytes": c.plan.arena_bytes,
             "arena_portable_bytes": c.portable_arena_bytes,
             # variable tensors (e.g. SVDF state): model_state, outside the arena, kept between invokes

@@ -164,14 +164,10 @@ def precision_label(report: dict) -> str:
 
 
 def schedule_label(report: dict) -> str:
-    """The schedule a build's report.json names, e.g. "patches 2x3 up to 8x8x16" or "per-layer"."""
+    """The schedule a build's report.json names (`Schedule.describe()`, which build writes), e.g. "patches 2x3
+    up to 8x8x16" or "per-layer"."""
     s = report.get("schedule") or {}
-    kind = str(s.get("kind") or "?")
-    if kind == "per-layer" or not s.get("grid"):
-        return kind
-    grid = "x".join(str(g) for g in s["grid"])
-    kind = "cached bands" if kind == "cached-bands" else kind
-    return f"{kind} {grid} up to {s.get('split_tensor')}"
+    return str(s.get("description") or s.get("kind") or "?")
 
 
 def board_clock_hz(board: str) -> int | None:

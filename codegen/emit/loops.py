@@ -179,8 +179,9 @@ def _loop(blocks: list[list[Item]], name: str, tables: list[str]) -> list[str]:
     flat = [_flat(block) for block in blocks]
     slot = 0
 
-    def call_lines(indent: str) -> list[str]:
-        """The next slot's call, its arguments and profile point varying with i."""
+    def call_lines(indent: str, result: str = "") -> list[str]:
+        """The next slot's call (its value assigned by `result`, e.g. "const int32_t peak = "), its arguments
+        and profile point varying with i."""
         nonlocal slot
         call = flat[0][slot]
         if call.point < 0:
@@ -188,7 +189,7 @@ def _loop(blocks: list[list[Item]], name: str, tables: list[str]) -> list[str]:
             return [f"{indent}/* {call.comment} */"]
         args = [_varying([block[slot].args[pos] for block in flat], f"{name}_{slot}_{pos}", tables)
                 for pos in range(len(call.args))]
-        out = [f"{indent}{call.kernel}({', '.join(args)});"]
+        out = [f"{indent}{result}{call.kernel}({', '.join(args)});"]
         if call.profiled:  # points advance by the block's profiled calls
             step = flat[1][slot].point - call.point
             out.append(f"{indent}MODEL_PROFILE_POINT({call.point}u + i * {step}u);")
@@ -199,8 +200,7 @@ def _loop(blocks: list[list[Item]], name: str, tables: list[str]) -> list[str]:
         if not isinstance(item, Branch):
             lines += call_lines("        ")
             continue
-        check = call_lines("            ")
-        lines += ["        {", check[0].replace("            ", "            const int32_t peak = ", 1), *check[1:],
+        lines += ["        {", *call_lines("            ", "const int32_t peak = "),
                   f"            if (peak > {item.threshold}) {{"]
         for _ in item.high:
             lines += call_lines("                ")

@@ -92,7 +92,7 @@ def test_mixed_against_int8_agreement_equals_the_numpy_references(builds, tmp_pa
     assert info["compare"]["top1_agreement"]["same"] == top1
     assert info["compare"]["bit_identical"]["same"] == identical
     assert info["precision"] == "mixed precision (bits 2)" and info["compare"]["other"]["precision"] == "int8"
-    assert "patches" in info["schedule"]
+    assert info["schedule"].startswith("patches ") and " up to " in info["schedule"]
     assert f"top-1 agreement  {top1}/{SAMPLES} = {100 * top1 / SAMPLES:.2f}%" in out
     accuracies = [f"{r['accuracy']['correct']}/{SAMPLES}" for r in (info, info["compare"]["other"])]
     row = next(line for line in out.splitlines() if line.startswith("accuracy (top-1)"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -231,3 +232,23 @@ def test_actor_link_waits_as_long_as_the_model_needs(speech_build: Path) -> None
         assert default._emulator_running().link.invoke_timeout == 60.0
     finally:
         default.close()
+
+
+@pytest.mark.emulator
+@needs_toolchain
+def test_compare_over_ray_runs_both_builds_on_actors(local_ray: None, speech_build: Path, speech_data: Path,
+                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --compare with --ray: each build's samples go to the Ray actors; a build against its own copy agrees fully
+    other = tmp_path / "copy"
+    shutil.copytree(speech_build, other)
+    report = tmp_path / "compare.json"
+    code = cli.main(["eval", str(speech_build), "--emulate", "--ray", "--jobs", "2", "--data", str(speech_data),
+                     "--limit", "8", "--compare", str(other), "--report", str(report)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    info = json.loads(report.read_text())
+    for r in (info, info["compare"]["other"]):
+        assert "Ray local instance: 2 actors" in r["target"] and r["agreement"]["bit_exact"] == 8
+    assert info["compare"]["top1_agreement"]["same"] == info["compare"]["bit_identical"]["same"] == 8
+    assert "top-1 agreement  8/8 = 100.00%" in captured.out
+    assert qemu_processes_of_actors() == []

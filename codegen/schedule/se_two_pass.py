@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from codegen.ir import Graph, Tensor
 from codegen.kernels.base import KernelCall
+from codegen.kernels.movement.reshape import CopyBytesParams
 from codegen.kernels.reduce.mean_patch import MeanSumParams, finish_params, is_spatial_mean
 from codegen.schedule.patch_schedule import is_patchable, patch_calls, store_call, tiles
 
@@ -39,9 +40,18 @@ def _runtime_inputs(graph: Graph, call: KernelCall) -> list[int]:
     return [t for t in call.inputs if graph.tensor(t).data is None]
 
 
+def _is_vector(shape: tuple[int, ...], channels: int | None = None) -> bool:
+    """Whether a tensor is one vector of channels: 1 x C, 1 x 1 x 1 x C, ... (every dim but the last 1), of
+    `channels` elements if given. The excitation's tensors are such vectors, whichever form the converter chose
+    (1x1 convolutions on 1 x 1 x 1 x C, FULLY_CONNECTED on 1 x C between RESHAPEs, a MEAN without keep_dims)."""
+    return len(shape) >= 1 and all(d == 1 for d in shape[:-1]) and (channels is None or shape[-1] == channels)
+
+
 def find_squeeze_excite(graph: Graph, calls: list[KernelCall], at: int) -> SqueezeExcite | None:
-    """The SE block whose MEAN is calls[at], or None: an int8 MEAN over H and W of X, then calls that read only
-    its result (and constants) and each write a 1 x 1 tensor, then a MUL of X by the last of them."""
+    """The SE block whose MEAN is calls[at], or None: an int8 MEAN over H and W of X (keep_dims or not), then
+    calls that read only its result (and constants) and each write one channel vector (1x1 CONV_2D, RESHAPE,
+    FULLY_CONNECTED, activations, LOGISTIC, the hard sigmoid's ADD and MUL by constants), then a MUL of X by one
+    of them of C elements (broadcast over H and W)."""
     mean = calls[at]
     if mean.kernel != "mean_s8" or len(mean.inputs) != 1:
         return None
@@ -54,14 +64,13 @@ def find_squeeze_excite(graph: Graph, calls: list[KernelCall], at: int) -> Squee
         runtime = _runtime_inputs(graph, call)
         if call.kernel == "mul_s8" and len(runtime) == 2 and x.index in runtime and len(call.outputs) == 1:
             (gate,) = [t for t in runtime if t != x.index] or [None]
-            if gate in inside and graph.tensor(gate).shape == (1, 1, 1, x.shape[3]) \
+            if gate in inside and _is_vector(graph.tensor(gate).shape, x.shape[3]) \
                     and graph.tensor(call.outputs[0]).shape == x.shape and not call.consts:
                 return SqueezeExcite(at, k, x.index, gate)
             return None
         if len(call.outputs) != 1 or not runtime or not set(runtime) <= inside:
             return None
-        shape = graph.tensor(call.outputs[0]).shape
-        if len(shape) != 4 or shape[1] != 1 or shape[2] != 1:
+        if not _is_vector(graph.tensor(call.outputs[0]).shape):
             return None
         inside.add(call.outputs[0])
     return None
@@ -132,9 +141,21 @@ def expand_two_pass(graph: Graph, calls: list[KernelCall], split: int,
     out_calls.append(KernelCall("mean_finish_s8", finish_params(mean.params, channels), (sums,), (),
                                 mean.outputs, mean.op_index))
     out_calls.extend(calls[se.mean + 1 : se.scale])
-    stage = calls[: se.mean] + calls[se.scale : split + 1]
+    scale = calls[se.scale]
+    gate = graph.tensor(se.gate)
+    if len(gate.shape) != 4:
+        # A 1 x C gate (FULLY_CONNECTED form, no RESHAPE back): the patches read it as the 1 x 1 x 1 x C view
+        # the MUL's broadcast makes of it (the same bytes, no copy).
+        view = len(tensors)
+        tensors.append(Tensor(view, f"{gate.name}@4d", (1, 1, 1, channels), gate.dtype, gate.quant))
+        out_calls.append(KernelCall("copy_bytes", CopyBytesParams(gate.nbytes), (gate.index,), (), (view,),
+                                    scale.op_index, in_place=True, alias_offset=0))
+        scale = dataclasses.replace(scale, inputs=tuple(view if t == gate.index else t for t in scale.inputs))
+        gate = tensors[view]
+    stage = calls[: se.mean] + [scale] + calls[se.scale + 1 : split + 1]
+    viewed = dataclasses.replace(graph, tensors=tensors)  # the same list: it sees the patch buffers added
     split_tensor = graph.tensor(calls[split].outputs[0])
     for n, tile in enumerate(tiles(split_tensor.shape[1], split_tensor.shape[2], *grid)):
-        patch = patch_calls(graph, tensors, stage, tile, f"p{n}", out_calls, held=frozenset({se.gate}))
+        patch = patch_calls(viewed, tensors, stage, tile, f"p{n}", out_calls, held=frozenset({gate.index}))
         out_calls.append(store_call(tensors[patch], tile, split_tensor, calls[split].op_index))
-    return dataclasses.replace(graph, tensors=tensors), out_calls + calls[split + 1 :]
+    return viewed, out_calls + calls[split + 1 :]

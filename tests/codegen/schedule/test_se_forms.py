@@ -1,0 +1,117 @@
+"""Squeeze-and-excite forms other than the 1x1-conv one in two-pass stage-1 schedules (se_two_pass.py).
+
+The model zoo's tiny SE network in every SE form (1x1 CONV_2D; FULLY_CONNECTED after a MEAN without keep_dims,
+the 1 x C gate broadcast by the MUL; RESHAPE, FULLY_CONNECTED x 2, RESHAPE back) with every gate (Keras's hard
+sigmoid with ReLU6 fused into the ADD or as an operator, LOGISTIC) equals TFLM per layer; ordinary split points
+stop at the MEAN, two-pass ones go past the block and their expansions equal per-layer execution. The search
+picks a two-pass schedule of the FULLY_CONNECTED form under a budget only those meet. Keras's MobileNetV3Small
+layout (hard swish, SE in block 0, the first block after the stem) gets two-pass split points, its expansions
+equal TFLM, and in QEMU a two-pass build equals TFLM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codegen.frontend.model_zoo import SE_FORMS, SE_GATES, mobilenet_v3_small, tiny_se
+from codegen.frontend.tflite_writer import write_tflite
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
+from codegen.pipeline import compile_graph
+from codegen.reference_executor import run_reference
+from codegen.schedule.cost_model import load_default
+from codegen.schedule.patch_schedule import split_points
+from codegen.schedule.se_two_pass import expand_two_pass, squeeze_excite_in, two_pass_split_points
+from codegen.schedule.search import Schedule, apply, candidates, choose
+from codegen.targets.boards import load_board
+from codegen.targets.core import Target
+from tests.support.model_factory import run_tflm
+from tests.support.twin_firmware import TwinFirmware
+
+# The excitation's kernels, between the MEAN and the MUL onto the map, per form and gate.
+_EXCITATION = {
+    "conv": ["conv2d_s8", "conv2d_s8"],
+    "fc": ["fully_connected_s8", "fully_connected_s8"],
+    "fc_reshape": ["copy_bytes", "fully_connected_s8", "fully_connected_s8", "copy_bytes"],
+}
+_GATE = {"hard_sigmoid": ["add_s8", "mul_s8"], "hard_sigmoid_relu6": ["add_s8", "lut_s8", "mul_s8"],
+         "sigmoid": ["logistic_s8"]}
+
+
+def _check_two_pass(graph, calls, x, expected, splits_and_grids) -> None:
+    for split, grid in splits_and_grids:
+        g, c = expand_two_pass(graph, calls, split, grid)
+        np.testing.assert_array_equal(run_reference(g, [x], c)[0], expected, err_msg=f"{split} {grid}")
+        kernels = [k.kernel for k in c]
+        assert kernels.count("mean_sum_s8") == grid[0] * grid[1] and kernels.count("mean_finish_s8") == 1
+        assert "mean_s8" not in kernels[: kernels.index("mean_finish_s8") + 1]
+
+
+@pytest.mark.parametrize("form", SE_FORMS)
+@pytest.mark.parametrize("gate", SE_GATES)
+def test_every_form_and_gate_runs_in_two_passes_bit_exact(form, gate):
+    graph = tiny_se(form=form, gate=gate)
+    x = np.random.default_rng(2).integers(-128, 128, (1, 32, 32, 3)).astype(np.int8)
+    (golden,) = run_tflm(write_tflite(graph), [x], graph)
+    fused = fuse_pads(graph)
+    calls = lower_graph(fused)
+    (expected,) = run_reference(fused, [x], calls)
+    np.testing.assert_array_equal(expected.reshape(golden.shape), golden)
+    points = two_pass_split_points(fused, calls)
+    assert points, f"{form} {gate}: no two-pass split point"
+    se = squeeze_excite_in(fused, calls, points[-1])
+    assert [c.kernel for c in calls[se.mean + 1 : se.scale]] == _EXCITATION[form] + _GATE[gate]
+    assert min(points) == se.scale and max(split_points(fused, calls)) < se.mean
+    values = {}
+    run_reference(fused, [x], calls, transform=lambda c, r: values.setdefault(c.outputs[0], r))
+    assert len(np.unique(values[se.gate])) > 4  # a gate that varies over channels, else the MUL proves little
+    _check_two_pass(fused, calls, x, expected, ((se.scale, (2, 2)), (points[-1], (3, 2))))
+
+
+def test_search_picks_a_two_pass_schedule_of_the_fully_connected_form():
+    graph = fuse_pads(tiny_se(form="fc", gate="sigmoid"))
+    calls = lower_graph(graph)
+    cost = load_default()
+    weighed = candidates(graph, calls, cost)
+    two_pass = min(s.peak_sram_bytes for s in weighed if s.two_pass)
+    assert two_pass < min(s.peak_sram_bytes for s in weighed if not s.two_pass)
+    chosen, _ = choose(graph, calls, two_pass + 2500, cost=cost, earlier=weighed)
+    assert chosen.two_pass, chosen.describe()
+    x = np.random.default_rng(3).integers(-128, 128, (1, 32, 32, 3)).astype(np.int8)
+    (expected,) = run_reference(graph, [x], calls)
+    g, c = apply(graph, calls, chosen)
+    np.testing.assert_array_equal(run_reference(g, [x], c)[0], expected, err_msg=chosen.describe())
+
+
+@pytest.fixture(scope="module")
+def small_v3():
+    graph = mobilenet_v3_small(0.5, 64, num_classes=10)
+    x = np.random.default_rng(4).integers(-128, 128, (1, 64, 64, 3)).astype(np.int8)
+    (golden,) = run_tflm(write_tflite(graph), [x], graph)
+    fused = fuse_pads(graph)
+    return graph, fused, lower_graph(fused), x, golden
+
+
+def test_mobilenet_v3_small_two_pass_expansions_equal_tflm(small_v3):
+    _, graph, calls, x, golden = small_v3
+    kernels = [c.kernel for c in calls]
+    assert "lut_s8" in kernels[:3]  # the stem's hard swish, an operator of its own, in stage 1
+    (expected,) = run_reference(graph, [x], calls)
+    np.testing.assert_array_equal(expected.reshape(golden.shape), golden)
+    points = two_pass_split_points(graph, calls)
+    se = squeeze_excite_in(graph, calls, points[-1])
+    # The first SE block is block 0's: the MEAN of its depthwise output, 16 x 16 x 16 at r64.
+    assert graph.tensor(se.feature).shape == (1, 16, 16, 16) and kernels.index("mean_s8") == se.mean
+    _check_two_pass(graph, calls, x, expected, ((se.scale, (2, 2)), (points[-1], (2, 3))))
+
+
+@pytest.mark.emulator
+def test_mobilenet_v3_small_two_pass_in_the_firmware_equals_tflm(small_v3, tmp_path):
+    graph, fused, calls, x, golden = small_v3
+    board = load_board("nucleo-f746")
+    schedule = Schedule(two_pass_split_points(fused, calls)[-1], (2, 2), "", 0, 0, 0, two_pass=True)
+    compiled = compile_graph(graph, write_tflite(graph), Target(board.core), use_cost_model=False, schedule=schedule)
+    kernels = [c.kernel for c in compiled.calls]
+    assert kernels.count("mean_sum_s8") == 4 and kernels.count("mean_finish_s8") == 1
+    (got,) = TwinFirmware(tmp_path, board).run(compiled, [x])
+    np.testing.assert_array_equal(got.reshape(golden.shape), golden)

@@ -21,7 +21,12 @@ from codegen.pipeline import compile_graph
 from codegen.reference_executor import run_reference
 from codegen.schedule.cost_model import load_default
 from codegen.schedule.patch_schedule import split_points
-from codegen.schedule.se_two_pass import expand_two_pass, squeeze_excite_in, two_pass_split_points
+from codegen.schedule.se_two_pass import (
+    expand_two_pass,
+    squeeze_excite_in,
+    squeeze_excites_in,
+    two_pass_split_points,
+)
 from codegen.schedule.search import Schedule, apply, candidates, choose
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
@@ -98,18 +103,36 @@ def test_mobilenet_v3_small_two_pass_expansions_equal_tflm(small_v3):
     assert "lut_s8" in kernels[:3]  # the stem's hard swish, an operator of its own, in stage 1
     (expected,) = run_reference(graph, [x], calls)
     np.testing.assert_array_equal(expected.reshape(golden.shape), golden)
-    points = two_pass_split_points(graph, calls)
+    points = two_pass_split_points(graph, calls, max_blocks=1)
     se = squeeze_excite_in(graph, calls, points[-1])
     # The first SE block is block 0's: the MEAN of its depthwise output, 16 x 16 x 16 at r64.
     assert graph.tensor(se.feature).shape == (1, 16, 16, 16) and kernels.index("mean_s8") == se.mean
     _check_two_pass(graph, calls, x, expected, ((se.scale, (2, 2)), (points[-1], (2, 3))))
 
 
+def test_two_squeeze_excite_blocks_chain_their_passes(small_v3):
+    """Past block 3's SE (the second) stage 1 holds two blocks: three passes, each block's sums over its own
+    map's tiles with the gates before it held, bit-exact; a third block ends the split points (MAX_SE_BLOCKS)."""
+    _, graph, calls, x, _ = small_v3
+    (expected,) = run_reference(graph, [x], calls)
+    points = two_pass_split_points(graph, calls)
+    chained = [k for k in points if len(squeeze_excites_in(graph, calls, k)) == 2]
+    assert chained and max(len(squeeze_excites_in(graph, calls, k)) for k in points) == 2
+    assert len(two_pass_split_points(graph, calls, max_blocks=1)) < len(points)
+    first, second = squeeze_excites_in(graph, calls, chained[0])
+    assert chained[0] == second.scale and graph.tensor(second.feature).shape[1] < graph.tensor(first.feature).shape[1]
+    for split, grid in ((chained[0], (2, 2)), (chained[-1], (2, 1))):
+        g, c = expand_two_pass(graph, calls, split, grid)
+        np.testing.assert_array_equal(run_reference(g, [x], c)[0], expected, err_msg=f"{split} {grid}")
+        kernels = [k.kernel for k in c]
+        assert kernels.count("mean_sum_s8") == 2 * grid[0] * grid[1] and kernels.count("mean_finish_s8") == 2
+
+
 @pytest.mark.emulator
 def test_mobilenet_v3_small_two_pass_in_the_firmware_equals_tflm(small_v3, tmp_path):
     graph, fused, calls, x, golden = small_v3
     board = load_board("nucleo-f746")
-    schedule = Schedule(two_pass_split_points(fused, calls)[-1], (2, 2), "", 0, 0, 0, two_pass=True)
+    schedule = Schedule(two_pass_split_points(fused, calls, max_blocks=1)[-1], (2, 2), "", 0, 0, 0, two_pass=True)
     compiled = compile_graph(graph, write_tflite(graph), Target(board.core), use_cost_model=False, schedule=schedule)
     kernels = [c.kernel for c in compiled.calls]
     assert kernels.count("mean_sum_s8") == 4 and kernels.count("mean_finish_s8") == 1

@@ -249,8 +249,9 @@ def _scalar(b: _Builder, name: str, value: float) -> int:
 # - conv: MEAN keep_dims -> 1x1 CONV_2D -> 1x1 CONV_2D on 1 x 1 x 1 x C (MCUNet, Keras MobileNetV3);
 # - fc: MEAN without keep_dims -> FULLY_CONNECTED -> FULLY_CONNECTED on 1 x C, the gate on 1 x C, the MUL
 #   broadcasting it over H and W (a PyTorch nn.Linear SE, flattened);
-# - fc_reshape: MEAN keep_dims -> RESHAPE to 1 x C -> FULLY_CONNECTED x 2 -> RESHAPE to 1 x 1 x 1 x C -> gate.
-SE_FORMS = ("conv", "fc", "fc_reshape")
+# - fc_reshape: MEAN keep_dims -> RESHAPE to 1 x C -> FULLY_CONNECTED x 2 -> RESHAPE to 1 x 1 x 1 x C -> gate;
+# - two_means: MEAN over H, then MEAN over W (keep_dims), then the conv form (TinyEngine's MCUNetV2 models).
+SE_FORMS = ("conv", "fc", "fc_reshape", "two_means")
 # Gates: hard_sigmoid: ReLU6(x + 3) * (1/6) as ADD (ReLU6 fused) and MUL by a constant (Keras MobileNetV3's
 # hard_sigmoid; the converter has no hard-sigmoid operator and fuses only the ReLU6); hard_sigmoid_relu6: the
 # same with the RELU6 an operator of its own; sigmoid: LOGISTIC.
@@ -317,14 +318,21 @@ def _squeeze_excite(b: _Builder, x: _Activation, name: str, form: str = "conv",
     SE_FORMS with one of SE_GATES (default: Keras MobileNetV3's, 1x1 convs and its hard sigmoid)."""
     if form not in SE_FORMS:
         raise ValueError(f"squeeze-and-excite form {form!r} (known: {', '.join(SE_FORMS)})")
-    _, _, _, c = b.shape(x)
-    axes = b.tensor(f"{name}/axes", (2,), "int32", None, np.array([1, 2], dtype=np.int32))
+    _, _, w, c = b.shape(x)
     pooled_q = _output_quant(x.mean, np.sqrt(x.var) / 2.0, "NONE")
     keep = form != "fc"
     pooled = b.tensor(f"{name}/mean", (1, 1, 1, c) if keep else (1, c), "int8", pooled_q)
-    b.op("MEAN", (x.index, axes), (pooled,), keep_dims=keep)
+    if form == "two_means":
+        rows = b.tensor(f"{name}/axis_h", (1,), "int32", None, np.array([1], dtype=np.int32))
+        columns = b.tensor(f"{name}/mean_h", (1, 1, w, c), "int8", pooled_q)
+        b.op("MEAN", (x.index, rows), (columns,), keep_dims=True)
+        across = b.tensor(f"{name}/axis_w", (1,), "int32", None, np.array([2], dtype=np.int32))
+        b.op("MEAN", (columns, across), (pooled,), keep_dims=True)
+    else:
+        axes = b.tensor(f"{name}/axes", (2,), "int32", None, np.array([1, 2], dtype=np.int32))
+        b.op("MEAN", (x.index, axes), (pooled,), keep_dims=keep)
     h = _Activation(pooled, x.mean, x.var / 4.0)
-    if form == "conv":
+    if form in ("conv", "two_means"):
         h = _conv(b, h, f"{name}/reduce", make_divisible(c / 4), 1, 1, "RELU", depthwise=False)
         h = _conv(b, h, f"{name}/expand", c, 1, 1, "NONE", depthwise=False)
     else:

@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from codegen.ir import Graph, Tensor
 from codegen.kernels.base import KernelCall
 from codegen.kernels.movement.reshape import CopyBytesParams
-from codegen.kernels.reduce.mean_patch import MeanSumParams, finish_params, is_spatial_mean
+from codegen.kernels.reduce.mean_patch import (
+    MeanLinesParams,
+    MeanSumParams,
+    finish_params,
+    is_spatial_mean,
+    line_mean_axis,
+)
 from codegen.schedule.patch_schedule import is_patchable, patch_calls, store_call, tiles
 
 
@@ -37,6 +43,7 @@ class SqueezeExcite:
     scale: int
     feature: int  # tensor X (the MEAN's input, the MUL's full-size operand)
     gate: int  # tensor s, 1 x 1 x 1 x C (the MUL's other operand)
+    axis: int = 0  # what the MEAN reduces: 0 H and W; 1 H alone, 2 W alone (a second MEAN in the excitation)
 
 
 def _runtime_inputs(graph: Graph, call: KernelCall) -> list[int]:
@@ -59,7 +66,8 @@ def find_squeeze_excite(graph: Graph, calls: list[KernelCall], at: int) -> Squee
     if mean.kernel != "mean_s8" or len(mean.inputs) != 1:
         return None
     x = graph.tensor(mean.inputs[0])
-    if not is_spatial_mean(mean.params, x.shape):
+    axis = 0 if is_spatial_mean(mean.params, x.shape) else line_mean_axis(mean.params, x.shape)
+    if axis is None:
         return None
     inside = {mean.outputs[0]}
     for k in range(at + 1, len(calls)):
@@ -69,7 +77,7 @@ def find_squeeze_excite(graph: Graph, calls: list[KernelCall], at: int) -> Squee
             (gate,) = [t for t in runtime if t != x.index] or [None]
             if gate in inside and _is_vector(graph.tensor(gate).shape, x.shape[3]) \
                     and graph.tensor(call.outputs[0]).shape == x.shape and not call.consts:
-                return SqueezeExcite(at, k, x.index, gate)
+                return SqueezeExcite(at, k, x.index, gate, axis)
             return None
         if len(call.outputs) != 1 or not runtime or not set(runtime) <= inside:
             return None
@@ -175,17 +183,27 @@ def expand_two_pass(graph: Graph, calls: list[KernelCall], split: int,
         channels = x.shape[3]
         mean = calls[se.mean]
         sums = len(tensors)
-        tensors.append(Tensor(sums, f"{x.name}@sums", (1, 1, 1, channels), "int32", None))
+        lines = (1, x.shape[2], x.shape[1])[se.axis]  # sum vectors: one; one per column; one per row
+        sums_shape = ((1, 1, 1, channels), (1, 1, x.shape[2], channels), (1, x.shape[1], 1, channels))[se.axis]
+        tensors.append(Tensor(sums, f"{x.name}@sums", sums_shape, "int32", None))
         # The calls before the MEAN that X depends on (patch_calls skips the others), ending with X's producer.
         producer = max(k for k in range(se.mean) if se.feature in calls[k].outputs)
         replaced = dict(patched)
         stage = [replaced.get(k, c) for k, c in enumerate(calls[: producer + 1]) if k not in excitation]
         for n, tile in enumerate(tiles(x.shape[1], x.shape[2], *grid)):
             patch = patch_calls(viewed, tensors, stage, tile, f"s{len(held)}.{n}", out_calls, held=frozenset(held))
-            params = MeanSumParams(tile.h * tile.w, channels, int(n == 0))
-            out_calls.append(KernelCall("mean_sum_s8", params, (patch,), (), (sums,), mean.op_index,
-                                        macs=tile.h * tile.w * channels))
-        out_calls.append(KernelCall("mean_finish_s8", finish_params(mean.params, channels), (sums,), (),
+            macs = tile.h * tile.w * channels
+            if se.axis == 0:
+                params = MeanSumParams(tile.h * tile.w, channels, int(n == 0))
+                out_calls.append(KernelCall("mean_sum_s8", params, (patch,), (), (sums,), mean.op_index, macs=macs))
+            else:
+                # Per column (H reduced): the tiles of the first tile row start their columns; per row likewise.
+                by_column = se.axis == 1
+                first = (tile.y0 if by_column else tile.x0) == 0
+                line = MeanLinesParams(tile.h, tile.w, channels, int(first), int(not by_column), int(by_column),
+                                       tile.x0 if by_column else tile.y0, lines)
+                out_calls.append(KernelCall("mean_lines_s8", line, (patch,), (), (sums,), mean.op_index, macs=macs))
+        out_calls.append(KernelCall("mean_finish_s8", finish_params(mean.params, lines * channels), (sums,), (),
                                     mean.outputs, mean.op_index))
         out_calls.extend(calls[se.mean + 1 : se.scale])
         gate, scale = _held_gate(graph, tensors, se, calls, out_calls)

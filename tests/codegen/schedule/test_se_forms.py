@@ -38,6 +38,7 @@ _EXCITATION = {
     "conv": ["conv2d_s8", "conv2d_s8"],
     "fc": ["fully_connected_s8", "fully_connected_s8"],
     "fc_reshape": ["copy_bytes", "fully_connected_s8", "fully_connected_s8", "copy_bytes"],
+    "two_means": ["mean_s8", "conv2d_s8", "conv2d_s8"],
 }
 _GATE = {"hard_sigmoid": ["add_s8", "mul_s8"], "hard_sigmoid_relu6": ["add_s8", "lut_s8", "mul_s8"],
          "sigmoid": ["logistic_s8"]}
@@ -48,7 +49,8 @@ def _check_two_pass(graph, calls, x, expected, splits_and_grids) -> None:
         g, c = expand_two_pass(graph, calls, split, grid)
         np.testing.assert_array_equal(run_reference(g, [x], c)[0], expected, err_msg=f"{split} {grid}")
         kernels = [k.kernel for k in c]
-        assert kernels.count("mean_sum_s8") == grid[0] * grid[1] and kernels.count("mean_finish_s8") == 1
+        sums = kernels.count("mean_sum_s8") + kernels.count("mean_lines_s8")
+        assert sums == grid[0] * grid[1] and kernels.count("mean_finish_s8") == 1
         assert "mean_s8" not in kernels[: kernels.index("mean_finish_s8") + 1]
 
 
@@ -71,6 +73,38 @@ def test_every_form_and_gate_runs_in_two_passes_bit_exact(form, gate):
     run_reference(fused, [x], calls, transform=lambda c, r: values.setdefault(c.outputs[0], r))
     assert len(np.unique(values[se.gate])) > 4  # a gate that varies over channels, else the MUL proves little
     _check_two_pass(fused, calls, x, expected, ((se.scale, (2, 2)), (points[-1], (3, 2))))
+
+
+@pytest.mark.parametrize("axis", (1, 2))
+def test_line_sums_in_c_equal_the_reference_and_the_whole_mean(host_runtime, axis):
+    """mean_lines_s8 (C, a stale sums buffer before the first patches) over 2x3 patches of a 7x5x6 map, then
+    mean_finish_s8: the MEAN over H alone (axis 1) or W alone (axis 2), as mean_s8 computes it whole."""
+    from codegen.ir import Graph, Operator, Quantization, Tensor
+    from codegen.kernels.reduce.mean import mean_s8_ref
+    from codegen.kernels.reduce.mean_patch import MeanLinesParams, finish_params, line_mean_axis, mean_lines_s8_ref
+    from codegen.schedule.patch_schedule import tiles
+
+    h, w, c = 7, 5, 6
+    shape = (1, 1, w, c) if axis == 1 else (1, h, 1, c)
+    graph = Graph([Tensor(0, "x", (1, h, w, c), "int8", Quantization((0.05,), (3,))),
+                   Tensor(1, "axis", (1,), "int32", None, np.array([axis], np.int32)),
+                   Tensor(2, "y", shape, "int8", Quantization((0.02,), (-5,)))],
+                  [Operator(0, "MEAN", (0, 1), (2,), {"keep_dims": True})], (0,), (2,))
+    (call,) = lower_graph(graph)
+    assert line_mean_axis(call.params, (1, h, w, c)) == axis
+    x = np.random.default_rng(5).integers(-128, 128, (1, h, w, c)).astype(np.int8)
+    lines = w if axis == 1 else h
+    sums = np.full(lines * c, 12345, np.int32)
+    for tile in tiles(h, w, 2, 3):
+        by_column = axis == 1
+        p = MeanLinesParams(tile.h, tile.w, c, int((tile.y0 if by_column else tile.x0) == 0), int(not by_column),
+                            int(by_column), tile.x0 if by_column else tile.y0, lines)
+        patch = np.ascontiguousarray(x[:, tile.y0 : tile.y1, tile.x0 : tile.x1])
+        expected = mean_lines_s8_ref(p, patch, out=sums)
+        sums = host_runtime.run("mean_lines_s8", p, [patch], (lines * c,), np.int32, out=sums.copy())
+        np.testing.assert_array_equal(sums, expected)
+    got = host_runtime.run("mean_finish_s8", finish_params(call.params, lines * c), [sums], (lines * c,), np.int8)
+    np.testing.assert_array_equal(got, mean_s8_ref(call.params, x).reshape(-1))
 
 
 def test_search_picks_a_two_pass_schedule_of_the_fully_connected_form():
@@ -136,5 +170,22 @@ def test_mobilenet_v3_small_two_pass_in_the_firmware_equals_tflm(small_v3, tmp_p
     compiled = compile_graph(graph, write_tflite(graph), Target(board.core), use_cost_model=False, schedule=schedule)
     kernels = [c.kernel for c in compiled.calls]
     assert kernels.count("mean_sum_s8") == 4 and kernels.count("mean_finish_s8") == 1
+    (got,) = TwinFirmware(tmp_path, board).run(compiled, [x])
+    np.testing.assert_array_equal(got.reshape(golden.shape), golden)
+
+
+@pytest.mark.emulator
+def test_two_means_form_in_the_firmware_equals_tflm(tmp_path):
+    """The MEAN over H, then over W (per-column sums in C, mean_lines_s8) in QEMU, with a sigmoid gate."""
+    graph = tiny_se(form="two_means", gate="sigmoid")
+    x = np.random.default_rng(6).integers(-128, 128, (1, 32, 32, 3)).astype(np.int8)
+    (golden,) = run_tflm(write_tflite(graph), [x], graph)
+    fused = fuse_pads(graph)
+    calls = lower_graph(fused)
+    board = load_board("nucleo-f746")
+    schedule = Schedule(two_pass_split_points(fused, calls)[-1], (2, 3), "", 0, 0, 0, two_pass=True)
+    compiled = compile_graph(graph, write_tflite(graph), Target(board.core), use_cost_model=False, schedule=schedule)
+    kernels = [c.kernel for c in compiled.calls]
+    assert kernels.count("mean_lines_s8") == 6 and kernels.count("mean_finish_s8") == 1
     (got,) = TwinFirmware(tmp_path, board).run(compiled, [x])
     np.testing.assert_array_equal(got.reshape(golden.shape), golden)

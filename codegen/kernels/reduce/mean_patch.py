@@ -2,6 +2,8 @@
 stage 1 (codegen/schedule/se_two_pass.py).
 
 mean_sum_s8 adds each channel's int8 values of one patch to an int32 accumulator (the first patch sets it);
+mean_lines_s8 does the same per column (a MEAN over H alone) or per row (W alone), for the first of two
+single-axis MEANs making a global one;
 mean_finish_s8 then applies the MEAN's requantization once to the sums. Integer sums do not depend on order,
 so the result is exactly what mean_s8 (TFLM's QuantizedMeanOrSum) computes on the whole tensor: the same
 total, input_zp * count, folded multiplier and shift (taken from the MEAN's own MeanParams).

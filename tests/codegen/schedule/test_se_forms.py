@@ -189,3 +189,31 @@ def test_two_means_form_in_the_firmware_equals_tflm(tmp_path):
     assert kernels.count("mean_lines_s8") == 6 and kernels.count("mean_finish_s8") == 1
     (got,) = TwinFirmware(tmp_path, board).run(compiled, [x])
     np.testing.assert_array_equal(got.reshape(golden.shape), golden)
+
+
+def test_two_means_form_with_w_reduced_first():
+    """The converter's other order, MEAN over W then over H: pass 1 keeps per-row sums; bit-exact with TFLM."""
+    import dataclasses
+
+    graph = tiny_se(form="two_means", gate="hard_sigmoid")
+    first = next(op for op in graph.operators if op.op_type == "MEAN")
+    second = next(op for op in graph.operators if op.op_type == "MEAN" and op.inputs[0] == first.outputs[0])
+    tensors = list(graph.tensors)
+    _, h, _, c = tensors[first.inputs[0]].shape
+    tensors[first.inputs[1]] = dataclasses.replace(tensors[first.inputs[1]], data=np.array([2], np.int32))
+    tensors[second.inputs[1]] = dataclasses.replace(tensors[second.inputs[1]], data=np.array([1], np.int32))
+    tensors[first.outputs[0]] = dataclasses.replace(tensors[first.outputs[0]], shape=(1, h, 1, c))
+    graph = dataclasses.replace(graph, tensors=tensors)
+    x = np.random.default_rng(7).integers(-128, 128, (1, 32, 32, 3)).astype(np.int8)
+    (golden,) = run_tflm(write_tflite(graph), [x], graph)
+    fused = fuse_pads(graph)
+    calls = lower_graph(fused)
+    (expected,) = run_reference(fused, [x], calls)
+    np.testing.assert_array_equal(expected.reshape(golden.shape), golden)
+    points = two_pass_split_points(fused, calls)
+    assert squeeze_excite_in(fused, calls, points[-1]).axis == 2
+    _check_two_pass(fused, calls, x, expected, ((points[0], (2, 2)), (points[-1], (3, 2))))
+    g, c = expand_two_pass(fused, calls, points[-1], (3, 2))
+    lines = [k.params for k in c if k.kernel == "mean_lines_s8"]
+    # Per row: the patches of the first column of patches start their rows' sums.
+    assert [p.first for p in lines] == [1, 0] * 3 and all(p.row_step == 1 and p.col_step == 0 for p in lines)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from codegen.errors import BudgetError, CodegenError
-from codegen.frontend.model_zoo import mcunet_from_json, mobilenet_v2, mobilenet_v2_se, tiny_se
+from codegen.frontend.model_zoo import mcunet_from_json, mobilenet_v2, mobilenet_v2_se, mobilenet_v3_small, tiny_se
 from codegen.frontend.tflite_reader import read_tflite
 from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph
@@ -157,6 +157,8 @@ def se_networks() -> dict[str, Graph]:
     return {
         "tiny SE r32 (test net, SE in block 1)": tiny_se(32),
         "MobileNetV2-SE w0.35 r144 (SE in blocks 1-3)": mobilenet_v2_se(0.35, 144, se_blocks=(1, 2, 3)),
+        "MobileNetV3Small a1.0 r96 (Keras layout, SE in block 0)": mobilenet_v3_small(1.0, 96),
+        "MobileNetV3Small a1.0 r224 (Keras layout, SE in block 0)": mobilenet_v3_small(1.0, 224),
     }
 
 

@@ -4,7 +4,9 @@ MODEL is one of
   - a path to an mcunet-style JSON architecture file;
   - the name of a file in the config folder, with or without "_imagenet.json" (e.g. mcunet-320kb-1mb);
   - mbv2-w<W>-r<R> or mobilenet_v2-w<W>-r<R>: the standard MobileNetV2 layout with width W at resolution R,
-    used when no config file of that name exists (the file wins: mbv2-w0.35-r144 is mcunet's variant).
+    used when no config file of that name exists (the file wins: mbv2-w0.35-r144 is mcunet's variant);
+  - mbv3s-a<A>-r<R> or mobilenet_v3_small-a<A>-r<R>: Keras's MobileNetV3Small layout (hard swish, squeeze-and-
+    excite blocks, one in stage 1) with width multiplier A at resolution R.
 
 Usage: python -m scripts.build_zoo_model MODEL [-o out.tflite] [--resolution R] [--seed S] [--summary]
        python -m scripts.build_zoo_model --list
@@ -17,12 +19,13 @@ import re
 import sys
 from pathlib import Path
 
-from codegen.frontend.model_zoo import mcunet_from_json, mobilenet_v2
+from codegen.frontend.model_zoo import mcunet_from_json, mobilenet_v2, mobilenet_v3_small
 from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "shared" / "models" / "mcunet_configs"
 _MBV2 = re.compile(r"(?:mbv2|mobilenet_v2)-w(\d+(?:\.\d+)?)-r(\d+)")
+_MBV3S = re.compile(r"(?:mbv3s|mobilenet_v3_small)-a(\d+(?:\.\d+)?)-r(\d+)")
 
 
 def config_path(model: str, config_dir: Path) -> Path | None:
@@ -42,9 +45,13 @@ def build_model(
     path = config_path(model, config_dir)
     if path is not None:
         return mcunet_from_json(path, resolution, seed)
+    small = _MBV3S.fullmatch(model)
+    if small is not None:
+        return mobilenet_v3_small(float(small.group(1)), resolution or int(small.group(2)), seed=seed)
     match = _MBV2.fullmatch(model)
     if match is None:
-        raise ValueError(f"unknown model {model!r}: not a JSON file, not in {config_dir}, not mbv2-w<W>-r<R>")
+        raise ValueError(f"unknown model {model!r}: not a JSON file, not in {config_dir}, not mbv2-w<W>-r<R>, "
+                         "not mbv3s-a<A>-r<R>")
     return mobilenet_v2(float(match.group(1)), resolution or int(match.group(2)), seed=seed)
 
 

@@ -35,7 +35,8 @@ import numpy as np
 
 from codegen.ir import NUMPY_DTYPES, Graph, Operator, Quantization, Tensor
 
-_ACTIVATIONS = {"relu6": "RELU6", "relu": "RELU", None: "RELU6"}  # ProxylessNAS defaults to relu6
+# ProxylessNAS defaults to relu6; h_swish (MobileNetV3, MCUNetV2) is a HARD_SWISH operator after the conv.
+_ACTIVATIONS = {"relu6": "RELU6", "relu": "RELU", "h_swish": "HARD_SWISH", None: "RELU6"}
 _SIGMAS = 4.0  # calibrated range: mean +- this many standard deviations
 _INPUT_SCALE = 1.0 / 128.0  # input image in [-1, 1)
 # Gauss-Hermite nodes (probabilists' weight exp(-x^2/2)) for moments of an activation of a Gaussian.
@@ -119,14 +120,23 @@ def _activated_moments(mean: np.ndarray, std: np.ndarray, activation: str) -> tu
         z = np.clip(z, 0.0, 6.0)
     elif activation == "RELU":
         z = np.maximum(z, 0.0)
+    elif activation == "HARD_SWISH":
+        z = _hard_swish(z)
     m1 = z @ _GH_WEIGHTS
     m2 = (z * z) @ _GH_WEIGHTS
     return m1, np.maximum(m2 - m1 * m1, 1e-12)
 
 
+def _hard_swish(z: np.ndarray) -> np.ndarray:
+    return z * np.clip(z + 3.0, 0.0, 6.0) / 6.0
+
+
 def _output_quant(mean: np.ndarray, std: np.ndarray, activation: str) -> Quantization:
     lo = float(np.min(mean - _SIGMAS * std))
     hi = float(np.max(mean + _SIGMAS * std))
+    if activation == "HARD_SWISH":  # decreasing below -1.5 (its minimum, -0.375), increasing above
+        low = float(_hard_swish(np.array(lo))) if lo > -1.5 else -0.375
+        return _range_quant(low, float(_hard_swish(np.array(hi))))
     if activation == "RELU6":
         return _range_quant(0.0, min(hi, 6.0))
     if activation == "RELU":
@@ -177,7 +187,8 @@ def _conv(
     activation: str,
     depthwise: bool,
 ) -> _Activation:
-    """CONV_2D (or DEPTHWISE_CONV_2D with multiplier 1) with SAME padding and a fused activation."""
+    """CONV_2D (or DEPTHWISE_CONV_2D with multiplier 1) with SAME padding and a fused activation; HARD_SWISH,
+    which TFLite cannot fuse, is an operator of its own after the convolution."""
     _, h, w, cin = b.shape(x)
     in_q = b.quant(x)
     if depthwise:
@@ -202,18 +213,24 @@ def _conv(
     q, w_scales = _quantize_weights(weights, axis)
     filt = b.tensor(f"{name}/weights", q.shape, "int8", Quantization(w_scales, (0,) * cout, axis), q)
     bias = _bias(b, f"{name}/bias", bias_real, in_q.scale[0], w_scales)
-    out_mean, out_var = _activated_moments(mean, std, activation)
-    out_q = _output_quant(mean, std, activation)
+    fused = "NONE" if activation == "HARD_SWISH" else activation
+    out_mean, out_var = _activated_moments(mean, std, fused)
+    out_q = _output_quant(mean, std, fused)
     oh, ow = _same_out(h, stride), _same_out(w, stride)
     y = b.tensor(name, (1, oh, ow, cout), "int8", out_q)
     options: dict[str, Any] = dict(
-        padding="SAME", stride_h=stride, stride_w=stride, dilation_h=1, dilation_w=1, activation=activation
+        padding="SAME", stride_h=stride, stride_w=stride, dilation_h=1, dilation_w=1, activation=fused
     )
     if depthwise:
         b.op("DEPTHWISE_CONV_2D", (x.index, filt, bias), (y,), **options, depth_multiplier=1)
     else:
         b.op("CONV_2D", (x.index, filt, bias), (y,), **options)
-    return _Activation(y, out_mean, out_var)
+    if activation != "HARD_SWISH":
+        return _Activation(y, out_mean, out_var)
+    out_mean, out_var = _activated_moments(mean, std, activation)
+    z = b.tensor(f"{name}/hard_swish", (1, oh, ow, cout), "int8", _output_quant(mean, std, activation))
+    b.op("HARD_SWISH", (y,), (z,))
+    return _Activation(z, out_mean, out_var)
 
 
 def _add(b: _Builder, x1: _Activation, x2: _Activation, name: str) -> _Activation:
@@ -228,28 +245,108 @@ def _scalar(b: _Builder, name: str, value: float) -> int:
     return b.tensor(name, (1,), "int8", Quantization((_f32(value / 127.0),), (0,)), np.array([127], np.int8))
 
 
-def _squeeze_excite(b: _Builder, x: _Activation, name: str) -> _Activation:
-    """MCUNet's / MobileNetV3's SE after the depthwise conv: MEAN over H, W (keep_dims) -> 1x1 CONV_2D to
-    make_divisible(C / 4) channels, ReLU fused -> 1x1 CONV_2D back to C -> hard sigmoid as Keras writes it,
-    ReLU6(x + 3) * (1 / 6) (ADD of a constant with ReLU6 fused, MUL by a constant) -> MUL onto the feature map."""
-    _, _, _, c = b.shape(x)
-    axes = b.tensor(f"{name}/axes", (2,), "int32", None, np.array([1, 2], dtype=np.int32))
-    pooled_q = _output_quant(x.mean, np.sqrt(x.var) / 2.0, "NONE")
-    pooled = b.tensor(f"{name}/mean", (1, 1, 1, c), "int8", pooled_q)
-    b.op("MEAN", (x.index, axes), (pooled,), keep_dims=True)
-    h = _Activation(pooled, x.mean, x.var / 4.0)
-    h = _conv(b, h, f"{name}/reduce", make_divisible(c / 4), 1, 1, "RELU", depthwise=False)
-    h = _conv(b, h, f"{name}/expand", c, 1, 1, "NONE", depthwise=False)
+# Squeeze-and-excite forms (a block config's "use_se": true, or {"form": ..., "gate": ...}):
+# - conv: MEAN keep_dims -> 1x1 CONV_2D -> 1x1 CONV_2D on 1 x 1 x 1 x C (MCUNet, Keras MobileNetV3);
+# - fc: MEAN without keep_dims -> FULLY_CONNECTED -> FULLY_CONNECTED on 1 x C, the gate on 1 x C, the MUL
+#   broadcasting it over H and W (a PyTorch nn.Linear SE, flattened);
+# - fc_reshape: MEAN keep_dims -> RESHAPE to 1 x C -> FULLY_CONNECTED x 2 -> RESHAPE to 1 x 1 x 1 x C -> gate;
+# - two_means: MEAN over H, then MEAN over W (keep_dims), then the conv form (TinyEngine's MCUNetV2 models).
+SE_FORMS = ("conv", "fc", "fc_reshape", "two_means")
+# Gates: hard_sigmoid: ReLU6(x + 3) * (1/6) as ADD (ReLU6 fused) and MUL by a constant (Keras MobileNetV3's
+# hard_sigmoid; the converter has no hard-sigmoid operator and fuses only the ReLU6); hard_sigmoid_relu6: the
+# same with the RELU6 an operator of its own; sigmoid: LOGISTIC.
+SE_GATES = ("hard_sigmoid", "hard_sigmoid_relu6", "sigmoid")
+
+
+def _dense(b: _Builder, x: _Activation, name: str, units: int, activation: str) -> _Activation:
+    """FULLY_CONNECTED on a 1 x C vector, per-tensor weights, folded-"BatchNorm" statistics as _conv's."""
+    in_q = b.quant(x)
+    raw = b.rng.standard_normal((units, len(x.mean)))
+    raw_mean, raw_var = raw @ x.mean, (raw * raw) @ x.var
+    std, mean = _targets(b, units, activation)
+    gain = std / np.sqrt(np.maximum(raw_var, 1e-12))
+    weights = raw * gain[:, None]
+    w_scale = _f32(float(np.max(np.abs(weights))) / 127.0)
+    q = np.clip(np.rint(weights / w_scale), -127, 127).astype(np.int8)
+    filt = b.tensor(f"{name}/weights", q.shape, "int8", Quantization((w_scale,), (0,)), q)
+    bias = _bias(b, f"{name}/bias", mean - raw_mean * gain, in_q.scale[0], (w_scale,))
+    y = b.tensor(name, (1, units), "int8", _output_quant(mean, std, activation))
+    b.op("FULLY_CONNECTED", (x.index, filt, bias), (y,), activation=activation, weights_format=0,
+         keep_num_dims=False)
+    return _Activation(y, *_activated_moments(mean, std, activation))
+
+
+def _reshape(b: _Builder, x: _Activation, name: str, shape: tuple[int, ...]) -> _Activation:
+    target = b.tensor(f"{name}/shape", (len(shape),), "int32", None, np.array(shape, dtype=np.int32))
+    y = b.tensor(name, shape, "int8", b.quant(x))
+    b.op("RESHAPE", (x.index, target), (y,))
+    return _Activation(y, x.mean, x.var)
+
+
+def _gate(b: _Builder, h: _Activation, name: str, gate: str) -> tuple[int, np.ndarray, np.ndarray]:
+    """The excitation's last calls on h: the gate tensor and its estimated per-channel mean and variance."""
+    shape = b.shape(h)
+    if gate == "sigmoid":
+        z = h.mean[:, None] + np.sqrt(h.var)[:, None] * _GH_NODES[None, :]
+        s = 1.0 / (1.0 + np.exp(-z))
+        m1, m2 = s @ _GH_WEIGHTS, (s * s) @ _GH_WEIGHTS
+        out = b.tensor(f"{name}/gate", shape, "int8", Quantization((_f32(1.0 / 256.0),), (-128,)))
+        b.op("LOGISTIC", (h.index,), (out,))
+        return out, m1, np.maximum(m2 - m1 * m1, 1e-12)
+    if gate not in ("hard_sigmoid", "hard_sigmoid_relu6"):
+        raise ValueError(f"squeeze-and-excite gate {gate!r} (known: {', '.join(SE_GATES)})")
     mean, var = _activated_moments(h.mean + 3.0, np.sqrt(h.var), "RELU6")
-    shifted = b.tensor(f"{name}/add3", (1, 1, 1, c), "int8", _range_quant(0.0, 6.0))
-    b.op("ADD", (h.index, _scalar(b, f"{name}/three", 3.0)), (shifted,), activation="RELU6")
-    gate = b.tensor(f"{name}/gate", (1, 1, 1, c), "int8", _range_quant(0.0, 1.0))
-    b.op("MUL", (shifted, _scalar(b, f"{name}/sixth", 1.0 / 6.0)), (gate,), activation="NONE")
-    g_mean, g_var = mean / 6.0, var / 36.0
+    shifted = b.tensor(f"{name}/add3", shape, "int8", _range_quant(0.0, 6.0))
+    fused = "RELU6" if gate == "hard_sigmoid" else "NONE"
+    if fused == "NONE":  # the ADD's own range: x + 3 before the clamp
+        sum_q = _output_quant(h.mean + 3.0, np.sqrt(h.var), "NONE")
+        shifted = b.tensor(f"{name}/add3", shape, "int8", sum_q)
+    b.op("ADD", (h.index, _scalar(b, f"{name}/three", 3.0)), (shifted,), activation=fused)
+    if fused == "NONE":
+        clamped = b.tensor(f"{name}/relu6", shape, "int8", _range_quant(0.0, 6.0))
+        b.op("RELU6", (shifted,), (clamped,))
+        shifted = clamped
+    out = b.tensor(f"{name}/gate", shape, "int8", _range_quant(0.0, 1.0))
+    b.op("MUL", (shifted, _scalar(b, f"{name}/sixth", 1.0 / 6.0)), (out,), activation="NONE")
+    return out, mean / 6.0, var / 36.0
+
+
+def _squeeze_excite(b: _Builder, x: _Activation, name: str, form: str = "conv",
+                    gate: str = "hard_sigmoid") -> _Activation:
+    """An SE after the depthwise conv (MCUNet's, MobileNetV3's): MEAN over H, W -> reduce to
+    make_divisible(C / 4) channels, ReLU fused -> back to C -> gate -> MUL onto the feature map, in one of
+    SE_FORMS with one of SE_GATES (default: Keras MobileNetV3's, 1x1 convs and its hard sigmoid)."""
+    if form not in SE_FORMS:
+        raise ValueError(f"squeeze-and-excite form {form!r} (known: {', '.join(SE_FORMS)})")
+    _, _, w, c = b.shape(x)
+    pooled_q = _output_quant(x.mean, np.sqrt(x.var) / 2.0, "NONE")
+    keep = form != "fc"
+    pooled = b.tensor(f"{name}/mean", (1, 1, 1, c) if keep else (1, c), "int8", pooled_q)
+    if form == "two_means":
+        rows = b.tensor(f"{name}/axis_h", (1,), "int32", None, np.array([1], dtype=np.int32))
+        columns = b.tensor(f"{name}/mean_h", (1, 1, w, c), "int8", pooled_q)
+        b.op("MEAN", (x.index, rows), (columns,), keep_dims=True)
+        across = b.tensor(f"{name}/axis_w", (1,), "int32", None, np.array([2], dtype=np.int32))
+        b.op("MEAN", (columns, across), (pooled,), keep_dims=True)
+    else:
+        axes = b.tensor(f"{name}/axes", (2,), "int32", None, np.array([1, 2], dtype=np.int32))
+        b.op("MEAN", (x.index, axes), (pooled,), keep_dims=keep)
+    h = _Activation(pooled, x.mean, x.var / 4.0)
+    if form in ("conv", "two_means"):
+        h = _conv(b, h, f"{name}/reduce", make_divisible(c / 4), 1, 1, "RELU", depthwise=False)
+        h = _conv(b, h, f"{name}/expand", c, 1, 1, "NONE", depthwise=False)
+    else:
+        if form == "fc_reshape":
+            h = _reshape(b, h, f"{name}/flat", (1, c))
+        h = _dense(b, h, f"{name}/reduce", make_divisible(c / 4), "RELU")
+        h = _dense(b, h, f"{name}/expand", c, "NONE")
+        if form == "fc_reshape":
+            h = _reshape(b, h, f"{name}/unflat", (1, 1, 1, c))
+    gate_index, g_mean, g_var = _gate(b, h, name, gate)
     out_mean = x.mean * g_mean
     out_var = np.maximum((x.var + x.mean**2) * (g_var + g_mean**2) - out_mean**2, 1e-12)
     y = b.tensor(f"{name}/scaled", b.shape(x), "int8", _output_quant(out_mean, np.sqrt(out_var), "RELU"))
-    b.op("MUL", (x.index, gate), (y,), activation="NONE")
+    b.op("MUL", (x.index, gate_index), (y,), activation="NONE")
     return _Activation(y, out_mean, out_var)
 
 
@@ -328,8 +425,9 @@ def _block(b: _Builder, x: _Activation, i: int, block: dict[str, Any]) -> _Activ
     else:
         mid = cin
     h = _conv(b, h, f"block{i}/depthwise", mid, kernel, stride, act, depthwise=True)
-    if conv.get("use_se"):
-        h = _squeeze_excite(b, h, f"block{i}/se")
+    se = conv.get("use_se")
+    if se:
+        h = _squeeze_excite(b, h, f"block{i}/se", **(se if isinstance(se, dict) else {}))
     h = _conv(b, h, f"block{i}/project", cout, 1, 1, "NONE", depthwise=False)
     if has_identity:
         if stride != 1 or cin != cout:
@@ -433,25 +531,82 @@ def mobilenet_v2_se(width: float, resolution: int, se_blocks: tuple[int, ...] = 
     return build_from_config(mobilenet_v2_config(width, num_classes, se_blocks), resolution, seed, name)
 
 
-def tiny_se_config(num_classes: int = 10) -> dict[str, Any]:
+def tiny_se_config(num_classes: int = 10, se: bool | dict[str, str] = True) -> dict[str, Any]:
     """A 3-block test network for 32x32 inputs: a stride-2 stem, then block 1 (stride 2) holds a squeeze-and-
-    excite; small enough to test in seconds, large enough that stage 1 ends past the SE block."""
-    def block(cin: int, cout: int, stride: int, expand: int, se: bool) -> dict[str, Any]:
+    excite; small enough to test in seconds, large enough that stage 1 ends past the SE block. `se`: True (the
+    default form and gate) or {"form": ..., "gate": ...} (SE_FORMS, SE_GATES)."""
+    def block(cin: int, cout: int, stride: int, expand: int, se: bool | dict[str, str]) -> dict[str, Any]:
         conv = {"name": "MBInvertedConvLayer", "in_channels": cin, "out_channels": cout, "kernel_size": 3,
-                "stride": stride, "expand_ratio": expand, "mid_channels": None, "act_func": "relu6", "use_se": se}
+                "stride": stride, "expand_ratio": expand, "mid_channels": None, "act_func": "relu6",
+                "use_se": se}
         identity = stride == 1 and cin == cout
         return {"name": "MobileInvertedResidualBlock", "mobile_inverted_conv": conv,
                 "shortcut": {"name": "IdentityLayer"} if identity else None}
 
     first = {"name": "ConvLayer", "kernel_size": 3, "stride": 2, "in_channels": 3, "out_channels": 8,
              "act_func": "relu6"}
-    blocks = [block(8, 8, 1, 1, False), block(8, 16, 1, 4, True), block(16, 16, 2, 4, False)]
+    blocks = [block(8, 8, 1, 1, False), block(8, 16, 1, 4, se), block(16, 16, 2, 4, False)]
     mix = {"name": "ConvLayer", "kernel_size": 1, "stride": 1, "in_channels": 16, "out_channels": 32,
            "act_func": "relu6"}
     return {"name": "ProxylessNASNets", "first_conv": first, "blocks": blocks, "feature_mix_layer": mix,
             "classifier": {"name": "LinearLayer", "in_features": 32, "out_features": num_classes}}
 
 
-def tiny_se(resolution: int = 32, seed: int = 0) -> Graph:
-    """The int8 graph of tiny_se_config, random weights."""
-    return build_from_config(tiny_se_config(), resolution, seed, f"tiny_se_r{resolution}")
+def tiny_se(resolution: int = 32, seed: int = 0, form: str = "conv", gate: str = "hard_sigmoid") -> Graph:
+    """The int8 graph of tiny_se_config, random weights, its SE in `form` with `gate` (SE_FORMS, SE_GATES)."""
+    default = form == "conv" and gate == "hard_sigmoid"
+    name = f"tiny_se_r{resolution}" if default else f"tiny_se_{form}_{gate}_r{resolution}"
+    return build_from_config(tiny_se_config(se={"form": form, "gate": gate}), resolution, seed, name)
+
+
+# Keras MobileNetV3Small's blocks (keras.applications.mobilenet_v3, stack_fn of MobileNetV3Small): expansion,
+# output channels (before alpha), kernel, stride, squeeze-and-excite, activation.
+MBV3_SMALL_BLOCKS: tuple[tuple[float, int, int, int, bool, str], ...] = (
+    (1, 16, 3, 2, True, "relu"),
+    (72 / 16, 24, 3, 2, False, "relu"),
+    (88 / 24, 24, 3, 1, False, "relu"),
+    (4, 40, 5, 2, True, "h_swish"),
+    (6, 40, 5, 1, True, "h_swish"),
+    (6, 40, 5, 1, True, "h_swish"),
+    (3, 48, 5, 1, True, "h_swish"),
+    (3, 48, 5, 1, True, "h_swish"),
+    (6, 96, 5, 2, True, "h_swish"),
+    (6, 96, 5, 1, True, "h_swish"),
+    (6, 96, 5, 1, True, "h_swish"),
+)
+
+
+def mobilenet_v3_small_config(alpha: float = 1.0, num_classes: int = 1000) -> dict[str, Any]:
+    """Keras MobileNetV3Small (minimalistic=False) as a ProxylessNASNets description: a 16-channel stride-2 stem
+    with hard swish, the 11 blocks of MBV3_SMALL_BLOCKS (block 0, right after the stem, holds an SE: stage 1's),
+    the 1x1 conv to 6x the last channels with hard swish. Each SE is Keras's: MEAN keep_dims, 1x1 conv to
+    make_divisible(C / 4) + ReLU, 1x1 conv, hard sigmoid as ADD 3 (ReLU6 fused) and MUL 1/6, MUL. Differences
+    from Keras: SAME padding on stride-2 depthwise convs (Keras pads explicitly, then VALID) and the zoo's head
+    (average pool, FULLY_CONNECTED) instead of Keras's 1x1 conv to 1024 + hard swish + 1x1 conv on the pooled
+    vector."""
+    if alpha <= 0:
+        raise ValueError(f"width multiplier {alpha} must be positive")
+    first = {"name": "ConvLayer", "kernel_size": 3, "stride": 2, "in_channels": 3, "out_channels": 16,
+             "act_func": "h_swish"}
+    blocks, channels = [], 16
+    for i, (expansion, filters, kernel, stride, se, act) in enumerate(MBV3_SMALL_BLOCKS):
+        out = make_divisible(filters * alpha)
+        mid = make_divisible(channels * expansion) if i else channels  # Keras's block 0 has no expansion
+        conv = {"name": "MBInvertedConvLayer", "in_channels": channels, "out_channels": out,
+                "kernel_size": kernel, "stride": stride, "expand_ratio": expansion if i else 1,
+                "mid_channels": mid, "act_func": act, "use_se": se}
+        identity = stride == 1 and channels == out
+        blocks.append({"name": "MobileInvertedResidualBlock", "mobile_inverted_conv": conv,
+                       "shortcut": {"name": "IdentityLayer"} if identity else None})
+        channels = out
+    last = make_divisible(channels * 6)
+    mix = {"name": "ConvLayer", "kernel_size": 1, "stride": 1, "in_channels": channels, "out_channels": last,
+           "act_func": "h_swish"}
+    return {"name": "ProxylessNASNets", "first_conv": first, "blocks": blocks, "feature_mix_layer": mix,
+            "classifier": {"name": "LinearLayer", "in_features": last, "out_features": num_classes}}
+
+
+def mobilenet_v3_small(alpha: float, resolution: int, num_classes: int = 1000, seed: int = 0) -> Graph:
+    """Int8 Keras-style MobileNetV3Small with width multiplier `alpha` at `resolution`, random weights."""
+    name = f"mobilenet_v3_small_a{float(alpha)!r}_r{resolution}"
+    return build_from_config(mobilenet_v3_small_config(alpha, num_classes), resolution, seed, name)

@@ -114,6 +114,20 @@ def test_mobilenet_v2_224_macs_and_peak_memory():
     assert 112 * 112 * (16 + 96) <= arena <= 112 * 112 * 96 + 56 * 56 * 96
 
 
+def test_mobilenet_v3_small_224_layout_and_macs():
+    """Keras's MobileNetV3Small: 56M multiply-adds in the paper (Howard et al. 2019, table 3); 11 blocks, 9 with
+    an SE, one right after the stem; hard swish as an operator of its own after the stem and blocks 3-10."""
+    graph = build_model("mbv3s-a1.0-r224")
+    assert graph.name == "mobilenet_v3_small_a1.0_r224" and graph.tensor(0).shape == (1, 224, 224, 3)
+    macs = sum(c.macs for c in lower_graph(graph))
+    assert abs(macs - 56e6) < 0.05 * 56e6, macs
+    kinds = [op.op_type for op in graph.operators]
+    assert kinds.count("MEAN") == 9 and kinds.count("DEPTHWISE_CONV_2D") == 11
+    # Stem, then 8 blocks x (expand, depthwise), then the last 1x1 conv.
+    assert kinds.count("HARD_SWISH") == 1 + 8 * 2 + 1 and kinds[:3] == ["CONV_2D", "HARD_SWISH", "DEPTHWISE_CONV_2D"]
+    assert kinds[3] == "MEAN"  # block 0's SE, on the depthwise output
+
+
 def test_mobilenet_v2_layout_matches_mcunet_file(shared_models):
     """mcunet's mbv2-w0.35 file has torchvision's block layout; only its last conv scales with width."""
     ours = mobilenet_v2_config(0.35)

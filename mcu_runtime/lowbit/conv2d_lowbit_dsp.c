@@ -48,13 +48,15 @@ MCU_INLINE int16_t *unpack_groups(const uint8_t *px, int32_t in_c, int32_t bits,
         if (bits == 4) {
             const uint32_t v = (uint32_t)px[0] | ((uint32_t)px[1] << 8); /* codes c0 c1 c2 c3, a nibble each */
             px += 2;
-            even = (v & 0xFu) | ((v & 0xF00u) << 8);
-            odd = ((v >> 4) & 0xFu) | ((v & 0xF000u) << 4);
+            const uint32_t t = v | (v << 8); /* c0 at bit 0, c2 at bit 16; c1 at 4, c3 at 20 */
+            even = t & 0x000F000Fu;
+            odd = (t >> 4) & 0x000F000Fu;
         } else if (bits == 2) {
             const uint32_t v = px[0];
             px += 1;
-            even = (v & 0x3u) | ((v & 0x30u) << 12);
-            odd = ((v >> 2) & 0x3u) | ((v & 0xC0u) << 10);
+            const uint32_t t = v | (v << 12); /* c0 at bit 0, c2 at bit 16; c1 at 2, c3 at 18 */
+            even = t & 0x00030003u;
+            odd = (t >> 2) & 0x00030003u;
         } else {
             const uint32_t v = dsp_load_s8x4((const int8_t *)px);
             px += 4;

@@ -279,6 +279,20 @@ static void two_pixels(const conv2d_lowbit_params_t *p, const int16_t *col_a, co
     }
 }
 
+/* The r = n % 4 filter bytes past the last whole group, as a filter word with zero lanes above (the scratch holds
+ * level 0 there too): the tail then takes the group loop's SMLADs instead of a scalar loop. */
+MCU_INLINE uint32_t tail_word(const int8_t *w, int32_t r)
+{
+    uint32_t v = (uint8_t)w[0];
+    if (r > 1) {
+        v |= (uint32_t)(uint8_t)w[1] << 8;
+    }
+    if (r > 2) {
+        v |= (uint32_t)(uint8_t)w[2] << 16;
+    }
+    return v;
+}
+
 /* The fast epilogue (out_levels > 0, so 2- or 4-bit output codes): the codes of a pass come from thresholds
  * searched with the level count a compile-time constant, gather in a register per pixel and leave as whole
  * bytes (no clearing pass, no read-modify-write). `bits` is a constant at each call site. */
@@ -327,11 +341,16 @@ MCU_INLINE void thr_pixels(const int16_t *col_a, const int16_t *col_b, const int
             b1 = dsp_smlad(ob, w1o, b1);
         }
         if (n4 < n) {
-            const int8_t *r0 = filter + oc * n;
-            a0 = dot_tail(col_a, r0, n4, n, a0);
-            a1 = dot_tail(col_a, r0 + n, n4, n, a1);
-            b0 = dot_tail(col_b, r0, n4, n, b0);
-            b1 = dot_tail(col_b, r0 + n, n4, n, b1);
+            const uint32_t x0 = tail_word(w0, n - n4);
+            const uint32_t x1 = tail_word(w1, n - n4);
+            a0 = dsp_smlad(dsp_load_s16x2(ca), dsp_sxtb16(x0), a0);
+            a0 = dsp_smlad(dsp_load_s16x2(ca + 2), dsp_sxtb16_ror8(x0), a0);
+            a1 = dsp_smlad(dsp_load_s16x2(ca), dsp_sxtb16(x1), a1);
+            a1 = dsp_smlad(dsp_load_s16x2(ca + 2), dsp_sxtb16_ror8(x1), a1);
+            b0 = dsp_smlad(dsp_load_s16x2(cb), dsp_sxtb16(x0), b0);
+            b0 = dsp_smlad(dsp_load_s16x2(cb + 2), dsp_sxtb16_ror8(x0), b0);
+            b1 = dsp_smlad(dsp_load_s16x2(cb), dsp_sxtb16(x1), b1);
+            b1 = dsp_smlad(dsp_load_s16x2(cb + 2), dsp_sxtb16_ror8(x1), b1);
         }
         const int32_t *t = thresholds + oc * row;
         byte_a |= (uint32_t)(thr_code(t, bits, a0) | (thr_code(t + row, bits, a1) << bits)) << fill;

@@ -302,7 +302,8 @@ MCU_INLINE int32_t thr_code(const int32_t *row, int32_t bits, int32_t acc)
 }
 
 MCU_INLINE void thr_pixels(const int16_t *col_a, const int16_t *col_b, const int8_t *filter, int32_t n,
-                           int32_t out_c, int32_t bits, const int32_t *thresholds, uint8_t *out_a, uint8_t *out_b)
+                           int32_t out_c, int32_t bits, int32_t has_tail, const int32_t *thresholds, uint8_t *out_a,
+                           uint8_t *out_b)
 {
     const int32_t row = (1 << bits) + 1; /* base, dir and 2^bits - 1 thresholds */
     const int32_t groups = n >> 2;
@@ -340,7 +341,7 @@ MCU_INLINE void thr_pixels(const int16_t *col_a, const int16_t *col_b, const int
             b0 = dsp_smlad(ob, w0o, b0);
             b1 = dsp_smlad(ob, w1o, b1);
         }
-        if (n4 < n) {
+        if (has_tail) {
             const uint32_t x0 = tail_word(w0, n - n4);
             const uint32_t x1 = tail_word(w1, n - n4);
             a0 = dsp_smlad(dsp_load_s16x2(ca), dsp_sxtb16(x0), a0);
@@ -386,13 +387,21 @@ MCU_INLINE void thr_pixels(const int16_t *col_a, const int16_t *col_b, const int
     }
 }
 
+/* One instance per output width and per tail or none: the tail's code in the loop costs the pointwise layers
+ * register spills even where it never runs. */
 static void thr_pass(const int16_t *col_a, const int16_t *col_b, const int8_t *filter, int32_t n, int32_t out_c,
                      int32_t bits, const int32_t *thresholds, uint8_t *out_a, uint8_t *out_b)
 {
-    if (bits == 4) {
-        thr_pixels(col_a, col_b, filter, n, out_c, 4, thresholds, out_a, out_b);
+    if (n & 3) {
+        if (bits == 4) {
+            thr_pixels(col_a, col_b, filter, n, out_c, 4, 1, thresholds, out_a, out_b);
+        } else {
+            thr_pixels(col_a, col_b, filter, n, out_c, 2, 1, thresholds, out_a, out_b);
+        }
+    } else if (bits == 4) {
+        thr_pixels(col_a, col_b, filter, n, out_c, 4, 0, thresholds, out_a, out_b);
     } else {
-        thr_pixels(col_a, col_b, filter, n, out_c, 2, thresholds, out_a, out_b);
+        thr_pixels(col_a, col_b, filter, n, out_c, 2, 0, thresholds, out_a, out_b);
     }
 }
 

@@ -1,7 +1,8 @@
 """The low-bit kernels in firmware on the emulated Cortex-M7 (QEMU mps2-an500, real SMLAD/SXTB16): a chain of
-every kernel and format (an 8-bit image into 4-bit codes, 4 -> 2, a depthwise 2 -> 4, 4 -> 4 with an odd channel
-count, 4 -> int8; channel counts that do and do not fill whole groups of four, an odd pixel count) run through the firmware equals the NumPy references, which
-test_kernel_lowbit.py checks against the int8 references."""
+every kernel and format (an 8-bit image into 4-bit codes, 4 -> 2, a depthwise 2 -> 4, 4 -> 4 with an odd
+channel count, 4 -> int8; channel counts that do and do not fill whole groups of four, an odd pixel count) run
+through the firmware equals the NumPy references, which test_kernel_lowbit.py checks against the int8
+references."""
 
 from __future__ import annotations
 

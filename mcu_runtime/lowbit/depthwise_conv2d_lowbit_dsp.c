@@ -43,7 +43,19 @@ MCU_INLINE int32_t hi16(uint32_t x)
     return (int32_t)x >> 16;
 }
 
-/* Output code (or int8 byte) of channel oc from its raw sum. */
+/* Output code (or int8 byte) of channel oc by requantization: out of line, so that the layer's instances (one per
+ * input width, each storing four channels at a time) do not each carry four copies of it. */
+static __attribute__((noinline)) int32_t dw_requant(const depthwise_conv2d_lowbit_params_t *p, int32_t k,
+                                                    int32_t oc, int32_t acc, const int32_t *bias,
+                                                    const int32_t *mult, const int32_t *shift)
+{
+    int32_t r = lowbit_scaled_acc(acc, k, bias[oc]);
+    r = multiply_by_quantized_multiplier(r, mult[oc], shift[oc]) + p->output_offset;
+    return lowbit_code(clamp_s32(r, p->act_min, p->act_max), p->out_bits, p->output_offset, p->out_shift,
+                       p->out_m_lo, p->out_m_hi);
+}
+
+/* Output code (or int8 byte) of channel oc from its raw sum: thresholds when the layer has them. */
 MCU_INLINE int32_t dw_code(const depthwise_conv2d_lowbit_params_t *p, int32_t levels, int32_t k, int32_t oc,
                            int32_t acc, const int32_t *bias, const int32_t *mult, const int32_t *shift,
                            const int32_t *thresholds)
@@ -51,10 +63,7 @@ MCU_INLINE int32_t dw_code(const depthwise_conv2d_lowbit_params_t *p, int32_t le
     if (levels) {
         return lowbit_threshold_code(thresholds + oc * (levels + 2), levels, acc);
     }
-    int32_t r = lowbit_scaled_acc(acc, k, bias[oc]);
-    r = multiply_by_quantized_multiplier(r, mult[oc], shift[oc]) + p->output_offset;
-    return lowbit_code(clamp_s32(r, p->act_min, p->act_max), p->out_bits, p->output_offset, p->out_shift,
-                       p->out_m_lo, p->out_m_hi);
+    return dw_requant(p, k, oc, acc, bias, mult, shift);
 }
 
 /* The codes of channels c .. c + 3 into their whole bytes of an output pixel (8-bit 4 bytes, 4-bit 2, 2-bit 1). */

@@ -8,8 +8,9 @@
 
 /* Four channels per pass with their accumulators in registers, every tap of the window inside: the codes of
  * the four channels at a tap unpack with a few bit operations into the int16 pairs (c0, c2) and (c1, c3), the
- * lanes SXTB16 makes of the filter word. Needs in_c % 4 == 0 and depth multiplier 1; other layers take the
- * portable kernel. */
+ * lanes SXTB16 makes of the filter word. Two horizontally adjacent pixels with the same taps share each multiply
+ * where the sums allow (dw_pair). Needs in_c % 4 == 0 and depth multiplier 1; other layers take the portable
+ * kernel. */
 
 MCU_INLINE void unpack4(const uint8_t *px, int32_t bits, uint32_t bias2, uint32_t *even, uint32_t *odd)
 {

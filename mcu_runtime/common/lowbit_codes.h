@@ -50,17 +50,35 @@ MCU_INLINE void lowbit_store(uint8_t *px, int32_t c, int32_t q, int32_t bits, in
 
 /* Requantization by comparison (codegen/kernels/lowbit/thresholds.py): row = {base, dir, t_1 .. t_levels}
  * ascending, levels 3 or 15; the code is base + dir * #{j : acc >= t_j}, by an unrolled binary search. */
+/* One step of the search: t += step when acc >= t[off]. On Thumb-2 four instructions (LDR with an immediate
+ * offset, CMP, IT, ADD): GCC otherwise turns the walk back into index arithmetic of seven or eight. */
+#if defined(__thumb2__)
+#define LOWBIT_THR_STEP(t, acc, off, step)                                                                         \
+    do {                                                                                                        \
+        int32_t thr_v_;                                                                                         \
+        __asm__("ldr %[v], [%[p], %[o]]\n\t"                                                                     \
+                "cmp %[a], %[v]\n\t"                                                                            \
+                "it ge\n\t"                                                                                     \
+                "addge %[p], %[p], %[s]"                                                                        \
+                : [v] "=&r"(thr_v_), [p] "+r"(t)                                                                \
+                : [a] "r"(acc), [o] "n"(4 * (off)), [s] "n"(4 * (step))                                         \
+                : "cc");                                                                                        \
+    } while (0)
+#else
+#define LOWBIT_THR_STEP(t, acc, off, step) ((t) += (acc) >= (t)[off] ? (step) : 0)
+#endif
+
 MCU_INLINE int32_t lowbit_threshold_code(const int32_t *row, int32_t levels, int32_t acc)
 {
-    const int32_t *t = row + 2;
-    int32_t i = 0;
+    const int32_t *t0 = row + 2;
+    const int32_t *t = t0;
     if (levels == 15) {
-        i = acc >= t[7] ? 8 : 0;
-        i += acc >= t[i + 3] ? 4 : 0;
+        LOWBIT_THR_STEP(t, acc, 7, 8);
+        LOWBIT_THR_STEP(t, acc, 3, 4);
     }
-    i += acc >= t[i + 1] ? 2 : 0;
-    i += acc >= t[i] ? 1 : 0;
-    return row[0] + row[1] * i;
+    LOWBIT_THR_STEP(t, acc, 1, 2);
+    LOWBIT_THR_STEP(t, acc, 0, 1);
+    return row[0] + row[1] * (int32_t)(t - t0);
 }
 
 /* Level of a code (or int8 value) and the shift back to int8 steps, from a kernel's input format. */

@@ -1,7 +1,8 @@
 """The low-bit kernels in firmware on the emulated Cortex-M7 (QEMU mps2-an500, real SMLAD/SXTB16): a chain of
-every kernel and format (an 8-bit image into 4-bit codes, 4 -> 2, a depthwise 2 -> 4, 4 -> int8; channel counts
-that do and do not fill whole groups of four) run through the firmware equals the NumPy references, which
-test_kernel_lowbit.py checks against the int8 references."""
+every kernel and format (an 8-bit image into 4-bit codes, 4 -> 2, a depthwise 2 -> 4, 4 -> 4 with an odd
+channel count, 4 -> int8; channel counts that do and do not fill whole groups of four, an odd pixel count) run
+through the firmware equals the NumPy references, which test_kernel_lowbit.py checks against the int8
+references."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from tests.support.model_factory import GraphBuilder, f32, per_tensor
 def _chain() -> tuple[Graph, dict]:
     rng = np.random.default_rng(11)
     b = GraphBuilder("lowbit_chain")
-    zps = (-100, -90, -120, -80, 5)
+    zps = (-100, -90, -120, -80, -70, 5)
     maps = [b.tensor("input", (1, 10, 10, 3), "int8", per_tensor(0.05, zps[0]))]
-    layers = (("CONV_2D", 3, 8, 2), ("CONV_2D", 1, 12, 1), ("DEPTHWISE_CONV_2D", 3, 12, 1), ("CONV_2D", 1, 6, 1))
+    layers = (("CONV_2D", 3, 8, 2), ("CONV_2D", 1, 12, 1), ("DEPTHWISE_CONV_2D", 3, 12, 1), ("CONV_2D", 1, 7, 1),
+              ("CONV_2D", 1, 6, 1))
     for i, (op, k, out_c, stride) in enumerate(layers):
         x = maps[-1]
         n, h, w, in_c = b.shape(x)
@@ -43,7 +45,7 @@ def _chain() -> tuple[Graph, dict]:
         b.op(op, (x, filt, bias), (y,), **options)
         maps.append(y)
     formats = {maps[1]: low_bit_format(4, zps[1], -60), maps[2]: low_bit_format(2, zps[2], -100),
-               maps[3]: low_bit_format(4, zps[3], -40)}
+               maps[3]: low_bit_format(4, zps[3], -40), maps[4]: low_bit_format(4, zps[4], -30)}
     return b.build((maps[0],), (maps[-1],)), formats
 
 
@@ -53,8 +55,9 @@ def test_firmware_lowbit_chain_matches_reference(tmp_path: Path) -> None:
     path.write_bytes(write_tflite(graph))
     model = low_bit_model(compile_file(path, PORTABLE), formats, dsp=True)
     kernels = [c.kernel for c in model.calls]
-    assert kernels == ["conv2d_lowbit_dsp", "conv2d_lowbit_dsp", "depthwise_conv2d_lowbit_dsp", "conv2d_lowbit_dsp"]
-    assert [c.params.out_levels for c in model.calls] == [15, 3, 15, 0]
+    assert kernels == ["conv2d_lowbit_dsp", "conv2d_lowbit_dsp", "depthwise_conv2d_lowbit_dsp", "conv2d_lowbit_dsp",
+                       "conv2d_lowbit_dsp"]
+    assert [c.params.out_levels for c in model.calls] == [15, 3, 15, 15, 0]
     x = np.random.default_rng(5).integers(-128, 128, size=(1, 10, 10, 3)).astype(np.int8).view(np.uint8)
     values = {graph.inputs[0]: x}
     for call in model.calls:

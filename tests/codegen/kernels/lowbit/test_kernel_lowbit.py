@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from codegen.kernels import REFERENCES
 from codegen.kernels.base import ConstArray
+from codegen.kernels.fixedpoint import quantize_multiplier
 from codegen.kernels.lowbit.codes import pack_codes, packed_bytes, unpack_codes
 from codegen.kernels.lowbit.pack import pack_params, packed_size
 from codegen.kernels.lowbit.swap import output_bytes, to_low_bit
@@ -166,3 +167,44 @@ def test_dsp_thresholds_refused_where_arithmetic_could_wrap(host_runtime) -> Non
     fmt_in, fmt_out = fmt_for(4, -20, 60), fmt_for(2, 4, 50)
     assert to_low_bit(call, fmt_in, fmt_out, dsp=True).params.out_levels == 0
     _check(host_runtime, call, fmt_in, fmt_out, random_codes(rng, (1, 5, 5, 8), fmt_in))
+
+
+@pytest.mark.parametrize("bits", (2, 4))
+@pytest.mark.parametrize("kernel", ((3, 3), (4, 4), (5, 5)))
+def test_depthwise_dsp_pair_packing_extremes(host_runtime, bits: int, kernel: tuple[int, int]) -> None:
+    """The DSP depthwise packs two pixels' products per multiply while taps * 128 * max |level| < 2^15: a 4x4
+    window at 4 bits is 30,720, near the bound, and exact only if the low half's borrow is undone; 5x5 at 4 bits
+    (48,000) takes the one-pixel path. Weights of -128 and 127 against the extreme levels of both signs."""
+    rng = np.random.default_rng(kernel[0] * 10 + bits)
+    for zp in (127, -128):  # m_lo = -15 (all levels <= 0) or 0 (all levels >= 0) at 4 bits
+        call = int8_call(rng, True, (6, 9), 8, 8, kernel, (1, 1), (1, 1), (kernel[0] // 2, kernel[1] // 2),
+                         (6, 9), (zp, 3))
+        fmt_in, fmt_out = fmt_for(bits, zp, 127), fmt_for(bits, 3, 30)
+        for fill in (-128, 127):
+            filt = np.full(call.consts[0].data.shape, fill, dtype=np.int8)
+            filt[..., 1::4] = -1 - fill  # other channels the other sign
+            consts = (ConstArray("filter", filt), *call.consts[1:])
+            case = dataclasses.replace(call, consts=consts)
+            top = fmt_in.m_hi - fmt_in.m_lo
+            for codes in (np.zeros((1, 6, 9, 8), np.int64), np.full((1, 6, 9, 8), top), rng.integers(0, top + 1,
+                                                                                                     (1, 6, 9, 8))):
+                _check(host_runtime, case, fmt_in, fmt_out, pack_codes(codes, bits))
+
+
+@pytest.mark.parametrize("bits", (2, 4))
+def test_depthwise_dsp_pair_packing_unit_scale(host_runtime, bits: int) -> None:
+    """int8 output at the scale of the level sums (q = sum(w m)): an accumulator off by one, such as the high half
+    of a packed pair whose low half was negative, shows in the output bytes, which thresholds would mostly hide."""
+    rng = np.random.default_rng(bits)
+    call = int8_call(rng, True, (5, 8), 8, 8, (3, 3), (1, 1), (1, 1), (1, 1), (5, 8), (127, 0))
+    fmt_in = fmt_for(bits, 127, 127)  # levels m_lo .. 0
+    mult, shift = quantize_multiplier(2.0 ** -fmt_in.shift)
+    consts = (ConstArray("filter", rng.integers(-3, 4, call.consts[0].data.shape).astype(np.int8)),
+              ConstArray("bias", np.zeros(8, np.int32)), ConstArray("mult", np.full(8, mult, np.int32)),
+              ConstArray("shift", np.full(8, shift, np.int32)))
+    case = dataclasses.replace(call, consts=consts)
+    x = random_codes(rng, (1, 5, 8, 8), fmt_in)
+    _check(host_runtime, case, fmt_in, None, x)
+    low = to_low_bit(case, fmt_in, None, dsp=True)
+    out = host_runtime.run(low.kernel, low.params, [x, *(c.data for c in low.consts)], (5 * 8 * 8,), np.uint8)
+    assert len(np.unique(out)) > 20  # the sums reach the output unclamped

@@ -75,6 +75,32 @@ def photo_crops(count: int, seed: int, size: int = 96, gray: bool = False) -> np
     return np.stack(out)
 
 
+def varied_images(count: int, seed: int, size: int = 96, gray: bool = False) -> np.ndarray:
+    """The held-out set of the accuracy sweep: TFLM's two bmps and their mirror images, then `count` - 4 crops of
+    scikit-learn's sample photos at random scales (side 48 px up to the photo's height), positions and
+    horizontal flips, every fourth the whole photo squeezed to a square; resized to size x size, RGB or "L"."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    photos = load_sample_images().images
+    images = [Image.fromarray(tflm_bmp(n)) for n in ("person", "no_person")]
+    images += [im.transpose(Image.FLIP_LEFT_RIGHT) for im in images]
+    for i in range(max(count - 4, 0)):
+        im = photos[i % len(photos)]
+        if i % 4 == 3:
+            crop = Image.fromarray(im)
+        else:
+            side = int(rng.integers(48, min(im.shape[:2]) + 1))
+            y, x = int(rng.integers(0, im.shape[0] - side + 1)), int(rng.integers(0, im.shape[1] - side + 1))
+            crop = Image.fromarray(im[y : y + side, x : x + side])
+        if rng.integers(2):
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        images.append(crop)
+    return np.stack([np.asarray(im.convert("L" if gray else "RGB").resize((size, size), Image.BILINEAR))
+                     for im in images[:count]])
+
+
 def tflm_bmp(name: str) -> np.ndarray:
     """TFLM's tflm_{name}.bmp as a grayscale photo: its bytes are the int8 input p - 128 (TFLM's golden vector
     feeds them as they are), so the photo's pixels are those bytes read as int8, plus 128."""
@@ -84,8 +110,9 @@ def tflm_bmp(name: str) -> np.ndarray:
     return (raw.view(np.int8).astype(np.int16) + 128).astype(np.uint8)
 
 
-def image_data(model: str, calib_count: int = 22, test_count: int = 100) -> Data:
-    """The two TFLM bmps and photo crops (first `calib_count` calibration images), `test_count` other crops."""
+def image_data(model: str, calib_count: int = 22, test_count: int = 100, varied: bool = False) -> Data:
+    """The two TFLM bmps and photo crops (first `calib_count` calibration images), `test_count` other crops (with
+    `varied`: varied_images, seed 3)."""
     from PIL import Image
 
     from codegen.pipeline import read_model
@@ -98,7 +125,7 @@ def image_data(model: str, calib_count: int = 22, test_count: int = 100) -> Data
     bmps = [np.asarray(b.convert("L" if gray else "RGB").resize((size, size), Image.BILINEAR)) for b in bmps]
     crops = [photo_crops(calib_count - 2, 1, size, gray)] if calib_count > 2 else []
     calib = np.concatenate([np.stack(bmps), *crops])[:calib_count]
-    test = photo_crops(test_count, 2, size, gray)
+    test = varied_images(test_count, 3, size, gray) if varied else photo_crops(test_count, 2, size, gray)
 
     def samples(images: np.ndarray) -> list[list[np.ndarray]]:
         q = images.astype(np.int16).reshape(len(images), size, size, channels) - 128

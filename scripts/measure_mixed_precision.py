@@ -3,8 +3,9 @@ MLPerf Tiny VWW, TFLM person_detect and MCUNet VWW: stage-1 bit operations int8 
 mixed-precision reference with the int8 reference on held-out inputs, and on digits the accuracy of both.
 
     python -m scripts.measure_mixed_precision [--models digits,vww,person_detect,mcunet_vww] [--percentile 90]
-        [--lam 0.3] [--mp-bitops-target F] [--budget BYTES] [--calib-count N] [--test-count N] [--no-cache]
-        [--firmware N]
+        [--lam 0.3] [--mp-bitops-target F] [--clip threshold|percentile|mse] [--clip-percentile P] [--per-channel]
+        [--integer-step] [--rounding nearest|mean] [--varied] [--budget BYTES] [--calib-count N] [--test-count N]
+        [--no-cache] [--firmware N]
 
 With --firmware N, firmwares are built for nucleo-f746 at the same budget (int8 on the search's schedule, int8
 on the patch schedule mixed precision runs, and mixed with its VDPC branches) and run in QEMU (-icount,
@@ -294,6 +295,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lam", type=float, default=mp.MixedPrecisionOptions.lam)
     p.add_argument("--mp-bitops-target", type=float, default=None, metavar="F",
                    help="lower bit-widths until the low-bit path reaches F x int8 bit operations")
+    p.add_argument("--clip", choices=mp.CLIPS, default=mp.MixedPrecisionOptions.clip,
+                   help="top of each low-bit range (MixedPrecisionOptions.clip)")
+    p.add_argument("--clip-percentile", type=float, default=mp.MixedPrecisionOptions.clip_percentile)
+    p.add_argument("--per-channel", action="store_true", help="one low-bit step and range per channel")
+    p.add_argument("--integer-step", action="store_true", help="integer low-bit steps, not only 2^k (host only)")
+    p.add_argument("--rounding", choices=mp.ROUNDINGS, default=mp.MixedPrecisionOptions.rounding,
+                   help="mean: rounding offsets that keep each map's calibration mean (host only)")
+    p.add_argument("--varied", action="store_true",
+                   help="held-out set: the two bmps, their mirror images and varied crops (varied_images, seed 3)")
     p.add_argument("--budget", type=int, default=None, help="SRAM budget in bytes for every model (default: BUDGETS)")
     p.add_argument("--calib-count", type=int, default=None, help="at most this many calibration samples")
     p.add_argument("--test-count", type=int, default=None, help="at most this many held-out samples")
@@ -309,9 +319,11 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         p.error(f"unknown model {', '.join(unknown)} (known: {', '.join(MODELS)})")
     options = mp.MixedPrecisionOptions(outlier_percentile=args.percentile, lam=args.lam,
-                                       bitops_target=args.mp_bitops_target)
+                                       bitops_target=args.mp_bitops_target, clip=args.clip,
+                                       clip_percentile=args.clip_percentile, per_channel=args.per_channel,
+                                       integer_step=args.integer_step, rounding=args.rounding)
     try:
-        mp.check_bitops_target(options.bitops_target)
+        options.check()
     except ValueError as exc:
         p.error(str(exc))
     counts = {k: v for k, v in (("calib_count", args.calib_count), ("test_count", args.test_count)) if v is not None}
@@ -319,7 +331,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in models:
         budget = BUDGETS[name] if args.budget is None else args.budget
         with tempfile.TemporaryDirectory(prefix=f"mp-{name}-") as tmp:
-            data = digits_data(Path(tmp), **counts) if name == "digits" else image_data(name, **counts)
+            data = (digits_data(Path(tmp), **counts) if name == "digits" else
+                    image_data(name, **counts, varied=args.varied))
             if args.firmware:
                 folder = Path(tmp) / "firmware"
                 folder.mkdir()

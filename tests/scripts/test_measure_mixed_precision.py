@@ -109,7 +109,7 @@ def test_varied_images_start_with_the_bmps_and_their_mirror_images():
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--clip", "max"], "argument --clip: invalid choice: 'max'"),
+    (["--clip-percentile", "0"], "error: clip percentile 0.0 is not in (0, 100]"),
     (["--mp-bitops-target", "1.5"], "error: bit-operation target 1.5 is not a fraction of int8 in (0, 1]"),
     (["--models", "vww,resnet"], "error: unknown model resnet (known: digits, vww, person_detect, mcunet_vww)"),
 ])

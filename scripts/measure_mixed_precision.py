@@ -3,8 +3,9 @@ MLPerf Tiny VWW, TFLM person_detect and MCUNet VWW: stage-1 bit operations int8 
 mixed-precision reference with the int8 reference on held-out inputs, and on digits the accuracy of both.
 
     python -m scripts.measure_mixed_precision [--models digits,vww,person_detect,mcunet_vww] [--percentile 90]
-        [--lam 0.3] [--mp-bitops-target F] [--budget BYTES] [--calib-count N] [--test-count N] [--no-cache]
-        [--firmware N]
+        [--lam 0.3] [--mp-bitops-target F] [--clip threshold|percentile|mse] [--clip-percentile P] [--per-channel]
+        [--integer-step] [--rounding nearest|mean] [--varied] [--budget BYTES] [--calib-count N] [--test-count N]
+        [--no-cache] [--firmware N]
 
 With --firmware N, firmwares are built for nucleo-f746 at the same budget (int8 on the search's schedule, int8
 on the patch schedule mixed precision runs, and mixed with its VDPC branches) and run in QEMU (-icount,
@@ -75,6 +76,32 @@ def photo_crops(count: int, seed: int, size: int = 96, gray: bool = False) -> np
     return np.stack(out)
 
 
+def varied_images(count: int, seed: int, size: int = 96, gray: bool = False) -> np.ndarray:
+    """The held-out set of the accuracy sweep: TFLM's two bmps and their mirror images, then `count` - 4 crops of
+    scikit-learn's sample photos at random scales (side 48 px up to the photo's height), positions and
+    horizontal flips, every fourth the whole photo squeezed to a square; resized to size x size, RGB or "L"."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    rng = np.random.default_rng(seed)
+    photos = load_sample_images().images
+    images = [Image.fromarray(tflm_bmp(n)) for n in ("person", "no_person")]
+    images += [im.transpose(Image.FLIP_LEFT_RIGHT) for im in images]
+    for i in range(max(count - 4, 0)):
+        im = photos[i % len(photos)]
+        if i % 4 == 3:
+            crop = Image.fromarray(im)
+        else:
+            side = int(rng.integers(48, min(im.shape[:2]) + 1))
+            y, x = int(rng.integers(0, im.shape[0] - side + 1)), int(rng.integers(0, im.shape[1] - side + 1))
+            crop = Image.fromarray(im[y : y + side, x : x + side])
+        if rng.integers(2):
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        images.append(crop)
+    return np.stack([np.asarray(im.convert("L" if gray else "RGB").resize((size, size), Image.BILINEAR))
+                     for im in images[:count]])
+
+
 def tflm_bmp(name: str) -> np.ndarray:
     """TFLM's tflm_{name}.bmp as a grayscale photo: its bytes are the int8 input p - 128 (TFLM's golden vector
     feeds them as they are), so the photo's pixels are those bytes read as int8, plus 128."""
@@ -84,8 +111,9 @@ def tflm_bmp(name: str) -> np.ndarray:
     return (raw.view(np.int8).astype(np.int16) + 128).astype(np.uint8)
 
 
-def image_data(model: str, calib_count: int = 22, test_count: int = 100) -> Data:
-    """The two TFLM bmps and photo crops (first `calib_count` calibration images), `test_count` other crops."""
+def image_data(model: str, calib_count: int = 22, test_count: int = 100, varied: bool = False) -> Data:
+    """The two TFLM bmps and photo crops (first `calib_count` calibration images), `test_count` other crops (with
+    `varied`: varied_images, seed 3)."""
     from PIL import Image
 
     from codegen.pipeline import read_model
@@ -98,7 +126,7 @@ def image_data(model: str, calib_count: int = 22, test_count: int = 100) -> Data
     bmps = [np.asarray(b.convert("L" if gray else "RGB").resize((size, size), Image.BILINEAR)) for b in bmps]
     crops = [photo_crops(calib_count - 2, 1, size, gray)] if calib_count > 2 else []
     calib = np.concatenate([np.stack(bmps), *crops])[:calib_count]
-    test = photo_crops(test_count, 2, size, gray)
+    test = varied_images(test_count, 3, size, gray) if varied else photo_crops(test_count, 2, size, gray)
 
     def samples(images: np.ndarray) -> list[list[np.ndarray]]:
         q = images.astype(np.int16).reshape(len(images), size, size, channels) - 128
@@ -267,6 +295,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lam", type=float, default=mp.MixedPrecisionOptions.lam)
     p.add_argument("--mp-bitops-target", type=float, default=None, metavar="F",
                    help="lower bit-widths until the low-bit path reaches F x int8 bit operations")
+    p.add_argument("--clip", choices=mp.CLIPS, default=mp.MixedPrecisionOptions.clip,
+                   help="top of each low-bit range (MixedPrecisionOptions.clip)")
+    p.add_argument("--clip-percentile", type=float, default=mp.MixedPrecisionOptions.clip_percentile)
+    p.add_argument("--per-channel", action="store_true", help="one low-bit step and range per channel")
+    p.add_argument("--integer-step", action="store_true", help="integer low-bit steps, not only 2^k (host only)")
+    p.add_argument("--rounding", choices=mp.ROUNDINGS, default=mp.MixedPrecisionOptions.rounding,
+                   help="mean: rounding offsets that keep each map's calibration mean (host only)")
+    p.add_argument("--varied", action="store_true",
+                   help="held-out set: the two bmps, their mirror images and varied crops (varied_images, seed 3)")
     p.add_argument("--budget", type=int, default=None, help="SRAM budget in bytes for every model (default: BUDGETS)")
     p.add_argument("--calib-count", type=int, default=None, help="at most this many calibration samples")
     p.add_argument("--test-count", type=int, default=None, help="at most this many held-out samples")
@@ -282,9 +319,11 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         p.error(f"unknown model {', '.join(unknown)} (known: {', '.join(MODELS)})")
     options = mp.MixedPrecisionOptions(outlier_percentile=args.percentile, lam=args.lam,
-                                       bitops_target=args.mp_bitops_target)
+                                       bitops_target=args.mp_bitops_target, clip=args.clip,
+                                       clip_percentile=args.clip_percentile, per_channel=args.per_channel,
+                                       integer_step=args.integer_step, rounding=args.rounding)
     try:
-        mp.check_bitops_target(options.bitops_target)
+        options.check()
     except ValueError as exc:
         p.error(str(exc))
     counts = {k: v for k, v in (("calib_count", args.calib_count), ("test_count", args.test_count)) if v is not None}
@@ -292,7 +331,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in models:
         budget = BUDGETS[name] if args.budget is None else args.budget
         with tempfile.TemporaryDirectory(prefix=f"mp-{name}-") as tmp:
-            data = digits_data(Path(tmp), **counts) if name == "digits" else image_data(name, **counts)
+            data = (digits_data(Path(tmp), **counts) if name == "digits" else
+                    image_data(name, **counts, varied=args.varied))
             if args.firmware:
                 folder = Path(tmp) / "firmware"
                 folder.mkdir()

@@ -540,7 +540,10 @@ def check_mixed_build_args(args: argparse.Namespace) -> None:
     if not getattr(args, "mixed_precision", False):
         given = [flag for flag, value in (("--outlier-percentile", args.outlier_percentile),
                                           ("--mp-lambda", args.mp_lambda),
-                                          ("--mp-bitops-target", args.mp_bitops_target)) if value is not None]
+                                          ("--mp-bitops-target", args.mp_bitops_target),
+                                          ("--mp-clip", args.mp_clip),
+                                          ("--mp-clip-percentile", args.mp_clip_percentile),
+                                          ("--mp-per-channel", args.mp_per_channel)) if value is not None]
         if given:
             raise CodegenError(f"{', '.join(given)} only work with --mixed-precision")
         return
@@ -565,7 +568,8 @@ def mixed_search(args: argparse.Namespace) -> MixedSearch:
     defaults = mp.MixedPrecisionOptions()
     options = mp.MixedPrecisionOptions(
         outlier_percentile=defaults.outlier_percentile if args.outlier_percentile is None else args.outlier_percentile,
-        lam=defaults.lam if args.mp_lambda is None else args.mp_lambda, bitops_target=args.mp_bitops_target)
+        lam=defaults.lam if args.mp_lambda is None else args.mp_lambda, bitops_target=args.mp_bitops_target,
+        **mp.clip_options(args.mp_clip, args.mp_clip_percentile, args.mp_per_channel))
     done: dict[tuple, mp.MixedPrecisionResult] = {}
 
     def search(stage: mp.PatchStage) -> mp.MixedPrecisionResult:

@@ -99,6 +99,13 @@ def _add_mixed_precision_arguments(parser: argparse.ArgumentParser, calib: bool)
     group.add_argument("--mp-bitops-target", type=_fraction, default=None, metavar="F",
                        help="lower bit-widths until the low-bit path's stage-1 bit operations reach F x int8, "
                             "whatever the score (default: stop when no step scores above 0)")
+    group.add_argument("--mp-clip", choices=("threshold", "percentile", "mse"), default=None,
+                       help="top of each low-bit range: the map's threshold qT (default), the "
+                            "--mp-clip-percentile-th percentile of its values, or the least squared error")
+    group.add_argument("--mp-clip-percentile", type=_percent, default=None, metavar="P",
+                       help="for --mp-clip percentile (default 99.9)")
+    group.add_argument("--mp-per-channel", action="store_true", default=None,
+                       help="each channel of a low-bit map gets its own step and range (default: one per map)")
     if calib:
         group.add_argument("--mp-report", type=Path, metavar="REPORT.json",
                            help="write the mixed_precision block (with the model and schedule) to this file")

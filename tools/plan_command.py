@@ -64,6 +64,9 @@ def check_mixed_precision_args(args: argparse.Namespace) -> None:
         given = [flag for flag, value in (("--calib", args.calib), ("--outlier-percentile", args.outlier_percentile),
                                           ("--mp-lambda", args.mp_lambda),
                                           ("--mp-bitops-target", args.mp_bitops_target),
+                                          ("--mp-clip", args.mp_clip),
+                                          ("--mp-clip-percentile", args.mp_clip_percentile),
+                                          ("--mp-per-channel", args.mp_per_channel),
                                           ("--mp-report", args.mp_report))
                  if value is not None]
         if given:
@@ -90,7 +93,8 @@ def mixed_precision(args: argparse.Namespace, graph: Graph, calls: list[KernelCa
     defaults = mp.MixedPrecisionOptions()
     options = mp.MixedPrecisionOptions(
         outlier_percentile=defaults.outlier_percentile if args.outlier_percentile is None else args.outlier_percentile,
-        lam=defaults.lam if args.mp_lambda is None else args.mp_lambda, bitops_target=args.mp_bitops_target)
+        lam=defaults.lam if args.mp_lambda is None else args.mp_lambda, bitops_target=args.mp_bitops_target,
+        **mp.clip_options(args.mp_clip, args.mp_clip_percentile, args.mp_per_channel))
     schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, budget)
     try:
         stage = mp.patch_stage(graph, calls, schedule.split, schedule.grid)

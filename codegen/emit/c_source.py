@@ -6,6 +6,7 @@ exactly; every parameter is a compile-time constant, so no interpreter or flatbu
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from codegen.memory.planner import MemoryPlan
 
 if TYPE_CHECKING:
     from codegen.quantize.mixed_patches import MixedPatches
-    from codegen.quantize.mixed_precision import LowBitFormat
+    from codegen.quantize.mixed_precision import Format
 
 C_TYPES = {
     np.dtype(np.int8): "int8_t",
@@ -94,15 +95,37 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
             points.append(pos)
         return Call(call.kernel, tuple(args), f"operator {op.index} {op.op_type}{macs}", point)
 
-    def requantize(pos: int, fmt: LowBitFormat) -> Call:
+    def requantize(pos: int, fmt: Format) -> list[Call]:
+        """lowbit_requantize_s8 calls: one for a map's format; per channel, one per run of channels sharing a
+        format (rows = pixels, row_bytes = the run, row_stride = channels, from the run's first channel)."""
         if pos in plan.elided_calls:
             raise ValueError(f"call {pos} is aliased in place: its {fmt.bits}-bit requantization would change "
                              "the map it aliases")
         out = calls[pos].outputs[0]
-        nbytes = graph.tensor(out).nbytes
-        p = LowBitRequantizeParams(1, nbytes, nbytes, fmt.zero_point, fmt.shift, fmt.m_lo, fmt.m_hi)
-        return Call("lowbit_requantize_s8", (param_arg(p, f"r{pos}_params"), _tensor_arg(graph, plan, out, False)),
-                    f"{graph.tensor(out).name}: {fmt.bits} bits on the low-bit path", 0, profiled=False)
+        tensor = graph.tensor(out)
+        formats = getattr(fmt, "formats", (fmt,))
+        if any(f.step or f.offset >= 0 for f in formats):
+            raise ValueError(f"{tensor.name}: the firmware runs power-of-two low-bit steps rounded to nearest "
+                             "(integer steps and rounding offsets are host-only)")
+        channels = len(formats) if len(formats) > 1 else tensor.nbytes
+        rows = tensor.nbytes // channels
+        arg = _tensor_arg(graph, plan, out, False)
+        out_calls = []
+        start = 0
+        while start < len(formats):
+            end = start + 1
+            while end < len(formats) and formats[end] == formats[start]:
+                end += 1
+            f = formats[start]
+            p = LowBitRequantizeParams(rows, (end - start) if len(formats) > 1 else channels, channels,
+                                       f.zero_point, f.shift, f.m_lo, f.m_hi)
+            suffix = f"_c{start}" if len(formats) > 1 else ""
+            where = f" channels {start}..{end - 1}" if len(formats) > 1 else ""
+            window = dataclasses.replace(arg, offset=arg.offset + start)
+            out_calls.append(Call("lowbit_requantize_s8", (param_arg(p, f"r{pos}{suffix}_params"), window),
+                                  f"{tensor.name}{where}: {fmt.bits} bits on the low-bit path", 0, profiled=False))
+            start = end
+        return out_calls
 
     emitted: list[Item] = []
     branches = mixed.branch_at() if mixed is not None else {}
@@ -124,11 +147,11 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
         high = [record(p) for p in range(pos + 1, branch.end)]
         low: list[Call] = []
         if pos in branch.requantize:
-            low.append(requantize(pos, branch.requantize[pos]))
+            low.extend(requantize(pos, branch.requantize[pos]))
         for p, twin in zip(range(pos + 1, branch.end), high, strict=True):
             low.append(record(p, twin.point) if twin.point >= 0 else twin)
             if p in branch.requantize:
-                low.append(requantize(p, branch.requantize[p]))
+                low.extend(requantize(p, branch.requantize[p]))
         emitted.append(Branch(check, branch.q_threshold, tuple(high), tuple(low)))
         pos = branch.end
     body, tables = emit_calls(emitted)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codegen.quantize.mixed_precision import LowBitFormat, MixedPrecisionPlan, PatchStage
+from codegen.quantize.mixed_precision import Format, MixedPrecisionPlan, PatchStage
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class PatchBranch:
     check: int  # position (in the expanded call list) of the call writing the patch's classified-map region
     end: int  # one past the patch's last stage-1 call (its store into the split tensor)
     q_threshold: int  # the patch keeps the int8 path when its region's largest value exceeds this
-    requantize: dict[int, LowBitFormat]  # position -> format its output takes on the low-bit path
+    requantize: dict[int, Format]  # position -> format its output takes on the low-bit path
 
 
 @dataclass(frozen=True)

@@ -67,9 +67,22 @@ class LowBitFormat:
     zero_point: int  # the int8 map's zero point z
     m_lo: int
     m_hi: int
+    step: int = 0  # 0: the step is 2^shift; else any integer step (then shift is 0): read back as z + m * step
+    offset: int = -1  # -1: round half away from zero (RDBPOT); else m = floor((q - z + offset) / step)
+
+    @property
+    def unit(self) -> int:
+        """The low-bit step in int8 steps."""
+        return self.step or 1 << self.shift
 
     def levels(self, q: np.ndarray) -> np.ndarray:
-        m = rounding_divide_by_pot(np.asarray(q, dtype=np.int64) - self.zero_point, self.shift)
+        x = np.asarray(q, dtype=np.int64) - self.zero_point
+        if self.offset >= 0:
+            m = (x + self.offset) // self.unit
+        elif self.step:
+            m = np.sign(x) * ((np.abs(x) + self.step // 2) // self.step)  # half away from zero, as RDBPOT
+        else:
+            m = rounding_divide_by_pot(x, self.shift)
         return np.clip(m, self.m_lo, self.m_hi)
 
     def codes(self, q: np.ndarray) -> np.ndarray:
@@ -77,7 +90,7 @@ class LowBitFormat:
         return (self.levels(q) - self.m_lo).astype(np.uint8)
 
     def from_codes(self, codes: np.ndarray) -> np.ndarray:
-        return (self.zero_point + (codes.astype(np.int64) + self.m_lo) * (1 << self.shift)).astype(np.int8)
+        return (self.zero_point + (codes.astype(np.int64) + self.m_lo) * self.unit).astype(np.int8)
 
     def requantize(self, q: np.ndarray) -> np.ndarray:
         """int8 -> b bits -> int8, as a consumer of the low-bit map sees it."""
@@ -87,16 +100,72 @@ class LowBitFormat:
         return dataclasses.asdict(self)
 
 
-def low_bit_format(bits: int, zero_point: int, q_threshold: int) -> LowBitFormat:
-    """The smallest power-of-two step whose 2^bits levels cover int8 values [-128, max(q_threshold, z)]."""
+def low_bit_format(bits: int, zero_point: int, q_threshold: int, integer_step: bool = False) -> LowBitFormat:
+    """The smallest power-of-two step (with `integer_step`: the smallest integer step) whose 2^bits levels cover
+    int8 values [-128, max(q_threshold, z)]."""
     top = max(q_threshold, zero_point) - zero_point  # >= 0: the range always holds real zero
-    for shift in range(8):
-        step = 1 << shift
+    for step in range(1, 256) if integer_step else (1 << shift for shift in range(8)):
         m_hi = min(-(-top // step), (127 - zero_point) // step)
         m_lo = max(m_hi - (1 << bits) + 1, -((128 + zero_point) // step))
         if zero_point + m_lo * step <= -128 + step - 1:  # the levels reach the bottom of the int8 range
-            return LowBitFormat(bits, shift, zero_point, m_lo, m_hi)
-    raise AssertionError("a shift of 7 always covers the int8 range")
+            if integer_step and step & (step - 1):
+                return LowBitFormat(bits, 0, zero_point, m_lo, m_hi, step)
+            return LowBitFormat(bits, step.bit_length() - 1, zero_point, m_lo, m_hi)
+    raise AssertionError("a step of 128 always covers the int8 range")
+
+
+@dataclass(frozen=True)
+class ChannelFormats:
+    """A map held in b bits with one LowBitFormat per channel (the last axis): each channel's own step and clip."""
+
+    formats: tuple[LowBitFormat, ...]
+
+    @property
+    def bits(self) -> int:
+        return self.formats[0].bits
+
+    def requantize(self, q: np.ndarray) -> np.ndarray:
+        q = np.asarray(q)
+        if q.shape[-1] != len(self.formats):
+            raise ValueError(f"a map of {q.shape[-1]} channels, formats for {len(self.formats)}")
+        out = np.empty(q.shape, np.int8)
+        for c, f in enumerate(self.formats):
+            out[..., c] = f.requantize(q[..., c])
+        return out
+
+    def to_json(self) -> dict:
+        return {"bits": self.bits, "zero_point": self.formats[0].zero_point,
+                "shift": [f.shift for f in self.formats], "m_lo": [f.m_lo for f in self.formats],
+                "m_hi": [f.m_hi for f in self.formats]}
+
+
+Format = LowBitFormat | ChannelFormats
+
+
+def format_of(bits: int, zero_point: int, tops: tuple[int, ...], integer_step: bool = False,
+              offsets: tuple[int, ...] | None = None) -> Format:
+    """One top: the map's LowBitFormat up to it; one top per channel: ChannelFormats. `offsets`: each one's
+    rounding offset (LowBitFormat.offset)."""
+    offsets = offsets or (-1,) * len(tops)
+    formats = tuple(dataclasses.replace(low_bit_format(bits, zero_point, t, integer_step), offset=o)
+                    for t, o in zip(tops, offsets, strict=True))
+    return formats[0] if len(formats) == 1 else ChannelFormats(formats)
+
+
+def mean_offset(histogram: np.ndarray, fmt: LowBitFormat) -> int:
+    """The rounding offset r in [0, step) for which floor((q - z + r) / step) keeps the mean of the values of
+    `histogram` (index q + 128) closest (ties: the offset nearest half a step): rounding to nearest loses the mean
+    of skewed maps (ReLU outputs, mostly small), which shifts every later layer."""
+    q = np.arange(-128, 128)
+    total = histogram.sum()
+    if total == 0:
+        return -1
+    mean = float((histogram * q).sum()) / total
+    half = fmt.unit // 2
+    best = min(range(fmt.unit), key=lambda r: (abs(float((histogram * dataclasses.replace(fmt, offset=r)
+                                                                 .requantize(q).astype(np.int64)).sum()) / total
+                                                       - mean), abs(r - half)))
+    return best
 
 
 @dataclass(frozen=True)
@@ -159,9 +228,14 @@ class MixedPrecisionPlan:
 
     bits: dict[int, int]
     q_thresholds: dict[int, int]  # int8 value; the classified map's decides each patch's path
+    # per map, the int8 top(s) of its low-bit range: one (the map) or one per channel; absent: its threshold
+    tops: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    integer_step: bool = False  # low-bit steps of any integer size, not only powers of two
+    offsets: dict[int, tuple[int, ...]] = field(default_factory=dict)  # per map (channel): LowBitFormat.offset
 
-    def formats(self, stage: PatchStage) -> dict[int, LowBitFormat]:
-        return {t: low_bit_format(b, stage.graph.tensor(t).zero_point, self.q_thresholds[t])
+    def formats(self, stage: PatchStage) -> dict[int, Format]:
+        return {t: format_of(b, stage.graph.tensor(t).zero_point, self.tops.get(t, (self.q_thresholds[t],)),
+                             self.integer_step, self.offsets.get(t))
                 for t, b in self.bits.items() if b < 8}
 
 
@@ -171,7 +245,7 @@ class _Run:
 
     stage: PatchStage
     plan: MixedPrecisionPlan
-    formats: dict[int, LowBitFormat]
+    formats: dict[int, Format]
     low: dict[int, bool] = field(default_factory=dict)  # patch -> took the low-bit path
 
     def __call__(self, call: KernelCall, array: np.ndarray) -> np.ndarray:
@@ -277,6 +351,87 @@ def entropy_table(histogram: np.ndarray, zero_point: int, q_threshold: int) -> d
     return table
 
 
+CLIPS = ("threshold", "percentile", "mse")
+ROUNDINGS = ("nearest", "mean")
+
+
+def clip_top(histogram: np.ndarray, zero_point: int, bits: int, clip: str, percentile: float, q_threshold: int,
+             integer_step: bool = False) -> int:
+    """The int8 top of a low-bit range (values above clip at it) from a histogram of int8 values (index q + 128):
+    "threshold": the map's VDPC threshold qT; "percentile": the `percentile`-th percentile of the values (the
+    smallest value with at least that share at or below it); "mse": the top whose format loses the least squared
+    error on the histogram (ties: the lower top). An empty histogram keeps qT."""
+    total = histogram.sum()
+    if clip == "threshold" or total == 0:
+        return q_threshold
+    if clip == "percentile":
+        return int(np.searchsorted(np.cumsum(histogram), percentile / 100 * total, side="left")) - 128
+    if clip != "mse":
+        raise ValueError(f"clip {clip!r} is not one of {', '.join(CLIPS)}")
+    q = np.arange(-128, 128)
+    best: tuple[float, int] | None = None
+    seen: set[LowBitFormat] = set()
+    for top in range(max(zero_point, -128), 128):
+        f = low_bit_format(bits, zero_point, top, integer_step)
+        if f in seen:
+            continue
+        seen.add(f)
+        error = float((histogram * (f.requantize(q).astype(np.int64) - q) ** 2).sum())
+        if best is None or error < best[0]:
+            best = (error, top)
+    assert best is not None
+    return best[1]
+
+
+def group_entropy_table(groups: np.ndarray, zero_point: int, tops: dict[int, tuple[int, ...]],
+                        integer_step: bool = False) -> dict[int, float]:
+    """entropy_table of a map held per channel (groups: (channels, 256) histograms; tops[b]: each channel's top):
+    the entropy of its values given their channel, at 8 bits and at each b in tops."""
+    share = groups.sum(axis=1) / max(groups.sum(), 1)
+    q = np.arange(-128, 128)
+    table = {8: float(sum(p * entropy_bits(h) for p, h in zip(share, groups, strict=True)))}
+    for bits, channel_tops in tops.items():
+        table[bits] = float(sum(
+            p * entropy_bits(np.bincount(low_bit_format(bits, zero_point, top, integer_step).codes(q), weights=h,
+                                         minlength=1 << bits))
+            for p, h, top in zip(share, groups, channel_tops, strict=True)))
+    return table
+
+
+@dataclass
+class _ChannelCollect:
+    """Sums per-channel histograms of the candidate maps over the patches that take the low-bit path."""
+
+    stage: PatchStage
+    q_threshold: int
+    histograms: dict[int, np.ndarray]  # tensor -> (channels, 256)
+    low: dict[int, bool] = field(default_factory=dict)
+
+    def __call__(self, call: KernelCall, array: np.ndarray) -> np.ndarray:
+        where = self.stage.origin.get(call.outputs[0])
+        if where is None or call.kernel == "copy_window":
+            return array
+        patch, tensor = where
+        if tensor == self.stage.classified:
+            self.low[patch] = int(np.max(array)) <= self.q_threshold
+        if tensor in self.histograms and self.low.get(patch, False):
+            values = np.asarray(array, dtype=np.int64)
+            channels = values.shape[-1]
+            flat = (values.reshape(-1, channels) + 128 + 256 * np.arange(channels)).reshape(-1)
+            self.histograms[tensor] += np.bincount(flat, minlength=256 * channels).reshape(channels, 256)
+        return array
+
+
+def channel_histograms(stage: PatchStage, samples: list[list[np.ndarray]], q_threshold: int) -> dict[int, np.ndarray]:
+    """Per candidate map, (channels, 256) counts of its int8 values on the low-bit patches of `samples` (the
+    classified map's threshold `q_threshold` decides)."""
+    hists = {t: np.zeros((stage.graph.tensor(t).shape[-1], 256), np.int64) for t in stage.candidates}
+    for inputs in samples:
+        run_reference(stage.expanded_graph, inputs, stage.expanded_calls,
+                      transform=_ChannelCollect(stage, q_threshold, hists))
+    return hists
+
+
 # ---- VDQS ----------------------------------------------------------------------------------------------
 
 
@@ -335,6 +490,26 @@ class MixedPrecisionOptions:
     outlier_percentile: float = 90.0
     lam: float = 0.3
     bitops_target: float | None = None  # fraction of the int8 bit operations; None: stop when no step has S > 0
+    clip: str = "threshold"  # the top of a low-bit range: "threshold" (qT), "percentile" or "mse" (clip_top)
+    clip_percentile: float = 99.9  # for clip="percentile": of the map's values on calibration low-bit patches
+    per_channel: bool = False  # one step and top per channel (ChannelFormats) instead of one per map
+    integer_step: bool = False  # low-bit steps of any integer size (LowBitFormat.step), not only 2^k
+    rounding: str = "nearest"  # or "mean": each format's rounding offset keeps its calibration mean (mean_offset)
+
+    def check(self) -> None:
+        check_bitops_target(self.bitops_target)
+        if self.clip not in CLIPS:
+            raise ValueError(f"clip {self.clip!r} is not one of {', '.join(CLIPS)}")
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"rounding {self.rounding!r} is not one of {', '.join(ROUNDINGS)}")
+        if not 0 < self.clip_percentile <= 100:
+            raise ValueError(f"clip percentile {self.clip_percentile} is not in (0, 100]")
+
+
+def clip_options(clip: str | None, clip_percentile: float | None, per_channel: bool | None) -> dict:
+    """MixedPrecisionOptions fields for the command-line flags given (None: not given, the default stays)."""
+    given = {"clip": clip, "clip_percentile": clip_percentile, "per_channel": per_channel}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -366,6 +541,9 @@ class MixedPrecisionResult:
             "bitops_low_path": self.bitops_low_path,
             "formats": {name[t]: f.to_json() for t, f in self.plan.formats(self.stage).items()},
             "schedule": {"split_call": self.stage.split, "grid": list(self.stage.grid)},
+            **({"tops": {name[t]: list(v) for t, v in self.plan.tops.items()}} if self.plan.tops else {}),
+            **({"offsets": {name[t]: list(v) for t, v in self.plan.offsets.items()}} if self.plan.offsets else {}),
+            **({"integer_step": True} if self.plan.integer_step else {}),
         }
 
 
@@ -389,7 +567,14 @@ def stage_and_plan_of(graph: Graph, calls: list[KernelCall], block: dict) -> tup
     bits = {index[n]: int(b) for n, b in bits_by_name.items()}
     if not set(bits.values()) <= {2, 4, 8}:
         raise ValueError(f"the mixed_precision block has bit-widths {sorted(set(bits.values()))}, not 2, 4 or 8")
-    return stage, MixedPrecisionPlan(bits, {index[n]: int(q) for n, q in q_by_name.items()})
+    try:
+        tops = {index[n]: tuple(int(v) for v in vs) for n, vs in dict(block.get("tops", {})).items()}
+        offsets = {index[n]: tuple(int(v) for v in vs) for n, vs in dict(block.get("offsets", {})).items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the mixed_precision block's tops or offsets name an unknown map or hold no ints: {exc}"
+                         ) from None
+    return stage, MixedPrecisionPlan(bits, {index[n]: int(q) for n, q in q_by_name.items()}, tops,
+                                     bool(block.get("integer_step", False)), offsets)
 
 
 def _real(graph: Graph, t: int, q: int) -> float:
@@ -402,20 +587,41 @@ def search(stage: PatchStage, samples: list[list[np.ndarray]], options: MixedPre
     """Calibrate thresholds on `samples` (each a list of graph inputs), search bit-widths, count bit operations."""
     if not samples:
         raise ValueError("mixed precision needs at least one calibration sample")
+    options.check()
     start = clock()
     stats = collect_stats(stage, samples)
     q_thresholds = calibrate_thresholds(stats.maxima, options.outlier_percentile)
     low = stats.maxima[stage.classified] <= q_thresholds[stage.classified]  # (samples, patches)
-    entropies = {}
+    per_channel = (channel_histograms(stage, samples, q_thresholds[stage.classified]) if options.per_channel
+                   else {})
+    entropies: dict[int, dict[int, float]] = {}
+    tops_by_bits: dict[int, dict[int, tuple[int, ...]]] = {}
+    groups_of: dict[int, np.ndarray] = {}
     for t in stage.candidates:
-        histogram = stats.histograms[t][low].sum(axis=0) if low.any() else np.zeros(256, np.int64)
-        entropies[t] = entropy_table(histogram, stage.graph.tensor(t).zero_point, q_thresholds[t])
+        z = stage.graph.tensor(t).zero_point
+        if options.per_channel:
+            groups = per_channel[t]
+        else:
+            groups = (stats.histograms[t][low].sum(axis=0) if low.any() else np.zeros(256, np.int64))[None]
+        groups_of[t] = groups
+        tops_by_bits[t] = {b: tuple(clip_top(h, z, b, options.clip, options.clip_percentile, q_thresholds[t],
+                                             options.integer_step) for h in groups) for b in (4, 2)}
+        entropies[t] = group_entropy_table(groups, z, tops_by_bits[t], options.integer_step)
     int8, _ = patch_bitops(stage, {})
     bits, steps = vdqs(entropies, stage.low_path_macs(), sum(int8), options.lam, options.bitops_target)
     _, low_bitops = patch_bitops(stage, bits)
     share = low.mean(axis=0)
     expected = sum(s * lb + (1 - s) * b8 for s, lb, b8 in zip(share, low_bitops, int8, strict=True))
-    plan = MixedPrecisionPlan(bits, q_thresholds)
+    keep_tops = options.per_channel or options.clip != "threshold"
+    tops = {t: tops_by_bits[t][b] for t, b in bits.items() if b < 8 and keep_tops}
+    offsets = {}
+    if options.rounding == "mean":
+        for t, b in bits.items():
+            if b < 8:
+                z = stage.graph.tensor(t).zero_point
+                offsets[t] = tuple(mean_offset(h, low_bit_format(b, z, top, options.integer_step))
+                                   for h, top in zip(groups_of[t], tops_by_bits[t][b], strict=True))
+    plan = MixedPrecisionPlan(bits, q_thresholds, tops, options.integer_step, offsets)
     return MixedPrecisionResult(stage, plan, steps, sum(int8), int(round(expected)), sum(low_bitops),
                                 float(low.mean()), clock() - start)
 

@@ -96,7 +96,20 @@ def test_mcunet_vww_path_on_a_few_float_images(tmp_path, capsys):
     assert "mcunet_vww: budget 102,400 B, pinned (cached)" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(not PERSON.exists(), reason="needs ../shared/models/tflm_person.bmp")
+def test_varied_images_start_with_the_bmps_and_their_mirror_images():
+    from scripts.measure_mixed_precision import tflm_bmp, varied_images
+
+    images = varied_images(9, 3, size=32, gray=True)
+    assert images.shape == (9, 32, 32) and images.dtype == np.uint8
+    person = np.asarray(__import__("PIL.Image").Image.fromarray(tflm_bmp("person")).resize((32, 32), 2))
+    np.testing.assert_array_equal(images[0], person)  # bilinear (PIL 2), as varied_images resizes
+    assert not np.array_equal(images[0], images[2]) and len({im.tobytes() for im in images}) == 9
+    np.testing.assert_array_equal(images, varied_images(9, 3, size=32, gray=True))  # seeded
+
+
 @pytest.mark.parametrize(("argv", "message"), [
+    (["--clip-percentile", "0"], "error: clip percentile 0.0 is not in (0, 100]"),
     (["--mp-bitops-target", "1.5"], "error: bit-operation target 1.5 is not a fraction of int8 in (0, 1]"),
     (["--models", "vww,resnet"], "error: unknown model resnet (known: digits, vww, person_detect, mcunet_vww)"),
 ])

@@ -59,7 +59,16 @@ def test_plan_bitops_target_lowers_bits_past_the_score(model, calib, tmp_path):
     assert 2 in lowered["bits"].values() and lowered["bitops_low_path"] < lowered["bitops_int8"]
 
 
+def test_plan_clip_options_reach_the_search_and_the_report(model, calib, tmp_path):
+    report = tmp_path / "report.json"
+    assert main(["plan", "--model", str(model), "--mixed-precision", "--calib", str(calib), "--mp-lambda", "0",
+                 "--mp-clip", "percentile", "--mp-clip-percentile", "50", "--mp-report", str(report)]) == 0
+    block = json.loads(report.read_text())["mixed_precision"]
+    assert block["tops"] and all(len(v) == 1 for v in block["tops"].values())  # one-channel maps
+
+
 @pytest.mark.parametrize(("extra", "message"), [
+    (["--mp-per-channel"], "--mp-per-channel only work with --mixed-precision"),
     (["--mixed-precision"], "--mixed-precision needs --calib"),
     (["--outlier-percentile", "90"], "--outlier-percentile only work with --mixed-precision"),
     (["--mp-bitops-target", "0.5"], "--mp-bitops-target only work with --mixed-precision"),

@@ -3,6 +3,7 @@ mixed-precision reference run (all patches int8 = today's int8 result)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -234,3 +235,84 @@ def test_longest_picks_the_fitting_patch_schedule_with_most_stage_one_convolutio
     rival = schedule(3, 100, 25)
     assert mp.patch_schedule_of(graph, calls, chosen, [*weighed, rival], 500, longest=True) is rival
     assert mp.patch_schedule_of(graph, calls, chosen, weighed, 5000, longest=True) is over
+
+
+# ---- low-bit range options: per-channel formats, clipping, integer steps, rounding offsets --------------------
+
+
+def test_clip_tops_by_hand():
+    h = np.zeros(256, np.int64)
+    h[0], h[10 + 128], h[100 + 128] = 90, 9, 1  # values -128 (90x), 10 (9x), 100 (once)
+    assert mp.clip_top(h, -128, 2, "threshold", 99.0, 55) == 55
+    assert mp.clip_top(h, -128, 2, "percentile", 90.0, 55) == -128  # 90 of 100 at or below -128
+    assert mp.clip_top(h, -128, 2, "percentile", 99.0, 55) == 10
+    assert mp.clip_top(h, -128, 2, "percentile", 100.0, 55) == 100
+    top = mp.clip_top(h, -128, 2, "mse", 99.0, 55)
+    f = mp.low_bit_format(2, -128, top)
+    q = np.arange(-128, 128)
+    err = (h * (f.requantize(q).astype(np.int64) - q) ** 2).sum()
+    full = mp.low_bit_format(2, -128, 127)
+    assert err <= (h * (full.requantize(q).astype(np.int64) - q) ** 2).sum()  # never worse than the whole range
+    h[100 + 128] = 0  # no outlier: values 0 and 138 above z fit a step of 64 exactly (levels 0..2 of 0..3)
+    assert mp.low_bit_format(2, -128, mp.clip_top(h, -128, 2, "mse", 99.0, 127)).requantize(
+        np.array([-128, 10], np.int8)).tolist() == [-128, 0]
+    h[10 + 128], h[-118 + 128] = 0, 9  # values 0 and 10 above z: a step of 4 (10 -> 8 or 12), not 64 (-> 0)
+    assert mp.low_bit_format(2, -128, mp.clip_top(h, -128, 2, "mse", 99.0, 127)).shift == 2
+    assert mp.clip_top(np.zeros(256, np.int64), -128, 2, "mse", 99.0, 55) == 55  # nothing seen: qT
+    with pytest.raises(ValueError):
+        mp.MixedPrecisionOptions(clip="max").check()
+
+
+def test_channel_formats_requantize_each_channel_on_its_own_range():
+    f = mp.format_of(4, -128, (-88, 127))
+    assert isinstance(f, mp.ChannelFormats) and f.bits == 4
+    assert f.formats == (mp.low_bit_format(4, -128, -88), mp.low_bit_format(4, -128, 127))
+    q = np.array([[-119, -119], [127, 127]], np.int8)  # channel 0: step 4 up to -88; channel 1: step 16
+    assert f.requantize(q).tolist() == [[-120, -128 + 16], [-88, 112]]
+    assert mp.format_of(4, -128, (-88,)) == mp.low_bit_format(4, -128, -88)
+    assert f.to_json()["shift"] == [2, 4]
+    with pytest.raises(ValueError):
+        f.requantize(np.zeros((2, 3), np.int8))
+
+
+def test_integer_steps_and_rounding_offsets_by_hand():
+    f = mp.low_bit_format(2, -128, -98, integer_step=True)  # 30 above z in 3 steps: a step of 10
+    assert (f.step, f.shift, f.m_lo, f.m_hi, f.unit) == (10, 0, 0, 3, 10)
+    q = np.array([-128, -124, -123, -98, 127], np.int8)  # 0, 4, 5 (half: away from 0), 30, 255 above z
+    assert f.requantize(q).tolist() == [-128, -128, -118, -98, -98]
+    # 24 above z: the smallest integer step is 8, a power of two, held as a shift as before
+    assert mp.low_bit_format(2, -128, -104, integer_step=True) == mp.low_bit_format(2, -128, -104)
+    up = dataclasses.replace(f, offset=9)  # floor((x + 9) / 10): anything above z by 1 or more rounds up
+    assert up.requantize(q).tolist() == [-128, -118, -118, -98, -98]
+    h = np.zeros(256, np.int64)
+    h[[0, 3, 4]] = (5, 5, 5)  # values -128, -125, -124: mean 3 above z
+    assert mp.mean_offset(h, f) in range(10)
+    kept = dataclasses.replace(f, offset=mp.mean_offset(h, f))
+    qs = np.arange(-128, 128)
+    assert abs((h * (kept.requantize(qs).astype(np.int64) - qs)).sum()) < abs((h * (f.requantize(qs).astype(
+        np.int64) - qs)).sum())  # nearest rounding sends all three to -128, the offset keeps the mean closer
+
+
+def test_per_channel_search_plans_each_channel_and_round_trips_through_the_report():
+    from tests.codegen.quantize.test_mixed_precision_firmware import SCHEDULE, mp_graph
+
+    graph = mp_graph()  # 8-channel maps
+    calls = lower_graph(graph)
+    stage = mp.patch_stage(graph, calls, SCHEDULE.split, SCHEDULE.grid)
+    rng = np.random.default_rng(3)
+    samples = [[rng.integers(-128, 128, (1, 16, 16, 3)).astype(np.int8)] for _ in range(4)]
+    options = mp.MixedPrecisionOptions(outlier_percentile=100, lam=0.0, clip="mse", per_channel=True)
+    result = mp.search(stage, samples, options)
+    lowered = [t for t, b in result.plan.bits.items() if b < 8]
+    assert lowered and all(len(result.plan.tops[t]) == 8 for t in lowered)
+    assert all(isinstance(f, mp.ChannelFormats) for f in result.plan.formats(stage).values())
+    block = result.to_json()
+    assert len(block["tops"]) == len(lowered)
+    again_stage, again = mp.stage_and_plan_of(graph, calls, block)
+    assert again == result.plan
+    plain = mp.search(stage, samples, mp.MixedPrecisionOptions(outlier_percentile=100, lam=0.0))
+    assert not plain.plan.tops and "tops" not in plain.to_json()  # the default plan is what it was
+    x = samples[0]
+    out, low = mp.run_mixed(again_stage, again, x)
+    assert all(low)
+    assert not np.array_equal(out[0], mp.run_mixed(stage, plain.plan, x)[0][0])

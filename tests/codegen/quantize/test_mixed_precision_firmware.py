@@ -68,12 +68,18 @@ def _samples(seed: int, n: int) -> list[list[np.ndarray]]:
     return [[rng.integers(-128, 128, (1, 16, 16, 3)).astype(np.int8)] for _ in range(n)]
 
 
-def _forced(stage: mp.PatchStage, result: mp.MixedPrecisionResult, threshold: int | None) -> mp.MixedPrecisionResult:
+# per-channel tops of the low-bit ranges (8 channels): runs of equal formats, clipped channels, a full-range one
+CHANNEL_TOPS = (-100, -100, -60, 0, 40, 127, -128, 20)
+
+
+def _forced(stage: mp.PatchStage, result: mp.MixedPrecisionResult, threshold: int | None,
+            per_channel: bool = False) -> mp.MixedPrecisionResult:
     """The searched result with 4 and 2 bits alternating over the candidates, and every threshold `threshold`
-    (None: the calibrated ones)."""
+    (None: the calibrated ones); `per_channel`: each map with CHANNEL_TOPS (ChannelFormats)."""
     bits = {t: (4, 2)[k % 2] for k, t in enumerate(stage.candidates)}
     q = result.plan.q_thresholds if threshold is None else dict.fromkeys(stage.candidates, threshold)
-    return dataclasses.replace(result, plan=mp.MixedPrecisionPlan(bits, q))
+    tops = dict.fromkeys(stage.candidates, CHANNEL_TOPS) if per_channel else {}
+    return dataclasses.replace(result, plan=mp.MixedPrecisionPlan(bits, q, tops))
 
 
 @pytest.mark.emulator
@@ -85,16 +91,20 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
     twin = TwinFirmware(tmp_path / "twin", board)
     seen: dict[str, list[bool]] = {}
     changed = 0  # low-bit outputs that differ from int8: the requantization ran
-    for label, threshold in (("int8", mp.ALL_INT8), ("low-bit", 127), ("calibrated", None)):
-        def search(stage: mp.PatchStage, threshold: int | None = threshold) -> mp.MixedPrecisionResult:
+    for label, threshold in (("int8", mp.ALL_INT8), ("low-bit", 127), ("calibrated", None), ("per-channel", 127)):
+        def search(stage: mp.PatchStage, threshold: int | None = threshold,
+                   per_channel: bool = label == "per-channel") -> mp.MixedPrecisionResult:
             options = mp.MixedPrecisionOptions(outlier_percentile=50, lam=0.0)
-            return _forced(stage, mp.search(stage, calib, options), threshold)
+            return _forced(stage, mp.search(stage, calib, options), threshold, per_channel)
 
         compiled = compile_graph(graph, model, Target(board.core), BUDGET, schedule=SCHEDULE, mixed=search)
         stage, plan = compiled.mixed_precision.stage, compiled.mixed_precision.plan
         assert len(stage.candidates) == 2 and set(plan.bits.values()) == {2, 4}
         text = compiled.sources.files["model.c"]
         assert stage.patches == 8 and "lowbit_requantize_s8(" in text
+        if label == "per-channel":  # one call per run of channels sharing a format: 7 runs in CHANNEL_TOPS
+            assert all(isinstance(f, mp.ChannelFormats) for f in plan.formats(stage).values())
+            assert "r" in text and "_c6_params" in text and "_c1_params" not in text
         assert text.count("if (peak > ") == 3 and text.count("for (uint32_t i = 0; i < 6u; ++i)") == 1
         got = twin.run_each(compiled, tests)
         seen[label] = []
@@ -107,6 +117,6 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
                 np.testing.assert_array_equal(out[0], tflm)
             else:
                 changed += int(not np.array_equal(out[0], tflm))
-    assert not any(seen["int8"]) and all(seen["low-bit"])
+    assert not any(seen["int8"]) and all(seen["low-bit"]) and all(seen["per-channel"])
     assert any(seen["calibrated"]) and not all(seen["calibrated"])  # both paths taken
     assert changed >= len(tests)

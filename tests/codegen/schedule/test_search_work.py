@@ -107,7 +107,7 @@ def test_unbanded_floor_never_exceeds_the_evaluated_arena(mbv2):
         segments = band_segments.block_segments(g, c)
         floors = band_segments._unbanded_floors(g, c, segments)
         for segment in segments:
-            trial = band_segments._band(g, c, [s for s in segments if s != segment])
+            trial, _ = band_segments._band(g, c, [s for s in segments if s != segment])
             arena = band_segments._arena_with_residuals(*trial)
             assert floors[segment] <= arena
             pruned += floors[segment] > 0

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 from dataclasses import dataclass, field
 
 from codegen.ir import Graph
 from codegen.kernels.base import KernelCall
 
+_IS_VARIABLE = operator.attrgetter("is_variable")
+_BASE = operator.itemgetter(0)
 ALIGNMENT = 8  # bytes; word-aligned loads everywhere, doubleword for future SIMD kernels
 
 
@@ -87,7 +90,7 @@ def lifetimes(graph: Graph, calls: list[KernelCall]) -> Lifetimes:
     take no arena bytes."""
     n_steps = len(calls)
     views = graph.views
-    variables = {t.index for t in graph.tensors if t.is_variable}
+    variables = {t.index for t in filter(_IS_VARIABLE, graph.tensors)}
     streamed = set(graph.streamed_inputs) | variables
     first: dict[int, int] = {i: 0 for i in graph.inputs if i not in streamed}
     last: dict[int, int] = {}
@@ -117,7 +120,7 @@ def plan_memory(graph: Graph, calls: list[KernelCall], known: Lifetimes | None =
     """`known`, the lifetimes of this graph and calls (Lifetimes.shared of a plan's), spares computing them."""
     n_steps = len(calls)
     views = graph.views
-    variables = {t.index for t in graph.tensors if t.is_variable}
+    variables = {t.index for t in filter(_IS_VARIABLE, graph.tensors)}
     spans = lifetimes(graph, calls) if known is None else known
     first, last = spans.first, spans.last
 
@@ -144,7 +147,7 @@ def plan_memory(graph: Graph, calls: list[KernelCall], known: Lifetimes | None =
         parent[child], shift[child] = root, offset
 
     # Tensors seen through views keep their own buffers: no aliasing games with line buffers.
-    graph_io = set(graph.inputs) | set(graph.outputs) | set(views) | {b for b, _ in views.values()}
+    graph_io = set(graph.inputs) | set(graph.outputs) | set(views) | set(map(_BASE, views.values()))
     elided: set[int] = set()
     # Aliases first: both names denote the same bytes, and nothing is ever written over them. An offset must keep
     # the buffer alignment (kernels may read words), so other slices run their copy.
@@ -167,7 +170,7 @@ def plan_memory(graph: Graph, calls: list[KernelCall], known: Lifetimes | None =
         elided.add(step)
     members: dict[int, list[int]] = {}
     for t in first:
-        members.setdefault(find(t), []).append(t)
+        members.setdefault(t if parent[t] == t else find(t), []).append(t)
     # Then element-wise ops write over their first input when every alias of it dies at this step.
     for step, call in enumerate(calls):
         if step in elided or not call.in_place or not call.inputs or len(call.outputs) != 1:
@@ -185,18 +188,31 @@ def plan_memory(graph: Graph, calls: list[KernelCall], known: Lifetimes | None =
             members[src] = group + members.pop(dst)
 
     # A group's buffer spans its members' bytes; offsets may be negative relative to the root, so shift to 0.
+    roots: dict[int, int] = {}  # each tensor's root and its byte offset there, found once
+    placed_at: dict[int, int] = {}
     low: dict[int, int] = {}
     for t in first:
-        root = find(t)
-        low[root] = min(low.get(root, 0), position(t))
-    within = {t: position(t) - low[find(t)] for t in first}
+        if parent[t] == t:
+            roots[t], placed_at[t] = t, 0
+            if t not in low:
+                low[t] = 0
+            continue
+        root = roots[t] = find(t)
+        at = placed_at[t] = shift[t]
+        low[root] = min(low.get(root, 0), at)
+    within = {t: placed_at[t] - low[roots[t]] for t in first}
+    tensors = graph.tensors
     groups: dict[int, Buffer] = {}
     for t in first:
-        root = find(t)
-        buf = groups.setdefault(root, Buffer(0, first[t], last[t]))
-        buf.size = max(buf.size, _align(within[t] + graph.tensor(t).nbytes))
-        buf.first = min(buf.first, first[t])
-        buf.last = max(buf.last, last[t])
+        root = roots[t]
+        buf = groups.get(root)
+        if buf is None:
+            buf = groups[root] = Buffer(0, first[t], last[t])
+        buf.size = max(buf.size, _align(within[t] + tensors[t].nbytes))
+        if first[t] < buf.first:
+            buf.first = first[t]
+        if last[t] > buf.last:
+            buf.last = last[t]
         buf.tensors.append(t)
 
     buffers = list(groups.values())
@@ -208,8 +224,7 @@ def plan_memory(graph: Graph, calls: list[KernelCall], known: Lifetimes | None =
 
     arena = _place_best(all_buffers)
     offsets = {t: buf.offset + within[t] for buf in buffers for t in buf.tensors}
-    for view, (b, byte_offset) in views.items():
-        offsets[view] = offsets[b] + byte_offset
+    offsets.update({view: offsets[b] + byte_offset for view, (b, byte_offset) in views.items()})
     change = [0] * (n_steps + 1)  # live bytes by step, from each buffer's start and end
     for b in all_buffers:
         change[max(b.first, 0)] += b.size
@@ -240,15 +255,29 @@ def _place_best(buffers: list[Buffer]) -> int:
         lambda b: (b.first, -b.size),
         lambda b: (-(b.last - b.first), -b.size),
     ]
+    floor = _live_peak(buffers)
     best: tuple[int, list[int]] | None = None
     for key in orderings:
         arena = _place(sorted(buffers, key=key))
         if best is None or arena < best[0]:
             best = (arena, [b.offset for b in buffers])
+        if best[0] <= floor:
+            break  # nothing places below the bytes live at one step: later orderings cannot win (ties keep the first)
     assert best is not None
     for b, off in zip(buffers, best[1], strict=True):
         b.offset = off
     return best[0]
+
+
+def _live_peak(buffers: list[Buffer]) -> int:
+    """The most bytes live at one step: buffers live at the same step overlap pairwise, so they occupy disjoint
+    bytes and no placement makes the arena smaller than this."""
+    change: dict[int, int] = {}
+    for b in buffers:
+        if b.first <= b.last:
+            change[b.first] = change.get(b.first, 0) + b.size
+            change[b.last + 1] = change.get(b.last + 1, 0) - b.size
+    return max(itertools.accumulate(change[step] for step in sorted(change)), default=0)
 
 
 def _place(ordered: list[Buffer]) -> int:

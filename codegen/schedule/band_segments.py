@@ -20,6 +20,7 @@ from codegen.passes.residual_in_place import band_residuals
 from codegen.schedule.patch_schedule import WINDOWED, expand_cached, is_patchable
 
 Evaluate = Callable[[Graph, list[KernelCall]], int]  # a graph and its calls -> the arena they end up with
+Steps = dict[tuple[tuple[int, int], ...], tuple[Graph, list[KernelCall]]]  # see _band
 
 
 def block_segments(graph: Graph, calls: list[KernelCall]) -> list[tuple[int, int]]:
@@ -63,7 +64,8 @@ def band_segments(graph: Graph, calls: list[KernelCall], evaluate: Evaluate) -> 
         return graph, calls
     before = evaluate(graph, calls)
     chosen = list(segments)
-    banded = _band(graph, calls, chosen)
+    steps: Steps = {}
+    banded, steps = _band(graph, calls, chosen, steps)
     arena = evaluate(*banded)
     if arena >= before:
         return graph, calls
@@ -72,9 +74,9 @@ def band_segments(graph: Graph, calls: list[KernelCall], evaluate: Evaluate) -> 
         if floors[segment] > arena:
             continue  # run whole, this block alone needs more than the arena: keeping it banded, as the trial would
         trial = [s for s in chosen if s != segment]
-        candidate = _band(graph, calls, trial)
+        candidate, trial_steps = _band(graph, calls, trial, steps)
         if evaluate(*candidate) <= arena:
-            chosen, banded = trial, candidate
+            chosen, banded, steps = trial, candidate, trial_steps
     return banded
 
 
@@ -99,12 +101,28 @@ def _unbanded_floors(graph: Graph, calls: list[KernelCall],
     return floors
 
 
-def _band(graph: Graph, calls: list[KernelCall], segments: list[tuple[int, int]]) -> tuple[Graph, list[KernelCall]]:
-    # Last block first, so that the positions of earlier blocks stay valid.
-    for first, last in sorted(segments, reverse=True):
+def _band(graph: Graph, calls: list[KernelCall], segments: list[tuple[int, int]],
+          known: Steps | None = None) -> tuple[tuple[Graph, list[KernelCall]], Steps]:
+    """The graph and calls with `segments` in bands, and the steps that built them: after each block (last
+    first), the blocks banded so far -> the graph and calls then. `known`, the steps of an earlier call on the
+    same graph and calls, starts from the longest run of blocks both band first: expansion is deterministic, so
+    that is exactly the state banding them again would reach (un-banding one block leaves the later blocks'
+    expansions as they were)."""
+    order = sorted(segments, reverse=True)  # last block first, so that the positions of earlier blocks stay valid
+    steps: Steps = {}
+    done = 0
+    for n in range(len(order), 0, -1) if known else ():
+        state = known.get(tuple(order[:n]))
+        if state is not None:
+            done, (graph, calls) = n, state
+            steps.update({key: state for key, state in known.items() if key == tuple(order[: len(key)])})
+            break
+    for n in range(done, len(order)):
+        first, last = order[n]
         height = graph.tensor(calls[last].outputs[0]).shape[1]
         graph, calls = expand_cached(graph, calls, last, height, 1, start=first)
-    return graph, calls
+        steps[tuple(order[: n + 1])] = (graph, calls)
+    return (graph, calls), steps
 
 
 def band_blocks(graph: Graph, calls: list[KernelCall]) -> tuple[Graph, list[KernelCall]]:

@@ -70,9 +70,30 @@ class CostModel:
         return sum(c * f for c, f in zip(coef, features(graph, call, nbytes), strict=True))
 
     def predict(self, graph: Graph, calls: Sequence[KernelCall], elided: Iterable[int] = ()) -> int:
-        """Instructions of a whole invoke; elided calls (aliased in place) run no code."""
+        """Instructions of a whole invoke; elided calls (aliased in place) run no code. The sum of predict_call
+        over the calls, in the same order and float operations, with each kernel's coefficients looked up once
+        (the search predicts thousands of calls per candidate)."""
         skip, nbytes = set(elided), {}
-        return round(sum(self.predict_call(graph, c, nbytes) for pos, c in enumerate(calls) if pos not in skip))
+        tensors = graph.tensors
+        coefs: dict[str, tuple[float, ...]] = {}
+
+        def size(t: int) -> int:
+            n = nbytes.get(t)
+            if n is None:
+                n = nbytes[t] = tensors[t].nbytes
+            return n
+
+        total = 0
+        for pos, c in enumerate(calls):
+            if pos in skip:
+                continue
+            coef = coefs.get(c.kernel)
+            if coef is None:
+                coef = coefs[c.kernel] = self.coefficients.get(kernel_key(c.kernel), self.fallback)
+            m, o, i, k = coef  # as predict_call: sum() of the products, from 0, in FEATURES order
+            total += (((0 + m * float(c.macs)) + o * float(sum(map(size, c.outputs)))
+                       + i * float(sum(map(size, c.inputs)))) + k * 1.0)
+        return round(total)
 
     def to_json(self) -> dict:
         return {"board": self.board, "core": self.core, "unit": "instructions", "features": list(FEATURES),

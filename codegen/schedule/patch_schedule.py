@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from codegen.ir import NUMPY_DTYPES, Graph, Tensor
+from codegen.ir import ITEMSIZE, Graph, Tensor
 from codegen.kernels.base import ConstArray, KernelCall
 from codegen.kernels.movement.input_stream import ReadInputParams, ReadInputPlanarParams
 from codegen.kernels.movement.window_copy import PlanarWindowParams, WindowCopyParams
@@ -68,9 +68,30 @@ CONVERSIONS = ("quantize_f32_s8", "requantize_s8", "quantize_f32_s16", "requanti
 
 
 def _replace(obj: Any, **changes: Any) -> Any:
-    """dataclasses.replace for the IR's plain dataclasses (every field in __init__, nothing else in __dict__), at
-    half its cost: expansions build hundreds of thousands of calls. Anything else fails loudly (TypeError)."""
-    return type(obj)(**{**obj.__dict__, **changes})
+    """dataclasses.replace for the IR's plain dataclasses (every field in __init__, no __post_init__, nothing else
+    in __dict__), at a fifth of its cost: expansions build hundreds of thousands of calls. The copy's __dict__ is
+    filled directly, as __init__ would fill it (frozen classes too). A field the class does not have fails loudly
+    (TypeError)."""
+    fields = obj.__dict__
+    if not fields.keys() >= changes.keys() or hasattr(obj, "__post_init__"):
+        raise TypeError(f"{type(obj).__name__}: fields {sorted(changes)} cannot be replaced by copying __dict__")
+    copy = object.__new__(type(obj))
+    copy.__dict__.update(fields)
+    copy.__dict__.update(changes)
+    return copy
+
+
+# Every field of a Tensor the expansions add: no data, not variable (the defaults), the rest set by _tensor.
+_NEW_TENSOR = Tensor(0, "", (), "int8").__dict__
+
+
+def _tensor(index: int, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """Tensor(index, name, shape, like.dtype, like.quant) without running __init__ (expansions add hundreds of
+    thousands of tensors): the same fields, filled directly."""
+    t = object.__new__(Tensor)
+    t.__dict__.update(_NEW_TENSOR)
+    t.__dict__.update(index=index, name=name, shape=shape, dtype=like.dtype, quant=like.quant)
+    return t
 
 
 @dataclass(frozen=True)
@@ -331,7 +352,7 @@ def patch_calls(graph: Graph, tensors: list[Tensor], stage1: list[KernelCall], t
     def new_buffer(like: Tensor, region: Region, suffix: str) -> int:
         index = len(tensors)
         shape = (1, region.h, region.w, like.shape[3])
-        tensors.append(Tensor(index, f"{like.name}@{suffix}", shape, like.dtype, like.quant))
+        tensors.append(_tensor(index, f"{like.name}@{suffix}", shape, like))
         return index
 
     for call in reversed(stage1):
@@ -416,7 +437,7 @@ def pointwise_call(call: KernelCall, out: Region, channels: int, inputs: tuple[i
 
 
 def _element_bytes(t: Tensor) -> int:
-    return np.dtype(NUMPY_DTYPES[t.dtype]).itemsize * t.shape[3]
+    return ITEMSIZE[t.dtype] * t.shape[3]
 
 
 def _copy_call(src: Tensor, src_region: Region, want: Region, dst: int, op_index: int) -> KernelCall:
@@ -461,7 +482,7 @@ class _NewTensors:
     def add(self, like: Tensor, rows: int, cols: int, tag: str) -> int:
         index = len(self.tensors)
         shape = (1, rows, cols, like.shape[3])
-        self.tensors.append(Tensor(index, f"{like.name}@{tag}{index}", shape, like.dtype, like.quant))
+        self.tensors.append(_tensor(index, f"{like.name}@{tag}{index}", shape, like))
         return index
 
     def view(self, base: int, like: Tensor, row: int, rows: int, cols: int) -> int:

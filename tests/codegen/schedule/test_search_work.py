@@ -107,8 +107,70 @@ def test_unbanded_floor_never_exceeds_the_evaluated_arena(mbv2):
         segments = band_segments.block_segments(g, c)
         floors = band_segments._unbanded_floors(g, c, segments)
         for segment in segments:
-            trial = band_segments._band(g, c, [s for s in segments if s != segment])
+            trial, _ = band_segments._band(g, c, [s for s in segments if s != segment])
             arena = band_segments._arena_with_residuals(*trial)
             assert floors[segment] <= arena
             pruned += floors[segment] > 0
     assert pruned >= 5  # the floor is not trivially zero
+
+
+def _all_orderings(buffers: list[Buffer]) -> tuple[int, list[int]]:
+    """_place_best as it was before the lower-bound stop: every ordering placed, the first smallest kept."""
+    orderings = [lambda b: (-b.size, b.first), lambda b: (-(b.size * (b.last - b.first + 1)), -b.size),
+                 lambda b: (b.first, -b.size), lambda b: (-(b.last - b.first), -b.size)]
+    best = None
+    for key in orderings:
+        arena = planner._place(sorted(buffers, key=key))
+        if best is None or arena < best[0]:
+            best = (arena, [b.offset for b in buffers])
+    return best
+
+
+def test_place_best_stopping_at_the_live_peak_places_as_all_orderings(monkeypatch):
+    """The planner stops trying orderings once one reaches the most bytes live at one step (none can place
+    below it): same arena and offsets as trying all four, and on these lists most stop after the first."""
+    rng = random.Random(11)
+    placements = []
+    place = planner._place
+
+    def counted(ordered):
+        placements.append(len(ordered))
+        return place(ordered)
+
+    monkeypatch.setattr(planner, "_place", counted)
+    for _ in range(300):
+        buffers = []
+        for _ in range(rng.randint(1, 40)):
+            first = rng.randint(0, 20)
+            buffers.append(Buffer(8 * rng.randint(0, 12), first, first + rng.randint(0, 8)))
+        monkeypatch.setattr(planner, "_place", place)
+        expected = _all_orderings(buffers)
+        monkeypatch.setattr(planner, "_place", counted)
+        assert (planner._place_best(buffers), [b.offset for b in buffers]) == expected
+    assert len(placements) < 2 * 300  # all four orderings every time would be 1,200
+
+
+def test_band_trials_reuse_the_blocks_banded_first(mbv2, monkeypatch):
+    """A trial that un-bands one block starts from the chosen banding's state after the later blocks (banded
+    first): the same graph and calls as banding every block of the trial again, with fewer expansions."""
+    graph, calls = mbv2
+    segments = band_segments.block_segments(graph, calls)
+    (_, _), steps = band_segments._band(graph, calls, segments)
+    expanded = []
+    expand = band_segments.expand_cached
+
+    def counted(*args, **kwargs):
+        expanded.append(args[2])
+        return expand(*args, **kwargs)
+
+    monkeypatch.setattr(band_segments, "expand_cached", counted)
+    for segment in segments:
+        trial = [s for s in segments if s != segment]
+        (g1, c1), _ = band_segments._band(graph, calls, trial, steps)
+        reused = len(expanded)
+        (g2, c2), _ = band_segments._band(graph, calls, trial)
+        assert c1 == c2 and g1.views == g2.views
+        assert [(t.index, t.name, t.shape) for t in g1.tensors] == [(t.index, t.name, t.shape) for t in g2.tensors]
+        assert (reused, len(expanded) - reused) == (segments.index(segment), len(trial))  # only the earlier blocks
+        expanded.clear()
+    assert len(segments) >= 5

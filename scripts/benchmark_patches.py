@@ -89,12 +89,14 @@ ROWS = (
     Row("MCUNet 320kB-1MB (random weights)", _config("mcunet-320kb-1mb_imagenet.json"), "nucleo-f767zi"),
     Row("MobileNetV2 w1.0 r224 (random weights)", lambda: mobilenet_v2(1.0, 224), "mps2plus-an500"),
     Row("MobileNetV2 w0.35 r144 converted (NCHW input, TRANSPOSE, explicit PADs; random weights)",
-        lambda: as_converted(mobilenet_v2(0.35, 144))),
+        lambda: as_converted(mobilenet_v2(0.35, 144)), "nucleo-f767zi"),
+    Row("MobileNetV2 w0.35 r144 zoo (NHWC input, SAME convolutions; random weights)", lambda: mobilenet_v2(0.35, 144),
+        "nucleo-f767zi"),
     Row("MobileNetV2 w1.0 r224 converted (NCHW input, TRANSPOSE, explicit PADs; random weights)",
         lambda: as_converted(mobilenet_v2(1.0, 224)), "mps2plus-an500"),
     Row("tiny SE r32 (test net, SE in block 1; random weights)", lambda: tiny_se(32)),
     Row("MobileNetV2-SE w0.35 r144 (SE in blocks 1-3; random weights)",
-        lambda: mobilenet_v2_se(0.35, 144, se_blocks=(1, 2, 3))),
+        lambda: mobilenet_v2_se(0.35, 144, se_blocks=(1, 2, 3)), "nucleo-f767zi"),
 )
 BUILDS = ("per-layer", "held", "streamed")
 

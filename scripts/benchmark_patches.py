@@ -7,6 +7,14 @@ whole input, and with the halo cache reading the input row by row (--stream-inpu
 bands too. Every arena is planned for real by the same planner and passes a build uses. MobileNetV2 / MCUNet
 networks are built from ../shared/models/mcunet_configs with random int8 weights (codegen/frontend/model_zoo.py): memory
 does not depend on weight values. Usage: python -m scripts.benchmark_patches [--max-overhead 0.10] [--only TEXT]
+[--builds per-layer,held,streamed] [--plan-only]
+
+After the arena table, a table of built firmware, one row per model and schedule (per-layer; the halo cache
+holding the input, blocks in bands; the halo cache reading it row by row): the budget it was built under, the
+schedule the build picked, the peak SRAM measured on the emulated board (static RAM from the linker + painted
+stack high-water), flash from the linker map (weights + code), MACs over per-layer, instructions per inference
+(QEMU -icount shift=0) and the planning CPU seconds of the search at that budget on that board. With
+--plan-only, only the planning CPU seconds of the patched rows (held and streamed), no firmware built.
 
 With --se, the squeeze-and-excite table instead: per SE network (model zoo, random weights), the peak SRAM
 per layer, the smallest peak of schedules whose stage 1 ends before the first SE block (blocks in bands
@@ -20,6 +28,8 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from codegen.errors import BudgetError, CodegenError
@@ -44,6 +54,7 @@ from codegen.schedule.search import (
 )
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
+from tests.support.converted_model import as_converted
 from tools.build import BuildResult, build
 from tools.tflm_arena import tflm_arena_bytes
 
@@ -51,16 +62,43 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "models"
 BANDED = 12  # the table's banded column: the schedules with the lowest stage-1 peaks, with their blocks banded
 
 
-def networks() -> dict[str, Graph]:
-    configs = SHARED / "mcunet_configs"
-    return {
-        "mlperf_vww_96_int8": read_tflite(SHARED / "mlperf_vww_96_int8.tflite"),
-        "tflm_person_detect": read_tflite(SHARED / "tflm_person_detect.tflite"),
-        "tinyengine_mcunet_vww": read_tflite(SHARED / "tinyengine_mcunet_vww.tflite"),
-        "MobileNetV2 w0.35 r144 (random weights)": mcunet_from_json(configs / "mbv2-w0.35-r144_imagenet.json"),
-        "MCUNet 320kB-1MB (random weights)": mcunet_from_json(configs / "mcunet-320kb-1mb_imagenet.json"),
-        "MobileNetV2 w1.0 r224 (random weights)": mobilenet_v2(1.0, 224),
-    }
+@dataclass(frozen=True)
+class Row:
+    """One model of the table: its name, how to build its graph, and the board its patched firmware is built and
+    planned on (the first of nucleo-f746, nucleo-f767zi and mps2plus-an500 whose flash holds its weights)."""
+
+    name: str
+    graph: Callable[[], Graph]
+    board: str = "nucleo-f746"
+
+
+def _shared(file: str) -> Callable[[], Graph]:
+    return lambda: read_tflite(SHARED / file)
+
+
+def _config(file: str) -> Callable[[], Graph]:
+    return lambda: mcunet_from_json(SHARED / "mcunet_configs" / file)
+
+
+# Adding a model is one line here.
+ROWS = (
+    Row("mlperf_vww_96_int8", _shared("mlperf_vww_96_int8.tflite")),
+    Row("tflm_person_detect", _shared("tflm_person_detect.tflite")),
+    Row("tinyengine_mcunet_vww", _shared("tinyengine_mcunet_vww.tflite")),
+    Row("MobileNetV2 w0.35 r144 (random weights)", _config("mbv2-w0.35-r144_imagenet.json")),
+    Row("MCUNet 320kB-1MB (random weights)", _config("mcunet-320kb-1mb_imagenet.json"), "nucleo-f767zi"),
+    Row("MobileNetV2 w1.0 r224 (random weights)", lambda: mobilenet_v2(1.0, 224), "mps2plus-an500"),
+    Row("MobileNetV2 w0.35 r144 converted (NCHW input, TRANSPOSE, explicit PADs; random weights)",
+        lambda: as_converted(mobilenet_v2(0.35, 144)), "nucleo-f767zi"),
+    Row("MobileNetV2 w0.35 r144 zoo (NHWC input, SAME convolutions; random weights)", lambda: mobilenet_v2(0.35, 144),
+        "nucleo-f767zi"),
+    Row("MobileNetV2 w1.0 r224 converted (NCHW input, TRANSPOSE, explicit PADs; random weights)",
+        lambda: as_converted(mobilenet_v2(1.0, 224)), "mps2plus-an500"),
+    Row("tiny SE r32 (test net, SE in block 1; random weights)", lambda: tiny_se(32)),
+    Row("MobileNetV2-SE w0.35 r144 (SE in blocks 1-3; random weights)",
+        lambda: mobilenet_v2_se(0.35, 144, se_blocks=(1, 2, 3)), "nucleo-f767zi"),
+)
+BUILDS = ("per-layer", "held", "streamed")
 
 
 def _best(schedules: list[Schedule], cached: bool, max_overhead: float) -> Schedule | None:
@@ -93,9 +131,9 @@ def _tflm_arena(graph: Graph) -> int:
         return tflm_arena_bytes(Path(f.name))
 
 
-def _planning_seconds(graph: Graph, budget: int, board_name: str) -> str:
-    """CPU seconds of the search `codegen plan --stream-input` runs on `board_name` under `budget` (the same
-    calls, flash check included; CPU time, since wall time on a shared machine is noise)."""
+def _planning_seconds(graph: Graph, budget: int, board_name: str, stream_input: bool) -> str:
+    """CPU seconds of the search `codegen plan` (with `stream_input`: `--stream-input`) runs on `board_name` under
+    `budget` (the same calls, flash check included; CPU time, since wall time on a shared machine is noise)."""
     start = time.process_time()
     board = load_board(board_name)
     fused = fuse_pads(graph)
@@ -103,44 +141,54 @@ def _planning_seconds(graph: Graph, budget: int, board_name: str) -> str:
     cost, target, cache = load_default(), Target(board.core), SearchCache()
     flash = FlashLimit(board.flash.size, flash_predictor(fused, calls, target, budget, cost, cache))
     try:
-        choose(fused, calls, budget, scratch_hint(target), cost, True, flash=flash, cache=cache)
+        choose(fused, calls, budget, scratch_hint(target), cost, stream_input, flash=flash, cache=cache)
     except BudgetError as exc:
         return f"refused: {str(exc)[:60]}"
     return f"{time.process_time() - start:.1f}"
 
 
 def _budget(graph: Graph, schedule: Schedule) -> int:
-    """The smallest budget at which `schedule` runs the fast kernels everywhere (see _instructions)."""
+    """The smallest budget at which `schedule` runs the fast kernels everywhere: its arena plus their scratch plus
+    the search's runtime estimate (the build measures the runtime SRAM and may pick a cheaper schedule that also
+    fits)."""
     fused = fuse_pads(graph)
     hint = scratch_hint(Target(load_board("nucleo-f746").core))  # every board tried here has this core
     return fast_arena_bytes(fused, lower_graph(fused), schedule, hint) + RUNTIME_SRAM_BYTES
 
 
-def _instructions(graph: Graph, schedule: Schedule) -> tuple[str, str]:
-    """Instructions per inference on the emulated Cortex-M7: per-layer on the first of nucleo-f767zi (512 kB of
-    SRAM) and mps2plus-an500 (4 + 4 MB) that holds it, and patched on the first of nucleo-f746, nucleo-f767zi and
-    mps2plus-an500 whose flash holds the weights, under the smallest budget at which `schedule` runs the fast
-    kernels everywhere (its arena plus their scratch plus the search's runtime estimate; the build measures the
-    runtime SRAM and may pick a cheaper schedule that also fits). Same core, same kernels: the counts compare.
-    Also the board the patched build ran on."""
-    budget = _budget(graph, schedule)
-    with tempfile.TemporaryDirectory() as tmp:
-        model = Path(tmp) / f"{graph.name}.tflite"
-        model.write_bytes(write_tflite(graph))
-        per_layer, _ = _first_that_fits(("nucleo-f767zi", "mps2plus-an500"), model, Path(tmp) / "a", None, False)
-        patched, board = _first_that_fits(("nucleo-f746", "nucleo-f767zi", "mps2plus-an500"), model,
-                                          Path(tmp) / "b", budget, schedule.streamed)
-    if isinstance(per_layer, str) or isinstance(patched, str):
-        return f"not built: {per_layer if isinstance(per_layer, str) else patched}", board
-    where = "" if board == "nucleo-f746" else f", on {board}: weights over the F746's 1 MB"
-    return (f"{per_layer.measurement.instructions:,} -> {patched.measurement.instructions:,} "
-            f"(budget {budget:,}{where})"), board
+@dataclass(frozen=True)
+class Built:
+    """One firmware of the built table: what was asked (kind, board, budget) and what the build measured."""
+
+    kind: str  # per-layer, held or streamed
+    board: str
+    budget: int | None  # None: per-layer, no budget (the board's SRAM)
+    result: BuildResult | str  # the build, or why there is none
+    planning: str  # CPU seconds of the search at this budget on this board, or why not measured
+
+    def cells(self) -> list[str]:
+        budget = "board SRAM" if self.budget is None else f"{self.budget:,}"
+        if isinstance(self.result, str):
+            return [self.kind, self.board, budget, f"not built: {self.result}", "", "", "", "", self.planning]
+        r = self.result
+        s = r.compiled.schedule
+        m = r.measurement
+        return [self.kind, self.board, budget, s.describe(), f"{r.sram_used:,}",
+                f"{r.size.flash_bytes:,} ({r.size.flash_weights_bytes:,} + {r.size.flash_code_bytes:,})",
+                f"+{s.mac_overhead:.1%}", f"{m.instructions:,}" if m else "not measured", self.planning]
 
 
-def _first_that_fits(boards: tuple[str, ...], model: Path, out: Path, budget: int | None,
-                     stream_input: bool) -> tuple[BuildResult | str, str]:
-    """The build on the first board whose memories hold the model (a BudgetError: the linker's overflow, a budget
-    no schedule meets, measured SRAM over it), or the first line of the error that stopped the tries."""
+BUILT_HEADER = ("| model | firmware | board | budget | schedule built | peak SRAM, measured | flash (weights + code) "
+                "| MACs over per-layer | instructions | planning CPU s |\n"
+                "|---|---|---|---:|---|---:|---:|---:|---:|---:|")
+PLAN_HEADER = "| model | firmware | board | budget | planning CPU s |\n|---|---|---|---:|---:|"
+
+
+def _build_one(model: Path, out: Path, boards: tuple[str, ...], budget: int | None,
+               stream_input: bool) -> tuple[BuildResult | str, str]:
+    """The build on the first of `boards` whose memories hold the model (a BudgetError: the linker's overflow, a
+    budget no schedule meets, measured SRAM over it), or the first line of the error that stopped the tries."""
+    error = ""
     for name in boards:
         board = load_board(name)
         try:
@@ -150,7 +198,45 @@ def _first_that_fits(boards: tuple[str, ...], model: Path, out: Path, budget: in
             error = str(exc).splitlines()[0][:80]
         except CodegenError as exc:
             return str(exc).splitlines()[0][:80], name
-    return error, name
+    return error, boards[-1]
+
+
+def _builds(row: Row, graph: Graph, budgets: dict[str, int], kinds: tuple[str, ...]) -> list[Built]:
+    """Per kind, one firmware: per-layer on the first of nucleo-f767zi (512 kB of SRAM) and mps2plus-an500 that
+    holds it; held and streamed on the row's board under their budgets. Same Cortex-M7, same kernels: the
+    instruction counts compare."""
+    built = []
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / f"{graph.name}.tflite"
+        model.write_bytes(write_tflite(graph))
+        for kind in kinds:
+            out = Path(tmp) / kind
+            if kind == "per-layer":
+                result, board = _build_one(model, out, ("nucleo-f767zi", "mps2plus-an500"), None, False)
+                planning = _planning_seconds(graph, load_board(board).sram.size, board, False)
+                built.append(Built(kind, board, None, result, planning))
+                continue
+            streamed = kind == "streamed"
+            result, board = _build_one(model, out, (row.board,), budgets[kind], streamed)
+            built.append(Built(kind, board, budgets[kind], result,
+                               _planning_seconds(graph, budgets[kind], board, streamed)))
+    return built
+
+
+def _instructions(built: list[Built]) -> str:
+    """The arena table's instructions cell: per-layer -> streamed, with the streamed budget and board."""
+    by_kind = {b.kind: b for b in built}
+    per_layer, streamed = by_kind.get("per-layer"), by_kind.get("streamed")
+    if per_layer is None or streamed is None:
+        return "not built"
+    for b in (per_layer, streamed):
+        if isinstance(b.result, str):
+            return f"not built: {b.result}"
+        if b.result.measurement is None:
+            return "not measured"
+    where = "" if streamed.board == "nucleo-f746" else f", on {streamed.board}"
+    return (f"{per_layer.result.measurement.instructions:,} -> {streamed.result.measurement.instructions:,} "
+            f"(budget {streamed.budget:,}{where})")
 
 
 def se_networks() -> dict[str, Graph]:
@@ -197,24 +283,40 @@ def se_table(only: str | None) -> None:
         print(f"| {name} | {per_layer:,} | {cell(before)} | {cell(two_pass)} | {picked} |", flush=True)
 
 
+def _kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in BUILDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown firmware {', '.join(unknown)}: choose from {', '.join(BUILDS)}")
+    return kinds
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-overhead", type=float, default=0.10)
     parser.add_argument("--only", metavar="TEXT", help="only the models whose name contains TEXT")
     parser.add_argument("--se", action="store_true", help="the squeeze-and-excite table instead")
+    parser.add_argument("--builds", type=_kinds, default=BUILDS, metavar="KINDS",
+                        help=f"the firmware built per model, comma-separated (default {','.join(BUILDS)})")
+    parser.add_argument("--plan-only", action="store_true",
+                        help="only the planning CPU seconds of the held and streamed rows: no firmware built")
     args = parser.parse_args(argv)
     if args.se:
         se_table(args.only)
+        return 0
+    rows = [row for row in ROWS if not args.only or args.only in row.name]
+    if args.plan_only:
+        plan_only(rows, args.max_overhead)
         return 0
     limit = args.max_overhead
     print(f"| model | input | TFLM arena | per-layer arena | patches, recompute (<= {limit:.0%} MACs) "
           "| halo cache, input held | halo cache and blocks in bands, input held "
           "| halo cache, input streamed (blocks in bands: +bands) | reduction held / streamed "
-          "| instructions per-layer -> streamed | planning CPU s (`plan --stream-input`, that budget and board) |")
-    print("|---|---:|---:|---:|---|---|---|---|---:|---:|---:|")
-    for name, original in networks().items():
-        if args.only and args.only not in name:
-            continue
+          "| instructions per-layer -> streamed |")
+    print("|---|---:|---:|---:|---|---|---|---|---:|---:|")
+    built: list[tuple[str, Built]] = []
+    for row in rows:
+        original = row.graph()
         tflm = _tflm_arena(original)
         per_layer = compile_graph(original, b"").plan.arena_bytes
         graph = fuse_pads(original)
@@ -223,15 +325,37 @@ def main(argv: list[str]) -> int:
         streamed = _smallest_banded(graph, limit, stream_input=True)
         cells = [_cell(s) for s in (_best(weighed, False, limit), _best(weighed, True, limit), held, streamed)]
         input_bytes = graph.tensor(graph.inputs[0]).nbytes
-        instructions, board = _instructions(original, streamed)
-        planning = _planning_seconds(original, _budget(original, streamed), board)
-        print(f"| {name} | {input_bytes:,} | {tflm:,} | {per_layer:,} | {' | '.join(cells)} | "
+        budgets = {"held": _budget(original, held), "streamed": _budget(original, streamed)}
+        firmware = _builds(row, original, budgets, args.builds)
+        built += [(row.name, b) for b in firmware]
+        print(f"| {row.name} | {input_bytes:,} | {tflm:,} | {per_layer:,} | {' | '.join(cells)} | "
               f"{per_layer / held.arena_bytes:.1f}x / {per_layer / streamed.arena_bytes:.1f}x | "
-              f"{instructions} | {planning} |", flush=True)
+              f"{_instructions(firmware)} |", flush=True)
     print("\nArenas in bytes. Per-layer and the first three patch columns hold the whole input tensor in the "
           "arena; the last reads it row by row (model_read_input) as its bands need it. Grid: patches rows x cols; "
-          "halo cache: row bands x column strips. Reduction: per-layer arena / the two banded columns.")
+          "halo cache: row bands x column strips. Reduction: per-layer arena / the two banded columns.\n")
+    print(BUILT_HEADER)
+    for name, b in built:
+        print(f"| {name} | {' | '.join(b.cells())} |")
+    print("\nBudgets: held and streamed, the smallest at which the table's schedule keeps the fast kernels "
+          "(arena + their scratch + the search's 4,096 B runtime estimate); the build measures the runtime SRAM and "
+          "may pick another schedule that fits. Peak SRAM: static RAM (linker) + painted stack high-water. "
+          "Instructions: QEMU -icount shift=0, SysTick ticks x 40. Planning: CPU seconds of the search "
+          "(codegen plan, with --stream-input for streamed) at that budget on that board.")
     return 0
+
+
+def plan_only(rows: list[Row], limit: float) -> None:
+    """The planning CPU seconds of each row's held and streamed firmware, at the budgets the full run builds them
+    under (found by planning the table's schedules, not timed), without building anything."""
+    print(PLAN_HEADER)
+    for row in rows:
+        original = row.graph()
+        graph = fuse_pads(original)
+        for kind, streamed in (("held", False), ("streamed", True)):
+            budget = _budget(original, _smallest_banded(graph, limit, stream_input=streamed))
+            seconds = _planning_seconds(original, budget, row.board, streamed)
+            print(f"| {row.name} | {kind} | {row.board} | {budget:,} | {seconds} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codegen.errors import BudgetError, CodegenError
+from codegen.frontend.converted_form import as_converted
 from codegen.frontend.model_zoo import mcunet_from_json, mobilenet_v2, mobilenet_v2_se, mobilenet_v3_small, tiny_se
 from codegen.frontend.tflite_reader import read_tflite
 from codegen.frontend.tflite_writer import write_tflite
@@ -54,7 +55,6 @@ from codegen.schedule.search import (
 )
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
-from tests.support.converted_model import as_converted
 from tools.build import BuildResult, build
 from tools.tflm_arena import tflm_arena_bytes
 

@@ -3,11 +3,11 @@ what stopped every split point it did not weigh."""
 
 from __future__ import annotations
 
+from codegen.frontend.converted_form import as_reshaped
 from codegen.frontend.model_zoo import mobilenet_v2
 from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.schedule.search import Schedule, candidates
-from tests.support.converted_model import as_reshaped
 from tests.support.patch_op_models import int8_model
 from tools.plan_command import format_candidates, format_unweighed
 

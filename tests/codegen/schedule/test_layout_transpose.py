@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from codegen.frontend.converted_form import as_converted
 from codegen.frontend.model_zoo import mobilenet_v2
 from codegen.kernels.movement.window_copy import PlanarWindowParams, planar_window_ref
 from codegen.memory.planner import plan_memory
@@ -18,7 +19,6 @@ from codegen.passes.lowering import lower_graph
 from codegen.reference_executor import run_reference
 from codegen.schedule.patch_schedule import expand, expand_cached, split_points, stage1_limit
 from codegen.schedule.search import NoScheduleFits, choose
-from tests.support.converted_model import as_converted
 
 
 @pytest.fixture(scope="module")

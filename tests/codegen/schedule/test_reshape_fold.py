@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from codegen.frontend.converted_form import as_reshaped
 from codegen.memory.planner import plan_memory
 from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.reference_executor import run_reference
 from codegen.schedule.patch_schedule import expand, expand_cached, split_points, stage1_limit
 from codegen.schedule.search import NoScheduleFits, choose
-from tests.support.converted_model import as_reshaped
 from tests.support.patch_op_models import int8_model
 from tests.support.single_op import run_tflm
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from codegen.frontend.converted_form import as_converted, as_reshaped
 from codegen.frontend.model_zoo import mobilenet_v2
 from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
@@ -17,7 +18,6 @@ from codegen.schedule.patch_schedule import split_points
 from codegen.schedule.search import Schedule
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
-from tests.support.converted_model import as_converted, as_reshaped
 from tests.support.patch_op_models import int8_model
 from tests.support.single_op import run_tflm
 from tests.support.twin_firmware import TwinFirmware

@@ -1,6 +1,7 @@
-"""A hand-built int8 graph rewritten in the form a PyTorch -> TFLite conversion produces: an NCHW graph input
-followed by a TRANSPOSE (perm 0, 2, 3, 1) to NHWC, and every convolution with a kernel larger than 1 padded by
-an explicit PAD (PyTorch's symmetric k // 2 on each side) in front of a VALID convolution."""
+"""Test and benchmark models: a hand-built int8 graph rewritten in the form a PyTorch -> TFLite conversion
+produces: an NCHW graph input followed by a TRANSPOSE (perm 0, 2, 3, 1) to NHWC, and every convolution with a
+kernel larger than 1 padded by an explicit PAD (PyTorch's symmetric k // 2 on each side) in front of a VALID
+convolution."""
 
 from __future__ import annotations
 

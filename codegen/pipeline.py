@@ -142,14 +142,32 @@ def _emit(graph: Graph, calls: list[KernelCall], schedule: Schedule, target: Tar
     # Fast kernels' scratch must not break the SRAM the schedule was chosen for.
     limit = None if sram_budget is None else max(sram_budget - schedule.runtime_sram_bytes, schedule.arena_bytes)
     calls = specialize(graph, calls, target, limit, cost)
-    plan = plan_memory(graph, calls)
-    graph, plan = place_depthwise_in_place(graph, calls, plan)
+    if mixed is None:
+        plan = plan_memory(graph, calls)
+        graph, plan = place_depthwise_in_place(graph, calls, plan)
+    else:
+        graph, plan = _plan_mixed(graph, calls, mixed)
     hash8 = model_hash(model_bytes)
     try:
         sources = emit_model(graph, calls, plan, hash8, mixed)
     except ValueError as exc:  # a mixed-precision branch the emitter cannot place
         raise BudgetError(f"{graph.name}: mixed precision: {exc}") from None
     return CompiledModel(graph, calls, plan, sources, hash8, schedule, weighed, portable_arena)
+
+
+def _plan_mixed(graph: Graph, calls: list[KernelCall], mixed: MixedPatches) -> tuple[Graph, MemoryPlan]:
+    """Both paths of a mixed-precision stage 1 share one plan: a call's scratch is the larger of its int8 call's
+    and its low-bit twin's (they never run at once); packed maps sit in their int8 buffers. In-place depthwise
+    views are dropped if a twin touches one (their byte lag does not hold for packed codes)."""
+    twins = {p: t for b in mixed.branches for p, t in b.twins.items()}
+    planned = [dataclasses.replace(c, scratch_bytes=max(c.scratch_bytes, twins[p].scratch_bytes))
+               if p in twins else c for p, c in enumerate(calls)]
+    plan = plan_memory(graph, planned)
+    in_place, in_place_plan = place_depthwise_in_place(graph, planned, plan)
+    touched = {t for c in twins.values() for t in (*c.inputs, *c.outputs)}
+    if touched & set(in_place.views):
+        return graph, plan
+    return in_place, in_place_plan
 
 
 def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int | None = None,

@@ -72,20 +72,23 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
             params.append(f"static const {key[0]} {param_names[key]} = {key[1]};")
         return Arg("params", key[0], param_names[key])
 
-    def record(pos: int, point: int | None = None) -> Call:
-        """The call at `pos`; a new profile point unless `point` (the int8 copy's, for the low-bit copy)."""
-        call = calls[pos]
+    def record(pos: int, point: int | None = None, twin: KernelCall | None = None) -> Call:
+        """The call at `pos`; a new profile point unless `point` (the int8 copy's, for the low-bit copy). With
+        `twin` (its low-bit twin, mixed_patches.py) that call instead: its maps are bytes (packed codes)."""
+        call = calls[pos] if twin is None else twin
+        tag = "k" if twin is None else "l"
         op = graph.operator(call.op_index)
         if pos in plan.elided_calls:
             return Call("", (), f"operator {op.index} {op.op_type}: aliased in place, no work", -1)
         args: list[Arg] = []
         if call.params is not None:
-            args.append(param_arg(call.params, f"k{pos}_params"))
+            args.append(param_arg(call.params, f"{tag}{pos}_params"))
         # A streamed input has no buffer: read_input_window gets its bytes through model_read_input().
-        args += [_tensor_arg(graph, plan, t, const=True) for t in call.inputs if t not in graph.streamed_inputs]
-        args += [Arg("weights", C_TYPES[np.asarray(c.data).dtype], weights.add(f"k{pos}_{c.role}", c))
+        args += [_tensor_arg(graph, plan, t, const=True, packed=twin is not None) for t in call.inputs
+                 if t not in graph.streamed_inputs]
+        args += [Arg("weights", C_TYPES[np.asarray(c.data).dtype], weights.add(f"{tag}{pos}_{c.role}", c))
                  for c in call.consts]
-        args += [_tensor_arg(graph, plan, t, const=False) for t in call.outputs]
+        args += [_tensor_arg(graph, plan, t, const=False, packed=twin is not None) for t in call.outputs]
         if call.scratch_bytes:
             args.append(Arg("arena", "int8_t *", offset=plan.scratch_offsets[pos]))
         macs = f", {call.macs:,} MACs" if call.macs else ""
@@ -126,7 +129,12 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
         if pos in branch.requantize:
             low.append(requantize(pos, branch.requantize[pos]))
         for p, twin in zip(range(pos + 1, branch.end), high, strict=True):
-            low.append(record(p, twin.point) if twin.point >= 0 else twin)
+            if p in branch.twins:
+                if p in plan.elided_calls:
+                    raise ValueError(f"call {p} is aliased in place: its low-bit twin has no buffer of its own")
+                low.append(record(p, twin.point, branch.twins[p]))
+            else:
+                low.append(record(p, twin.point) if twin.point >= 0 else twin)
             if p in branch.requantize:
                 low.append(requantize(p, branch.requantize[p]))
         emitted.append(Branch(check, branch.q_threshold, tuple(high), tuple(low)))
@@ -137,6 +145,7 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
     kernels = {c.kernel for c in calls}
     if mixed is not None and mixed.branches:
         kernels |= {mixed.check_kernel, "lowbit_requantize_s8"}
+        kernels |= {t.kernel for b in mixed.branches for t in b.twins.values()}
     headers = sorted({HEADERS[k] for k in kernels})
     files = {
         "model.h": _model_h(graph, plan, len(points)),
@@ -148,8 +157,9 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
                             tuple(checks))
 
 
-def _tensor_arg(graph: Graph, plan: MemoryPlan, index: int, const: bool) -> Arg:
-    ctype = IR_C_TYPES[graph.tensor(index).dtype]
+def _tensor_arg(graph: Graph, plan: MemoryPlan, index: int, const: bool, packed: bool = False) -> Arg:
+    """`packed`: the low-bit kernels' view of a map, bytes (packed codes, or int8 read as bytes)."""
+    ctype = "uint8_t" if packed else IR_C_TYPES[graph.tensor(index).dtype]
     qualifier = "const " if const else ""
     if index in plan.state_offsets:
         return Arg("state", f"{qualifier}{ctype} *", offset=plan.state_offsets[index])

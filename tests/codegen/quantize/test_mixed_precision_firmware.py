@@ -1,7 +1,8 @@
 """Mixed-precision patches (QuantMCU) in firmware: a small tflite_writer model whose stage 1 holds three
-convolutions, built with each patch's VDPC branch and run in QEMU on the nucleo-f746 twin. The firmware's
-outputs equal the NumPy reference `run_mixed` with every patch forced onto the int8 path (then also TFLite
-Micro, bit for bit), every patch forced onto the low-bit path, and calibrated thresholds that mix the two."""
+convolutions, built with each patch's VDPC branch (the low-bit path on packed maps, DSP low-bit kernels) and
+run in QEMU on the nucleo-f746 twin. The firmware's outputs equal the NumPy reference `run_mixed` with every
+patch forced onto the int8 path (then also TFLite Micro, bit for bit), every patch forced onto the low-bit
+path, and calibrated thresholds that mix the two."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import pytest
 
 from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph, Quantization
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
 from codegen.pipeline import compile_graph
 from codegen.quantize import mixed_precision as mp
+from codegen.quantize.mixed_patches import mixed_patches
 from codegen.schedule.search import Schedule
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
@@ -95,6 +99,9 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
         assert len(stage.candidates) == 2 and set(plan.bits.values()) == {2, 4}
         text = compiled.sources.files["model.c"]
         assert stage.patches == 8 and "lowbit_requantize_s8(" in text
+        # the classified map (4 bits) is requantized in place; the depthwise output (2 bits) is held packed:
+        # written by the depthwise's low-bit twin, read by the 1x1 convolution's, which writes int8
+        assert "depthwise_conv2d_lowbit_dsp(" in text and "conv2d_lowbit_dsp(" in text
         assert text.count("if (peak > ") == 3 and text.count("for (uint32_t i = 0; i < 6u; ++i)") == 1
         got = twin.run_each(compiled, tests)
         seen[label] = []
@@ -110,3 +117,32 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
     assert not any(seen["int8"]) and all(seen["low-bit"])
     assert any(seen["calibrated"]) and not all(seen["calibrated"])  # both paths taken
     assert changed >= len(tests)
+
+
+def test_only_maps_of_kernels_with_low_bit_twins_are_lowered():
+    """A pooled map (MAX_POOL_2D has no low-bit twin) stays 8 bits; the maps around it may be packed, and the
+    low-bit path of every patch swaps exactly the calls touching a packed map (no firmware run: host only)."""
+    rng = np.random.default_rng(5)
+    b = GraphBuilder("mp_pool")
+    x = b.tensor("input", (1, 16, 16, 3), "int8", per_tensor(0.02, -5))
+    y = _conv(b, rng, x, "conv1", 8, 3, (0.04, -128))
+    pooled = b.tensor("pool", (1, 8, 8, 8), "int8", b.quant(y))
+    b.op("MAX_POOL_2D", (y,), (pooled,), padding="VALID", stride_h=2, stride_w=2, filter_h=2, filter_w=2,
+         activation="NONE")
+    y = _conv(b, rng, pooled, "conv2", 8, 3, (0.01, -128))
+    y = _conv(b, rng, y, "conv3", 8, 1, (0.006, -128))
+    y = _conv(b, rng, y, "conv4", 4, 3, (0.004, -128), stride=2)
+    graph = b.build((x,), (y,))
+    calls = lower_graph(fuse_pads(graph))
+    split = next(k for k, c in enumerate(calls) if graph.tensor(c.outputs[0]).name == "conv3")
+    stage = mp.patch_stage(fuse_pads(graph), calls, split, (2, 1))
+    names = [graph.tensor(t).name for t in stage.candidates]
+    assert names == ["conv1", "conv2"]  # not the pooled map (nor the split tensor conv3)
+    plan = mp.MixedPrecisionPlan(dict.fromkeys(stage.candidates, 2), dict.fromkeys(stage.candidates, 127))
+    branches = mixed_patches(stage, plan, dsp=False).branches
+    assert len(branches) == 2
+    for branch in branches:
+        assert list(branch.requantize) == [branch.check]  # conv1, the classified map, in place
+        kernels = [(stage.expanded_calls[p].kernel, t.kernel, t.params.in_bits, t.params.out_bits)
+                   for p, t in sorted(branch.twins.items())]
+        assert kernels == [("conv2d_s8", "conv2d_lowbit", 8, 2), ("conv2d_s8", "conv2d_lowbit", 2, 8)]

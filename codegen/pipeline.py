@@ -61,7 +61,7 @@ def compile_graph(
     use_cost_model: bool = True, schedule: Schedule | None = None, stream_input: bool = False,
     runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
     flash_bytes: int | None = None, flash_measured: dict[tuple, int] | None = None,
-    mixed: MixedSearch | None = None,
+    mixed: MixedSearch | None = None, int8_subpatches: int = 1,
 ) -> CompiledModel:
     """Without a budget the model runs layer by layer; with one, the cheapest schedule that fits is chosen.
     The fitted cost model ranks schedules and kernel variants; without it (`use_cost_model=False`, as when
@@ -74,7 +74,8 @@ def compile_graph(
     With `flash_bytes` (the board's flash) the search skips schedules whose predicted flash exceeds it, and
     those whose flash a build measured over it (`flash_measured`, by schedule_key).
     With `mixed` (which needs a budget) stage 1 runs mixed precision (codegen/quantize/mixed_patches.py) on the
-    chosen schedule, or the best fitting one mixed precision can run (patch_schedule_of)."""
+    chosen schedule, or the best fitting one mixed precision can run (patch_schedule_of). With `int8_subpatches`
+    s > 1 the int8 path of each patch runs its tile as s x s sub-patches (codegen/quantize/mixed_split.py)."""
     cost = cost_model.load_default() if use_cost_model else None
     graph = fuse_pads(graph)
     calls = lower_graph(graph)
@@ -90,12 +91,13 @@ def compile_graph(
                                    runtime_sram_bytes, earlier, flash, cache)
     if mixed is None:
         return _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed, cache=cache)
-    return _emit_mixed(graph, calls, schedule, weighed, target, sram_budget, cost, model_bytes, mixed)
+    return _emit_mixed(graph, calls, schedule, weighed, target, sram_budget, cost, model_bytes, mixed,
+                       int8_subpatches)
 
 
 def _emit_mixed(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule], target: Target,
                 sram_budget: int | None, cost: cost_model.CostModel | None, model_bytes: bytes,
-                mixed: MixedSearch) -> CompiledModel:
+                mixed: MixedSearch, int8_subpatches: int = 1) -> CompiledModel:
     from codegen.quantize import mixed_precision as mp
     from codegen.quantize.mixed_patches import mixed_patches
 
@@ -115,7 +117,13 @@ def _emit_mixed(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed
         raise BudgetError(f"{graph.name}: mixed precision: {exc}") from None
     result = mixed(stage)
     branches = mixed_patches(stage, result.plan, target.dsp)
-    compiled = _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed, branches)
+    expanded = None
+    if int8_subpatches > 1:
+        from codegen.quantize.mixed_split import split_int8
+
+        *expanded, branches = split_int8(stage, branches, result.plan.formats(stage), int8_subpatches)
+    compiled = _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed, branches,
+                     expanded=None if expanded is None else tuple(expanded))
     return dataclasses.replace(compiled, mixed_precision=result)
 
 
@@ -135,9 +143,10 @@ def flash_predictor(graph: Graph, calls: list[KernelCall], target: Target, sram_
 
 def _emit(graph: Graph, calls: list[KernelCall], schedule: Schedule, target: Target, sram_budget: int | None,
           cost: cost_model.CostModel | None, model_bytes: bytes, weighed: list[Schedule],
-          mixed: MixedPatches | None = None, cache: SearchCache | None = None) -> CompiledModel:
+          mixed: MixedPatches | None = None, cache: SearchCache | None = None,
+          expanded: tuple[Graph, list[KernelCall]] | None = None) -> CompiledModel:
     # A banded schedule's promised arena counts depthwise layers in place: the scratch limit must too.
-    graph, calls = placed(graph, calls, schedule, cache)
+    graph, calls = placed(graph, calls, schedule, cache) if expanded is None else expanded
     portable_arena = plan_memory(graph, calls).arena_bytes
     # Fast kernels' scratch must not break the SRAM the schedule was chosen for.
     limit = None if sram_budget is None else max(sram_budget - schedule.runtime_sram_bytes, schedule.arena_bytes)
@@ -174,10 +183,10 @@ def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int |
                  use_cost_model: bool = True, stream_input: bool = False, schedule: Schedule | None = None,
                  runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
                  flash_bytes: int | None = None, flash_measured: dict[tuple, int] | None = None,
-                 mixed: MixedSearch | None = None) -> CompiledModel:
+                 mixed: MixedSearch | None = None, int8_subpatches: int = 1) -> CompiledModel:
     graph, data = read_model(path)
     return compile_graph(graph, data, target, sram_budget, use_cost_model, schedule, stream_input,
-                         runtime_sram_bytes, earlier, flash_bytes, flash_measured, mixed)
+                         runtime_sram_bytes, earlier, flash_bytes, flash_measured, mixed, int8_subpatches)
 
 
 def read_model(path: str | Path) -> tuple[Graph, bytes]:

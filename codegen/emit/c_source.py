@@ -6,7 +6,9 @@ exactly; every parameter is a compile-time constant, so no interpreter or flatbu
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,7 +23,7 @@ from codegen.kernels.lowbit.max_s8 import whole_buffer
 from codegen.memory.planner import MemoryPlan
 
 if TYPE_CHECKING:
-    from codegen.quantize.mixed_patches import MixedPatches
+    from codegen.quantize.mixed_patches import MixedPatches, PatchBranch
     from codegen.quantize.mixed_precision import LowBitFormat
 
 C_TYPES = {
@@ -78,6 +80,8 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
         call = calls[pos] if twin is None else twin
         tag = "k" if twin is None else "l"
         op = graph.operator(call.op_index)
+        if pos in plan.elided_calls and twin is not None:
+            raise ValueError(f"call {pos} is aliased in place: its low-bit twin has no buffer of its own")
         if pos in plan.elided_calls:
             return Call("", (), f"operator {op.index} {op.op_type}: aliased in place, no work", -1)
         args: list[Arg] = []
@@ -124,14 +128,17 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
                                           _tensor_arg(graph, plan, region, const=True)),
                      f"VDPC: the patch's {graph.tensor(region).name} region against qT {branch.q_threshold}",
                      checks[-1])
+        if branch.high is not None:  # int8 sub-patches: bodies of different calls share one profile point
+            emitted.append(_split_branch(check, branch, record, requantize, len(points)))
+            points.append(branch.high[1] - 1)
+            pos = branch.high[1]
+            continue
         high = [record(p) for p in range(pos + 1, branch.end)]
         low: list[Call] = []
         if pos in branch.requantize:
             low.append(requantize(pos, branch.requantize[pos]))
         for p, twin in zip(range(pos + 1, branch.end), high, strict=True):
             if p in branch.twins:
-                if p in plan.elided_calls:
-                    raise ValueError(f"call {p} is aliased in place: its low-bit twin has no buffer of its own")
                 low.append(record(p, twin.point, branch.twins[p]))
             else:
                 low.append(record(p, twin.point) if twin.point >= 0 else twin)
@@ -155,6 +162,26 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
     }
     return GeneratedSources(files, weights.nbytes, tuple(points), tuple(a.nbytes for _, a in weights.arrays),
                             tuple(checks))
+
+
+def _split_branch(check: Call, branch: PatchBranch, record: Callable[..., Call],
+                  requantize: Callable[[int, LowBitFormat], Call], point: int) -> Branch:
+    """A branch whose int8 body runs sub-patches (branch.high): neither body's calls record a point of their own
+    but the last, which records `point` (the patch's rest), so that the readings stay in call order."""
+    def body(calls: list[Call]) -> tuple[Call, ...]:
+        calls = [dataclasses.replace(c, profiled=False) if c.point >= 0 else c for c in calls]
+        last = max(k for k, c in enumerate(calls) if c.point >= 0)
+        calls[last] = dataclasses.replace(calls[last], point=point, profiled=True)
+        return tuple(calls)
+
+    start = check_pos = branch.check
+    low: list[Call] = []
+    if check_pos in branch.requantize:
+        low.append(requantize(check_pos, branch.requantize[check_pos]))
+    for p in range(start + 1, branch.end):
+        low.append(record(p, 0, branch.twins.get(p)))
+    high = [record(p, 0) for p in range(*branch.high)]
+    return Branch(check, branch.q_threshold, body(high), body(low))
 
 
 def _tensor_arg(graph: Graph, plan: MemoryPlan, index: int, const: bool, packed: bool = False) -> Arg:

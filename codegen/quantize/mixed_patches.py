@@ -26,6 +26,9 @@ class PatchBranch:
     q_threshold: int  # the patch keeps the int8 path when its region's largest value exceeds this
     requantize: dict[int, LowBitFormat]  # position -> format its output takes in place (the classified map)
     twins: dict[int, KernelCall]  # position -> the low-bit call replacing it on the low-bit path (packed maps)
+    # The int8 body's positions [start, stop) when it runs sub-patches of its own (mixed_split.py); None: the
+    # int8 body is calls check+1 .. end-1 themselves, and the low-bit body their copy
+    high: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

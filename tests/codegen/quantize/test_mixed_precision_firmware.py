@@ -89,12 +89,15 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
     twin = TwinFirmware(tmp_path / "twin", board)
     seen: dict[str, list[bool]] = {}
     changed = 0  # low-bit outputs that differ from int8: the requantization ran
-    for label, threshold in (("int8", mp.ALL_INT8), ("low-bit", 127), ("calibrated", None)):
+    # s = 2: the int8 path runs each 2 x 16 tile as 2 x 2 sub-patches (mixed_split.py)
+    for label, threshold, s in (("int8", mp.ALL_INT8, 1), ("low-bit", 127, 1), ("calibrated", None, 1),
+                                ("int8, sub-patches", mp.ALL_INT8, 2), ("calibrated, sub-patches", None, 2)):
         def search(stage: mp.PatchStage, threshold: int | None = threshold) -> mp.MixedPrecisionResult:
             options = mp.MixedPrecisionOptions(outlier_percentile=50, lam=0.0)
             return _forced(stage, mp.search(stage, calib, options), threshold)
 
-        compiled = compile_graph(graph, model, Target(board.core), BUDGET, schedule=SCHEDULE, mixed=search)
+        compiled = compile_graph(graph, model, Target(board.core), BUDGET, schedule=SCHEDULE, mixed=search,
+                                 int8_subpatches=s)
         stage, plan = compiled.mixed_precision.stage, compiled.mixed_precision.plan
         assert len(stage.candidates) == 2 and set(plan.bits.values()) == {2, 4}
         text = compiled.sources.files["model.c"]
@@ -102,7 +105,10 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
         # the classified map (4 bits) is requantized in place; the depthwise output (2 bits) is held packed:
         # written by the depthwise's low-bit twin, read by the 1x1 convolution's, which writes int8
         assert "depthwise_conv2d_lowbit_dsp(" in text and "conv2d_lowbit_dsp(" in text
-        assert text.count("if (peak > ") == 3 and text.count("for (uint32_t i = 0; i < 6u; ++i)") == 1
+        if s == 1:
+            assert text.count("if (peak > ") == 3 and text.count("for (uint32_t i = 0; i < 6u; ++i)") == 1
+        else:  # four sub-patch stores per patch in the int8 bodies, one coarse store in the low-bit ones
+            assert sum(c.kernel == "copy_window" for c in compiled.calls) == 8 * 5 and "if (peak > " in text
         got = twin.run_each(compiled, tests)
         seen[label] = []
         for inputs, out in zip(tests, got, strict=True):
@@ -110,12 +116,13 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
             np.testing.assert_array_equal(out[0], expected[0], err_msg=f"{label}: firmware differs from run_mixed")
             seen[label] += low
             tflm = run_tflm(model, inputs, graph)[0]
-            if label == "int8":
+            if label.startswith("int8"):
                 np.testing.assert_array_equal(out[0], tflm)
             else:
                 changed += int(not np.array_equal(out[0], tflm))
-    assert not any(seen["int8"]) and all(seen["low-bit"])
+    assert not any(seen["int8"]) and not any(seen["int8, sub-patches"]) and all(seen["low-bit"])
     assert any(seen["calibrated"]) and not all(seen["calibrated"])  # both paths taken
+    assert seen["calibrated, sub-patches"] == seen["calibrated"]
     assert changed >= len(tests)
 
 

@@ -153,3 +153,32 @@ def test_only_maps_of_kernels_with_low_bit_twins_are_lowered():
         kernels = [(stage.expanded_calls[p].kernel, t.kernel, t.params.in_bits, t.params.out_bits)
                    for p, t in sorted(branch.twins.items())]
         assert kernels == [("conv2d_s8", "conv2d_lowbit", 8, 2), ("conv2d_s8", "conv2d_lowbit", 2, 8)]
+
+
+def test_planner_weighs_grids_and_int8_subpatches_under_the_budget(monkeypatch: pytest.MonkeyPatch):
+    """`--mp-int8-subpatches auto`: every pair weighed is reported; the chosen one fits and has the fewest expected
+    stage-1 MACs of those that fit; int8 sub-patches cost MACs (recomputed halos) and save arena (host only)."""
+    from codegen.quantize import mixed_plan
+
+    monkeypatch.setattr(mixed_plan, "SUBPATCHES", (1, 2, 4))
+    monkeypatch.setattr(mixed_plan, "MAX_GRIDS", 2)
+    graph = mp_graph()
+    board = load_board(BOARD)
+    calib = _samples(0, 8)
+
+    def search(stage: mp.PatchStage) -> mp.MixedPrecisionResult:
+        options = mp.MixedPrecisionOptions(outlier_percentile=50, lam=0.0)
+        return _forced(stage, mp.search(stage, calib, options), None)
+
+    budget = 7600
+    compiled = compile_graph(graph, write_tflite(graph), Target(board.core), budget, mixed=search, int8_subpatches=0)
+    choices = compiled.mixed_choices
+    assert len(choices) == 2 * 3 and compiled.mixed_choice in choices
+    chosen = compiled.mixed_choice
+    assert chosen.fits and chosen.peak_sram_bytes <= budget and chosen.s == compiled.int8_subpatches
+    assert chosen.expected_macs == min(c.expected_macs for c in choices if c.fits)
+    assert compiled.plan.arena_bytes == chosen.arena_bytes
+    first = [c for c in choices if (c.grid, c.split) == (choices[0].grid, choices[0].split)]
+    assert [c.s for c in first] == [1, 2, 4]
+    assert first[0].expected_macs < first[1].expected_macs < first[2].expected_macs
+    assert first[2].arena_bytes < first[0].arena_bytes

@@ -146,8 +146,9 @@ def _emit_mixed(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed
         best = mixed_plan.best(choices)
         if best is None:
             low = min(choices, key=lambda c: c.peak_sram_bytes)
-            raise BudgetError(f"{graph.name}: mixed precision: no (grid, int8 sub-patches) pair fits {sram_budget:,} "
-                              f"bytes; the smallest weighed needs {low.peak_sram_bytes:,} (grid {low.grid}, s {low.s})")
+            raise mixed_plan.NoPairFits(
+                f"{graph.name}: mixed precision: no (grid, int8 sub-patches) pair fits {sram_budget:,} bytes; the "
+                f"smallest weighed needs {low.peak_sram_bytes:,} (grid {low.grid}, s {low.s})", tuple(choices))
         return dataclasses.replace(built[best], mixed_choices=tuple(choices), mixed_choice=best)
     schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, sram_budget) if weighed else chosen
     return _emit_mixed_on(graph, calls, schedule, weighed, target, sram_budget, cost, model_bytes, mixed,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codegen.errors import BudgetError
 from codegen.kernels.base import KernelCall
 from codegen.quantize.mixed_patches import MixedPatches
 
@@ -32,6 +33,14 @@ class SplitChoice:
         return {"grid": list(self.grid), "split": self.split, "int8_subpatches": self.s,
                 "arena_bytes": self.arena_bytes, "peak_sram_bytes": self.peak_sram_bytes,
                 "expected_stage1_macs": round(self.expected_macs), "fits": self.fits}
+
+
+class NoPairFits(BudgetError):
+    """No (grid, s) pair weighed fits the budget; `choices` are those weighed (the smallest peak among them)."""
+
+    def __init__(self, message: str, choices: tuple[SplitChoice, ...]) -> None:
+        super().__init__(message)
+        self.choices = choices
 
 
 def expected_macs(calls: list[KernelCall], patches: MixedPatches, low_share: float) -> float:

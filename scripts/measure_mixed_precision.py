@@ -302,7 +302,7 @@ def sram_figures(name: str, graph: Graph, calib: list, test: list, budget: int, 
         compile_file(model, target, 1024, mixed=search, int8_subpatches=0)
     except NoPairFits as exc:
         print(format_choices(list(exc.choices), None))
-        low = min(exc.choices, key=lambda c: c.peak_sram_bytes)
+        low = min([*exc.choices, *mixed.mixed_choices], key=lambda c: c.peak_sram_bytes)  # every pair seen
         rows["mixed smallest"] = (f"patches {low.grid[0]}x{low.grid[1]} split {low.split}", low.s, low.arena_bytes,
                                   low.peak_sram_bytes)
     print(f"{name}: planned (runtime SRAM estimated), budget {budget:,} B")

@@ -260,8 +260,12 @@ def firmware_figures(name: str, graph: Graph, calib: list, test: list, budget: i
     return figures
 
 
+class SkipSmallest(Exception):
+    """--no-smallest: the smallest-budget rows are not searched."""
+
+
 def sram_figures(name: str, graph: Graph, calib: list, test: list, budget: int, options: mp.MixedPrecisionOptions,
-                 folder: Path) -> dict:
+                 folder: Path, smallest: bool = True) -> dict:
     """Peak SRAM int8 vs mixed (packed maps, int8 sub-patches chosen by the planner: --mp-int8-subpatches auto) at
     `budget`, and the smallest budget each reaches: int8, the patch search's smallest peak; mixed, the smallest
     peak of the (grid, s) pairs weighed under a budget nothing fits. With `test`, both firmwares of each figure are
@@ -294,12 +298,20 @@ def sram_figures(name: str, graph: Graph, calib: list, test: list, budget: int, 
     rows["mixed at budget"] = (mixed.schedule.describe(), mixed.int8_subpatches, mixed.plan.arena_bytes,
                                mixed.mixed_choice.peak_sram_bytes)
     try:
+        if not smallest:
+            raise SkipSmallest
         compile_file(model, target, 1024)
+    except SkipSmallest:
+        pass
     except NoScheduleFits as exc:
         small = exc.smallest
         rows["int8 smallest"] = (small.describe(), 1, small.arena_bytes, small.peak_sram_bytes)
     try:
+        if not smallest:
+            raise SkipSmallest
         compile_file(model, target, 1024, mixed=search, int8_subpatches=0)
+    except SkipSmallest:
+        pass
     except NoPairFits as exc:
         print(format_choices(list(exc.choices), None))
         low = min([*exc.choices, *mixed.mixed_choices], key=lambda c: c.peak_sram_bytes)  # every pair seen
@@ -341,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sram", type=int, default=None, metavar="N",
                    help="peak SRAM int8 vs mixed (packed maps, int8 sub-patches) at the budget and the smallest "
                         "budget each reaches; N > 0 also builds them and runs N held-out inputs in QEMU")
+    p.add_argument("--no-smallest", action="store_true", help="--sram: skip the smallest-budget rows")
     p.add_argument("--firmware", type=int, default=0, metavar="N",
                    help="build both firmwares and measure them in QEMU on N held-out inputs (skips agreement)")
     args = p.parse_args(argv)
@@ -364,7 +377,7 @@ def main(argv: list[str] | None = None) -> None:
                 folder = Path(tmp) / "sram"
                 folder.mkdir()
                 sram_figures(FILES.get(name, name), data.graph, data.calib, data.test[: args.sram], budget, options,
-                             folder)
+                             folder, not args.no_smallest)
             elif args.firmware:
                 folder = Path(tmp) / "firmware"
                 folder.mkdir()

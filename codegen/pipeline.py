@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +21,21 @@ from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.passes.specialize import scratch_hint, specialize
 from codegen.schedule import cost_model
-from codegen.schedule.search import RUNTIME_SRAM_BYTES, FlashLimit, Schedule, SearchCache, choose, per_layer, placed
+from codegen.schedule.search import (
+    RUNTIME_SRAM_BYTES,
+    FlashLimit,
+    NoScheduleFits,
+    Schedule,
+    SearchCache,
+    choose,
+    per_layer,
+    placed,
+)
 from codegen.targets.core import PORTABLE, Target
 
 if TYPE_CHECKING:
     from codegen.quantize.mixed_patches import MixedPatches
+    from codegen.quantize.mixed_plan import SplitChoice
     from codegen.quantize.mixed_precision import MixedPrecisionResult, PatchStage
 
 # stage 1 of the patch schedule -> its mixed-precision plan (the offline search, or a plan a test forces)
@@ -42,6 +53,10 @@ class CompiledModel:
     candidates: list[Schedule]  # the schedules weighed against the SRAM budget (empty without a budget)
     portable_arena_bytes: int  # the same schedule's arena with the portable kernels (what speed costs in SRAM)
     mixed_precision: MixedPrecisionResult | None = None  # stage 1 branches per patch (QuantMCU)
+    int8_subpatches: int = 1  # mixed precision: the int8 path's s x s sub-patches per patch (mixed_split.py)
+    mixed_expected_macs: float = 0.0  # mixed precision: expected stage-1 MACs (mixed_plan.expected_macs)
+    mixed_choices: tuple[SplitChoice, ...] = ()  # `--mp-int8-subpatches auto`: the pairs weighed
+    mixed_choice: SplitChoice | None = None
 
     @property
     def macs(self) -> int:
@@ -61,7 +76,7 @@ def compile_graph(
     use_cost_model: bool = True, schedule: Schedule | None = None, stream_input: bool = False,
     runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
     flash_bytes: int | None = None, flash_measured: dict[tuple, int] | None = None,
-    mixed: MixedSearch | None = None,
+    mixed: MixedSearch | None = None, int8_subpatches: int = 1,
 ) -> CompiledModel:
     """Without a budget the model runs layer by layer; with one, the cheapest schedule that fits is chosen.
     The fitted cost model ranks schedules and kernel variants; without it (`use_cost_model=False`, as when
@@ -74,7 +89,8 @@ def compile_graph(
     With `flash_bytes` (the board's flash) the search skips schedules whose predicted flash exceeds it, and
     those whose flash a build measured over it (`flash_measured`, by schedule_key).
     With `mixed` (which needs a budget) stage 1 runs mixed precision (codegen/quantize/mixed_patches.py) on the
-    chosen schedule, or the best fitting one mixed precision can run (patch_schedule_of)."""
+    chosen schedule, or the best fitting one mixed precision can run (patch_schedule_of). With `int8_subpatches`
+    s > 1 the int8 path of each patch runs its tile as s x s sub-patches (codegen/quantize/mixed_split.py)."""
     cost = cost_model.load_default() if use_cost_model else None
     graph = fuse_pads(graph)
     calls = lower_graph(graph)
@@ -86,18 +102,27 @@ def compile_graph(
     else:
         flash = None if flash_bytes is None else FlashLimit(
             flash_bytes, flash_predictor(graph, calls, target, sram_budget, cost, cache), dict(flash_measured or {}))
-        schedule, weighed = choose(graph, calls, sram_budget, scratch_hint(target), cost, stream_input,
-                                   runtime_sram_bytes, earlier, flash, cache)
+        try:
+            schedule, weighed = choose(graph, calls, sram_budget, scratch_hint(target), cost, stream_input,
+                                       runtime_sram_bytes, earlier, flash, cache)
+        except NoScheduleFits as exc:
+            if mixed is None or int8_subpatches != 0:
+                raise
+            # mixed precision's packed maps and int8 sub-patches may fit where no int8 schedule does
+            schedule, weighed = exc.weighed[0], list(exc.weighed)
     if mixed is None:
         return _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed, cache=cache)
-    return _emit_mixed(graph, calls, schedule, weighed, target, sram_budget, cost, model_bytes, mixed)
+    return _emit_mixed(graph, calls, schedule, weighed, target, sram_budget, cost, model_bytes, mixed,
+                       int8_subpatches)
 
 
 def _emit_mixed(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule], target: Target,
                 sram_budget: int | None, cost: cost_model.CostModel | None, model_bytes: bytes,
-                mixed: MixedSearch) -> CompiledModel:
+                mixed: MixedSearch, int8_subpatches: int = 1) -> CompiledModel:
+    """`int8_subpatches` s > 1: the int8 path runs s x s sub-patches; 0 (auto): the planner weighs the eligible
+    schedules and s in mixed_plan.SUBPATCHES under the budget (mixed_plan.py), fitting or not in int8."""
+    from codegen.quantize import mixed_plan
     from codegen.quantize import mixed_precision as mp
-    from codegen.quantize.mixed_patches import mixed_patches
 
     if sram_budget is None:
         raise BudgetError("mixed precision runs on a patch schedule: give an SRAM budget")
@@ -105,7 +130,66 @@ def _emit_mixed(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed
         from codegen.schedule.search import candidates
 
         weighed = [*weighed, *candidates(graph, calls, cost)[1:]]
+    if int8_subpatches == 0 and weighed:
+        schedules = _grids_to_weigh(graph, calls, chosen, weighed, sram_budget)
+        choices, built = [], {}
+        for schedule in schedules:
+            for s in mixed_plan.SUBPATCHES:
+                compiled = _emit_mixed_on(graph, calls, schedule, weighed, target, sram_budget, cost, model_bytes,
+                                          mixed, s)
+                arena = compiled.plan.arena_bytes
+                peak = arena + schedule.runtime_sram_bytes
+                choice = mixed_plan.SplitChoice(schedule.grid, schedule.split, s, arena, peak,
+                                                compiled.mixed_expected_macs, peak <= sram_budget)
+                choices.append(choice)
+                built[choice] = compiled
+        best = mixed_plan.best(choices)
+        if best is None:
+            low = min(choices, key=lambda c: c.peak_sram_bytes)
+            raise mixed_plan.NoPairFits(
+                f"{graph.name}: mixed precision: no (grid, int8 sub-patches) pair fits {sram_budget:,} bytes; the "
+                f"smallest weighed needs {low.peak_sram_bytes:,} (grid {low.grid}, s {low.s})", tuple(choices))
+        return dataclasses.replace(built[best], mixed_choices=tuple(choices), mixed_choice=best)
     schedule = mp.patch_schedule_of(graph, calls, chosen, weighed, sram_budget) if weighed else chosen
+    return _emit_mixed_on(graph, calls, schedule, weighed, target, sram_budget, cost, model_bytes, mixed,
+                          max(1, int8_subpatches))
+
+
+def _grids_to_weigh(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule],
+                    sram_budget: int) -> list[Schedule]:
+    """The schedule mixed precision takes today (if one fits in int8), then eligible ones that do not fit in int8
+    (sub-patches and packed maps may make them fit), alternately the best-ranked and the smallest int8 arena,
+    mixed_plan.MAX_GRIDS in all."""
+    from codegen.quantize import mixed_plan
+    from codegen.quantize import mixed_precision as mp
+
+    def eligible(s: Schedule) -> bool:
+        return mp.runs_plain_patches(s) and sum(c.kernel in mp.WEIGHTED for c in calls[: s.split + 1]) >= 2
+
+    found: list[Schedule] = []
+    with contextlib.suppress(BudgetError):
+        found.append(mp.patch_schedule_of(graph, calls, chosen, weighed, sram_budget))
+    over = [s for s in weighed if eligible(s) and s.peak_sram_bytes > sram_budget]
+    ranked = sorted(over, key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
+    smallest = sorted(over, key=lambda s: (s.arena_bytes, s.predicted_instructions or 0))
+    for s in [x for pair in zip(ranked, smallest, strict=True) for x in pair]:  # alternately: fast, then small
+        if len(found) >= mixed_plan.MAX_GRIDS:
+            break
+        if all((s.split, s.grid) != (f.split, f.grid) for f in found):
+            found.append(s)
+    if not found:
+        raise BudgetError(f"{graph.name}: mixed precision: no patch schedule with recomputed halos and two stage-1 "
+                          "convolutions or more to weigh")
+    return found
+
+
+def _emit_mixed_on(graph: Graph, calls: list[KernelCall], schedule: Schedule, weighed: list[Schedule],
+                   target: Target, sram_budget: int | None, cost: cost_model.CostModel | None, model_bytes: bytes,
+                   mixed: MixedSearch, int8_subpatches: int) -> CompiledModel:
+    from codegen.quantize import mixed_plan
+    from codegen.quantize import mixed_precision as mp
+    from codegen.quantize.mixed_patches import mixed_patches
+
     if not mp.runs_plain_patches(schedule):
         raise BudgetError(f"{graph.name}: mixed precision runs on patches with recomputed halos, not on "
                           f"{schedule.describe()}")
@@ -115,8 +199,16 @@ def _emit_mixed(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed
         raise BudgetError(f"{graph.name}: mixed precision: {exc}") from None
     result = mixed(stage)
     branches = mixed_patches(stage, result.plan, target.dsp)
-    compiled = _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed, branches)
-    return dataclasses.replace(compiled, mixed_precision=result)
+    expanded = None
+    if int8_subpatches > 1:
+        from codegen.quantize.mixed_split import split_int8
+
+        *expanded, branches = split_int8(stage, branches, result.plan.formats(stage), int8_subpatches)
+    compiled = _emit(graph, calls, schedule, target, sram_budget, cost, model_bytes, weighed, branches,
+                     expanded=None if expanded is None else tuple(expanded))
+    macs = mixed_plan.expected_macs(compiled.calls, branches, result.low_bit_patch_share)
+    return dataclasses.replace(compiled, mixed_precision=result, int8_subpatches=int8_subpatches,
+                               mixed_expected_macs=macs)
 
 
 def flash_predictor(graph: Graph, calls: list[KernelCall], target: Target, sram_budget: int | None,
@@ -135,15 +227,19 @@ def flash_predictor(graph: Graph, calls: list[KernelCall], target: Target, sram_
 
 def _emit(graph: Graph, calls: list[KernelCall], schedule: Schedule, target: Target, sram_budget: int | None,
           cost: cost_model.CostModel | None, model_bytes: bytes, weighed: list[Schedule],
-          mixed: MixedPatches | None = None, cache: SearchCache | None = None) -> CompiledModel:
+          mixed: MixedPatches | None = None, cache: SearchCache | None = None,
+          expanded: tuple[Graph, list[KernelCall]] | None = None) -> CompiledModel:
     # A banded schedule's promised arena counts depthwise layers in place: the scratch limit must too.
-    graph, calls = placed(graph, calls, schedule, cache)
+    graph, calls = placed(graph, calls, schedule, cache) if expanded is None else expanded
     portable_arena = plan_memory(graph, calls).arena_bytes
     # Fast kernels' scratch must not break the SRAM the schedule was chosen for.
     limit = None if sram_budget is None else max(sram_budget - schedule.runtime_sram_bytes, schedule.arena_bytes)
     calls = specialize(graph, calls, target, limit, cost)
-    plan = plan_memory(graph, calls)
-    graph, plan = place_depthwise_in_place(graph, calls, plan)
+    if mixed is None:
+        plan = plan_memory(graph, calls)
+        graph, plan = place_depthwise_in_place(graph, calls, plan)
+    else:
+        graph, plan = _plan_mixed(graph, calls, mixed)
     hash8 = model_hash(model_bytes)
     try:
         sources = emit_model(graph, calls, plan, hash8, mixed)
@@ -152,14 +248,29 @@ def _emit(graph: Graph, calls: list[KernelCall], schedule: Schedule, target: Tar
     return CompiledModel(graph, calls, plan, sources, hash8, schedule, weighed, portable_arena)
 
 
+def _plan_mixed(graph: Graph, calls: list[KernelCall], mixed: MixedPatches) -> tuple[Graph, MemoryPlan]:
+    """Both paths of a mixed-precision stage 1 share one plan: a call's scratch is the larger of its int8 call's
+    and its low-bit twin's (they never run at once); packed maps sit in their int8 buffers. In-place depthwise
+    views are dropped if a twin touches one (their byte lag does not hold for packed codes)."""
+    twins = {p: t for b in mixed.branches for p, t in b.twins.items()}
+    planned = [dataclasses.replace(c, scratch_bytes=max(c.scratch_bytes, twins[p].scratch_bytes))
+               if p in twins else c for p, c in enumerate(calls)]
+    plan = plan_memory(graph, planned)
+    in_place, in_place_plan = place_depthwise_in_place(graph, planned, plan)
+    touched = {t for c in twins.values() for t in (*c.inputs, *c.outputs)}
+    if touched & set(in_place.views):
+        return graph, plan
+    return in_place, in_place_plan
+
+
 def compile_file(path: str | Path, target: Target = PORTABLE, sram_budget: int | None = None,
                  use_cost_model: bool = True, stream_input: bool = False, schedule: Schedule | None = None,
                  runtime_sram_bytes: int = RUNTIME_SRAM_BYTES, earlier: list[Schedule] | None = None,
                  flash_bytes: int | None = None, flash_measured: dict[tuple, int] | None = None,
-                 mixed: MixedSearch | None = None) -> CompiledModel:
+                 mixed: MixedSearch | None = None, int8_subpatches: int = 1) -> CompiledModel:
     graph, data = read_model(path)
     return compile_graph(graph, data, target, sram_budget, use_cost_model, schedule, stream_input,
-                         runtime_sram_bytes, earlier, flash_bytes, flash_measured, mixed)
+                         runtime_sram_bytes, earlier, flash_bytes, flash_measured, mixed, int8_subpatches)
 
 
 def read_model(path: str | Path) -> tuple[Graph, bytes]:

@@ -288,6 +288,82 @@ def firmware_figures(name: str, graph: Graph, calib: list, test: list, budget: i
     return figures
 
 
+class SkipSmallest(Exception):
+    """--no-smallest: the smallest-budget rows are not searched."""
+
+
+def sram_figures(name: str, graph: Graph, calib: list, test: list, budget: int, options: mp.MixedPrecisionOptions,
+                 folder: Path, smallest: bool = True) -> dict:
+    """Peak SRAM int8 vs mixed (packed maps, int8 sub-patches chosen by the planner: --mp-int8-subpatches auto) at
+    `budget`, and the smallest budget each reaches: int8, the patch search's smallest peak; mixed, the smallest
+    peak of the (grid, s) pairs weighed under a budget nothing fits. With `test`, both firmwares of each figure are
+    built for nucleo-f746 and run in QEMU (peak SRAM as build measures it, mean instructions over `test`)."""
+    from codegen.frontend.tflite_writer import write_tflite
+    from codegen.pipeline import compile_file
+    from codegen.quantize.mixed_plan import NoPairFits, format_choices
+    from codegen.schedule.search import NoScheduleFits
+    from codegen.targets.boards import load_board
+    from codegen.targets.core import Target
+    from tools.build import build
+
+    board = load_board("nucleo-f746")
+    target = Target(board.core)
+    model = folder / f"{graph.name}.tflite"
+    model.write_bytes(write_tflite(graph))
+    done: dict = {}
+
+    def search(stage: mp.PatchStage) -> mp.MixedPrecisionResult:
+        key = (stage.split, stage.grid)
+        if key not in done:
+            done[key] = mp.search(stage, calib, options)
+        return done[key]
+
+    rows = {}
+    int8 = compile_file(model, target, budget)
+    rows["int8 at budget"] = (int8.schedule.describe(), 1, int8.plan.arena_bytes, int8.schedule.peak_sram_bytes)
+    mixed = compile_file(model, target, budget, mixed=search, int8_subpatches=0)
+    print(format_choices(list(mixed.mixed_choices), mixed.mixed_choice))
+    rows["mixed at budget"] = (mixed.schedule.describe(), mixed.int8_subpatches, mixed.plan.arena_bytes,
+                               mixed.mixed_choice.peak_sram_bytes)
+    try:
+        if not smallest:
+            raise SkipSmallest
+        compile_file(model, target, 1024)
+    except SkipSmallest:
+        pass
+    except NoScheduleFits as exc:
+        small = exc.smallest
+        rows["int8 smallest"] = (small.describe(), 1, small.arena_bytes, small.peak_sram_bytes)
+    try:
+        if not smallest:
+            raise SkipSmallest
+        compile_file(model, target, 1024, mixed=search, int8_subpatches=0)
+    except SkipSmallest:
+        pass
+    except NoPairFits as exc:
+        print(format_choices(list(exc.choices), None))
+        low = min([*exc.choices, *mixed.mixed_choices], key=lambda c: c.peak_sram_bytes)  # every pair seen
+        rows["mixed smallest"] = (f"patches {low.grid[0]}x{low.grid[1]} split {low.split}", low.s, low.arena_bytes,
+                                  low.peak_sram_bytes)
+    print(f"{name}: planned (runtime SRAM estimated), budget {budget:,} B")
+    for label, (schedule, s, arena, peak) in rows.items():
+        print(f"  {label:16} {schedule}, int8 sub-patches {s}: arena {arena:,} B, peak {peak:,} B")
+    if test:
+        for label, (_, _s, _, peak) in rows.items():
+            mixed_run = label.startswith("mixed")
+            try:
+                b = build(model, board, folder / label.replace(" ", "-"), peak,
+                          mixed=search if mixed_run else None, int8_subpatches=0 if mixed_run else 1)
+            except Exception as exc:  # noqa: BLE001 - report and go on with the other rows
+                print(f"  {label}: build at {peak:,} B refused: {str(exc).splitlines()[0]}")
+                continue
+            totals = [n for n, _ in _runs(b, test, profile=False)]
+            c = b.compiled
+            print(f"  {label:16} built at {peak:,} B: {c.schedule.describe()}, s {c.int8_subpatches}: measured peak "
+                  f"SRAM {b.sram_used:,} B (arena {c.plan.arena_bytes:,}), {np.mean(totals):,.0f} instructions")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
@@ -311,6 +387,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="run on the fitting patch schedule with the most stage-1 convolutions (default: the "
                         "search's choice, else the best-ranked)")
     p.add_argument("--no-cache", action="store_true", help=f"search the schedule again (cache: {CACHE})")
+    p.add_argument("--sram", type=int, default=None, metavar="N",
+                   help="peak SRAM int8 vs mixed (packed maps, int8 sub-patches) at the budget and the smallest "
+                        "budget each reaches; N > 0 also builds them and runs N held-out inputs in QEMU")
+    p.add_argument("--no-smallest", action="store_true", help="--sram: skip the smallest-budget rows")
     p.add_argument("--firmware", type=int, default=0, metavar="N",
                    help="build both firmwares and measure them in QEMU on N held-out inputs (skips agreement)")
     args = p.parse_args(argv)
@@ -333,7 +413,12 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix=f"mp-{name}-") as tmp:
             data = (digits_data(Path(tmp), **counts) if name == "digits" else
                     image_data(name, **counts, varied=args.varied))
-            if args.firmware:
+            if args.sram is not None:
+                folder = Path(tmp) / "sram"
+                folder.mkdir()
+                sram_figures(FILES.get(name, name), data.graph, data.calib, data.test[: args.sram], budget, options,
+                             folder, not args.no_smallest)
+            elif args.firmware:
                 folder = Path(tmp) / "firmware"
                 folder.mkdir()
                 firmware_figures(FILES.get(name, name), data.graph, data.calib, data.test[: args.firmware], budget,

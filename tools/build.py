@@ -112,7 +112,7 @@ class BuildResult:
                 for pos, call in enumerate(c.calls)
             ],
             **({"profile": self.profile_rows()} if m and m.profile_ticks is not None else {}),
-            **({"mixed_precision": c.mixed_precision.to_json()} if c.mixed_precision is not None else {}),
+            **({"mixed_precision": mixed_block(c)} if c.mixed_precision is not None else {}),
         }
 
     def profile_rows(self) -> list[dict]:
@@ -133,10 +133,11 @@ class BuildResult:
 
 def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, measure_run: bool = True,
           compiled: CompiledModel | None = None, profile: bool = False, stream_input: bool = False,
-          mixed: MixedSearch | None = None) -> BuildResult:
+          mixed: MixedSearch | None = None, int8_subpatches: int = 1) -> BuildResult:
     """With `profile` both firmwares record per-call ticks (make PROFILE=1) and the measurement reads them.
     With `stream_input` the schedule may read the input row by row (see pipeline.compile_graph); with `mixed`,
-    stage 1 runs mixed precision (QuantMCU) on the plan it returns.
+    stage 1 runs mixed precision (QuantMCU) on the plan it returns, its int8 path on `int8_subpatches` s x s
+    sub-patches per patch (0: the planner weighs grids and s, pipeline._emit_mixed).
 
     Unless `compiled` is given, the schedule is searched with an estimate of the SRAM the firmware needs besides
     the arena; the emulated build then measures it (static RAM + painted stack) and, where the measured figure
@@ -147,13 +148,14 @@ def build(model: Path, board: Board, out: Path, sram_budget: int | None = None, 
     target_dir = resolve_out(out)
     with output_lock(target_dir):
         check_out_contents(target_dir, out)  # again, now that no other build can be changing it
-        result = _build(model, board, target_dir, sram_budget, measure_run, compiled, profile, stream_input, mixed)
+        result = _build(model, board, target_dir, sram_budget, measure_run, compiled, profile, stream_input, mixed,
+                        int8_subpatches)
     return dataclasses.replace(result, out=out)
 
 
 def _build(model: Path, board: Board, out: Path, sram_budget: int | None, measure_run: bool,
            compiled: CompiledModel | None, profile: bool, stream_input: bool,
-           mixed: MixedSearch | None = None) -> BuildResult:
+           mixed: MixedSearch | None = None, int8_subpatches: int = 1) -> BuildResult:
     budget = sram_budget if sram_budget is not None else board.sram.size
     target = Target(board.core)
     searched = compiled is None
@@ -162,7 +164,7 @@ def _build(model: Path, board: Board, out: Path, sram_budget: int | None, measur
     if compiled is None:  # bad models are refused before anything is written
         try:
             compiled = compile_file(model, target, budget, stream_input=stream_input,
-                                    flash_bytes=board.flash.size, mixed=mixed)
+                                    flash_bytes=board.flash.size, mixed=mixed, int8_subpatches=int8_subpatches)
         except NoScheduleFits as exc:
             if mixed is not None or not (board.emulator_layer and measure_run):
                 raise
@@ -194,14 +196,16 @@ def _build(model: Path, board: Board, out: Path, sram_budget: int | None, measur
                                       f"smallest {smallest:,} bytes measured") from None
                 compiled = compile_file(model, target, budget, stream_input=stream_input,
                                         earlier=compiled.candidates, flash_bytes=board.flash.size,
-                                        flash_measured=measured_flash, mixed=mixed)
+                                        flash_measured=measured_flash, mixed=mixed,
+                                        int8_subpatches=int8_subpatches)
         result = dataclasses.replace(result, flash_overflows=tuple(overflows))
         if searched and result.measurement is not None and _worth_searching_again(result, refusal):
             runtime = result.sram_used - compiled.plan.arena_bytes
             try:
                 again = compile_file(model, target, budget, stream_input=stream_input, runtime_sram_bytes=runtime,
                                      earlier=weighed or compiled.candidates, flash_bytes=board.flash.size,
-                                     flash_measured=measured_flash, mixed=mixed)
+                                     flash_measured=measured_flash, mixed=mixed,
+                                     int8_subpatches=int8_subpatches)
             except NoScheduleFits as exc:
                 raise exc.measured() from None
             if again.sources.files == compiled.sources.files:  # the same firmware: only the search's figures change
@@ -535,6 +539,16 @@ def check_build_args(args: argparse.Namespace) -> None:
         check_output_file("--plot", args.plot)
 
 
+def mixed_block(c: CompiledModel) -> dict:
+    """report.json's mixed_precision block: the offline result, the int8 path's sub-patches and, when the
+    planner chose them (`--mp-int8-subpatches auto`), every (grid, s) pair it weighed."""
+    block = {**c.mixed_precision.to_json(), "int8_subpatches": c.int8_subpatches,
+             "expected_stage1_macs": round(c.mixed_expected_macs)}
+    if c.mixed_choices:
+        block["pairs_weighed"] = [p.to_json() for p in c.mixed_choices]
+    return block
+
+
 def check_mixed_build_args(args: argparse.Namespace) -> None:
     """`build --mixed-precision`: what can be refused before anything is compiled."""
     if not getattr(args, "mixed_precision", False):
@@ -543,7 +557,9 @@ def check_mixed_build_args(args: argparse.Namespace) -> None:
                                           ("--mp-bitops-target", args.mp_bitops_target),
                                           ("--mp-clip", args.mp_clip),
                                           ("--mp-clip-percentile", args.mp_clip_percentile),
-                                          ("--mp-per-channel", args.mp_per_channel)) if value is not None]
+                                          ("--mp-per-channel", args.mp_per_channel),
+                                          ("--mp-int8-subpatches", getattr(args, "mp_int8_subpatches", None)))
+                 if value is not None]
         if given:
             raise CodegenError(f"{', '.join(given)} only work with --mixed-precision")
         return
@@ -596,13 +612,18 @@ def build_command(args: argparse.Namespace) -> int:
         print(format_multi_report(multi))
         return 0
     mixed = mixed_search(args) if getattr(args, "mixed_precision", False) else None
+    subpatches = 1 if getattr(args, "mp_int8_subpatches", None) is None else args.mp_int8_subpatches
     result = build(args.model, board, args.out, args.sram_budget, measure_run=not args.no_measure,
-                   stream_input=args.stream_input, mixed=mixed)
+                   stream_input=args.stream_input, mixed=mixed, int8_subpatches=subpatches)
     print(format_report(result))
     if result.compiled.mixed_precision is not None:
         from codegen.quantize.mixed_precision import format_result
 
         print(format_result(result.compiled.mixed_precision))
+        if result.compiled.mixed_choice is not None:
+            from codegen.quantize.mixed_plan import format_choices
+
+            print(format_choices(list(result.compiled.mixed_choices), result.compiled.mixed_choice))
     if args.plot:
         per_layer = compile_file(args.model, Target(board.core))
         c = result.compiled

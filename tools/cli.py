@@ -72,6 +72,15 @@ def _unit(text: str) -> float:
     return value
 
 
+def _subpatches(text: str) -> int:
+    """`--mp-int8-subpatches`: 1 to 8, or auto (0: the planner weighs them)."""
+    if text == "auto":
+        return 0
+    if not text.isdigit() or not 1 <= int(text) <= 8:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not 1 to 8 or auto")
+    return int(text)
+
+
 def _fraction(text: str) -> float:
     """A fraction in (0, 1]."""
     try:
@@ -106,6 +115,10 @@ def _add_mixed_precision_arguments(parser: argparse.ArgumentParser, calib: bool)
                        help="for --mp-clip percentile (default 99.9)")
     group.add_argument("--mp-per-channel", action="store_true", default=None,
                        help="each channel of a low-bit map gets its own step and range (default: one per map)")
+    group.add_argument("--mp-int8-subpatches", type=_subpatches, default=None, metavar="S|auto",
+                       help="the int8 path (outlier patches) runs each patch's tile as S x S sub-patches, the "
+                            "low-bit path the whole patch on packed maps (default 1); auto: weigh patch grids and "
+                            "S under the budget for the fewest expected stage-1 MACs")
     if calib:
         group.add_argument("--mp-report", type=Path, metavar="REPORT.json",
                            help="write the mixed_precision block (with the model and schedule) to this file")

@@ -25,7 +25,7 @@ from codegen.schedule.search import (
     choose,
     split_floor,
 )
-from codegen.targets.boards import load_board
+from codegen.targets.boards import Board, load_board
 from codegen.targets.core import Target
 
 
@@ -67,7 +67,8 @@ def check_mixed_precision_args(args: argparse.Namespace) -> None:
                                           ("--mp-clip", args.mp_clip),
                                           ("--mp-clip-percentile", args.mp_clip_percentile),
                                           ("--mp-per-channel", args.mp_per_channel),
-                                          ("--mp-report", args.mp_report))
+                                          ("--mp-report", args.mp_report),
+                                          ("--mp-int8-subpatches", args.mp_int8_subpatches))
                  if value is not None]
         if given:
             raise CodegenError(f"{', '.join(given)} only work with --mixed-precision")
@@ -114,6 +115,8 @@ def plan_command(args: argparse.Namespace) -> int:
     check_mixed_precision_args(args)
     board = load_board(args.board)
     budget = args.sram_budget if args.sram_budget is not None else board.sram.size
+    if args.mixed_precision and args.mp_int8_subpatches is not None:
+        return mixed_pairs(args, board, budget)
     # The graph as the build's search sees it: PADs fused, nothing else applied (compile_file's graph would
     # already carry the per-layer schedule's in-place depthwise views).
     graph = fuse_pads(read_model(args.model)[0])
@@ -139,6 +142,29 @@ def plan_command(args: argparse.Namespace) -> int:
     _print_two_pass(weighed, chosen)
     if args.mixed_precision:
         mixed_precision(args, graph, calls, chosen, weighed, budget)
+    return 0
+
+
+def mixed_pairs(args: argparse.Namespace, board: Board, budget: int) -> int:
+    """`--mixed-precision --mp-int8-subpatches S|auto`: the schedule as the build compiles it (packed maps, int8
+    sub-patches; auto: the (grid, s) pairs weighed), printed with its planned arena; no firmware is built."""
+    from codegen.pipeline import compile_file
+    from codegen.quantize.mixed_plan import format_choices
+    from codegen.quantize.mixed_precision import format_result
+    from tools.build import mixed_block, mixed_search
+
+    args.stream_input = False
+    compiled = compile_file(args.model, Target(board.core), budget, flash_bytes=board.flash.size,
+                            mixed=mixed_search(args), int8_subpatches=args.mp_int8_subpatches)
+    print(f"schedule: {compiled.schedule.describe()}; int8 path on {compiled.int8_subpatches}x"
+          f"{compiled.int8_subpatches} sub-patches; arena {compiled.plan.arena_bytes:,} B planned")
+    print(format_result(compiled.mixed_precision))
+    if compiled.mixed_choice is not None:
+        print(format_choices(list(compiled.mixed_choices), compiled.mixed_choice))
+    if args.mp_report is not None:
+        info = {"model": compiled.graph.name, "sram_budget": budget, "schedule": compiled.schedule.to_json(),
+                "mixed_precision": mixed_block(compiled)}
+        args.mp_report.write_text(json.dumps(info, indent=2) + "\n")
     return 0
 
 

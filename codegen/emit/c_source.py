@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from codegen.kernels.lowbit.max_s8 import whole_buffer
 from codegen.memory.planner import MemoryPlan
 
 if TYPE_CHECKING:
-    from codegen.quantize.mixed_patches import MixedPatches
+    from codegen.quantize.mixed_patches import MixedPatches, PatchBranch
     from codegen.quantize.mixed_precision import Format
 
 C_TYPES = {
@@ -73,20 +74,25 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
             params.append(f"static const {key[0]} {param_names[key]} = {key[1]};")
         return Arg("params", key[0], param_names[key])
 
-    def record(pos: int, point: int | None = None) -> Call:
-        """The call at `pos`; a new profile point unless `point` (the int8 copy's, for the low-bit copy)."""
-        call = calls[pos]
+    def record(pos: int, point: int | None = None, twin: KernelCall | None = None) -> Call:
+        """The call at `pos`; a new profile point unless `point` (the int8 copy's, for the low-bit copy). With
+        `twin` (its low-bit twin, mixed_patches.py) that call instead: its maps are bytes (packed codes)."""
+        call = calls[pos] if twin is None else twin
+        tag = "k" if twin is None else "l"
         op = graph.operator(call.op_index)
+        if pos in plan.elided_calls and twin is not None:
+            raise ValueError(f"call {pos} is aliased in place: its low-bit twin has no buffer of its own")
         if pos in plan.elided_calls:
             return Call("", (), f"operator {op.index} {op.op_type}: aliased in place, no work", -1)
         args: list[Arg] = []
         if call.params is not None:
-            args.append(param_arg(call.params, f"k{pos}_params"))
+            args.append(param_arg(call.params, f"{tag}{pos}_params"))
         # A streamed input has no buffer: read_input_window gets its bytes through model_read_input().
-        args += [_tensor_arg(graph, plan, t, const=True) for t in call.inputs if t not in graph.streamed_inputs]
-        args += [Arg("weights", C_TYPES[np.asarray(c.data).dtype], weights.add(f"k{pos}_{c.role}", c))
+        args += [_tensor_arg(graph, plan, t, const=True, packed=twin is not None) for t in call.inputs
+                 if t not in graph.streamed_inputs]
+        args += [Arg("weights", C_TYPES[np.asarray(c.data).dtype], weights.add(f"{tag}{pos}_{c.role}", c))
                  for c in call.consts]
-        args += [_tensor_arg(graph, plan, t, const=False) for t in call.outputs]
+        args += [_tensor_arg(graph, plan, t, const=False, packed=twin is not None) for t in call.outputs]
         if call.scratch_bytes:
             args.append(Arg("arena", "int8_t *", offset=plan.scratch_offsets[pos]))
         macs = f", {call.macs:,} MACs" if call.macs else ""
@@ -144,12 +150,20 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
                                           _tensor_arg(graph, plan, region, const=True)),
                      f"VDPC: the patch's {graph.tensor(region).name} region against qT {branch.q_threshold}",
                      checks[-1])
+        if branch.high is not None:  # int8 sub-patches: bodies of different calls share one profile point
+            emitted.append(_split_branch(check, branch, record, requantize, len(points)))
+            points.append(branch.high[1] - 1)
+            pos = branch.high[1]
+            continue
         high = [record(p) for p in range(pos + 1, branch.end)]
         low: list[Call] = []
         if pos in branch.requantize:
             low.extend(requantize(pos, branch.requantize[pos]))
         for p, twin in zip(range(pos + 1, branch.end), high, strict=True):
-            low.append(record(p, twin.point) if twin.point >= 0 else twin)
+            if p in branch.twins:
+                low.append(record(p, twin.point, branch.twins[p]))
+            else:
+                low.append(record(p, twin.point) if twin.point >= 0 else twin)
             if p in branch.requantize:
                 low.extend(requantize(p, branch.requantize[p]))
         emitted.append(Branch(check, branch.q_threshold, tuple(high), tuple(low)))
@@ -160,6 +174,7 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
     kernels = {c.kernel for c in calls}
     if mixed is not None and mixed.branches:
         kernels |= {mixed.check_kernel, "lowbit_requantize_s8"}
+        kernels |= {t.kernel for b in mixed.branches for t in b.twins.values()}
     headers = sorted({HEADERS[k] for k in kernels})
     files = {
         "model.h": _model_h(graph, plan, len(points)),
@@ -171,8 +186,31 @@ def emit_model(graph: Graph, calls: list[KernelCall], plan: MemoryPlan, hash8: b
                             tuple(checks))
 
 
-def _tensor_arg(graph: Graph, plan: MemoryPlan, index: int, const: bool) -> Arg:
-    ctype = IR_C_TYPES[graph.tensor(index).dtype]
+def _split_branch(check: Call, branch: PatchBranch, record: Callable[..., Call],
+                  requantize: Callable[[int, Format], list[Call]], point: int) -> Branch:
+    """A branch whose int8 body runs sub-patches (branch.high): neither body's calls record a point of their own
+    but the last, which records `point` (the patch's rest), so that the readings stay in call order."""
+    def body(calls: list[Call]) -> tuple[Call, ...]:
+        calls = [dataclasses.replace(c, profiled=False) if c.point >= 0 else c for c in calls]
+        last = max(k for k, c in enumerate(calls) if c.point >= 0)
+        calls[last] = dataclasses.replace(calls[last], point=point, profiled=True)
+        return tuple(calls)
+
+    start = check_pos = branch.check
+    low: list[Call] = []
+    if check_pos in branch.requantize:
+        low.extend(requantize(check_pos, branch.requantize[check_pos]))
+    for p in range(start + 1, branch.end):
+        low.append(record(p, 0, branch.twins.get(p)))
+        if p in branch.requantize:  # the unpacked path (per-channel formats) requantizes each map in place
+            low.extend(requantize(p, branch.requantize[p]))
+    high = [record(p, 0) for p in range(*branch.high)]
+    return Branch(check, branch.q_threshold, body(high), body(low))
+
+
+def _tensor_arg(graph: Graph, plan: MemoryPlan, index: int, const: bool, packed: bool = False) -> Arg:
+    """`packed`: the low-bit kernels' view of a map, bytes (packed codes, or int8 read as bytes)."""
+    ctype = "uint8_t" if packed else IR_C_TYPES[graph.tensor(index).dtype]
     qualifier = "const " if const else ""
     if index in plan.state_offsets:
         return Arg("state", f"{qualifier}{ctype} *", offset=plan.state_offsets[index])

@@ -218,8 +218,20 @@ def patch_stage(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[i
     if len(weighted) < 2:
         raise ValueError(f"{graph.name}: stage 1 up to call {split} has no convolution reading a feature map")
     candidates = tuple(c.outputs[0] for c in stage1[weighted[0]:] if c.outputs[0] != split_tensor
-                       and graph.tensor(c.outputs[0]).dtype == "int8")
+                       and graph.tensor(c.outputs[0]).dtype == "int8"
+                       and (c.outputs[0] == classified or packable(calls, c)))
     return PatchStage(graph, calls, split, grid, g, expanded, origin, patch, classified, candidates)
+
+
+# ---- packed maps (mp-packed): which maps the firmware can hold as packed b-bit codes --------------------
+
+
+def packable(calls: list[KernelCall], producer: KernelCall) -> bool:
+    """A map the low-bit path holds packed: written and read only by kernels with low-bit twins
+    (codegen/kernels/lowbit/swap.py). The classified map is exempt: it is computed in int8 for the check, and
+    requantized in place. Others (e.g. a pooled map) stay 8 bits."""
+    t = producer.outputs[0]
+    return producer.kernel in WEIGHTED and all(c.kernel in WEIGHTED for c in calls if t in c.inputs)
 
 
 @dataclass(frozen=True)

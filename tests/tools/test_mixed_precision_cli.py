@@ -45,6 +45,16 @@ def test_plan_prints_and_writes_the_mixed_precision_block(model, calib, tmp_path
     assert 0 < block["low_bit_patch_share"] < 1
 
 
+def test_plan_with_int8_subpatches_compiles_and_reports_them(model, calib, tmp_path, capsys):
+    report = tmp_path / "report.json"
+    assert main(["plan", "--model", str(model), "--mixed-precision", "--calib", str(calib), "--sram-budget", "64k",
+                 "--outlier-percentile", "50", "--mp-lambda", "0", "--mp-int8-subpatches", "2",
+                 "--mp-report", str(report)]) == 0
+    assert "int8 path on 2x2 sub-patches" in capsys.readouterr().out
+    block = json.loads(report.read_text())["mixed_precision"]
+    assert block["int8_subpatches"] == 2 and block["expected_stage1_macs"] > 0
+
+
 def test_plan_bitops_target_lowers_bits_past_the_score(model, calib, tmp_path):
     # lambda 1 weighs entropy alone: no step scores above 0 and every map keeps 8 bits, unless a target asks
     # for fewer bit operations; an unreachable one lowers every map read by a stage-1 convolution to 2 bits.
@@ -72,6 +82,7 @@ def test_plan_clip_options_reach_the_search_and_the_report(model, calib, tmp_pat
     (["--mixed-precision"], "--mixed-precision needs --calib"),
     (["--outlier-percentile", "90"], "--outlier-percentile only work with --mixed-precision"),
     (["--mp-bitops-target", "0.5"], "--mp-bitops-target only work with --mixed-precision"),
+    (["--mp-int8-subpatches", "2"], "--mp-int8-subpatches only work with --mixed-precision"),
     (["--mixed-precision", "--calib", "missing.npz"], "calibration data missing.npz does not exist"),
 ])
 def test_plan_refusals(model, extra, message, capsys):
@@ -83,7 +94,8 @@ def test_plan_refusals(model, extra, message, capsys):
 @pytest.mark.parametrize("extra", [["--outlier-percentile", "150"], ["--mp-lambda", "-0.1"],
                                    ["--mp-lambda", "nan"], ["--mp-bitops-target", "0"],
                                    ["--mp-bitops-target", "1.5"], ["--mp-bitops-target", "nan"],
-                                   ["--mp-bitops-target", "half"]])
+                                   ["--mp-bitops-target", "half"], ["--mp-int8-subpatches", "0"],
+                                   ["--mp-int8-subpatches", "9"], ["--mp-int8-subpatches", "two"]])
 def test_out_of_range_options_do_not_parse(model, extra, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["plan", "--model", str(model), "--mixed-precision", *extra])

@@ -1,7 +1,8 @@
 """Mixed-precision patches (QuantMCU) in firmware: a small tflite_writer model whose stage 1 holds three
-convolutions, built with each patch's VDPC branch and run in QEMU on the nucleo-f746 twin. The firmware's
-outputs equal the NumPy reference `run_mixed` with every patch forced onto the int8 path (then also TFLite
-Micro, bit for bit), every patch forced onto the low-bit path, and calibrated thresholds that mix the two."""
+convolutions, built with each patch's VDPC branch (the low-bit path on packed maps, DSP low-bit kernels) and
+run in QEMU on the nucleo-f746 twin. The firmware's outputs equal the NumPy reference `run_mixed` with every
+patch forced onto the int8 path (then also TFLite Micro, bit for bit), every patch forced onto the low-bit
+path, and calibrated thresholds that mix the two."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import pytest
 
 from codegen.frontend.tflite_writer import write_tflite
 from codegen.ir import Graph, Quantization
+from codegen.passes.fuse_pad import fuse_pads
+from codegen.passes.lowering import lower_graph
 from codegen.pipeline import compile_graph
 from codegen.quantize import mixed_precision as mp
+from codegen.quantize.mixed_patches import mixed_patches
 from codegen.schedule.search import Schedule
 from codegen.targets.boards import load_board
 from codegen.targets.core import Target
@@ -91,21 +95,32 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
     twin = TwinFirmware(tmp_path / "twin", board)
     seen: dict[str, list[bool]] = {}
     changed = 0  # low-bit outputs that differ from int8: the requantization ran
-    for label, threshold in (("int8", mp.ALL_INT8), ("low-bit", 127), ("calibrated", None), ("per-channel", 127)):
+    # s = 2: the int8 path runs each 2 x 16 tile as 2 x 2 sub-patches (mixed_split.py); per-channel formats run
+    # the unpacked path (every low-bit map requantized in place), here with sub-patches too
+    for label, threshold, s in (("int8", mp.ALL_INT8, 1), ("low-bit", 127, 1), ("calibrated", None, 1),
+                                ("int8, sub-patches", mp.ALL_INT8, 2), ("calibrated, sub-patches", None, 2),
+                                ("per-channel", 127, 1), ("per-channel, sub-patches", 127, 2)):
         def search(stage: mp.PatchStage, threshold: int | None = threshold,
-                   per_channel: bool = label == "per-channel") -> mp.MixedPrecisionResult:
+                   per_channel: bool = label.startswith("per-channel")) -> mp.MixedPrecisionResult:
             options = mp.MixedPrecisionOptions(outlier_percentile=50, lam=0.0)
             return _forced(stage, mp.search(stage, calib, options), threshold, per_channel)
 
-        compiled = compile_graph(graph, model, Target(board.core), BUDGET, schedule=SCHEDULE, mixed=search)
+        compiled = compile_graph(graph, model, Target(board.core), BUDGET, schedule=SCHEDULE, mixed=search,
+                                 int8_subpatches=s)
         stage, plan = compiled.mixed_precision.stage, compiled.mixed_precision.plan
         assert len(stage.candidates) == 2 and set(plan.bits.values()) == {2, 4}
         text = compiled.sources.files["model.c"]
         assert stage.patches == 8 and "lowbit_requantize_s8(" in text
-        if label == "per-channel":  # one call per run of channels sharing a format: 7 runs in CHANNEL_TOPS
+        if label.startswith("per-channel"):  # one call per run of channels sharing a format: 7 in CHANNEL_TOPS
             assert all(isinstance(f, mp.ChannelFormats) for f in plan.formats(stage).values())
-            assert "r" in text and "_c6_params" in text and "_c1_params" not in text
-        assert text.count("if (peak > ") == 3 and text.count("for (uint32_t i = 0; i < 6u; ++i)") == 1
+            assert "_c6_params" in text and "_c1_params" not in text and "lowbit_dsp(" not in text
+        else:  # the classified map (4 bits) is requantized in place; the depthwise output (2 bits) is held
+            # packed: written by the depthwise's low-bit twin, read by the 1x1 convolution's, which writes int8
+            assert "depthwise_conv2d_lowbit_dsp(" in text and "conv2d_lowbit_dsp(" in text
+        if s == 1:
+            assert text.count("if (peak > ") == 3 and text.count("for (uint32_t i = 0; i < 6u; ++i)") == 1
+        else:  # four sub-patch stores per patch in the int8 bodies, one coarse store in the low-bit ones
+            assert sum(c.kernel == "copy_window" for c in compiled.calls) == 8 * 5 and "if (peak > " in text
         got = twin.run_each(compiled, tests)
         seen[label] = []
         for inputs, out in zip(tests, got, strict=True):
@@ -113,10 +128,70 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
             np.testing.assert_array_equal(out[0], expected[0], err_msg=f"{label}: firmware differs from run_mixed")
             seen[label] += low
             tflm = run_tflm(model, inputs, graph)[0]
-            if label == "int8":
+            if label.startswith("int8"):
                 np.testing.assert_array_equal(out[0], tflm)
             else:
                 changed += int(not np.array_equal(out[0], tflm))
-    assert not any(seen["int8"]) and all(seen["low-bit"]) and all(seen["per-channel"])
+    assert not any(seen["int8"]) and not any(seen["int8, sub-patches"]) and all(seen["low-bit"])
+    assert all(seen["per-channel"]) and all(seen["per-channel, sub-patches"])
     assert any(seen["calibrated"]) and not all(seen["calibrated"])  # both paths taken
+    assert seen["calibrated, sub-patches"] == seen["calibrated"]
     assert changed >= len(tests)
+
+
+def test_only_maps_of_kernels_with_low_bit_twins_are_lowered():
+    """A pooled map (MAX_POOL_2D has no low-bit twin) stays 8 bits; the maps around it may be packed, and the
+    low-bit path of every patch swaps exactly the calls touching a packed map (no firmware run: host only)."""
+    rng = np.random.default_rng(5)
+    b = GraphBuilder("mp_pool")
+    x = b.tensor("input", (1, 16, 16, 3), "int8", per_tensor(0.02, -5))
+    y = _conv(b, rng, x, "conv1", 8, 3, (0.04, -128))
+    pooled = b.tensor("pool", (1, 8, 8, 8), "int8", b.quant(y))
+    b.op("MAX_POOL_2D", (y,), (pooled,), padding="VALID", stride_h=2, stride_w=2, filter_h=2, filter_w=2,
+         activation="NONE")
+    y = _conv(b, rng, pooled, "conv2", 8, 3, (0.01, -128))
+    y = _conv(b, rng, y, "conv3", 8, 1, (0.006, -128))
+    y = _conv(b, rng, y, "conv4", 4, 3, (0.004, -128), stride=2)
+    graph = b.build((x,), (y,))
+    calls = lower_graph(fuse_pads(graph))
+    split = next(k for k, c in enumerate(calls) if graph.tensor(c.outputs[0]).name == "conv3")
+    stage = mp.patch_stage(fuse_pads(graph), calls, split, (2, 1))
+    names = [graph.tensor(t).name for t in stage.candidates]
+    assert names == ["conv1", "conv2"]  # not the pooled map (nor the split tensor conv3)
+    plan = mp.MixedPrecisionPlan(dict.fromkeys(stage.candidates, 2), dict.fromkeys(stage.candidates, 127))
+    branches = mixed_patches(stage, plan, dsp=False).branches
+    assert len(branches) == 2
+    for branch in branches:
+        assert list(branch.requantize) == [branch.check]  # conv1, the classified map, in place
+        kernels = [(stage.expanded_calls[p].kernel, t.kernel, t.params.in_bits, t.params.out_bits)
+                   for p, t in sorted(branch.twins.items())]
+        assert kernels == [("conv2d_s8", "conv2d_lowbit", 8, 2), ("conv2d_s8", "conv2d_lowbit", 2, 8)]
+
+
+def test_planner_weighs_grids_and_int8_subpatches_under_the_budget(monkeypatch: pytest.MonkeyPatch):
+    """`--mp-int8-subpatches auto`: every pair weighed is reported; the chosen one fits and has the fewest expected
+    stage-1 MACs of those that fit; int8 sub-patches cost MACs (recomputed halos) and save arena (host only)."""
+    from codegen.quantize import mixed_plan
+
+    monkeypatch.setattr(mixed_plan, "SUBPATCHES", (1, 2, 4))
+    monkeypatch.setattr(mixed_plan, "MAX_GRIDS", 2)
+    graph = mp_graph()
+    board = load_board(BOARD)
+    calib = _samples(0, 8)
+
+    def search(stage: mp.PatchStage) -> mp.MixedPrecisionResult:
+        options = mp.MixedPrecisionOptions(outlier_percentile=50, lam=0.0)
+        return _forced(stage, mp.search(stage, calib, options), None)
+
+    budget = 7600
+    compiled = compile_graph(graph, write_tflite(graph), Target(board.core), budget, mixed=search, int8_subpatches=0)
+    choices = compiled.mixed_choices
+    assert len(choices) == 2 * 3 and compiled.mixed_choice in choices
+    chosen = compiled.mixed_choice
+    assert chosen.fits and chosen.peak_sram_bytes <= budget and chosen.s == compiled.int8_subpatches
+    assert chosen.expected_macs == min(c.expected_macs for c in choices if c.fits)
+    assert compiled.plan.arena_bytes == chosen.arena_bytes
+    first = [c for c in choices if (c.grid, c.split) == (choices[0].grid, choices[0].split)]
+    assert [c.s for c in first] == [1, 2, 4]
+    assert first[0].expected_macs < first[1].expected_macs < first[2].expected_macs
+    assert first[2].arena_bytes < first[0].arena_bytes

@@ -251,6 +251,18 @@ class MixedPrecisionPlan:
                 for t, b in self.bits.items() if b < 8}
 
 
+def classify(stage: PatchStage, call: KernelCall, array: np.ndarray, q_threshold: int,
+             low: dict[int, bool]) -> tuple[int, int] | None:
+    """(patch, stage-1 map) a reference-executor call writes, None for other calls; at the classified map it
+    records in `low` whether the patch takes the low-bit path (VDPC: no value above `q_threshold`)."""
+    where = stage.origin.get(call.outputs[0])
+    if where is None or call.kernel == "copy_window":
+        return None
+    if where[1] == stage.classified:
+        low[where[0]] = int(np.max(array)) <= q_threshold
+    return where
+
+
 @dataclass
 class _Run:
     """A reference-executor hook: classifies each patch on its classified-map buffer, requantizes low-bit maps."""
@@ -261,12 +273,10 @@ class _Run:
     low: dict[int, bool] = field(default_factory=dict)  # patch -> took the low-bit path
 
     def __call__(self, call: KernelCall, array: np.ndarray) -> np.ndarray:
-        where = self.stage.origin.get(call.outputs[0])
-        if where is None or call.kernel == "copy_window":
+        where = classify(self.stage, call, array, self.plan.q_thresholds[self.stage.classified], self.low)
+        if where is None:
             return array
         patch, tensor = where
-        if tensor == self.stage.classified:
-            self.low[patch] = int(np.max(array)) <= self.plan.q_thresholds[tensor]
         fmt = self.formats.get(tensor)
         if fmt is not None and self.low.get(patch, False):
             return fmt.requantize(array)
@@ -420,12 +430,10 @@ class _ChannelCollect:
     low: dict[int, bool] = field(default_factory=dict)
 
     def __call__(self, call: KernelCall, array: np.ndarray) -> np.ndarray:
-        where = self.stage.origin.get(call.outputs[0])
-        if where is None or call.kernel == "copy_window":
+        where = classify(self.stage, call, array, self.q_threshold, self.low)
+        if where is None:
             return array
         patch, tensor = where
-        if tensor == self.stage.classified:
-            self.low[patch] = int(np.max(array)) <= self.q_threshold
         if tensor in self.histograms and self.low.get(patch, False):
             values = np.asarray(array, dtype=np.int64)
             channels = values.shape[-1]

@@ -221,6 +221,24 @@ static void one_pixel(const conv2d_lowbit_params_t *p, const int16_t *col, const
     }
 }
 
+/* The SMLAD sums of one output channel (the last of an odd count) for two pixels, over the whole groups of 4. */
+MCU_INLINE void last_channel(const int16_t *col_a, const int16_t *col_b, const int8_t *w0, int32_t groups,
+                             int32_t *sum_a, int32_t *sum_b)
+{
+    int32_t a0 = 0, b0 = 0;
+    for (int32_t g = 0; g < groups; ++g) {
+        const uint32_t x0 = dsp_load_s8x4(w0 + 4 * g);
+        const uint32_t w0e = dsp_sxtb16(x0);
+        const uint32_t w0o = dsp_sxtb16_ror8(x0);
+        a0 = dsp_smlad(dsp_load_s16x2(col_a + 4 * g), w0e, a0);
+        a0 = dsp_smlad(dsp_load_s16x2(col_a + 4 * g + 2), w0o, a0);
+        b0 = dsp_smlad(dsp_load_s16x2(col_b + 4 * g), w0e, b0);
+        b0 = dsp_smlad(dsp_load_s16x2(col_b + 4 * g + 2), w0o, b0);
+    }
+    *sum_a = a0;
+    *sum_b = b0;
+}
+
 /* Two pixels, two channels per pass: each filter word, widened once, feeds two pixels, and each scratch word
  * two channels (18 instructions per 16 MACs in the loop). */
 static void two_pixels(const conv2d_lowbit_params_t *p, const int16_t *col_a, const int16_t *col_b,
@@ -264,16 +282,8 @@ static void two_pixels(const conv2d_lowbit_params_t *p, const int16_t *col_a, co
     }
     if (oc < out_c) {
         const int8_t *w0 = filter + oc * n;
-        int32_t a0 = 0, b0 = 0;
-        for (int32_t g = 0; g < groups; ++g) {
-            const uint32_t x0 = dsp_load_s8x4(w0 + 4 * g);
-            const uint32_t w0e = dsp_sxtb16(x0);
-            const uint32_t w0o = dsp_sxtb16_ror8(x0);
-            a0 = dsp_smlad(dsp_load_s16x2(col_a + 4 * g), w0e, a0);
-            a0 = dsp_smlad(dsp_load_s16x2(col_a + 4 * g + 2), w0o, a0);
-            b0 = dsp_smlad(dsp_load_s16x2(col_b + 4 * g), w0e, b0);
-            b0 = dsp_smlad(dsp_load_s16x2(col_b + 4 * g + 2), w0o, b0);
-        }
+        int32_t a0, b0;
+        last_channel(col_a, col_b, w0, groups, &a0, &b0);
         put_one(out_a, oc, bits, CODE(oc, dot_tail(col_a, w0, n4, n, a0)));
         put_one(out_b, oc, bits, CODE(oc, dot_tail(col_b, w0, n4, n, b0)));
     }
@@ -366,16 +376,8 @@ MCU_INLINE void thr_pixels(const int16_t *col_a, const int16_t *col_b, const int
     }
     if (oc < out_c) {
         const int8_t *w0 = filter + oc * n;
-        int32_t a0 = 0, b0 = 0;
-        for (int32_t g = 0; g < groups; ++g) {
-            const uint32_t x0 = dsp_load_s8x4(w0 + 4 * g);
-            const uint32_t w0e = dsp_sxtb16(x0);
-            const uint32_t w0o = dsp_sxtb16_ror8(x0);
-            a0 = dsp_smlad(dsp_load_s16x2(col_a + 4 * g), w0e, a0);
-            a0 = dsp_smlad(dsp_load_s16x2(col_a + 4 * g + 2), w0o, a0);
-            b0 = dsp_smlad(dsp_load_s16x2(col_b + 4 * g), w0e, b0);
-            b0 = dsp_smlad(dsp_load_s16x2(col_b + 4 * g + 2), w0o, b0);
-        }
+        int32_t a0, b0;
+        last_channel(col_a, col_b, w0, groups, &a0, &b0);
         const int32_t *t = thresholds + oc * row;
         byte_a |= (uint32_t)thr_code(t, bits, dot_tail(col_a, w0, n4, n, a0)) << fill;
         byte_b |= (uint32_t)thr_code(t, bits, dot_tail(col_b, w0, n4, n, b0)) << fill;

@@ -54,16 +54,22 @@ def _check_two_pass(graph, calls, x, expected, splits_and_grids) -> None:
         assert "mean_s8" not in kernels[: kernels.index("mean_finish_s8") + 1]
 
 
-@pytest.mark.parametrize("form", SE_FORMS)
-@pytest.mark.parametrize("gate", SE_GATES)
-def test_every_form_and_gate_runs_in_two_passes_bit_exact(form, gate):
-    graph = tiny_se(form=form, gate=gate)
-    x = np.random.default_rng(2).integers(-128, 128, (1, 32, 32, 3)).astype(np.int8)
+def _per_layer_equals_tflm(graph, seed: int):
+    """A random 32x32x3 input, the fused graph, its calls and their per-layer result, checked against TFLM."""
+    x = np.random.default_rng(seed).integers(-128, 128, (1, 32, 32, 3)).astype(np.int8)
     (golden,) = run_tflm(write_tflite(graph), [x], graph)
     fused = fuse_pads(graph)
     calls = lower_graph(fused)
     (expected,) = run_reference(fused, [x], calls)
     np.testing.assert_array_equal(expected.reshape(golden.shape), golden)
+    return x, fused, calls, expected
+
+
+@pytest.mark.parametrize("form", SE_FORMS)
+@pytest.mark.parametrize("gate", SE_GATES)
+def test_every_form_and_gate_runs_in_two_passes_bit_exact(form, gate):
+    graph = tiny_se(form=form, gate=gate)
+    x, fused, calls, expected = _per_layer_equals_tflm(graph, seed=2)
     points = two_pass_split_points(fused, calls)
     assert points, f"{form} {gate}: no two-pass split point"
     se = squeeze_excite_in(fused, calls, points[-1])
@@ -204,12 +210,7 @@ def test_two_means_form_with_w_reduced_first():
     tensors[second.inputs[1]] = dataclasses.replace(tensors[second.inputs[1]], data=np.array([1], np.int32))
     tensors[first.outputs[0]] = dataclasses.replace(tensors[first.outputs[0]], shape=(1, h, 1, c))
     graph = dataclasses.replace(graph, tensors=tensors)
-    x = np.random.default_rng(7).integers(-128, 128, (1, 32, 32, 3)).astype(np.int8)
-    (golden,) = run_tflm(write_tflite(graph), [x], graph)
-    fused = fuse_pads(graph)
-    calls = lower_graph(fused)
-    (expected,) = run_reference(fused, [x], calls)
-    np.testing.assert_array_equal(expected.reshape(golden.shape), golden)
+    x, fused, calls, expected = _per_layer_equals_tflm(graph, seed=7)
     points = two_pass_split_points(fused, calls)
     assert squeeze_excite_in(fused, calls, points[-1]).axis == 2
     _check_two_pass(fused, calls, x, expected, ((points[0], (2, 2)), (points[-1], (3, 2))))

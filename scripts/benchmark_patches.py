@@ -7,14 +7,15 @@ whole input, and with the halo cache reading the input row by row (--stream-inpu
 bands too. Every arena is planned for real by the same planner and passes a build uses. MobileNetV2 / MCUNet
 networks are built from ../shared/models/mcunet_configs with random int8 weights (codegen/frontend/model_zoo.py): memory
 does not depend on weight values. Usage: python -m scripts.benchmark_patches [--max-overhead 0.10] [--only TEXT]
-[--builds per-layer,held,streamed] [--plan-only]
+[--builds per-layer,held,streamed,two-pass] [--plan-only]
 
 After the arena table, a table of built firmware, one row per model and schedule (per-layer; the halo cache
 holding the input, blocks in bands; the halo cache reading it row by row): the budget it was built under, the
 schedule the build picked, the peak SRAM measured on the emulated board (static RAM from the linker + painted
 stack high-water), flash from the linker map (weights + code), MACs over per-layer, instructions per inference
-(QEMU -icount shift=0) and the planning CPU seconds of the search at that budget on that board. With
---plan-only, only the planning CPU seconds of the patched rows (held and streamed), no firmware built.
+(QEMU -icount shift=0) and the planning CPU seconds of the search at that budget on that board. SE networks get
+a two-pass firmware too, at a budget only two-pass SE schedules meet (two_pass_budget). With --plan-only, only
+the planning CPU seconds of the patched rows (held, streamed, two-pass), no firmware built.
 
 With --se, the squeeze-and-excite table instead: per SE network (model zoo, random weights), the peak SRAM
 per layer, the smallest peak of schedules whose stage 1 ends before the first SE block (blocks in bands
@@ -42,7 +43,7 @@ from codegen.passes.fuse_pad import fuse_pads
 from codegen.passes.lowering import lower_graph
 from codegen.passes.specialize import scratch_hint
 from codegen.pipeline import compile_file, compile_graph, flash_predictor
-from codegen.schedule.cost_model import load_default
+from codegen.schedule.cost_model import CostModel, load_default
 from codegen.schedule.search import (
     RUNTIME_SRAM_BYTES,
     FlashLimit,
@@ -97,8 +98,10 @@ ROWS = (
     Row("tiny SE r32 (test net, SE in block 1; random weights)", lambda: tiny_se(32)),
     Row("MobileNetV2-SE w0.35 r144 (SE in blocks 1-3; random weights)",
         lambda: mobilenet_v2_se(0.35, 144, se_blocks=(1, 2, 3)), "nucleo-f767zi"),
+    Row("MobileNetV3-small a1.0 r96 (Keras layout, SE in blocks 0 and 3-10; random weights)",
+        lambda: mobilenet_v3_small(1.0, 96), "nucleo-f767zi"),
 )
-BUILDS = ("per-layer", "held", "streamed")
+BUILDS = ("per-layer", "held", "streamed", "two-pass")  # two-pass: only rows whose search weighs two-pass SE
 
 
 def _best(schedules: list[Schedule], cached: bool, max_overhead: float) -> Schedule | None:
@@ -160,7 +163,7 @@ def _budget(graph: Graph, schedule: Schedule) -> int:
 class Built:
     """One firmware of the built table: what was asked (kind, board, budget) and what the build measured."""
 
-    kind: str  # per-layer, held or streamed
+    kind: str  # one of BUILDS
     board: str
     budget: int | None  # None: per-layer, no budget (the board's SRAM)
     result: BuildResult | str  # the build, or why there is none
@@ -203,20 +206,22 @@ def _build_one(model: Path, out: Path, boards: tuple[str, ...], budget: int | No
 
 def _builds(row: Row, graph: Graph, budgets: dict[str, int], kinds: tuple[str, ...]) -> list[Built]:
     """Per kind, one firmware: per-layer on the first of nucleo-f767zi (512 kB of SRAM) and mps2plus-an500 that
-    holds it; held and streamed on the row's board under their budgets. Same Cortex-M7, same kernels: the
-    instruction counts compare."""
+    holds it; held, streamed and two-pass (where `budgets` has one) on the row's board under their budgets.
+    Same Cortex-M7, same kernels: the instruction counts compare."""
     built = []
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / f"{graph.name}.tflite"
         model.write_bytes(write_tflite(graph))
         for kind in kinds:
+            if kind not in budgets and kind != "per-layer":
+                continue  # two-pass on a network whose search weighs none below the other schedules
             out = Path(tmp) / kind
             if kind == "per-layer":
                 result, board = _build_one(model, out, ("nucleo-f767zi", "mps2plus-an500"), None, False)
                 planning = _planning_seconds(graph, load_board(board).sram.size, board, False)
                 built.append(Built(kind, board, None, result, planning))
                 continue
-            streamed = kind == "streamed"
+            streamed = kind == "streamed"  # two-pass holds the input: the family takes no streamed input
             result, board = _build_one(model, out, (row.board,), budgets[kind], streamed)
             built.append(Built(kind, board, budgets[kind], result,
                                _planning_seconds(graph, budgets[kind], board, streamed)))
@@ -237,6 +242,32 @@ def _instructions(built: list[Built]) -> str:
     where = "" if streamed.board == "nucleo-f746" else f", on {streamed.board}"
     return (f"{per_layer.result.measurement.instructions:,} -> {streamed.result.measurement.instructions:,} "
             f"(budget {streamed.budget:,}{where})")
+
+
+def se_floors(graph: Graph, calls: list, cost: CostModel) -> tuple[list[Schedule], Schedule, Schedule | None]:
+    """Of a pad-fused graph: every schedule weighed (with `cost`), the smallest peak of those that end stage 1
+    before the first SE block (every family, the BANDED with the lowest stage-1 peaks also with blocks in bands)
+    and the smallest two-pass peak (None: no SE in reach of stage 1)."""
+    weighed = candidates(graph, calls, cost)
+    ordinary = [s for s in weighed if not s.two_pass]
+    floors = sorted((s for s in ordinary if s.split is not None), key=lambda s: (s.stage1_bytes, s.macs))
+    ordinary += [with_banded_blocks(graph, calls, s, cost) for s in floors[:BANDED]]
+    before = min(ordinary, key=lambda s: (s.peak_sram_bytes, s.macs))
+    two_pass = [s for s in weighed if s.two_pass]
+    lowest = min(two_pass, key=lambda s: (s.peak_sram_bytes, s.macs)) if two_pass else None
+    return weighed, before, lowest
+
+
+def two_pass_budget(graph: Graph) -> int | None:
+    """The budget of the two-pass firmware: halfway between the smallest two-pass peak and the smallest peak of
+    the other schedules (the search's estimates), so that only two-pass schedules fit even when the build
+    measures a runtime SRAM below the search's 4,096 B estimate; None when no two-pass schedule is below the
+    others (the build kind is skipped)."""
+    fused = fuse_pads(graph)
+    _, before, lowest = se_floors(fused, lower_graph(fused), load_default())
+    if lowest is None or lowest.peak_sram_bytes >= before.peak_sram_bytes:
+        return None
+    return (lowest.peak_sram_bytes + before.peak_sram_bytes) // 2
 
 
 def se_networks() -> dict[str, Graph]:
@@ -262,12 +293,10 @@ def se_table(only: str | None) -> None:
             continue
         graph = fuse_pads(original)
         calls = lower_graph(graph)
-        weighed = candidates(graph, calls, cost)
-        ordinary = [s for s in weighed if not s.two_pass]
-        floors = sorted((s for s in ordinary if s.split is not None), key=lambda s: (s.stage1_bytes, s.macs))
-        ordinary += [with_banded_blocks(graph, calls, s, cost) for s in floors[:BANDED]]
-        before = min(ordinary, key=lambda s: (s.peak_sram_bytes, s.macs))
-        two_pass = min((s for s in weighed if s.two_pass), key=lambda s: (s.peak_sram_bytes, s.macs))
+        weighed, before, two_pass = se_floors(graph, calls, cost)
+        if two_pass is None:
+            print(f"| {name} | {weighed[0].peak_sram_bytes:,} | no SE within stage 1's reach | | |", flush=True)
+            continue
         budget = before.peak_sram_bytes - 1
         try:
             chosen, _ = choose(graph, calls, budget, hint, cost, earlier=weighed)
@@ -299,7 +328,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--builds", type=_kinds, default=BUILDS, metavar="KINDS",
                         help=f"the firmware built per model, comma-separated (default {','.join(BUILDS)})")
     parser.add_argument("--plan-only", action="store_true",
-                        help="only the planning CPU seconds of the held and streamed rows: no firmware built")
+                        help="only the planning CPU seconds of the held, streamed and two-pass rows: no firmware "
+                        "built")
     args = parser.parse_args(argv)
     if args.se:
         se_table(args.only)
@@ -326,6 +356,8 @@ def main(argv: list[str]) -> int:
         cells = [_cell(s) for s in (_best(weighed, False, limit), _best(weighed, True, limit), held, streamed)]
         input_bytes = graph.tensor(graph.inputs[0]).nbytes
         budgets = {"held": _budget(original, held), "streamed": _budget(original, streamed)}
+        if "two-pass" in args.builds and (two := two_pass_budget(original)) is not None:
+            budgets["two-pass"] = two
         firmware = _builds(row, original, budgets, args.builds)
         built += [(row.name, b) for b in firmware]
         print(f"| {row.name} | {input_bytes:,} | {tflm:,} | {per_layer:,} | {' | '.join(cells)} | "
@@ -339,22 +371,28 @@ def main(argv: list[str]) -> int:
         print(f"| {name} | {' | '.join(b.cells())} |")
     print("\nBudgets: held and streamed, the smallest at which the table's schedule keeps the fast kernels "
           "(arena + their scratch + the search's 4,096 B runtime estimate); the build measures the runtime SRAM and "
-          "may pick another schedule that fits. Peak SRAM: static RAM (linker) + painted stack high-water. "
+          "may pick another schedule that fits. Two-pass (SE networks): halfway between the smallest two-pass "
+          "peak and the smallest peak of the other schedules (the search's estimates). Peak SRAM: static RAM "
+          "(linker) + painted stack high-water. "
           "Instructions: QEMU -icount shift=0, SysTick ticks x 40. Planning: CPU seconds of the search "
           "(codegen plan, with --stream-input for streamed) at that budget on that board.")
     return 0
 
 
 def plan_only(rows: list[Row], limit: float) -> None:
-    """The planning CPU seconds of each row's held and streamed firmware, at the budgets the full run builds them
-    under (found by planning the table's schedules, not timed), without building anything."""
+    """The planning CPU seconds of each row's held, streamed and two-pass (SE networks) firmware, at the budgets
+    the full run builds them under (found by planning the table's schedules, not timed), without building
+    anything."""
     print(PLAN_HEADER)
     for row in rows:
         original = row.graph()
         graph = fuse_pads(original)
-        for kind, streamed in (("held", False), ("streamed", True)):
-            budget = _budget(original, _smallest_banded(graph, limit, stream_input=streamed))
-            seconds = _planning_seconds(original, budget, row.board, streamed)
+        budgets = {kind: _budget(original, _smallest_banded(graph, limit, stream_input=streamed))
+                   for kind, streamed in (("held", False), ("streamed", True))}
+        if (two := two_pass_budget(original)) is not None:
+            budgets["two-pass"] = two
+        for kind, budget in budgets.items():
+            seconds = _planning_seconds(original, budget, row.board, kind == "streamed")
             print(f"| {row.name} | {kind} | {row.board} | {budget:,} | {seconds} |", flush=True)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from codegen.ir import Graph, Tensor
 from codegen.kernels.base import KernelCall
-from codegen.memory.planner import MemoryPlan, lifetimes, plan_memory
+from codegen.memory.planner import ALIGNMENT, Buffer, MemoryPlan, lifetimes, plan_memory
 
 
 def lag_bytes(call: KernelCall) -> int | None:
@@ -100,20 +100,63 @@ def place_depthwise_in_place(graph: Graph, calls: list[KernelCall], plan: Memory
     together = _in_place(graph, calls, eligible)
     together_plan = plan_memory(together, calls)
     spans = lifetimes(graph, calls)  # of the graph as it stands: each trial changes two tensors' only
+    own, plan_sum = _own_buffers(plan), sum(plan.live_bytes)
     for pos in eligible:
         if not _eligible(graph, calls, pos, uses, fixed):  # an earlier layer's views may have made it ineligible
             continue
-        trial = _in_place(graph, calls, [pos])
         x, y = calls[pos].inputs[0], calls[pos].outputs[0]
         variable = graph.tensor(x).is_variable or graph.tensor(y).is_variable  # unplanned: not in spans
+        if not variable and _cannot_win(plan, own, x, y, _shared_bytes(graph, calls[pos]), plan_sum):
+            continue
+        trial = _in_place(graph, calls, [pos])
         trial_spans = None if variable else spans.shared(x, y, len(graph.tensors))  # the new tensor's index
         trial_plan = plan_memory(trial, calls, trial_spans)
         if trial_plan.arena_bytes <= plan.arena_bytes and sum(trial_plan.live_bytes) < sum(plan.live_bytes):
             graph, plan = trial, trial_plan
+            own, plan_sum = _own_buffers(plan), sum(plan.live_bytes)
             spans = trial_spans if trial_spans is not None else lifetimes(graph, calls)
             fixed = _fixed(graph)
     best = min([(together, together_plan), (graph, plan)], key=lambda gp: gp[1].arena_bytes)
     return best if best[1].arena_bytes < original[1].arena_bytes else original
+
+
+def _shared_bytes(graph: Graph, call: KernelCall) -> int:
+    """Bytes of the buffer _in_place gives the call's input and output."""
+    return max(graph.tensor(call.inputs[0]).nbytes + lag_bytes(call), graph.tensor(call.outputs[0]).nbytes)
+
+
+def _own_buffers(plan: MemoryPlan) -> dict[int, Buffer]:
+    """Each tensor that has a buffer to itself in `plan` (no alias shares it), and that buffer."""
+    return {b.tensors[0]: b for b in plan.buffers if len(b.tensors) == 1}
+
+
+def _cannot_win(plan: MemoryPlan, own: dict[int, Buffer], x: int, y: int, shared: int, plan_sum: int) -> bool:
+    """Whether putting x and y in one buffer of `shared` bytes surely fails the trial's test (an arena no larger
+    and fewer live bytes summed over the steps) without planning it.
+
+    When x and y each have a buffer of their own, the trial's plan has the same buffers but those two, replaced
+    by one spanning both lifetimes (no alias or in-place step involves them: the planner skips views and they
+    would have joined a group): its live bytes are the plan's plus a change on that span. The summed live bytes
+    are then exact, and the most bytes live at one step is a floor under the trial's arena (buffers live
+    together never share bytes). Otherwise nothing is known: False."""
+    bx, by = own.get(x), own.get(y)
+    if bx is None or by is None or bx is by:
+        return False
+    n = len(plan.live_bytes)
+    size = -(-shared // ALIGNMENT) * ALIGNMENT
+    lo, hi = min(bx.first, by.first), max(bx.last, by.last)
+    if n == 0 or lo < 0 or hi >= n or bx.first > bx.last or by.first > by.last:
+        return False
+    change = [0] * (hi - lo + 2)
+    for first, last, nbytes in ((lo, hi, size), (bx.first, bx.last, -bx.size), (by.first, by.last, -by.size)):
+        change[first - lo] += nbytes
+        change[last + 1 - lo] -= nbytes
+    live, total, peak = 0, 0, 0
+    for step in range(lo, hi + 1):
+        live += change[step - lo]
+        total += live
+        peak = max(peak, plan.live_bytes[step] + live)
+    return total >= 0 or peak > plan.arena_bytes
 
 
 def _in_place(graph: Graph, calls: list[KernelCall], positions: list[int]) -> Graph:

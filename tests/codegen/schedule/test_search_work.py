@@ -193,9 +193,30 @@ def test_depthwise_trials_skipped_unplanned_would_have_failed(mbv2):
             trial = planner.plan_memory(depthwise_in_place._in_place(g, c, [pos]), c)
             wins = trial.arena_bytes <= plan.arena_bytes and sum(trial.live_bytes) < total
             shared = depthwise_in_place._shared_bytes(g, c[pos])
-            if depthwise_in_place._cannot_win(plan, own, x, y, shared, total):
+            if depthwise_in_place._cannot_win(plan, own, x, y, shared):
                 assert not wins
                 skipped += 1
             else:
                 planned += 1
     assert skipped >= 5 and planned >= 1
+
+
+def test_trial_live_bytes_equal_the_trial_plans(mbv2):
+    """_trial_live's summed change equals the planned trial's, and its peak never exceeds the trial's arena: for
+    each eligible depthwise layer alone and for all of them at once."""
+    graph, calls = mbv2
+    known = 0
+    for g, c in [(graph, calls), expand_cached(graph, calls, split_points(graph, calls)[3], 4, 2, True)]:
+        plan = planner.plan_memory(g, c)
+        own = depthwise_in_place._own_buffers(plan)
+        eligible = [pos for pos in range(len(c)) if depthwise_in_place._eligible(g, c, pos)]
+        for positions in [[pos] for pos in eligible] + [eligible]:
+            layers = [(c[p].inputs[0], c[p].outputs[0], depthwise_in_place._shared_bytes(g, c[p])) for p in positions]
+            change = depthwise_in_place._trial_live(plan, own, layers)
+            if change is None:
+                continue
+            trial = planner.plan_memory(depthwise_in_place._in_place(g, c, positions), c)
+            assert change[0] == sum(trial.live_bytes) - sum(plan.live_bytes)
+            assert change[1] <= trial.arena_bytes
+            known += 1
+    assert known >= 10

@@ -21,7 +21,7 @@ import numpy as np
 
 from codegen.ir import Graph, Tensor
 from codegen.kernels.base import KernelCall
-from codegen.memory.planner import MemoryPlan, lifetimes, plan_memory
+from codegen.memory.planner import ALIGNMENT, Buffer, MemoryPlan, lifetimes, plan_memory
 
 
 def lag_bytes(call: KernelCall) -> int | None:
@@ -97,23 +97,81 @@ def place_depthwise_in_place(graph: Graph, calls: list[KernelCall], plan: Memory
     eligible = [pos for pos in range(len(calls)) if _eligible(graph, calls, pos, uses, fixed)]
     if not eligible:
         return original
-    together = _in_place(graph, calls, eligible)
-    together_plan = plan_memory(together, calls)
+    layers = [(calls[pos].inputs[0], calls[pos].outputs[0], _shared_bytes(graph, calls[pos])) for pos in eligible]
+    together_live = _trial_live(plan, _own_buffers(plan), layers)  # all at once, from the plan before any change
     spans = lifetimes(graph, calls)  # of the graph as it stands: each trial changes two tensors' only
+    own = _own_buffers(plan)
     for pos in eligible:
         if not _eligible(graph, calls, pos, uses, fixed):  # an earlier layer's views may have made it ineligible
             continue
-        trial = _in_place(graph, calls, [pos])
         x, y = calls[pos].inputs[0], calls[pos].outputs[0]
         variable = graph.tensor(x).is_variable or graph.tensor(y).is_variable  # unplanned: not in spans
+        if not variable and _cannot_win(plan, own, x, y, _shared_bytes(graph, calls[pos])):
+            continue
+        trial = _in_place(graph, calls, [pos])
         trial_spans = None if variable else spans.shared(x, y, len(graph.tensors))  # the new tensor's index
         trial_plan = plan_memory(trial, calls, trial_spans)
         if trial_plan.arena_bytes <= plan.arena_bytes and sum(trial_plan.live_bytes) < sum(plan.live_bytes):
             graph, plan = trial, trial_plan
+            own = _own_buffers(plan)
             spans = trial_spans if trial_spans is not None else lifetimes(graph, calls)
             fixed = _fixed(graph)
-    best = min([(together, together_plan), (graph, plan)], key=lambda gp: gp[1].arena_bytes)
+    if together_live is not None and together_live[1] > plan.arena_bytes:
+        best = graph, plan  # all at once needs more bytes at one step than layer by layer's arena: it cannot win
+    else:
+        together = _in_place(original[0], calls, eligible)
+        together_plan = plan_memory(together, calls)
+        best = min([(together, together_plan), (graph, plan)], key=lambda gp: gp[1].arena_bytes)
     return best if best[1].arena_bytes < original[1].arena_bytes else original
+
+
+def _shared_bytes(graph: Graph, call: KernelCall) -> int:
+    """Bytes of the buffer _in_place gives the call's input and output."""
+    return max(graph.tensor(call.inputs[0]).nbytes + lag_bytes(call), graph.tensor(call.outputs[0]).nbytes)
+
+
+def _own_buffers(plan: MemoryPlan) -> dict[int, Buffer]:
+    """Each tensor that has a buffer to itself in `plan` (no alias shares it), and that buffer."""
+    return {b.tensors[0]: b for b in plan.buffers if len(b.tensors) == 1}
+
+
+def _trial_live(plan: MemoryPlan, own: dict[int, Buffer], layers: list[tuple[int, int, int]]) -> tuple[int, int] | None:
+    """How the plan's live bytes change when each layer's (input x, output y, shared bytes) go in one buffer: the
+    change of their sum over the steps (exact) and the most bytes live at one step of the steps the change
+    spans (a floor under the changed plan's arena: buffers live together never share bytes). None when that is
+    not known: some x or y does not have a buffer of its own in `plan`.
+
+    When each x and y has its own buffer, the changed plan has the same buffers but those, each pair replaced by
+    one spanning both lifetimes: no alias or in-place step involves them (the planner skips views, and such a
+    step would have put them in a group)."""
+    pairs = [(own.get(x), own.get(y), shared) for x, y, shared in layers]
+    buffers = [b for bx, by, _ in pairs for b in (bx, by)]
+    if None in buffers or len({id(b) for b in buffers}) != len(buffers):
+        return None
+    n = len(plan.live_bytes)
+    lo, hi = min(b.first for b in buffers), max(b.last for b in buffers)
+    if n == 0 or lo < 0 or hi >= n or any(b.first > b.last for b in buffers):
+        return None
+    change = [0] * (hi - lo + 2)
+    for bx, by, shared in pairs:
+        size = -(-shared // ALIGNMENT) * ALIGNMENT
+        span = (min(bx.first, by.first), max(bx.last, by.last), size)
+        for first, last, nbytes in (span, (bx.first, bx.last, -bx.size), (by.first, by.last, -by.size)):
+            change[first - lo] += nbytes
+            change[last + 1 - lo] -= nbytes
+    live, total, peak = 0, 0, 0
+    for step in range(lo, hi + 1):
+        live += change[step - lo]
+        total += live
+        peak = max(peak, plan.live_bytes[step] + live)
+    return total, peak
+
+
+def _cannot_win(plan: MemoryPlan, own: dict[int, Buffer], x: int, y: int, shared: int) -> bool:
+    """Whether putting x and y in one buffer of `shared` bytes surely fails the trial's test (an arena no larger
+    and fewer live bytes summed over the steps) without planning it (see _trial_live; False when unknown)."""
+    change = _trial_live(plan, own, [(x, y, shared)])
+    return change is not None and (change[0] >= 0 or change[1] > plan.arena_bytes)
 
 
 def _in_place(graph: Graph, calls: list[KernelCall], positions: list[int]) -> Graph:

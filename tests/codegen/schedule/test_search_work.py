@@ -28,11 +28,12 @@ def mbv2():
     return graph, lower_graph(graph)
 
 
-@pytest.mark.parametrize(("schedule", "placements", "walks"), [("per-layer", 191, 56), ("cached", 39, 9)])
+@pytest.mark.parametrize(("schedule", "placements", "walks"), [("per-layer", 143, 56), ("cached", 24, 9)])
 def test_banding_plans_no_more_than_recorded(mbv2, monkeypatch, schedule, placements, walks):
     """Blocks in bands (the search's costliest step) for per-layer execution and a streamed 4 x 2 cached-band
     schedule: before these shortcuts 211 and 57 placements, each after its own walk of the calls; now 191 and
-    39 placements (floors skip un-banding trials) and 56 and 9 walks (depthwise trials derive lifetimes)."""
+    39 placements (floors skip un-banding trials) and 56 and 9 walks (depthwise trials derive lifetimes); then
+    143 and 24 placements (depthwise trials whose live bytes show they cannot win are not planned)."""
     graph, calls = mbv2
     if schedule == "cached":
         graph, calls = expand_cached(graph, calls, split_points(graph, calls)[3], 4, 2, True)
@@ -174,3 +175,48 @@ def test_band_trials_reuse_the_blocks_banded_first(mbv2, monkeypatch):
         assert (reused, len(expanded) - reused) == (segments.index(segment), len(trial))  # only the earlier blocks
         expanded.clear()
     assert len(segments) >= 5
+
+
+def test_depthwise_trials_skipped_unplanned_would_have_failed(mbv2):
+    """Every in-place depthwise trial _cannot_win skips, planned in full, fails the test it would have faced (an
+    arena no larger and fewer live bytes summed); on per-layer execution and a streamed 4 x 2 cached-band
+    schedule, with the bound skipping some and not all."""
+    graph, calls = mbv2
+    skipped = planned = 0
+    for g, c in [(graph, calls), expand_cached(graph, calls, split_points(graph, calls)[3], 4, 2, True)]:
+        plan = planner.plan_memory(g, c)
+        own, total = depthwise_in_place._own_buffers(plan), sum(plan.live_bytes)
+        for pos in range(len(c)):
+            if not depthwise_in_place._eligible(g, c, pos):
+                continue
+            x, y = c[pos].inputs[0], c[pos].outputs[0]
+            trial = planner.plan_memory(depthwise_in_place._in_place(g, c, [pos]), c)
+            wins = trial.arena_bytes <= plan.arena_bytes and sum(trial.live_bytes) < total
+            shared = depthwise_in_place._shared_bytes(g, c[pos])
+            if depthwise_in_place._cannot_win(plan, own, x, y, shared):
+                assert not wins
+                skipped += 1
+            else:
+                planned += 1
+    assert skipped >= 5 and planned >= 1
+
+
+def test_trial_live_bytes_equal_the_trial_plans(mbv2):
+    """_trial_live's summed change equals the planned trial's, and its peak never exceeds the trial's arena: for
+    each eligible depthwise layer alone and for all of them at once."""
+    graph, calls = mbv2
+    known = 0
+    for g, c in [(graph, calls), expand_cached(graph, calls, split_points(graph, calls)[3], 4, 2, True)]:
+        plan = planner.plan_memory(g, c)
+        own = depthwise_in_place._own_buffers(plan)
+        eligible = [pos for pos in range(len(c)) if depthwise_in_place._eligible(g, c, pos)]
+        for positions in [[pos] for pos in eligible] + [eligible]:
+            layers = [(c[p].inputs[0], c[p].outputs[0], depthwise_in_place._shared_bytes(g, c[p])) for p in positions]
+            change = depthwise_in_place._trial_live(plan, own, layers)
+            if change is None:
+                continue
+            trial = planner.plan_memory(depthwise_in_place._in_place(g, c, positions), c)
+            assert change[0] == sum(trial.live_bytes) - sum(plan.live_bytes)
+            assert change[1] <= trial.arena_bytes
+            known += 1
+    assert known >= 10

@@ -272,13 +272,15 @@ def firmware_figures(name: str, graph: Graph, calib: list, test: list, budget: i
         if c.mixed_precision is not None:
             low = [p for x in test for p in mp.run_mixed(c.mixed_precision.stage, c.mixed_precision.plan, x)[1]]
             f["low_bit_patches"] = float(np.mean(low))
+            f["bits"] = [c.mixed_precision.plan.bits[t] for t in sorted(c.mixed_precision.plan.bits)]
         figures[label] = f
     i, m = figures["int8"], figures["mixed"]
     print(f"{name} firmware on nucleo-f746 (QEMU), budget {budget:,} B, mean of {len(test)} inputs:")
     for label, f in figures.items():
         stage1 = (f" stage 1 {f['stage1_instructions']:,.0f} (VDPC checks {f['check_instructions']:,.0f}),"
                   if "stage1_instructions" in f else "")
-        low = f"; low-bit patches {f['low_bit_patches']:.1%}" if "low_bit_patches" in f else ""
+        low = (f"; low-bit patches {f['low_bit_patches']:.1%}, bits {', '.join(map(str, f['bits']))}"
+               if "low_bit_patches" in f else "")
         print(f"  {label:22} {f['schedule']}: {f['instructions']:,.0f} instructions,{stage1} peak SRAM "
               f"{f['peak_sram']:,} B, flash {f['flash']:,} B (code {f['flash_code']:,}){low}")
     print(f"  mixed/int8 on the same schedule: instructions {m['instructions'] / i['instructions']:.3f}x, stage 1 "

@@ -4,10 +4,11 @@ Per patch of stage 1, the calls up to and including the one writing the patch's 
 run as today; then the firmware checks that region (max_s8) against the threshold qT: above it the rest of the
 patch runs today's int8 calls, else their low-bit twins (codegen/kernels/lowbit/swap.py): every map held in
 b < 8 bits is written and read as packed codes (conv2d_lowbit / depthwise_conv2d_lowbit, their DSP variants on
-DSP cores), in the first packed_bytes of its int8 buffer. The classified map, computed in int8 for the check, is
-requantized in place (lowbit_requantize_s8) if it has b < 8 and read as int8 by its consumers' twins; the split
-tensor stays int8, so the last stage-1 convolution's twin writes int8. Only maps written and read by kernels
-with twins get b < 8 (mixed_precision.packable). The low-bit path computes exactly `run_mixed`.
+DSP cores), in the first packed_bytes of its int8 buffer, if kernels with twins write and read it
+(mixed_precision.packable). Other maps of b < 8 bits (the classified map, computed in int8 for the check; a
+pooled map) keep int8 buffers, are requantized in place (lowbit_requantize_s8) right after they are written and
+are read as int8 by their consumers (twins or not); the split tensor stays int8, so the last stage-1
+convolution's twin writes int8. The low-bit path computes exactly `run_mixed`.
 """
 
 from __future__ import annotations
@@ -82,13 +83,11 @@ def _low_path(stage: PatchStage, formats: dict[int, Format], check: int, end: in
     and is requantized in place right after it is written (the unpacked path: exact, no SRAM saved)."""
     if any(isinstance(f, ChannelFormats) for f in formats.values()):
         return _unpacked_path(stage, formats, check, end), {}
-    requantize: dict[int, Format] = {}
-    if stage.classified in formats:
-        requantize[check] = formats[stage.classified]
+    requantize = _unpacked_path(stage, {t: f for t, f in formats.items() if t not in stage.packed}, check, end)
 
     def packed(t: int) -> LowBitFormat | None:
         origin = stage.origin.get(t)
-        if origin is None or origin[1] == stage.classified:
+        if origin is None or origin[1] not in stage.packed:
             return None
         return formats.get(origin[1])
 

@@ -182,6 +182,9 @@ class PatchStage:
     patches: int
     classified: int  # the stage-1 tensor VDPC checks
     candidates: tuple[int, ...]  # stage-1 tensors that may get fewer bits, in call order
+    # candidates the low-bit path holds as packed codes (`packable`); the others (the classified map, a pooled
+    # map) stay int8 buffers, requantized in place right after they are written
+    packed: frozenset[int] = frozenset()
 
     def low_path_macs(self) -> dict[int, int]:
         """Per candidate: MACs of the weighted calls reading it, over every patch (halo recompute included)."""
@@ -218,9 +221,10 @@ def patch_stage(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[i
     if len(weighted) < 2:
         raise ValueError(f"{graph.name}: stage 1 up to call {split} has no convolution reading a feature map")
     candidates = tuple(c.outputs[0] for c in stage1[weighted[0]:] if c.outputs[0] != split_tensor
-                       and graph.tensor(c.outputs[0]).dtype == "int8"
-                       and (c.outputs[0] == classified or packable(calls, c)))
-    return PatchStage(graph, calls, split, grid, g, expanded, origin, patch, classified, candidates)
+                       and graph.tensor(c.outputs[0]).dtype == "int8")
+    packed = frozenset(c.outputs[0] for c in stage1 if c.outputs[0] in candidates and c.outputs[0] != classified
+                       and packable(calls, c))
+    return PatchStage(graph, calls, split, grid, g, expanded, origin, patch, classified, candidates, packed)
 
 
 # ---- packed maps (mp-packed): which maps the firmware can hold as packed b-bit codes --------------------
@@ -228,8 +232,8 @@ def patch_stage(graph: Graph, calls: list[KernelCall], split: int, grid: tuple[i
 
 def packable(calls: list[KernelCall], producer: KernelCall) -> bool:
     """A map the low-bit path holds packed: written and read only by kernels with low-bit twins
-    (codegen/kernels/lowbit/swap.py). The classified map is exempt: it is computed in int8 for the check, and
-    requantized in place. Others (e.g. a pooled map) stay 8 bits."""
+    (codegen/kernels/lowbit/swap.py). Others (the classified map, computed in int8 for the check; a pooled map)
+    keep int8 buffers and are requantized in place when they have fewer bits."""
     t = producer.outputs[0]
     return producer.kernel in WEIGHTED and all(c.kernel in WEIGHTED for c in calls if t in c.inputs)
 

@@ -61,7 +61,7 @@ def split_int8(stage: PatchStage, patches: MixedPatches, formats: dict[int, Form
     unpacked = any(isinstance(f, ChannelFormats) for f in formats.values())
     for t, (_, source) in stage.origin.items():
         fmt = formats.get(source)
-        if fmt is None or source == stage.classified or unpacked:
+        if fmt is None or source not in stage.packed or unpacked:
             continue
         shape = tensors[t].shape
         tensors[t] = dataclasses.replace(tensors[t], shape=(*shape[:-1], pixel_bytes(shape[-1], fmt.bits)))

@@ -139,9 +139,8 @@ def test_firmware_equals_run_mixed_on_each_path(tmp_path: Path):
     assert changed >= len(tests)
 
 
-def test_only_maps_of_kernels_with_low_bit_twins_are_lowered():
-    """A pooled map (MAX_POOL_2D has no low-bit twin) stays 8 bits; the maps around it may be packed, and the
-    low-bit path of every patch swaps exactly the calls touching a packed map (no firmware run: host only)."""
+def pool_graph() -> Graph:
+    """16x16x3 -> conv 3x3 (8) -> max pool 2x2 -> conv 3x3 (8) -> conv 1x1 (8) -> conv 3x3 stride 2 (4)."""
     rng = np.random.default_rng(5)
     b = GraphBuilder("mp_pool")
     x = b.tensor("input", (1, 16, 16, 3), "int8", per_tensor(0.02, -5))
@@ -152,17 +151,26 @@ def test_only_maps_of_kernels_with_low_bit_twins_are_lowered():
     y = _conv(b, rng, pooled, "conv2", 8, 3, (0.01, -128))
     y = _conv(b, rng, y, "conv3", 8, 1, (0.006, -128))
     y = _conv(b, rng, y, "conv4", 4, 3, (0.004, -128), stride=2)
-    graph = b.build((x,), (y,))
+    return b.build((x,), (y,))
+
+
+def test_only_maps_of_kernels_with_low_bit_twins_are_lowered():
+    """A pooled map (MAX_POOL_2D has no low-bit twin) is not packed: like the classified map it keeps an int8
+    buffer, requantized in place; the maps around it may be packed, and the low-bit path of every patch swaps
+    exactly the calls touching a packed map (no firmware run: host only)."""
+    graph = pool_graph()
     calls = lower_graph(fuse_pads(graph))
     split = next(k for k, c in enumerate(calls) if graph.tensor(c.outputs[0]).name == "conv3")
     stage = mp.patch_stage(fuse_pads(graph), calls, split, (2, 1))
     names = [graph.tensor(t).name for t in stage.candidates]
-    assert names == ["conv1", "conv2"]  # not the pooled map (nor the split tensor conv3)
+    assert names == ["conv1", "pool", "conv2"]  # not the split tensor conv3
+    assert [graph.tensor(t).name for t in stage.packed] == ["conv2"]
     plan = mp.MixedPrecisionPlan(dict.fromkeys(stage.candidates, 2), dict.fromkeys(stage.candidates, 127))
     branches = mixed_patches(stage, plan, dsp=False).branches
     assert len(branches) == 2
     for branch in branches:
-        assert list(branch.requantize) == [branch.check]  # conv1, the classified map, in place
+        in_place = [stage.expanded_calls[p].kernel for p in branch.requantize]
+        assert list(branch.requantize)[0] == branch.check and in_place == ["conv2d_s8", "max_pool2d_s8"]
         kernels = [(stage.expanded_calls[p].kernel, t.kernel, t.params.in_bits, t.params.out_bits)
                    for p, t in sorted(branch.twins.items())]
         assert kernels == [("conv2d_s8", "conv2d_lowbit", 8, 2), ("conv2d_s8", "conv2d_lowbit", 2, 8)]
@@ -195,3 +203,33 @@ def test_planner_weighs_grids_and_int8_subpatches_under_the_budget(monkeypatch: 
     assert [c.s for c in first] == [1, 2, 4]
     assert first[0].expected_macs < first[1].expected_macs < first[2].expected_macs
     assert first[2].arena_bytes < first[0].arena_bytes
+
+
+@pytest.mark.emulator
+def test_firmware_with_a_pooled_low_bit_map_equals_run_mixed(tmp_path: Path):
+    """The pooled map (2 bits, no twin reads or writes it packed) requantized in place between packed maps: the
+    firmware equals run_mixed with every patch on the low-bit path, int8 sub-patches included."""
+    graph = pool_graph()
+    model = write_tflite(graph)
+    board = load_board(BOARD)
+    split = next(k for k, c in enumerate(lower_graph(fuse_pads(graph))) if graph.tensor(c.outputs[0]).name == "conv3")
+    twin = TwinFirmware(tmp_path / "twin", board)
+    tests = _samples(3, 3)
+    for s in (1, 2):
+        def search(stage: mp.PatchStage) -> mp.MixedPrecisionResult:
+            options = mp.MixedPrecisionOptions(outlier_percentile=50, lam=0.0)
+            result = mp.search(stage, _samples(0, 4), options)
+            bits = dict.fromkeys(stage.candidates, 2)
+            return dataclasses.replace(result, plan=mp.MixedPrecisionPlan(bits, dict.fromkeys(bits, 127)))
+
+        compiled = compile_graph(graph, model, Target(board.core), BUDGET, schedule=Schedule(split, (2, 1), "conv3",
+                                 0, 0, 0), mixed=search, int8_subpatches=s)
+        stage, plan = compiled.mixed_precision.stage, compiled.mixed_precision.plan
+        assert [graph.tensor(t).name for t in stage.packed] == ["conv2"]
+        text = compiled.sources.files["model.c"]
+        assert text.count("lowbit_requantize_s8(") >= 2 and "conv2d_lowbit_dsp(" in text
+        for inputs, out in zip(tests, twin.run_each(compiled, tests), strict=True):
+            expected, low = mp.run_mixed(stage, plan, inputs)
+            assert all(low)
+            np.testing.assert_array_equal(out[0], expected[0], err_msg=f"s={s}: firmware differs from run_mixed")
+            assert not np.array_equal(out[0], run_tflm(model, inputs, graph)[0])

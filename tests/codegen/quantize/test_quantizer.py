@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from codegen.emit.c_source import model_hash
@@ -100,15 +100,18 @@ def emulate_and_compare(build_dir: Path, samples: np.ndarray) -> list[np.ndarray
 
 
 @given(st.floats(-100, 0), st.floats(0, 100))
+@example(-1.0, 0.2)  # the float32 scale's rounding puts the top 8e-9 under half a step
 def test_activation_quant_covers_the_range_and_represents_zero(lo: float, hi: float):
     q = activation_quant(lo, hi)
     scale, zp = q.scale[0], q.zero_point[0]
     assert -128 <= zp <= 127 and scale > 0
     if hi - lo > 1e-5:
         assert scale == pytest.approx((hi - lo) / 255.0, rel=1e-6)
-        # The representable range is the calibrated one, shifted by at most half a step by the nudging.
-        assert scale * (-128 - zp) <= lo + 0.5 * scale + 1e-9
-        assert scale * (127 - zp) >= hi - 0.5 * scale - 1e-9
+        # The representable range is the calibrated one, shifted by at most half a step by the nudging (up to
+        # the float32 rounding of the stored scale, ~1e-7 relative, times up to 255 steps).
+        slack = 1e-9 + 255 * 1e-7 * scale
+        assert scale * (-128 - zp) <= lo + 0.5 * scale + slack
+        assert scale * (127 - zp) >= hi - 0.5 * scale - slack
 
 
 def test_activation_quant_matches_tflite_conventions():

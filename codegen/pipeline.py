@@ -163,13 +163,10 @@ def _grids_to_weigh(graph: Graph, calls: list[KernelCall], chosen: Schedule, wei
     from codegen.quantize import mixed_plan
     from codegen.quantize import mixed_precision as mp
 
-    def eligible(s: Schedule) -> bool:
-        return mp.runs_plain_patches(s) and sum(c.kernel in mp.WEIGHTED for c in calls[: s.split + 1]) >= 2
-
     found: list[Schedule] = []
     with contextlib.suppress(BudgetError):
         found.append(mp.patch_schedule_of(graph, calls, chosen, weighed, sram_budget))
-    over = [s for s in weighed if eligible(s) and s.peak_sram_bytes > sram_budget]
+    over = [s for s in weighed if mp.runs_mixed(calls, s) and s.peak_sram_bytes > sram_budget]
     ranked = sorted(over, key=lambda s: (s.predicted_instructions or 0, s.macs, s.arena_bytes))
     smallest = sorted(over, key=lambda s: (s.arena_bytes, s.predicted_instructions or 0))
     for s in [x for pair in zip(ranked, smallest, strict=True) for x in pair]:  # alternately: fast, then small

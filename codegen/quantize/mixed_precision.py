@@ -693,6 +693,16 @@ def runs_plain_patches(s: Schedule) -> bool:
     return s.split is not None and not s.cached and not s.banded and not s.two_pass
 
 
+def _convolutions(calls: list[KernelCall], s: Schedule) -> int:
+    return 0 if s.split is None else sum(c.kernel in WEIGHTED for c in calls[: s.split + 1])
+
+
+def runs_mixed(calls: list[KernelCall], s: Schedule) -> bool:
+    """Whether mixed precision can run on `s`: recomputed-halo patches whose stage 1 holds two convolutions or
+    more (a later one reads a feature map that may get fewer bits)."""
+    return runs_plain_patches(s) and _convolutions(calls, s) >= 2
+
+
 def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, weighed: list[Schedule],
                       sram_budget: int, longest: bool = False) -> Schedule:
     """The schedule mixed precision runs on: the chosen one if it runs recomputed-halo patches whose stage 1 has
@@ -700,16 +710,10 @@ def patch_schedule_of(graph: Graph, calls: list[KernelCall], chosen: Schedule, w
     best-ranked such schedule that fits the budget (phase 1 does not run cached bands, nor two-pass SE patches).
     With `longest`, the fitting such schedule whose stage 1 holds the most convolutions (then best-ranked), chosen
     or not: more maps that may get fewer bits, and the first convolution's 8-bit input weighs less."""
-    def convolutions(s: Schedule) -> int:
-        return 0 if s.split is None else sum(c.kernel in WEIGHTED for c in calls[: s.split + 1])
-
-    def eligible(s: Schedule) -> bool:
-        return runs_plain_patches(s) and convolutions(s) >= 2
-
-    if eligible(chosen) and not longest:
+    if runs_mixed(calls, chosen) and not longest:
         return chosen
-    fitting = sorted((s for s in weighed if eligible(s) and s.peak_sram_bytes <= sram_budget),
-                     key=lambda s: (-convolutions(s) if longest else 0, s.predicted_instructions or 0, s.macs,
+    fitting = sorted((s for s in weighed if runs_mixed(calls, s) and s.peak_sram_bytes <= sram_budget),
+                     key=lambda s: (-_convolutions(calls, s) if longest else 0, s.predicted_instructions or 0, s.macs,
                                     s.arena_bytes))
     if not fitting:
         raise BudgetError(f"{graph.name}: mixed precision runs on patches with recomputed halos whose stage 1 holds "
